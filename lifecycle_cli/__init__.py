@@ -1,0 +1,35 @@
+"""lifecycle: customer lifecycle stages, transitions and calls to action over your exports.
+
+The command line (``lifecycle``) is a thin face on this library::
+
+    from lifecycle_cli import load_rules, run, write_tables
+
+    rules = load_rules("rules/default.yaml")
+    result = run(rules, "customers.csv", ["usage.csv"])
+    write_tables(result.tables, "out", "csv", inputs=result.input_paths)
+"""
+
+from .errors import DataError, LifecycleError, OutputError, Problem, RulesError
+from .explain import explain
+from .outputs import write_tables
+from .rules import Rules, load_rules, parse_rules
+from .run import RunResult, prepare, run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "LifecycleError",
+    "OutputError",
+    "Problem",
+    "Rules",
+    "RulesError",
+    "RunResult",
+    "explain",
+    "load_rules",
+    "parse_rules",
+    "prepare",
+    "run",
+    "write_tables",
+    "__version__",
+]

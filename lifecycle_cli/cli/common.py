@@ -1,0 +1,114 @@
+"""Options shared by the commands, the consoles, and error rendering at the edge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import EXIT_BAD_INPUT, LifecycleError, Problem
+from ..rules import Rules, load_rules
+
+# Data goes to stdout; the human summary, progress and errors go to stderr.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+STATE = {"debug": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from None
+
+
+RulesOpt = Annotated[Path, typer.Option("--rules", "-r", help="The rules file (YAML).",
+                                        show_default=False)]
+CustomersOpt = Annotated[Path, typer.Option("--customers", "-c", help="The customers export "
+                                            "(.csv, .tsv, .csv.gz, .parquet, .xlsx).",
+                                            show_default=False)]
+UsageOpt = Annotated[list[str] | None, typer.Option(
+    "--usage", "-u", help="Usage export: a file, a glob or a folder of Parquet files. Repeat "
+    "for several.", show_default=False)]
+AsOfOpt = Annotated[dt.date | None, typer.Option(
+    "--as-of", help="The day the run speaks for (YYYY-MM-DD). Default: today.",
+    parser=parse_date, metavar="YYYY-MM-DD", show_default=False)]
+
+
+def render_problems(problems: list[Problem], title: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(title)}")
+    for p in problems:
+        where = p.location()
+        line = f"  [bold]{escape(where)}[/]: {escape(p.message)}" if where else f"  {escape(p.message)}"
+        err.print(line)
+        if p.hint:
+            err.print(f"    [cyan]hint:[/] {escape(p.hint)}")
+
+
+def fail(error: LifecycleError) -> typer.Exit:
+    """Render a library error once and return the Exit carrying its code."""
+    n = len(error.problems)
+    kind = {"RulesError": "the rules", "DataError": "the data", "OutputError": "the outputs",
+            "OptionError": "the options"}.get(type(error).__name__, "the input")
+    title = f"{n} problem{'s' if n != 1 else ''} with {kind}; nothing was written"
+    render_problems(error.problems, title)
+    return typer.Exit(error.exit_code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LifecycleError as error:
+            if STATE["debug"]:
+                raise
+            raise fail(error) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted; nothing was written[/]")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as error:  # a bug: say so plainly, traceback only with --debug
+            if STATE["debug"]:
+                raise
+            err.print(f"[bold red]internal error:[/] {escape(type(error).__name__)}: "
+                      f"{escape(str(error))}")
+            err.print("  This is a bug in lifecycle, not in your data. Run again with --debug "
+                      "for the traceback and report it.")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def rules_from(path: Path) -> Rules:
+    return load_rules(path)
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A spinner with the current step on stderr, only on a terminal."""
+    if not enabled or not err.is_terminal:
+        yield lambda _msg: None
+        return
+    with err.status("starting") as status:
+        yield lambda msg: status.update(f"{msg} ...")
+
+
+def is_stdout_terminal() -> bool:
+    return sys.stdout.isatty()

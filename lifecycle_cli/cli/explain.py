@@ -1,0 +1,46 @@
+"""`lifecycle explain ID...`: why is this customer here?"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from ..explain import explain as explain_customers
+from . import common, render
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explain", epilog="Example:\n\n  lifecycle explain C0000042 --customers "
+                "sample_data/customers.csv --usage sample_data/usage.csv "
+                "--rules rules/default.yaml")(explain)
+
+
+@common.handle_errors
+def explain(
+    ids: Annotated[list[str], typer.Argument(help="Customer ids to explain.", show_default=False)],
+    customers: common.CustomersOpt,
+    rules: common.RulesOpt,
+    usage: common.UsageOpt = None,
+    as_of: common.AsOfOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text for people, json for tools.")]
+    = Format.text,
+) -> None:
+    """For each customer: stage, days in stage, every metric and derived value, each
+    candidate rule with its values and verdict, and the winner, hop by hop."""
+    rule_set = common.rules_from(rules)
+    with common.progress() as step:
+        step("explaining")
+        explanations = explain_customers(rule_set, customers, usage or [], ids, as_of)
+    if fmt == Format.json:
+        common.out.print_json(json.dumps([e.to_dict() for e in explanations], default=str))
+        return
+    for e in explanations:
+        render.explanation(common.out, e)

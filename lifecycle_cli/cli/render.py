@@ -1,0 +1,132 @@
+"""Terminal renderers: the run summary and explanations, drawn with Rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..explain import Explanation
+from ..run import RunResult
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    return str(value)
+
+
+def run_summary(console: Console, result: RunResult, written: list[str], *,
+                dry_run: bool = False) -> None:
+    """Moves by rule, stage counts before and after, usage counts, warnings, files."""
+    rules = result.rules
+    m = result.metrics
+    title = rules.name or "lifecycle"
+    console.print(f"[bold]{escape(title)}[/] as of {result.as_of.isoformat()}: "
+                  f"{result.customers.height:,} customers, "
+                  f"{result.moved_customers:,} moved")
+    if m.usage_rows or m.unknown_customer_rows or m.null_timestamp_rows or m.after_as_of_rows:
+        console.print(
+            f"usage: {m.usage_rows:,} rows up to the as-of date; "
+            f"{m.unknown_customer_rows:,} for customers not in the customers export; "
+            f"{m.null_timestamp_rows:,} without a timestamp (dropped); "
+            f"{m.after_as_of_rows:,} after the as-of date (ignored)")
+
+    stages = Table(title="Customers by stage", title_justify="left", show_edge=False)
+    for name, justify in (("stage", "left"), ("before", "right"), ("after", "right"),
+                          ("change", "right")):
+        stages.add_column(name, justify=justify)  # type: ignore[arg-type]
+    before, after = result.stages_before, result.stages_after
+    rows = [(s, before.get(s, 0), after.get(s, 0)) for s in rules.stage_names]
+    if before.get(None):
+        rows.insert(0, ("(no stage)", before[None], 0))
+    for stage, b, a in rows:
+        change = a - b
+        sign = f"[green]+{change:,}[/]" if change > 0 else f"[red]{change:,}[/]" if change else "0"
+        stages.add_row(escape(stage), f"{b:,}", f"{a:,}", sign)
+    console.print(stages)
+
+    moves = result.moves
+    if moves.height:
+        table = Table(title="Moves by rule", title_justify="left", show_edge=False)
+        table.add_column("rule")
+        table.add_column("to")
+        table.add_column("customers", justify="right")
+        to_stage = {t.id: t.to for t in rules.transitions} | {"initial": rules.initial_stage}
+        for rule_id, count in moves.iter_rows():
+            table.add_row(escape(rule_id), escape(to_stage.get(rule_id, "")), f"{count:,}")
+        console.print(table)
+    else:
+        console.print("No customer moved.")
+
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if dry_run:
+        console.print("[bold]dry run:[/] nothing was written")
+    for path in written:
+        console.print(f"wrote {escape(path)}")
+
+
+def explanation(console: Console, e: Explanation) -> None:
+    """One customer's explanation, readable top to bottom."""
+    console.rule(f"[bold]{escape(str(e.customer_id))}[/]")
+    if e.initial_assignment:
+        console.print("had no stage: starts in the initial stage (rule 'initial', hop 0)")
+    else:
+        entered = _fmt(e.stage_entered_at_start)
+        console.print(f"stage at start: [bold]{escape(str(e.stage_at_start))}[/] "
+                      f"(entered {entered})")
+    values = Table(show_header=True, show_edge=False, title="Values", title_justify="left")
+    values.add_column("name")
+    values.add_column("value")
+    values.add_column("from")
+    for name, value in e.metrics.items():
+        values.add_row(escape(name), escape(_fmt(value)), "metric")
+    for name, value in e.derived.items():
+        values.add_row(escape(name), escape(_fmt(value)), "derived (final)")
+    if values.row_count:
+        console.print(values)
+    for hop in e.hops:
+        table = Table(title=f"Hop {hop.hop}: in {hop.stage}, day {_fmt(hop.days_in_stage)}",
+                      title_justify="left", show_edge=False)
+        table.add_column("rule")
+        table.add_column("to")
+        table.add_column("prio", justify="right")
+        table.add_column("verdict")
+        table.add_column("values")
+        for v in hop.verdicts:
+            if not v.applies:
+                verdict = "[dim]not from this stage[/]"
+            elif v.when is None:
+                verdict = "[yellow]null (false)[/]"
+            elif v.when:
+                verdict = "[green]true[/]" + (" [bold]<- wins[/]" if v.won else "")
+            else:
+                verdict = "[red]false[/]"
+            style = None if v.applies else "dim"
+            table.add_row(escape(v.rule_id), escape(v.to_stage), str(v.priority), verdict,
+                          escape(v.values), style=style)
+        console.print(table)
+        if hop.refused_as_loop:
+            console.print(f"  rule '{escape(str(hop.winner))}' would return it to a stage it "
+                          "already held in this run: it stops here")
+        elif hop.moved_to:
+            console.print(f"  moves to [bold]{escape(hop.moved_to)}[/] by rule "
+                          f"'{escape(str(hop.winner))}'")
+        else:
+            console.print("  no rule applies: it stays")
+    if e.pending_rule:
+        console.print(f"[yellow]max_hops reached:[/] rule '{escape(e.pending_rule)}' would still "
+                      "move it")
+    overdue = " [red]overdue[/]" if e.overdue else ""
+    expected = f" of {e.expected_days} expected" if e.expected_days is not None else ""
+    console.print(f"final stage: [bold]{escape(e.stage)}[/], entered "
+                  f"{_fmt(e.stage_entered_at)}, day {_fmt(e.days_in_stage)}{expected}{overdue}")

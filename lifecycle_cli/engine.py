@@ -1,0 +1,298 @@
+"""How a run decides: initial stages, then hops of transition rules.
+
+The state is one row per customer. Each hop evaluates every rule's condition
+as a Polars expression over the customers that can still move, picks the
+winner per customer (highest priority, then file order) with one
+``when/then`` chain, and moves the winners. A customer that did not move in
+a hop cannot move in the next (nothing it depends on changed), so after the
+first hop only the previous movers are evaluated again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .errors import Problem, RulesError
+from .expressions import Compiled, ExpressionError, Kind, compile_expression, reason_expr
+from .inputs import ENTERED, ID, ROW, STAGE
+from .rules import Rules, Transition
+
+DAYS_IN_STAGE = "days_in_stage"
+EXPECTED_DAYS = "expected_days"
+OVERDUE = "overdue"
+PREVIOUS_STAGE = "previous_stage"
+VISITED = "__visited"
+WINNER = "__winner"
+TARGET = "__target"
+INITIAL_RULE = "initial"
+
+BUILTIN_KINDS = {
+    "as_of": Kind.DATE,
+    STAGE: Kind.STRING,
+    ENTERED: Kind.DATE,
+    DAYS_IN_STAGE: Kind.NUMBER,
+    EXPECTED_DAYS: Kind.NUMBER,
+    OVERDUE: Kind.BOOL,
+}
+COMPUTED_COLUMNS = (PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE)
+
+TRANSITION_SCHEMA = {
+    "as_of": pl.Date,
+    "customer_id": pl.String,  # replaced by the customers' id dtype
+    "from_stage": pl.String,
+    "to_stage": pl.String,
+    "rule_id": pl.String,
+    "hop": pl.Int64,
+    "days_in_from_stage": pl.Int64,
+    "reason": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    index: int  # position in the rules file
+    rule: Transition
+    condition: Compiled
+    from_stages: tuple[str, ...]  # "*" expanded
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """Every expression of a rules file compiled against one data schema."""
+
+    rules: Rules
+    as_of: dt.date
+    scope: dict[str, Kind]
+    derived: list[tuple[str, Compiled]]
+    transitions: list[CompiledRule]  # in decision order: priority desc, then file order
+
+    def name_expr(self, name: str) -> pl.Expr:
+        if name == "as_of":
+            return pl.lit(self.as_of, dtype=pl.Date)
+        return pl.col(name)
+
+    def reason_for(self, compiled: Compiled) -> pl.Expr:
+        return reason_expr([(n, self.name_expr(n), self.scope[n]) for n in compiled.names])
+
+
+def compile_rules(rules: Rules, attribute_kinds: dict[str, Kind], metric_kinds: dict[str, Kind],
+                  as_of: dt.date, *, explain_column=None) -> CompiledRules:
+    """Compile derived values and transition conditions; raise RulesError listing every problem.
+
+    ``explain_column(name)`` may add detail (e.g. sample bad values) to a type
+    problem about a customer column.
+    """
+    scope: dict[str, Kind] = {**attribute_kinds, **BUILTIN_KINDS, **metric_kinds}
+    problems: list[Problem] = []
+
+    def fail(err: ExpressionError, *path: str | int, rule_id: str) -> None:
+        hint = err.hint
+        if err.column and explain_column is not None and err.column in attribute_kinds:
+            hint = explain_column(err.column) or hint
+        problems.append(rules.problem(err.message, *path, rule_id=rule_id, hint=hint))
+
+    derived: list[tuple[str, Compiled]] = []
+    for name, text in rules.derived.items():
+        try:
+            compiled = compile_expression(text, scope, as_of=as_of)
+        except ExpressionError as err:
+            fail(err, "derived", name, rule_id=name)
+            scope[name] = Kind.NULL  # keep going: later problems are still worth reporting
+            continue
+        scope[name] = compiled.kind
+        derived.append((name, compiled))
+
+    non_terminal = [s.name for s in rules.stages if not s.terminal]
+    transitions: list[CompiledRule] = []
+    for i, t in enumerate(rules.transitions):
+        try:
+            condition = compile_expression(t.when, scope, as_of=as_of, condition=True)
+        except ExpressionError as err:
+            fail(err, "transitions", i, "when", rule_id=t.id)
+            continue
+        stages: list[str] = []
+        for f in t.from_stages:
+            expanded = [s for s in non_terminal if s != t.to] if f == "*" else [f]
+            stages += [s for s in expanded if s not in stages]
+        transitions.append(CompiledRule(i, t, condition, tuple(stages)))
+    if problems:
+        raise RulesError(problems)
+    transitions.sort(key=lambda r: (-r.rule.priority, r.index))
+    return CompiledRules(rules, as_of, scope, derived, transitions)
+
+
+# -- the state and its evaluation ---------------------------------------------------------
+
+def stage_bits(rules: Rules) -> dict[str, int]:
+    return {name: 1 << i for i, name in enumerate(rules.stage_names)}
+
+
+def with_builtins(frame: pl.LazyFrame, compiled: CompiledRules) -> pl.LazyFrame:
+    """Add days_in_stage, expected_days, overdue and the derived values."""
+    rules = compiled.rules
+    expected = {s.name: s.expected_days for s in rules.stages}
+    days = (pl.lit(compiled.as_of, dtype=pl.Date) - pl.col(ENTERED)).dt.total_days().cast(pl.Int64)
+    frame = frame.with_columns(
+        days.alias(DAYS_IN_STAGE),
+        pl.col(STAGE).replace_strict(expected, default=None, return_dtype=pl.Int64).alias(EXPECTED_DAYS),
+    ).with_columns(
+        (pl.col(DAYS_IN_STAGE) > pl.col(EXPECTED_DAYS)).fill_null(False).alias(OVERDUE),
+    )
+    for name, expr in compiled.derived:
+        frame = frame.with_columns(expr.expr.alias(name))
+    return frame
+
+
+def candidate_expr(rule: CompiledRule) -> pl.Expr:
+    """True where ``rule`` applies: the customer's stage is in `from` and `when` holds."""
+    return pl.col(STAGE).is_in(list(rule.from_stages)) & rule.condition.as_condition()
+
+
+def winner_expr(compiled: CompiledRules) -> pl.Expr:
+    """The file index of the winning rule per customer, or NULL."""
+    chain = None
+    for rule in compiled.transitions:
+        cond = candidate_expr(rule)
+        value = pl.lit(rule.index, dtype=pl.Int32)
+        chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
+    if chain is None:
+        return pl.lit(None, dtype=pl.Int32)
+    return chain.otherwise(pl.lit(None, dtype=pl.Int32))
+
+
+@dataclass
+class EngineResult:
+    """The final state and what happened on the way."""
+
+    state: pl.DataFrame  # ROW, ID, STAGE, ENTERED, PREVIOUS_STAGE, attributes, metrics
+    transitions: pl.DataFrame  # TRANSITION_SCHEMA, in hop then input order
+    loops: pl.DataFrame  # ID, stage, rule_id, to_stage: moves refused as loops
+    pending: pl.DataFrame  # ID, stage, rule_id: would still move when max_hops ran out
+    hops_run: int
+    trace: list[tuple[int, pl.DataFrame]] = field(default_factory=list)
+
+
+def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False) -> EngineResult:
+    """Apply SPEC "How a run decides" steps 1 to 3 to ``state``.
+
+    ``state`` holds ROW, ID, STAGE (text or NULL), ENTERED (date or NULL) and
+    every column the expressions read. With ``trace``, the evaluation of each
+    hop (every rule's verdict and values) is kept, for ``explain``.
+    """
+    rules = compiled.rules
+    as_of = compiled.as_of
+    bits = stage_bits(rules)
+    to_by_index = {r.index: r.rule.to for r in compiled.transitions}
+    id_by_index = {r.index: r.rule.id for r in compiled.transitions}
+    id_dtype = state.schema[ID]
+    transition_schema = {**TRANSITION_SCHEMA, "customer_id": id_dtype}
+    records: list[pl.DataFrame] = []
+
+    # step 1: the initial stage
+    state = state.with_columns(pl.col(STAGE).alias(PREVIOUS_STAGE))
+    no_stage = state.filter(pl.col(STAGE).is_null())
+    if no_stage.height:
+        records.append(no_stage.select(
+            pl.lit(as_of, dtype=pl.Date).alias("as_of"),
+            pl.col(ID).alias("customer_id"),
+            pl.lit(None, dtype=pl.String).alias("from_stage"),
+            pl.lit(rules.initial_stage).alias("to_stage"),
+            pl.lit(INITIAL_RULE).alias("rule_id"),
+            pl.lit(0, dtype=pl.Int64).alias("hop"),
+            pl.lit(None, dtype=pl.Int64).alias("days_in_from_stage"),
+            pl.lit("", dtype=pl.String).alias("reason"),
+        ))
+        state = state.with_columns(
+            pl.col(STAGE).fill_null(pl.lit(rules.initial_stage)),
+            pl.when(pl.col(STAGE).is_null()).then(pl.lit(as_of, dtype=pl.Date))
+            .otherwise(pl.col(ENTERED)).alias(ENTERED),
+        )
+    state = state.with_columns(
+        pl.col(STAGE).replace_strict(bits, default=0, return_dtype=pl.Int64).alias(VISITED))
+
+    loops: list[pl.DataFrame] = []
+    trace_frames: list[tuple[int, pl.DataFrame]] = []
+    active = state
+    hop = 0
+    pending = pl.DataFrame(schema={ID: id_dtype, STAGE: pl.String, "rule_id": pl.String})
+    max_hops = rules.effective_max_hops
+    while active.height and compiled.transitions:
+        evaluated = _evaluate(active, compiled, trace)
+        evaluated = evaluated.with_columns(
+            pl.col(WINNER).replace_strict(to_by_index, default=None, return_dtype=pl.String)
+            .alias(TARGET))
+        target_bit = pl.col(TARGET).replace_strict(bits, default=0, return_dtype=pl.Int64)
+        is_loop = (pl.col(VISITED) & target_bit) != 0
+        rule_id = pl.col(WINNER).replace_strict(id_by_index, return_dtype=pl.String).alias("rule_id")
+        if hop == max_hops:
+            pending = evaluated.filter(pl.col(WINNER).is_not_null() & ~is_loop).select(
+                ID, STAGE, rule_id)
+            break
+        hop += 1
+        if trace:
+            trace_frames.append((hop, evaluated))
+        looped = evaluated.filter(pl.col(WINNER).is_not_null() & is_loop)
+        if looped.height:
+            loops.append(looped.select(ID, STAGE, rule_id, pl.col(TARGET).alias("to_stage")))
+        movers = evaluated.filter(pl.col(WINNER).is_not_null() & ~is_loop)
+        if movers.height == 0:
+            break
+        records.append(movers.select(
+            pl.lit(as_of, dtype=pl.Date).alias("as_of"),
+            pl.col(ID).alias("customer_id"),
+            pl.col(STAGE).alias("from_stage"),
+            pl.col(TARGET).alias("to_stage"),
+            rule_id,
+            pl.lit(hop, dtype=pl.Int64).alias("hop"),
+            pl.col(DAYS_IN_STAGE).alias("days_in_from_stage"),
+            _reason(compiled, movers[WINNER].unique().to_list()).alias("reason"),
+        ))
+        # the movers, in their new stage, are the only customers who can move next hop
+        active = movers.with_columns(
+            pl.col(TARGET).alias(STAGE),
+            pl.lit(as_of, dtype=pl.Date).alias(ENTERED),
+            (pl.col(VISITED) | target_bit).alias(VISITED),
+        ).select(state.columns)
+        state = state.update(active.select(ROW, STAGE, ENTERED, VISITED), on=ROW)
+
+    transitions = (pl.concat(records, how="vertical") if records
+                   else pl.DataFrame(schema=transition_schema))
+    loop_frame = (pl.concat(loops) if loops else
+                  pl.DataFrame(schema={ID: id_dtype, STAGE: pl.String, "rule_id": pl.String,
+                                       "to_stage": pl.String}))
+    return EngineResult(state=state.drop(VISITED), transitions=transitions, loops=loop_frame,
+                        pending=pending, hops_run=hop, trace=trace_frames)
+
+
+def _evaluate(active: pl.DataFrame, compiled: CompiledRules, trace: bool) -> pl.DataFrame:
+    frame = with_builtins(active.lazy(), compiled)
+    extra: list[pl.Expr] = []
+    if trace:
+        for rule in compiled.transitions:
+            extra += [
+                (pl.col(STAGE).is_in(list(rule.from_stages))).alias(f"__applies_{rule.index}"),
+                rule.condition.expr.alias(f"__when_{rule.index}"),
+                compiled.reason_for(rule.condition).alias(f"__reason_{rule.index}"),
+            ]
+    return frame.with_columns(winner_expr(compiled).alias(WINNER), *extra).collect()
+
+
+def _reason(compiled: CompiledRules, winners: list[int]) -> pl.Expr:
+    chain = None
+    for rule in compiled.transitions:
+        if rule.index not in winners:
+            continue
+        cond = pl.col(WINNER) == rule.index
+        value = compiled.reason_for(rule.condition)
+        chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
+    if chain is None:
+        return pl.lit("", dtype=pl.String)
+    return chain.otherwise(pl.lit(""))
+
+
+def final_values(state: pl.DataFrame, compiled: CompiledRules) -> pl.DataFrame:
+    """Days in stage, expected days, overdue and the derived values on the final stages."""
+    return with_builtins(state.lazy(), compiled).collect()

@@ -1,0 +1,131 @@
+"""Why is this customer here? Every value and every rule's verdict, hop by hop.
+
+``explain`` runs the same engine as ``run`` on the chosen customers only
+(every customer is decided independently, so the answer is the same), with
+tracing on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .engine import DAYS_IN_STAGE, OVERDUE, WINNER, decide, final_values
+from .inputs import ENTERED, ID, STAGE
+from .rules import Rules
+from .run import prepare
+
+
+@dataclass
+class RuleVerdict:
+    rule_id: str
+    to_stage: str
+    priority: int
+    applies: bool  # the customer's stage is in the rule's `from`
+    when: bool | None  # the condition's value (None: NULL, which counts as false)
+    values: str  # name=value of each name the condition reads
+    won: bool = False
+
+
+@dataclass
+class Hop:
+    hop: int
+    stage: str
+    days_in_stage: int | None
+    verdicts: list[RuleVerdict]
+    winner: str | None
+    moved_to: str | None
+    refused_as_loop: bool = False
+
+
+@dataclass
+class Explanation:
+    customer_id: Any
+    stage_at_start: str | None
+    stage_entered_at_start: dt.date | None
+    initial_assignment: bool
+    metrics: dict[str, Any]
+    derived: dict[str, Any]
+    hops: list[Hop]
+    stage: str
+    stage_entered_at: dt.date | None
+    days_in_stage: int | None
+    expected_days: int | None
+    overdue: bool
+    pending_rule: str | None = None  # would still move, but max_hops was reached
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, dt.date | dt.datetime):
+                return value.isoformat()
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return value
+
+        return plain(asdict(self))
+
+
+def explain(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str | Path],
+            ids: Sequence[str], as_of: dt.date | None = None) -> list[Explanation]:
+    """Explain the decision for each customer id in ``ids`` (in that order)."""
+    prepared = prepare(rules, customers_path, usage_paths, as_of, only_ids=ids)
+    engine = decide(prepared.state, prepared.compiled, trace=True)
+    final = final_values(engine.state, prepared.compiled)
+    compiled = prepared.compiled
+    by_index = {r.index: r for r in compiled.transitions}
+    pending = {str(c): r for c, r in engine.pending.select(ID, "rule_id").iter_rows()}
+    out = []
+    for wanted in ids:
+        key = pl.col(ID).cast(pl.String) == wanted
+        start = prepared.state.filter(key).row(0, named=True)
+        end = final.filter(key).row(0, named=True)
+        transitions = engine.transitions.filter(pl.col("customer_id").cast(pl.String) == wanted)
+        moved_hops = set(transitions["hop"].to_list())
+        hops: list[Hop] = []
+        for hop, frame in engine.trace:
+            rows = frame.filter(key)
+            if rows.height == 0:
+                continue
+            row = rows.row(0, named=True)
+            winner = row[WINNER]
+            verdicts = []
+            for rule in compiled.transitions:
+                i = rule.index
+                verdicts.append(RuleVerdict(
+                    rule_id=rule.rule.id, to_stage=rule.rule.to, priority=rule.rule.priority,
+                    applies=bool(row[f"__applies_{i}"]), when=row[f"__when_{i}"],
+                    values=row[f"__reason_{i}"], won=winner == i))
+            winner_rule = by_index[winner].rule if winner is not None else None
+            # a winner that made no move at this hop was refused: it would close a loop
+            refused = winner_rule is not None and hop not in moved_hops
+            hops.append(Hop(
+                hop=hop, stage=row[STAGE], days_in_stage=row[DAYS_IN_STAGE], verdicts=verdicts,
+                winner=winner_rule.id if winner_rule else None,
+                moved_to=None if winner_rule is None or refused else winner_rule.to,
+                refused_as_loop=refused))
+        out.append(Explanation(
+            customer_id=start[ID],
+            stage_at_start=start[STAGE],
+            stage_entered_at_start=start[ENTERED],
+            initial_assignment=start[STAGE] is None,
+            metrics={name: end.get(name) for name in prepared.metrics.kinds or rules.metrics},
+            derived={name: end.get(name) for name in rules.derived},
+            hops=hops,
+            stage=end[STAGE],
+            stage_entered_at=end[ENTERED],
+            days_in_stage=end[DAYS_IN_STAGE],
+            expected_days=end["expected_days"],
+            overdue=bool(end[OVERDUE]),
+            pending_rule=pending.get(wanted),
+            transitions=transitions.drop("as_of").to_dicts(),
+        ))
+    return out
+

@@ -1,0 +1,578 @@
+"""SQL expressions (`when`, `derived`, `where`) compiled to Polars expressions.
+
+Text is parsed with sqlglot into a syntax tree, never evaluated as code. We
+then walk the tree ourselves, with a small type system, instead of handing
+the text to ``pl.sql_expr``: that lets us refuse what would be silently
+wrong (``renewal_date - as_of <= 90`` compares microseconds in Polars), give
+the whole-day functions ``days_since``/``days_until``, make NULL conditions
+false, and know which columns each expression reads (for ``reason`` and
+``explain``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+import polars as pl
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+
+class Kind(str, Enum):
+    """The types an expression can have, as users think of them."""
+
+    NUMBER = "number"
+    STRING = "text"
+    BOOL = "true/false"
+    DATE = "date"
+    DATETIME = "datetime"
+    DURATION = "date difference"
+    NULL = "null"
+    OTHER = "other"
+
+
+def kind_of(dtype: pl.DataType) -> Kind:
+    """The :class:`Kind` of a Polars dtype."""
+    if dtype == pl.Null:
+        return Kind.NULL
+    if dtype == pl.Boolean:
+        return Kind.BOOL
+    if dtype.is_numeric():
+        return Kind.NUMBER
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
+        return Kind.STRING
+    if dtype == pl.Date:
+        return Kind.DATE
+    if isinstance(dtype, pl.Datetime):
+        return Kind.DATETIME
+    if isinstance(dtype, pl.Duration):
+        return Kind.DURATION
+    return Kind.OTHER
+
+
+class ExpressionError(Exception):
+    """An expression that cannot be compiled; the caller adds file, line and rule id."""
+
+    def __init__(self, message: str, hint: str | None = None, column: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.column = column
+
+
+BARE_NUMBER_HINT = "write days_since(d) > 30, days_until(d) <= 90 or d > DATE '2026-01-01'"
+DATE_FUNCTIONS = ("days_since", "days_until")
+FUNCTIONS = (*DATE_FUNCTIONS, "abs", "round", "lower", "upper", "length", "coalesce",
+             "least", "greatest", "trim")
+
+
+def parse(text: str) -> exp.Expression:
+    """Parse one SQL expression; raise :class:`ExpressionError` with the position on failure."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("the expression is empty")
+    try:
+        tree = sqlglot.parse_one(text)
+    except ParseError as err:
+        info = err.errors[0] if err.errors else {}
+        desc = info.get("description") or str(err).splitlines()[0]
+        if desc.startswith("Required keyword") or desc.startswith("Expected"):
+            desc = "the expression is incomplete (a value or operand is missing)"
+        col = info.get("col")
+        where = f" near column {col}" if col else ""
+        raise ExpressionError(f"cannot parse {text!r}{where}: {desc}",
+                              hint=_syntax_hint(text)) from None
+    except TokenError as err:
+        raise ExpressionError(f"cannot parse {text!r}: {err}", hint=_syntax_hint(text)) from None
+    if tree is None or isinstance(tree, exp.Query | exp.Command | exp.DDL | exp.DML):
+        raise ExpressionError(f"{text!r} is not an expression (write only the condition, "
+                              "e.g. \"logins_30d >= 20\")")
+    return tree
+
+
+def _syntax_hint(text: str) -> str | None:
+    if "==" in text:
+        return "SQL compares with a single '='"
+    if "&&" in text or "||" in text.replace("' || '", ""):
+        return "use AND / OR"
+    if '"' in text:
+        return "strings take single quotes: status = 'churned'"
+    return None
+
+
+def referenced_names(tree: exp.Expression) -> list[str]:
+    """The column names an expression reads, in order of appearance, each once."""
+    out: list[str] = []
+    for col in tree.find_all(exp.Column, bfs=False):
+        if col.name not in out:
+            out.append(col.name)
+    return out
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled expression: the Polars expression, its kind and the names it reads."""
+
+    text: str
+    expr: pl.Expr
+    kind: Kind
+    names: tuple[str, ...]
+
+    def as_condition(self) -> pl.Expr:
+        """The expression as a filter: NULL counts as false."""
+        return self.expr.fill_null(False)
+
+
+def compile_expression(
+    text: str,
+    scope: Mapping[str, Kind],
+    *,
+    as_of: dt.date,
+    resolve: Callable[[str], pl.Expr] | None = None,
+    condition: bool = False,
+) -> Compiled:
+    """Compile ``text`` against the names in ``scope``.
+
+    ``resolve`` maps a name to its Polars expression (default ``pl.col(name)``;
+    ``as_of`` is always the as-of date). With ``condition=True`` the result
+    must be true/false.
+    """
+    tree = parse(text)
+    compiler = _Compiler(scope, as_of, resolve or pl.col)
+    expr, kind = compiler.compile(tree)
+    if condition and kind not in (Kind.BOOL, Kind.NULL):
+        raise ExpressionError(
+            f"a condition must be true or false, but {text!r} is a {kind.value}",
+            hint="compare it, e.g. \"x > 0\" or \"x IS NOT NULL\"",
+        )
+    return Compiled(text, expr, kind, tuple(referenced_names(tree)))
+
+
+def format_value(expr: pl.Expr, kind: Kind) -> pl.Expr:
+    """Render a value for ``reason``: null, true/false, ISO dates, numbers as written."""
+    if kind == Kind.BOOL:
+        text = pl.when(expr).then(pl.lit("true")).otherwise(pl.lit("false"))
+    elif kind == Kind.DATETIME:
+        text = expr.dt.to_string("%Y-%m-%dT%H:%M:%S")
+    elif kind == Kind.NULL:
+        text = pl.lit(None, dtype=pl.String)
+    else:
+        text = expr.cast(pl.String)
+    return text.fill_null(pl.lit("null"))
+
+
+def reason_expr(names: list[tuple[str, pl.Expr, Kind]]) -> pl.Expr:
+    """``name=value; name=value`` for the given (name, expression, kind) triples."""
+    if not names:
+        return pl.lit("", dtype=pl.String)
+    parts: list[pl.Expr] = []
+    for i, (name, expr, kind) in enumerate(names):
+        parts.append(pl.lit(("; " if i else "") + f"{name}="))
+        parts.append(format_value(expr, kind))
+    return pl.concat_str(parts)
+
+
+# -- the compiler ---------------------------------------------------------------------------
+
+_COMPARISONS: dict[type, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    exp.EQ: lambda a, b: a == b,
+    exp.NEQ: lambda a, b: a != b,
+    exp.GT: lambda a, b: a > b,
+    exp.GTE: lambda a, b: a >= b,
+    exp.LT: lambda a, b: a < b,
+    exp.LTE: lambda a, b: a <= b,
+}
+_SYMBOLS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
+            exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
+_TEMPORAL = (Kind.DATE, Kind.DATETIME, Kind.DURATION)
+
+
+def _phrase(kind: Kind) -> str:
+    return kind.value if kind in (Kind.STRING, Kind.NULL) else f"a {kind.value}"
+
+
+def _parse_date_literal(text: str) -> dt.date | dt.datetime | None:
+    for parse_fn in (dt.date.fromisoformat, dt.datetime.fromisoformat):
+        try:
+            return parse_fn(text.strip())
+        except ValueError:
+            continue
+    return None
+
+
+class _Compiler:
+    def __init__(self, scope: Mapping[str, Kind], as_of: dt.date,
+                 resolve: Callable[[str], pl.Expr]):
+        self.scope = scope
+        self.as_of = as_of
+        self.resolve = resolve
+
+    def compile(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
+        method = getattr(self, "_" + type(node).__name__.lower(), None)
+        if method is not None:
+            return method(node)
+        if isinstance(node, tuple(_COMPARISONS)):
+            return self._comparison(node)
+        if isinstance(node, exp.AggFunc) and not isinstance(node, exp.Coalesce):
+            raise ExpressionError(
+                f"aggregate {node.sql()!r} is not allowed in a per-customer expression",
+                hint="define a metric (metrics:) and use its name",
+            )
+        raise ExpressionError(f"{node.sql()!r} is not supported here",
+                              hint="supported: AND OR NOT, comparisons, + - * /, IN, BETWEEN, "
+                              "LIKE, ILIKE, IS NULL, COALESCE, CASE, days_since(), days_until()")
+
+    # leaves
+    def _column(self, node: exp.Column) -> tuple[pl.Expr, Kind]:
+        if node.table:
+            raise ExpressionError(f"qualified name {node.sql()!r} is not supported",
+                                  hint=f"write just {node.name!r}")
+        name = node.name
+        if name == "as_of":
+            return pl.lit(self.as_of, dtype=pl.Date), Kind.DATE
+        if name not in self.scope:
+            from .rules import did_you_mean  # local: rules imports this module
+
+            quoted = node.this.args.get("quoted") if isinstance(node.this, exp.Identifier) else False
+            hint = did_you_mean(name, list(self.scope))
+            if quoted and not hint:
+                hint = f"double quotes name a column; for the text write '{name}'"
+            raise ExpressionError(f"unknown name '{name}'", hint=hint or
+                                  "known names: " + ", ".join(sorted(self.scope)), column=name)
+        kind = self.scope[name]
+        return self.resolve(name), kind
+
+    def _literal(self, node: exp.Literal) -> tuple[pl.Expr, Kind]:
+        if node.is_string:
+            return pl.lit(node.this, dtype=pl.String), Kind.STRING
+        text = str(node.this)
+        if re.fullmatch(r"[+-]?\d+", text):
+            return pl.lit(int(text), dtype=pl.Int64), Kind.NUMBER
+        return pl.lit(float(text), dtype=pl.Float64), Kind.NUMBER
+
+    def _boolean(self, node: exp.Boolean) -> tuple[pl.Expr, Kind]:
+        return pl.lit(bool(node.this), dtype=pl.Boolean), Kind.BOOL
+
+    def _null(self, node: exp.Null) -> tuple[pl.Expr, Kind]:
+        return pl.lit(None), Kind.NULL
+
+    def _paren(self, node: exp.Paren) -> tuple[pl.Expr, Kind]:
+        return self.compile(node.this)
+
+    def _interval(self, node: exp.Interval) -> tuple[pl.Expr, Kind]:
+        amount = node.this
+        unit = (node.unit.name if node.unit is not None else "").lower()
+        text = amount.name if isinstance(amount, exp.Literal) else ""
+        if not unit and " " in text:
+            text, unit = text.split(None, 1)
+        factor = {"day": 1, "days": 1, "week": 7, "weeks": 7}.get(unit.lower().strip())
+        if factor is None or not re.fullmatch(r"[+-]?\d+", text.strip()):
+            raise ExpressionError(f"{node.sql()!r}: intervals are whole days or weeks",
+                                  hint="write INTERVAL '90 days'")
+        return pl.lit(dt.timedelta(days=int(text) * factor)), Kind.DURATION
+
+    def _cast(self, node: exp.Cast) -> tuple[pl.Expr, Kind]:
+        target = node.to.this
+        inner = node.this
+        if target in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATETIME):
+            if isinstance(inner, exp.Literal) and inner.is_string:
+                value = _parse_date_literal(inner.this)
+                if value is None:
+                    raise ExpressionError(f"{inner.this!r} is not an ISO date (YYYY-MM-DD)")
+                if target == exp.DataType.Type.DATE:
+                    day = value.date() if isinstance(value, dt.datetime) else value
+                    return pl.lit(day, dtype=pl.Date), Kind.DATE
+                if not isinstance(value, dt.datetime):
+                    value = dt.datetime.combine(value, dt.time())
+                return pl.lit(value, dtype=pl.Datetime("us")), Kind.DATETIME
+            expr, kind = self.compile(inner)
+            if kind == Kind.DATETIME and target == exp.DataType.Type.DATE:
+                return expr.dt.date(), Kind.DATE
+            if kind in (Kind.DATE, Kind.DATETIME, Kind.NULL):
+                return expr, kind
+            raise ExpressionError(f"{node.sql()!r}: only text literals and datetimes convert to dates")
+        expr, kind = self.compile(inner)
+        if node.to.is_type(*exp.DataType.INTEGER_TYPES):
+            return expr.cast(pl.Int64, strict=False), Kind.NUMBER
+        if node.to.is_type(*exp.DataType.REAL_TYPES):
+            return expr.cast(pl.Float64, strict=False), Kind.NUMBER
+        if node.to.is_type(*exp.DataType.TEXT_TYPES):
+            return expr.cast(pl.String), Kind.STRING
+        raise ExpressionError(f"{node.sql()!r}: unsupported CAST target")
+
+    # logic
+    def _condition_operand(self, node: exp.Expression, op: str) -> pl.Expr:
+        expr, kind = self.compile(node)
+        if kind not in (Kind.BOOL, Kind.NULL):
+            raise ExpressionError(f"{op} needs true/false operands, but {node.sql()!r} is a {kind.value}",
+                                  hint="compare it, e.g. \"x > 0\"")
+        return expr
+
+    def _and(self, node: exp.And) -> tuple[pl.Expr, Kind]:
+        # Polars' & and | follow SQL's three-valued logic (NULL AND FALSE is FALSE).
+        return (self._condition_operand(node.this, "AND")
+                & self._condition_operand(node.expression, "AND")), Kind.BOOL
+
+    def _or(self, node: exp.Or) -> tuple[pl.Expr, Kind]:
+        return (self._condition_operand(node.this, "OR")
+                | self._condition_operand(node.expression, "OR")), Kind.BOOL
+
+    def _not(self, node: exp.Not) -> tuple[pl.Expr, Kind]:
+        return ~self._condition_operand(node.this, "NOT"), Kind.BOOL
+
+    def _is(self, node: exp.Is) -> tuple[pl.Expr, Kind]:
+        expr, _ = self.compile(node.this)
+        other = node.expression
+        if isinstance(other, exp.Null):
+            return expr.is_null(), Kind.BOOL
+        if isinstance(other, exp.Boolean):
+            return (expr == bool(other.this)).fill_null(False), Kind.BOOL
+        raise ExpressionError(f"{node.sql()!r}: IS takes NULL, TRUE or FALSE")
+
+    # comparisons
+    def _unify(self, node: exp.Expression, left: exp.Expression, right: exp.Expression,
+               ) -> tuple[pl.Expr, pl.Expr, Kind]:
+        """Compile two operands that must be comparable; literals adapt to dates."""
+        a, ka = self.compile(left)
+        b, kb = self.compile(right)
+        # a text literal next to a date is read as a date
+        if ka in (Kind.DATE, Kind.DATETIME) and kb == Kind.STRING and isinstance(right, exp.Literal):
+            b, kb = self._date_from_literal(right, ka)
+        elif kb in (Kind.DATE, Kind.DATETIME) and ka == Kind.STRING and isinstance(left, exp.Literal):
+            a, ka = self._date_from_literal(left, kb)
+        if Kind.NULL in (ka, kb) or ka == kb:
+            return a, b, kb if ka == Kind.NULL else ka
+        if {ka, kb} == {Kind.DATE, Kind.DATETIME}:
+            if ka == Kind.DATE:
+                a = a.cast(pl.Datetime("us"))
+            else:
+                b = b.cast(pl.Datetime("us"))
+            return a, b, Kind.DATETIME
+        self._mismatch(node, left, ka, right, kb)
+        raise AssertionError("unreachable")
+
+    def _date_from_literal(self, lit: exp.Literal, kind: Kind) -> tuple[pl.Expr, Kind]:
+        value = _parse_date_literal(lit.this)
+        if value is None:
+            raise ExpressionError(f"{lit.this!r} is compared with a date but is not an ISO date",
+                                  hint="write DATE 'YYYY-MM-DD'")
+        if isinstance(value, dt.datetime):
+            return pl.lit(value, dtype=pl.Datetime("us")), Kind.DATETIME
+        return pl.lit(value, dtype=pl.Date), Kind.DATE
+
+    def _mismatch(self, node: exp.Expression, left: exp.Expression, ka: Kind,
+                  right: exp.Expression, kb: Kind) -> None:
+        text = node.sql()
+        if Kind.NUMBER in (ka, kb) and (ka in _TEMPORAL or kb in _TEMPORAL):
+            temporal = left if ka in _TEMPORAL else right
+            kind = ka if ka in _TEMPORAL else kb
+            raise ExpressionError(
+                f"{text!r} compares a {kind.value} ({temporal.sql()}) with a bare number",
+                hint=BARE_NUMBER_HINT)
+        column = None
+        for side, kind in ((left, ka), (right, kb)):
+            if isinstance(side, exp.Column) and kind == Kind.STRING:
+                column = side.name
+        hint = None
+        if column and Kind.NUMBER in (ka, kb):
+            hint = f"'{column}' holds text in the data; check the export for non-numeric values"
+        elif column and (Kind.DATE in (ka, kb) or Kind.DATETIME in (ka, kb)):
+            hint = f"'{column}' holds text in the data, not dates"
+        raise ExpressionError(f"{text!r} compares {_phrase(ka)} with {_phrase(kb)}", hint=hint,
+                              column=column)
+
+    def _comparison(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
+        a, b, _ = self._unify(node, node.this, node.expression)
+        return _COMPARISONS[type(node)](a, b), Kind.BOOL
+
+    def _between(self, node: exp.Between) -> tuple[pl.Expr, Kind]:
+        x, lo, _ = self._unify(node, node.this, node.args["low"])
+        x2, hi, _ = self._unify(node, node.this, node.args["high"])
+        result = (x >= lo) & (x2 <= hi)
+        return (~result if node.args.get("negate") else result), Kind.BOOL
+
+    def _in(self, node: exp.In) -> tuple[pl.Expr, Kind]:
+        if node.args.get("query") is not None or not node.expressions:
+            raise ExpressionError(f"{node.sql()!r}: IN takes a list of values, e.g. IN ('a', 'b')")
+        result: pl.Expr | None = None
+        for item in node.expressions:
+            a, b, _ = self._unify(node, node.this, item)
+            eq = a == b
+            result = eq if result is None else (result | eq)
+        assert result is not None
+        return result, Kind.BOOL
+
+    def _like(self, node: exp.Expression, *, insensitive: bool = False) -> tuple[pl.Expr, Kind]:
+        value, kind = self.compile(node.this)
+        pattern = node.expression
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise ExpressionError(f"{node.sql()!r}: the LIKE pattern must be a text literal")
+        if kind not in (Kind.STRING, Kind.NULL):
+            raise ExpressionError(f"{node.sql()!r}: LIKE needs text, but it is a {kind.value}")
+        regex = "".join(
+            ".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern.this
+        )
+        flags = "(?is)" if insensitive else "(?s)"
+        result = value.str.contains(f"{flags}^{regex}$")
+        return (~result if node.args.get("negate") else result), Kind.BOOL
+
+    def _ilike(self, node: exp.ILike) -> tuple[pl.Expr, Kind]:
+        return self._like(node, insensitive=True)
+
+    # arithmetic
+    def _arith(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
+        a, ka = self.compile(node.this)
+        b, kb = self.compile(node.expression)
+        op = _SYMBOLS[type(node)]
+        if ka == Kind.NUMBER and kb == Kind.NUMBER or Kind.NULL in (ka, kb) and (
+                {ka, kb} <= {Kind.NUMBER, Kind.NULL}):
+            if op == "+":
+                return a + b, Kind.NUMBER
+            if op == "-":
+                return a - b, Kind.NUMBER
+            if op == "*":
+                return a * b, Kind.NUMBER
+            # SQL has no infinities: dividing by zero gives NULL
+            if op == "/":
+                return pl.when(b != 0).then(a.cast(pl.Float64) / b), Kind.NUMBER
+            return pl.when(b != 0).then(a % b), Kind.NUMBER
+        if op == "-" and ka in (Kind.DATE, Kind.DATETIME) and kb in (Kind.DATE, Kind.DATETIME):
+            if ka != kb:
+                a, b = a.cast(pl.Datetime("us")), b.cast(pl.Datetime("us"))
+            return a - b, Kind.DURATION
+        if op in "+-" and ka in (Kind.DATE, Kind.DATETIME) and kb == Kind.DURATION:
+            return (a + b if op == "+" else a - b), ka
+        if op == "+" and kb in (Kind.DATE, Kind.DATETIME) and ka == Kind.DURATION:
+            return a + b, kb
+        if op in "+-" and ka == Kind.DURATION and kb == Kind.DURATION:
+            return (a + b if op == "+" else a - b), Kind.DURATION
+        if Kind.NUMBER in (ka, kb) and (ka in _TEMPORAL or kb in _TEMPORAL):
+            raise ExpressionError(f"{node.sql()!r} mixes a date with a bare number",
+                                  hint="add days with INTERVAL '30 days', or use days_since()")
+        raise ExpressionError(f"{node.sql()!r}: cannot apply {op} to a {ka.value} and a {kb.value}")
+
+    _add = _sub = _mul = _div = _mod = _arith
+
+    def _neg(self, node: exp.Neg) -> tuple[pl.Expr, Kind]:
+        expr, kind = self.compile(node.this)
+        if kind not in (Kind.NUMBER, Kind.DURATION, Kind.NULL):
+            raise ExpressionError(f"{node.sql()!r}: cannot negate a {kind.value}")
+        return -expr, kind
+
+    def _dpipe(self, node: exp.DPipe) -> tuple[pl.Expr, Kind]:
+        a, ka = self.compile(node.this)
+        b, kb = self.compile(node.expression)
+        return pl.concat_str([a.cast(pl.String), b.cast(pl.String)]), Kind.STRING
+
+    # conditional
+    def _case(self, node: exp.Case) -> tuple[pl.Expr, Kind]:
+        subject = node.this
+        chain = None
+        kinds: list[Kind] = []
+        values: list[tuple[pl.Expr, pl.Expr]] = []
+        for branch in node.args.get("ifs") or []:
+            if subject is not None:
+                left, right, _ = self._unify(branch, subject, branch.this)
+                cond = left == right
+            else:
+                cond = self._condition_operand(branch.this, "CASE WHEN")
+            value, kind = self.compile(branch.args["true"])
+            kinds.append(kind)
+            values.append((cond, value))
+        default = node.args.get("default")
+        default_expr, default_kind = self.compile(default) if default is not None else (pl.lit(None), Kind.NULL)
+        kinds.append(default_kind)
+        kind = self._common_kind(node, kinds)
+        for cond, value in values:
+            chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
+        assert chain is not None
+        return chain.otherwise(default_expr), kind
+
+    def _common_kind(self, node: exp.Expression, kinds: list[Kind]) -> Kind:
+        real = {k for k in kinds if k != Kind.NULL}
+        if len(real) > 1:
+            raise ExpressionError(f"{node.sql()!r} mixes values of different types: "
+                                  + ", ".join(sorted(k.value for k in real)))
+        return real.pop() if real else Kind.NULL
+
+    def _coalesce(self, node: exp.Coalesce) -> tuple[pl.Expr, Kind]:
+        items = [node.this, *node.expressions]
+        compiled = [self.compile(i) for i in items]
+        kind = self._common_kind(node, [k for _, k in compiled])
+        return pl.coalesce([e for e, _ in compiled]), kind
+
+    # functions
+    def _date_arg(self, node: exp.Expression, name: str) -> pl.Expr:
+        args = list(node.expressions) if isinstance(node, exp.Anonymous) else [node.this]
+        if len(args) != 1:
+            raise ExpressionError(f"{name}() takes one date, e.g. {name}(renewal_date)")
+        expr, kind = self.compile(args[0])
+        if kind == Kind.DATETIME:
+            return expr.dt.date()
+        if kind in (Kind.DATE, Kind.NULL):
+            return expr.cast(pl.Date)
+        column = args[0].name if isinstance(args[0], exp.Column) else None
+        raise ExpressionError(
+            f"{name}({args[0].sql()}) needs a date, but {args[0].sql()} is {kind.value}",
+            hint=("its values are not all dates (YYYY-MM-DD) in the export" if column else None),
+            column=column)
+
+    def _anonymous(self, node: exp.Anonymous) -> tuple[pl.Expr, Kind]:
+        name = str(node.this).lower()
+        if name == "days_since":
+            return (pl.lit(self.as_of, dtype=pl.Date) - self._date_arg(node, name)).dt.total_days(), Kind.NUMBER
+        if name == "days_until":
+            return (self._date_arg(node, name) - pl.lit(self.as_of, dtype=pl.Date)).dt.total_days(), Kind.NUMBER
+        from .rules import did_you_mean
+
+        raise ExpressionError(f"unknown function {node.this}()",
+                              hint=did_you_mean(name, list(FUNCTIONS)) or
+                              "functions: " + ", ".join(f"{f}()" for f in FUNCTIONS))
+
+    def _number_arg(self, node: exp.Expression, name: str) -> pl.Expr:
+        expr, kind = self.compile(node)
+        if kind not in (Kind.NUMBER, Kind.NULL):
+            raise ExpressionError(f"{name}() needs a number, but {node.sql()!r} is {kind.value}")
+        return expr
+
+    def _text_arg(self, node: exp.Expression, name: str) -> pl.Expr:
+        expr, kind = self.compile(node)
+        if kind not in (Kind.STRING, Kind.NULL):
+            raise ExpressionError(f"{name}() needs text, but {node.sql()!r} is {kind.value}")
+        return expr
+
+    def _abs(self, node: exp.Abs) -> tuple[pl.Expr, Kind]:
+        return self._number_arg(node.this, "abs").abs(), Kind.NUMBER
+
+    def _round(self, node: exp.Round) -> tuple[pl.Expr, Kind]:
+        digits = node.args.get("decimals")
+        n = int(digits.name) if isinstance(digits, exp.Literal) else 0
+        return self._number_arg(node.this, "round").cast(pl.Float64).round(n), Kind.NUMBER
+
+    def _lower(self, node: exp.Lower) -> tuple[pl.Expr, Kind]:
+        return self._text_arg(node.this, "lower").str.to_lowercase(), Kind.STRING
+
+    def _upper(self, node: exp.Upper) -> tuple[pl.Expr, Kind]:
+        return self._text_arg(node.this, "upper").str.to_uppercase(), Kind.STRING
+
+    def _trim(self, node: exp.Trim) -> tuple[pl.Expr, Kind]:
+        return self._text_arg(node.this, "trim").str.strip_chars(), Kind.STRING
+
+    def _length(self, node: exp.Length) -> tuple[pl.Expr, Kind]:
+        return self._text_arg(node.this, "length").str.len_chars().cast(pl.Int64), Kind.NUMBER
+
+    def _extremum(self, node: exp.Expression, fn: Callable[..., pl.Expr]) -> tuple[pl.Expr, Kind]:
+        items = [node.this, *node.expressions]
+        compiled = [self.compile(i) for i in items]
+        kind = self._common_kind(node, [k for _, k in compiled])
+        return fn([e for e, _ in compiled]), kind
+
+    def _greatest(self, node: exp.Greatest) -> tuple[pl.Expr, Kind]:
+        return self._extremum(node, pl.max_horizontal)
+
+    def _least(self, node: exp.Least) -> tuple[pl.Expr, Kind]:
+        return self._extremum(node, pl.min_horizontal)

@@ -1,0 +1,514 @@
+"""Reading the customers and usage exports.
+
+Exports arrive as they come: CSV with or without a BOM, `,` `;` or tab
+separated, gzipped, Parquet, XLSX. Customers are read eagerly (one row per
+customer) and kept twice: ``raw``, exactly as read, for the output, and
+``typed``, under the rules' column names with inferred types, for the rules.
+Usage is only ever scanned lazily, so it can be larger than memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .errors import DataError, Problem
+from .rules import Rules, did_you_mean
+
+ROW = "__row"  # 0-based input row index kept alongside the customers
+ID = "customer_id"
+STAGE = "stage"
+ENTERED = "stage_entered_at"
+TIMESTAMP = "timestamp"
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+EXCEL_SUFFIXES = (".xlsx",)
+
+_NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+                  "%Y-%m-%d")
+_ZONED_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
+_BOOL_TEXT = {"true": True, "false": False}
+_INT_RE = r"^[+-]?(0|[1-9][0-9]*)$"
+_FLOAT_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+
+
+def suffix_of(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def line_of_row(path: Path, row: int) -> int | None:
+    """The file line of 0-based data row ``row`` (header on line 1), for text files."""
+    return row + 2 if suffix_of(path) in CSV_SUFFIXES else None
+
+
+# -- CSV sniffing ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CsvDialect:
+    separator: str
+    header: list[str]
+
+
+def sniff_csv(path: Path) -> CsvDialect:
+    """Separator and header of a CSV file; clear errors for files we cannot read as text."""
+    opener = _open_gzip if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as err:
+        raise DataError(Problem(f"cannot read the file: {err.strerror or err}", file=str(path))) from None
+    if not head.strip():
+        raise DataError(Problem("the file is empty: expected a header row and data",
+                                file=str(path)))
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(Problem("the file is UTF-16 text; lifecycle reads UTF-8",
+                                file=str(path), hint="save it as 'CSV UTF-8' in Excel, or "
+                                "convert it: iconv -f UTF-16 -t UTF-8"))
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first_line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(Problem(f"the header is not UTF-8 text (byte {err.start + 1})",
+                                file=str(path), line=1,
+                                hint="save the export as UTF-8 ('CSV UTF-8' in Excel)")) from None
+    if "\x00" in text:
+        raise DataError(Problem("the file contains NUL bytes: it is not a text export",
+                                file=str(path), line=1))
+    if path.name.lower().endswith((".tsv", ".tsv.gz")):
+        separator = "\t"
+    else:
+        counts = {sep: _count_outside_quotes(text, sep) for sep in (",", ";", "\t", "|")}
+        separator = max(counts, key=lambda s: (counts[s], s == ","))
+    header = next(csv.reader(io.StringIO(text), delimiter=separator), [])
+    return CsvDialect(separator, header)
+
+
+def _open_gzip(path: Path, mode: str):  # noqa: ANN202 - tiny shim
+    import gzip
+
+    return gzip.open(path, mode)
+
+
+def _count_outside_quotes(line: str, sep: str) -> int:
+    count, quoted = 0, False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            count += 1
+    return count
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    problems = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in seen:
+            problems.append(Problem(
+                f"duplicate column '{name}' (columns {seen[name] + 1} and {i + 1})",
+                file=str(path), line=1, hint="rename one of them in the export"))
+        seen.setdefault(name, i)
+        if not name.strip():
+            problems.append(Problem(f"column {i + 1} has an empty header", file=str(path), line=1))
+    if problems:
+        raise DataError(problems)
+
+
+# -- customers ------------------------------------------------------------------------------
+
+@dataclass
+class Customers:
+    """The customers export, as read and as the rules see it."""
+
+    path: Path
+    raw: pl.DataFrame  # exactly as read: the export's own columns and values
+    typed: pl.DataFrame  # rules' names, inferred types, ROW; stage as text, entered as date
+    external: dict[str, str] = field(default_factory=dict)  # rules name -> export header
+    row_lines: bool = True  # whether rows map to file lines (CSV)
+
+    @property
+    def id_dtype(self) -> pl.DataType:
+        return self.typed.schema[ID]
+
+    def where(self, row: int) -> str:
+        line = line_of_row(self.path, row)
+        return f"line {line}" if line else f"row {row + 1}"
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """Read a whole table as it is (CSV as text), with clear errors."""
+    if not path.exists():
+        raise DataError(Problem("file not found", file=str(path)))
+    if path.is_dir():
+        raise DataError(Problem("expected a file, found a folder", file=str(path)))
+    suffix = suffix_of(path)
+    try:
+        if suffix in CSV_SUFFIXES:
+            dialect = sniff_csv(path)
+            _check_header(path, dialect.header)
+            frame = pl.read_csv(path, separator=dialect.separator, infer_schema=False,
+                                truncate_ragged_lines=False, raise_if_empty=True)
+        elif suffix in PARQUET_SUFFIXES:
+            frame = pl.read_parquet(path)
+        elif suffix in EXCEL_SUFFIXES:
+            frame = pl.read_excel(path, infer_schema_length=0)
+        else:
+            raise DataError(Problem(
+                f"unknown file type '{suffix or path.name}'", file=str(path),
+                hint="use .csv, .tsv, .csv.gz, .parquet or .xlsx"))
+    except DataError:
+        raise
+    except pl.exceptions.NoDataError:
+        raise DataError(Problem("the file is empty: expected a header row and data",
+                                file=str(path))) from None
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(Problem(f"cannot read the file: {first}", file=str(path))) from None
+    # trailing blank lines come back as all-null rows
+    if frame.width and frame.height:
+        frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
+    return frame
+
+
+def _rename_map(frame_columns: list[str], mapping: dict[str, str], path: Path,
+                rules: Rules, section: str) -> dict[str, str]:
+    """export header -> rules name; error for mapped headers that are missing."""
+    problems = []
+    rename: dict[str, str] = {}
+    for internal, external in mapping.items():
+        if external not in frame_columns:
+            problems.append(rules.problem(
+                f"column '{external}' (mapped to '{internal}') is not in {path}",
+                "columns", section, internal,
+                hint=did_you_mean(external, frame_columns) or
+                "columns in the file: " + ", ".join(frame_columns[:20])))
+        else:
+            rename[external] = internal
+    if problems:
+        raise DataError(problems)
+    return rename
+
+
+def infer_types(frame: pl.DataFrame, skip: set[str]) -> pl.DataFrame:
+    """Give text columns their natural type when every value agrees.
+
+    Blank cells are NULL. A column is boolean when all values are true/false
+    in any case, integer when all are integers without leading zeros (so ids
+    and zip codes like 00123 stay text), then float, ISO date, ISO datetime.
+    """
+    text_cols = [c for c, t in frame.schema.items() if t == pl.String and c not in skip]
+    if not text_cols:
+        return frame
+    stripped = {c: pl.col(c).str.strip_chars() for c in text_cols}
+    probes = []
+    for c in text_cols:
+        v = stripped[c]
+        present = v.is_not_null() & (v != "")
+        probes += [
+            present.sum().alias(f"{c}\x00n"),
+            (present & v.str.to_lowercase().is_in(list(_BOOL_TEXT))).sum().alias(f"{c}\x00bool"),
+            (present & v.str.contains(_INT_RE)).sum().alias(f"{c}\x00int"),
+            (present & v.str.contains(_FLOAT_RE)).sum().alias(f"{c}\x00float"),
+            (present & v.str.contains(_DATE_RE) & v.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+             ).sum().alias(f"{c}\x00date"),
+            (present & v.str.contains(_DATETIME_RE)).sum().alias(f"{c}\x00datetime"),
+        ]
+    stats = frame.select(probes).row(0, named=True)
+    casts = []
+    for c in text_cols:
+        n = stats[f"{c}\x00n"]
+        v = pl.when(stripped[c] != "").then(stripped[c])
+        if n == 0:
+            casts.append(v.alias(c))
+        elif stats[f"{c}\x00bool"] == n:
+            casts.append(v.str.to_lowercase().replace_strict(_BOOL_TEXT, default=None,
+                                                             return_dtype=pl.Boolean).alias(c))
+        elif stats[f"{c}\x00int"] == n:
+            casts.append(v.cast(pl.Int64, strict=False).alias(c))
+        elif stats[f"{c}\x00float"] == n:
+            casts.append(v.cast(pl.Float64, strict=False).alias(c))
+        elif stats[f"{c}\x00date"] == n:
+            casts.append(v.str.to_date("%Y-%m-%d", strict=False).alias(c))
+        elif stats[f"{c}\x00datetime"] == n:
+            casts.append(parse_datetime_text(v, "UTC").alias(c))
+        else:
+            casts.append(v.alias(c))
+    return frame.with_columns(casts)
+
+
+def parse_datetime_text(expr: pl.Expr, timezone: str) -> pl.Expr:
+    """Text -> naive datetime in ``timezone``: ISO dates and datetimes, with or without a zone."""
+    naive = pl.coalesce([expr.str.to_datetime(f, strict=False, time_unit="us")
+                         for f in _NAIVE_FORMATS])
+    zoned = pl.coalesce([expr.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+                         for f in _ZONED_FORMATS])
+    return pl.coalesce([naive, zoned.dt.convert_time_zone(timezone).dt.replace_time_zone(None)])
+
+
+def to_local_naive(expr: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
+    """A datetime column in the rules' time zone, without zone; text is parsed."""
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone:
+            return expr.dt.convert_time_zone(timezone).dt.replace_time_zone(None).dt.cast_time_unit("us")
+        return expr.dt.cast_time_unit("us")
+    if dtype == pl.Date:
+        return expr.cast(pl.Datetime("us"))
+    if dtype == pl.String:
+        return parse_datetime_text(expr.str.strip_chars(), timezone)
+    return expr.cast(pl.Datetime("us"), strict=False)
+
+
+def _bad_values(frame: pl.DataFrame, source: str, parsed: pl.Series, path: Path, column: str, what: str, hint: str) -> None:
+    raw = frame[source]
+    bad = frame.with_columns(__parsed=parsed).with_row_index("__i").filter(
+        raw.is_not_null() & (raw.cast(pl.String).str.strip_chars() != "") & pl.col("__parsed").is_null())
+    if bad.height == 0:
+        return
+    examples = []
+    for i, value in bad.select("__i", source).head(5).iter_rows():
+        line = line_of_row(path, i)
+        examples.append(f"{'line ' + str(line) if line else 'row ' + str(i + 1)}: {value!r}")
+    raise DataError(Problem(
+        f"{bad.height} value(s) are not {what}: " + ", ".join(examples)
+        + (" ..." if bad.height > 5 else ""),
+        file=str(path), line=line_of_row(path, bad["__i"][0]), column=column, hint=hint))
+
+
+def read_customers(path: str | Path, rules: Rules) -> Customers:
+    """Read and check the customers export; raise :class:`DataError` listing what is wrong."""
+    path = Path(path)
+    raw = read_table(path)
+    if raw.height == 0:
+        raise DataError(Problem("the file has a header but no customers", file=str(path)))
+    mapping = rules.columns.customers
+    rename = _rename_map(raw.columns, mapping, path, rules, "customers")
+    external = {ID: rules.customer_column(ID), STAGE: rules.customer_column(STAGE),
+                ENTERED: rules.customer_column(ENTERED)}
+    missing_id = external[ID] not in raw.columns
+    if missing_id:
+        raise DataError(Problem(
+            f"the required column '{external[ID]}' is missing", file=str(path), line=1,
+            column=external[ID],
+            hint=(did_you_mean(external[ID], raw.columns) or "columns: " + ", ".join(raw.columns[:20]))
+            + f" Map your id column in the rules: columns: {{customers: {{customer_id: \"...\"}}}}"))
+    # unmapped columns whose name a mapped column takes over are hidden from the rules
+    shadowed = [c for c in raw.columns if c in mapping and c not in rename]
+    typed = raw.drop(shadowed).rename(rename)
+    typed = infer_types(typed, skip={ID, STAGE, ENTERED})
+    typed = typed.with_row_index(ROW)
+
+    ids = typed[ID]
+    if ids.dtype == pl.String:
+        ids_blank = ids.is_null() | (ids.str.strip_chars() == "")
+    else:
+        ids_blank = ids.is_null()
+    problems: list[Problem] = []
+    if ids_blank.any():
+        rows = typed.filter(ids_blank)[ROW].to_list()
+        problems.append(Problem(
+            f"{len(rows)} customer(s) have an empty id: "
+            + ", ".join(_where(path, r) for r in rows[:5]) + (" ..." if len(rows) > 5 else ""),
+            file=str(path), line=line_of_row(path, rows[0]), column=external[ID],
+            hint="every customer needs a unique id"))
+    dupes = (typed.filter(~ids_blank).group_by(ID).agg(pl.col(ROW).sort().alias("rows"), pl.len())
+             .filter(pl.col("len") > 1).sort(pl.col("rows").list.first()))
+    if dupes.height:
+        shown = "; ".join(
+            f"{cid!r} on " + ", ".join(_where(path, r) for r in rows[:3])
+            for cid, rows in dupes.select(ID, "rows").head(5).iter_rows())
+        problems.append(Problem(
+            f"{dupes.height} customer id(s) appear more than once: {shown}"
+            + (" ..." if dupes.height > 5 else ""),
+            file=str(path), line=line_of_row(path, dupes["rows"][0][0]), column=external[ID],
+            hint="remove the duplicate rows from the export"))
+
+    # stage: text, blank means none
+    if STAGE in typed.columns:
+        stage = pl.col(STAGE).cast(pl.String).str.strip_chars()
+        typed = typed.with_columns(pl.when(stage != "").then(stage).alias(STAGE))
+        problems += _unknown_stages(typed, rules, path, external[STAGE])
+    else:
+        typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias(STAGE))
+
+    # stage_entered_at: a date
+    if ENTERED in typed.columns:
+        dtype = typed.schema[ENTERED]
+        entered = to_local_naive(pl.col(ENTERED), dtype, rules.timezone).dt.date()
+        parsed = typed.select(entered.alias(ENTERED))[ENTERED]
+        try:
+            _bad_values(typed, ENTERED, parsed, path, external[ENTERED], "dates",
+                        "write dates as YYYY-MM-DD")
+        except DataError as err:
+            problems += err.problems
+        typed = typed.with_columns(parsed)
+    else:
+        typed = typed.with_columns(pl.lit(None, dtype=pl.Date).alias(ENTERED))
+
+    if problems:
+        raise DataError(problems)
+    return Customers(path=path, raw=raw, typed=typed, external=external,
+                     row_lines=suffix_of(path) in CSV_SUFFIXES)
+
+
+def _where(path: Path, row: int) -> str:
+    line = line_of_row(path, row)
+    return f"line {line}" if line else f"row {row + 1}"
+
+
+def _unknown_stages(typed: pl.DataFrame, rules: Rules, path: Path, column: str) -> list[Problem]:
+    names = rules.stage_names
+    unknown = (typed.filter(pl.col(STAGE).is_not_null() & ~pl.col(STAGE).is_in(names))
+               .group_by(STAGE).agg(pl.len(), pl.col(ROW).min()).sort(ROW))
+    problems = []
+    for value, count, first_row in unknown.iter_rows():
+        problems.append(Problem(
+            f"unknown stage '{value}' on {count} customer(s), first on {_where(path, first_row)}",
+            file=str(path), line=line_of_row(path, first_row), column=column,
+            hint=did_you_mean(value, names) or "stages in the rules: " + ", ".join(names)))
+    return problems
+
+
+# -- usage ----------------------------------------------------------------------------------
+
+@dataclass
+class Usage:
+    """The usage exports as one lazy frame under the rules' names."""
+
+    paths: list[Path]
+    frame: pl.LazyFrame  # ID, TIMESTAMP (naive datetime in the rules' zone, may be null), others
+    schema: dict[str, pl.DataType]
+
+
+def expand_usage_paths(specs: list[str | Path]) -> list[Path]:
+    """Files from paths, globs and folders (a folder means its Parquet/CSV files)."""
+    out: list[Path] = []
+    for spec in specs:
+        text = str(spec)
+        path = Path(text)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise DataError(Problem("no file matches this pattern", file=text))
+            out += matches
+        elif path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                             and suffix_of(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES))
+            if not matches:
+                raise DataError(Problem("the folder holds no .parquet or .csv files", file=text))
+            out += matches
+        elif path.exists():
+            out.append(path)
+        else:
+            raise DataError(Problem("file not found", file=text))
+    return out
+
+
+def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
+    suffix = suffix_of(path)
+    id_col, ts_col = rules.usage_column(ID), rules.usage_column(TIMESTAMP)
+    try:
+        if suffix in CSV_SUFFIXES:
+            dialect = sniff_csv(path)
+            _check_header(path, dialect.header)
+            overrides = {c: pl.String for c in (id_col, ts_col) if c in dialect.header}
+            return pl.scan_csv(path, separator=dialect.separator, schema_overrides=overrides,
+                               infer_schema_length=10_000)
+        if suffix in PARQUET_SUFFIXES:
+            return pl.scan_parquet(path)
+        if suffix in EXCEL_SUFFIXES:
+            return pl.read_excel(path).lazy()
+    except DataError:
+        raise
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise DataError(Problem(f"cannot read the file: {str(err).splitlines()[0]}",
+                                file=str(path))) from None
+    raise DataError(Problem(f"unknown file type '{suffix or path.name}'", file=str(path),
+                            hint="use .csv, .tsv, .csv.gz, .parquet or .xlsx"))
+
+
+def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> Usage:
+    """Scan usage files lazily; check required columns; normalise id and timestamp."""
+    paths = expand_usage_paths(specs)
+    frames = []
+    problems: list[Problem] = []
+    for path in paths:
+        lf = _scan_one(path, rules)
+        try:
+            schema = lf.collect_schema()
+        except (pl.exceptions.PolarsError, OSError) as err:
+            problems.append(Problem(f"cannot read the file: {str(err).splitlines()[0]}",
+                                    file=str(path)))
+            continue
+        columns = list(schema)
+        try:
+            rename = _rename_map(columns, rules.columns.usage, path, rules, "usage")
+        except DataError as err:
+            problems += err.problems
+            continue
+        for required in (ID, TIMESTAMP):
+            ext = rules.usage_column(required)
+            if ext not in columns:
+                problems.append(Problem(
+                    f"the required usage column '{ext}' is missing", file=str(path), line=1,
+                    column=ext, hint=(did_you_mean(ext, columns) or "columns: " + ", ".join(columns[:20]))
+                    + f"; map it in the rules: columns: {{usage: {{{required}: \"...\"}}}}"))
+        shadowed = [c for c in columns if c in rules.columns.usage and c not in rename]
+        lf = lf.drop(shadowed).rename(rename)
+        schema = lf.collect_schema()
+        ts_dtype = schema.get(TIMESTAMP)
+        if ts_dtype is None or ID not in schema:
+            continue
+        id_expr = pl.col(ID) if schema[ID] == id_dtype else pl.col(ID).cast(id_dtype, strict=False)
+        lf = lf.with_columns(
+            id_expr.alias(ID),
+            to_local_naive(pl.col(TIMESTAMP), ts_dtype, rules.timezone).alias(TIMESTAMP),
+        )
+        if ts_dtype == pl.String:
+            _check_timestamps(path, rules)
+        frames.append(lf)
+    if problems:
+        raise DataError(problems)
+    if len(frames) == 1:
+        frame = frames[0]
+    else:
+        frame = pl.concat(frames, how="diagonal_relaxed")
+    try:
+        schema = dict(frame.collect_schema())
+    except pl.exceptions.PolarsError as err:
+        raise DataError(Problem(f"the usage files do not fit together: {str(err).splitlines()[0]}",
+                                file=str(paths[0]))) from None
+    return Usage(paths=paths, frame=frame, schema=schema)
+
+
+def _check_timestamps(path: Path, rules: Rules) -> None:
+    """Text timestamps that do not parse are an error (blank ones are dropped later)."""
+    ts_col = rules.usage_column(TIMESTAMP)
+    lf = _scan_one(path, rules).with_row_index("__i")
+    raw = pl.col(ts_col).cast(pl.String).str.strip_chars()
+    bad = (lf.filter(raw.is_not_null() & (raw != "")
+                     & parse_datetime_text(raw, rules.timezone).is_null())
+           .select("__i", ts_col))
+    found = bad.head(5).collect()
+    if found.height == 0:
+        return
+    total = bad.select(pl.len()).collect().item()
+    examples = ", ".join(f"{_where(path, i)}: {v!r}" for i, v in found.iter_rows())
+    raise DataError(Problem(
+        f"{total} timestamp(s) are not ISO dates or datetimes: {examples}"
+        + (" ..." if total > 5 else ""),
+        file=str(path), line=line_of_row(path, found["__i"][0]), column=ts_col,
+        hint="write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"))

@@ -1,0 +1,201 @@
+"""Per-customer metrics aggregated from the usage export.
+
+All metrics are computed in one lazy group-by over the usage rows up to the
+end of the as-of day, collected with the streaming engine so usage larger
+than memory works. ``where`` and ``window_days`` become conditions inside
+each aggregation, so one pass serves every metric.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from .errors import DataError, Problem
+from .expressions import ExpressionError, Kind, compile_expression, kind_of
+from .inputs import ID, TIMESTAMP, Usage
+from .rules import Metric, Rules
+
+ROWS = "__usage_rows"
+SEQ = "__usage_seq"
+_ZERO_DEFAULT = {"count": 0, "sum": 0, "n_unique": 0, "any": False}
+
+
+@dataclass(frozen=True)
+class MetricsResult:
+    """Metric values per customer (every customer, defaults filled) and usage counts."""
+
+    values: pl.DataFrame  # ID + one column per metric, in rules order
+    kinds: dict[str, Kind]
+    usage_rows: int = 0  # rows on or before the as-of date
+    unknown_customer_rows: int = 0  # of those, rows whose customer is not in the customers table
+    null_timestamp_rows: int = 0  # dropped: no timestamp
+    after_as_of_rows: int = 0  # ignored: after the as-of date
+
+
+def metric_kind(metric: Metric, usage_kinds: dict[str, Kind]) -> Kind:
+    if metric.agg in ("count", "n_unique"):
+        return Kind.NUMBER
+    if metric.agg == "any":
+        return Kind.BOOL
+    if metric.agg in ("sum", "mean"):
+        return Kind.NUMBER
+    return usage_kinds.get(metric.column or "", Kind.NULL)
+
+
+def default_kinds(rules: Rules) -> dict[str, Kind]:
+    """Kinds of the metrics when there is no usage to look at (from their defaults)."""
+    out = {}
+    for name, m in rules.metrics.items():
+        if m.agg in ("count", "n_unique", "sum", "mean"):
+            out[name] = Kind.NUMBER
+        elif m.agg == "any":
+            out[name] = Kind.BOOL
+        elif m.column == TIMESTAMP:
+            out[name] = Kind.DATETIME
+        else:
+            out[name] = _kind_of_value(m.default)
+    return out
+
+
+def _kind_of_value(value: object) -> Kind:
+    if value is None:
+        return Kind.NULL
+    if isinstance(value, bool):
+        return Kind.BOOL
+    if isinstance(value, int | float):
+        return Kind.NUMBER
+    return Kind.STRING
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
+
+
+def build_aggregations(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date,
+                       ) -> tuple[list[pl.Expr], dict[str, Kind], bool]:
+    """One aggregation expression per metric; raise DataError for bad metrics.
+
+    Returns the expressions, the metric kinds, and whether a row sequence
+    column is needed (for `first`/`last` ties).
+    """
+    usage_kinds = {name: kind_of(dtype) for name, dtype in schema.items()}
+    problems: list[Problem] = []
+    aggs: list[pl.Expr] = []
+    kinds: dict[str, Kind] = {}
+    needs_seq = False
+    for name, m in rules.metrics.items():
+        conds: list[pl.Expr] = []
+        if m.where:
+            try:
+                compiled = compile_expression(m.where, usage_kinds, as_of=as_of, condition=True)
+            except ExpressionError as err:
+                problems.append(rules.problem(err.message, "metrics", name, "where", rule_id=name,
+                                              hint=err.hint))
+                continue
+            conds.append(compiled.as_condition())
+        if m.window_days:
+            start = _day_start(as_of - dt.timedelta(days=m.window_days - 1))
+            conds.append(pl.col(TIMESTAMP) >= pl.lit(start, dtype=pl.Datetime("us")))
+        cond = None
+        for c in conds:
+            cond = c if cond is None else cond & c
+        if m.column is not None and m.column not in usage_kinds:
+            from .rules import did_you_mean
+
+            problems.append(rules.problem(
+                f"the usage export has no column '{m.column}'", "metrics", name, "column",
+                rule_id=name, hint=did_you_mean(m.column, list(usage_kinds))
+                or "usage columns: " + ", ".join(usage_kinds)))
+            continue
+        kind = metric_kind(m, usage_kinds)
+        if m.agg in ("sum", "mean") and kind_of(schema[m.column]) not in (Kind.NUMBER, Kind.BOOL):
+            problems.append(rules.problem(
+                f"`{m.agg}` needs a numeric column, but '{m.column}' holds "
+                f"{kind_of(schema[m.column]).value}", "metrics", name, "column", rule_id=name,
+                hint="check the export for text such as 'N/A' in that column"))
+            continue
+        kinds[name] = kind
+        col = pl.col(m.column) if m.column else None
+        if m.agg == "count":
+            agg = pl.len() if cond is None else cond.sum()
+            agg = agg.cast(pl.Int64)
+        elif m.agg == "any":
+            agg = pl.len() > 0 if cond is None else cond.any()
+        elif m.agg == "n_unique":
+            values = col if cond is None else col.filter(cond)
+            agg = values.drop_nulls().n_unique().cast(pl.Int64)
+        elif m.agg in ("sum", "mean", "min", "max"):
+            values = col if cond is None else pl.when(cond).then(col)
+            agg = getattr(values, m.agg)()
+        else:  # first / last, by timestamp, ties by input order
+            needs_seq = True
+            keys = [pl.col(TIMESTAMP), pl.col(SEQ)]
+            values = col
+            if cond is not None:
+                values = values.filter(cond)
+                keys = [k.filter(cond) for k in keys]
+            ordered = values.sort_by(keys, nulls_last=True)
+            agg = ordered.first() if m.agg == "first" else ordered.last()
+        aggs.append(agg.alias(name))
+    if problems:
+        raise DataError(problems)
+    return aggs, kinds, needs_seq
+
+
+def compute_metrics(rules: Rules, usage: Usage | None, customer_ids: pl.DataFrame,
+                    as_of: dt.date) -> MetricsResult:
+    """Aggregate every metric for every customer in ``customer_ids`` (a frame with ID)."""
+    if not rules.metrics and usage is None:
+        return MetricsResult(values=customer_ids.select(ID), kinds={})
+    if usage is None:
+        kinds = default_kinds(rules)
+        values = _fill_defaults(rules, customer_ids.select(ID), kinds)
+        return MetricsResult(values=values, kinds=kinds)
+
+    aggs, kinds, needs_seq = build_aggregations(rules, usage.schema, as_of)
+    end = pl.lit(_day_start(as_of + dt.timedelta(days=1)), dtype=pl.Datetime("us"))
+    frame = usage.frame
+    if needs_seq:
+        frame = frame.with_row_index(SEQ)
+    in_range = frame.filter(pl.col(TIMESTAMP) < end)
+    grouped_lf = in_range.group_by(ID).agg(pl.len().alias(ROWS), *aggs)
+    counts_lf = usage.frame.select(
+        pl.col(TIMESTAMP).is_null().sum().alias("nulls"),
+        (pl.col(TIMESTAMP) >= end).sum().alias("after"),
+    )
+    try:
+        grouped, counts = pl.collect_all([grouped_lf, counts_lf], engine="streaming")
+    except pl.exceptions.PolarsError as err:
+        message = str(err).strip().splitlines()[0]
+        raise DataError(Problem(f"cannot compute the metrics from the usage export: {message}",
+                                file=str(usage.paths[0]))) from None
+    ids = customer_ids.select(ID)
+    known = ids.join(grouped, on=ID, how="left", coalesce=True)
+    unknown = grouped.join(ids, on=ID, how="anti")
+    values = _fill_defaults(rules, known.drop(ROWS), kinds)
+    return MetricsResult(
+        values=values,
+        kinds=kinds,
+        usage_rows=int(grouped[ROWS].sum() or 0),
+        unknown_customer_rows=int(unknown[ROWS].sum() or 0),
+        null_timestamp_rows=int(counts["nulls"][0] or 0),
+        after_as_of_rows=int(counts["after"][0] or 0),
+    )
+
+
+def _fill_defaults(rules: Rules, values: pl.DataFrame, kinds: dict[str, Kind]) -> pl.DataFrame:
+    """Customers without rows get 0 / false / NULL, or the metric's `default:`."""
+    fills = []
+    for name, m in rules.metrics.items():
+        default = m.default if m.default is not None else _ZERO_DEFAULT.get(m.agg)
+        if name not in values.columns:
+            dtype = {Kind.NUMBER: pl.Int64 if isinstance(default, int) else pl.Float64,
+                     Kind.BOOL: pl.Boolean, Kind.DATETIME: pl.Datetime("us")}.get(
+                         kinds.get(name, Kind.NULL), pl.String)
+            fills.append(pl.lit(default, dtype=dtype).alias(name))
+        elif default is not None:
+            fills.append(pl.col(name).fill_null(pl.lit(default)).alias(name))
+    return values.with_columns(fills) if fills else values

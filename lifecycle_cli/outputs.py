@@ -1,0 +1,155 @@
+"""Writing output tables: CSV, Parquet, XLSX, or CSV to a stream.
+
+Every file is written to a temporary name in its own folder, flushed to disk,
+and renamed over the target only when all of a run's files are complete, so
+a crash or a full disk never leaves a half-written output. Outputs never
+land on an input file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from .errors import OutputError, Problem
+
+FORMATS = ("csv", "parquet", "xlsx")
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+DATE_FORMAT = "%Y-%m-%d"
+XLSX_MAX_ROWS = 1_048_575  # one row for the header
+WORKBOOK_NAME = "lifecycle.xlsx"
+
+
+def output_paths(tables: Iterable[str], out_dir: Path, fmt: str) -> dict[str, Path]:
+    """Where each table goes: ``customers.csv``, ... or one workbook for xlsx."""
+    if fmt == "xlsx":
+        return {name: out_dir / WORKBOOK_NAME for name in tables}
+    return {name: out_dir / f"{name}.{fmt}" for name in tables}
+
+
+def check_not_inputs(targets: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """Refuse to write over an input file."""
+    problems = []
+    resolved_inputs = {Path(p).resolve(): Path(p) for p in inputs}
+    for target in set(targets):
+        resolved = target.resolve()
+        clash = resolved_inputs.get(resolved)
+        if clash is None and target.exists():
+            clash = next((p for p in resolved_inputs.values()
+                          if p.exists() and os.path.samefile(p, target)), None)
+        if clash is not None:
+            problems.append(Problem(
+                f"writing {target} would replace the input file {clash}",
+                file=str(target), hint="choose another --out folder"))
+    if problems:
+        raise OutputError(problems)
+
+
+def write_tables(tables: dict[str, pl.DataFrame], out_dir: str | Path, fmt: str = "csv",
+                 *, inputs: Iterable[Path] = (), created: dt.date | None = None) -> list[Path]:
+    """Write ``tables`` into ``out_dir`` atomically; return the written paths."""
+    if fmt not in FORMATS:
+        raise OutputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    out_dir = Path(out_dir)
+    targets = output_paths(tables, out_dir, fmt)
+    check_not_inputs(targets.values(), inputs)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(Problem("the output path exists and is not a folder", file=str(out_dir)))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(Problem(f"cannot create the output folder: {err.strerror}",
+                                  file=str(out_dir))) from None
+    if fmt == "xlsx":
+        for name, frame in tables.items():
+            if frame.height > XLSX_MAX_ROWS:
+                raise OutputError(f"the {name} table has {frame.height:,} rows, more than a sheet "
+                                  "holds; use --format csv or parquet")
+    pending: list[tuple[Path, Path]] = []
+    try:
+        if fmt == "xlsx":
+            target = targets[next(iter(tables))]
+            temp = _temp_path(target)
+            pending.append((temp, target))
+            write_workbook(tables, temp, created=created)
+            _fsync(temp)
+        else:
+            for name, frame in tables.items():
+                target = targets[name]
+                temp = _temp_path(target)
+                pending.append((temp, target))
+                if fmt == "csv":
+                    write_csv(frame, temp)
+                else:
+                    frame.write_parquet(temp, compression="zstd", statistics=True)
+                _fsync(temp)
+        for temp, target in pending:
+            os.replace(temp, target)
+        _fsync_dir(out_dir)
+    except OSError as err:
+        raise OutputError(Problem(f"cannot write the outputs: {err.strerror or err}",
+                                  file=str(out_dir))) from None
+    finally:
+        for temp, _ in pending:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+    return list(dict.fromkeys(targets.values()))
+
+
+def _temp_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}")
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_csv(frame: pl.DataFrame, target: str | Path | IO[str] | IO[bytes]) -> None:
+    """CSV as spreadsheets read it: ISO dates, blank for NULL, UTF-8."""
+    frame.write_csv(target, date_format=DATE_FORMAT, datetime_format=DATETIME_FORMAT,
+                    null_value="")
+
+
+def write_workbook(tables: dict[str, pl.DataFrame], path: Path, *,
+                   created: dt.date | None = None) -> None:
+    """One sheet per table: typed cells, header filters, a frozen header; no formulas from data."""
+    import xlsxwriter
+
+    # xlsxwriter's defaults turn "=..." text into live formulas and URLs into links.
+    workbook = xlsxwriter.Workbook(str(path), {
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+    })
+    stamp = dt.datetime.combine(created or dt.date(2000, 1, 1), dt.time())
+    workbook.set_properties({"created": stamp, "title": "lifecycle"})
+    try:
+        for name, frame in tables.items():
+            frame.write_excel(
+                workbook=workbook,
+                worksheet=name,
+                autofilter=True,
+                freeze_panes=(1, 0),
+                autofit=frame.height <= 10_000,
+                dtype_formats={pl.Date: "yyyy-mm-dd", pl.Datetime: "yyyy-mm-dd hh:mm:ss"},
+                header_format={"bold": True},
+                table_style=None,
+            )
+    finally:
+        workbook.close()

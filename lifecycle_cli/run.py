@@ -1,0 +1,223 @@
+"""A run, end to end: read the exports, compute metrics, decide, build the output tables.
+
+This is the library's main entry point::
+
+    from lifecycle_cli import load_rules, run
+    result = run(load_rules("rules/default.yaml"), "customers.csv", ["usage.csv"])
+    result.customers, result.transitions  # Polars DataFrames
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .engine import (
+    COMPUTED_COLUMNS,
+    DAYS_IN_STAGE,
+    EXPECTED_DAYS,
+    OVERDUE,
+    PREVIOUS_STAGE,
+    CompiledRules,
+    EngineResult,
+    compile_rules,
+    decide,
+    final_values,
+)
+from .errors import DataError, Problem
+from .expressions import Kind, kind_of
+from .inputs import ENTERED, ID, ROW, STAGE, Customers, Usage, read_customers, scan_usage
+from .metrics import MetricsResult, compute_metrics
+from .rules import BUILTINS, Rules
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Prepared:
+    """Everything a decision needs: the customers' state and the compiled rules."""
+
+    rules: Rules
+    as_of: dt.date
+    customers: Customers
+    usage: Usage | None
+    metrics: MetricsResult
+    state: pl.DataFrame
+    compiled: CompiledRules
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """What a run decided, as tables, plus counts for the summary."""
+
+    rules: Rules
+    as_of: dt.date
+    customers: pl.DataFrame  # the customers output, in the export's own columns
+    transitions: pl.DataFrame
+    engine: EngineResult
+    metrics: MetricsResult
+    stages_before: dict[str | None, int]
+    stages_after: dict[str, int]
+    input_paths: list[Path]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def moves(self) -> pl.DataFrame:
+        """Moves by rule (initial assignments included), most first."""
+        return (self.transitions.group_by("rule_id").agg(pl.len().alias("customers"))
+                .sort(["customers", "rule_id"], descending=[True, False]))
+
+    @property
+    def moved_customers(self) -> int:
+        return self.transitions.filter(pl.col("hop") > 0)["customer_id"].n_unique()
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        return {"customers": self.customers, "transitions": self.transitions}
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def prepare(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str | Path] = (),
+            as_of: dt.date | None = None, *, only_ids: Sequence[str] | None = None,
+            progress: Progress = _noop) -> Prepared:
+    """Read the exports, compute metrics and compile the rules against the data."""
+    as_of = as_of or dt.date.today()
+    warnings: list[str] = []
+    progress("reading customers")
+    customers = read_customers(customers_path, rules)
+    typed = customers.typed
+    if only_ids is not None:
+        typed = _select_ids(customers, only_ids)
+    usage = None
+    if usage_paths:
+        usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
+        if only_ids is not None:
+            usage = Usage(usage.paths, usage.frame.filter(pl.col(ID).is_in(typed[ID].implode())),
+                          usage.schema)
+    elif rules.metrics:
+        warnings.append("no usage export given: every metric takes its default "
+                        f"({', '.join(rules.metrics)})")
+    progress("computing metrics from usage")
+    metrics = compute_metrics(rules, usage, typed.select(ID), as_of)
+
+    computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
+    attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
+    state = typed.select(attributes).join(metrics.values, on=ID, how="left", maintain_order="left")
+    attribute_kinds = {c: kind_of(t) for c, t in typed.select(attributes).schema.items()
+                       if c not in (ROW, STAGE, ENTERED)}
+    compiled = compile_rules(rules, attribute_kinds, metrics.kinds, as_of,
+                             explain_column=lambda c: _explain_text_column(customers, c))
+    return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings)
+
+
+def _select_ids(customers: Customers, ids: Sequence[str]) -> pl.DataFrame:
+    typed = customers.typed
+    wanted = pl.Series(list(ids), dtype=pl.String)
+    found = typed.filter(pl.col(ID).cast(pl.String).is_in(wanted.implode()))
+    missing = sorted(set(ids) - set(found[ID].cast(pl.String).to_list()))
+    if missing:
+        from .rules import did_you_mean
+
+        known = typed[ID].cast(pl.String).to_list()
+        raise DataError([Problem(f"no customer with id '{m}'", file=str(customers.path),
+                                 column=customers.external[ID], hint=did_you_mean(m, known))
+                         for m in missing])
+    return found
+
+
+def _explain_text_column(customers: Customers, column: str) -> str | None:
+    """For a text column used as a date or number: which values are in the way."""
+    typed = customers.typed
+    if column not in typed.columns or typed.schema[column] != pl.String:
+        return None
+    values = pl.col(column)
+    odd = typed.filter(values.is_not_null() & values.str.strip_chars().str.to_date(
+        "%Y-%m-%d", strict=False).is_null() & values.str.strip_chars().cast(
+        pl.Float64, strict=False).is_null())
+    if odd.height == 0:
+        return None
+    shown = ", ".join(f"{customers.where(r)}: {v!r}" for r, v in odd.select(ROW, column).head(3).iter_rows())
+    return f"'{column}' holds text such as {shown}; fix these values in the export"
+
+
+def run(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str | Path] = (),
+        as_of: dt.date | None = None, *, progress: Progress = _noop) -> RunResult:
+    """Apply ``rules`` to the exports for ``as_of`` (default: today)."""
+    prepared = prepare(rules, customers_path, usage_paths, as_of, progress=progress)
+    progress("applying transition rules")
+    engine = decide(prepared.state, prepared.compiled)
+    progress("building outputs")
+    return _result(prepared, engine)
+
+
+def _result(prepared: Prepared, engine: EngineResult) -> RunResult:
+    rules, as_of, customers = prepared.rules, prepared.as_of, prepared.customers
+    final = final_values(engine.state.sort(ROW), prepared.compiled)
+    warnings = list(prepared.warnings) + _warnings(engine, final, rules)
+    before = prepared.state.group_by(STAGE).len()
+    after = final.group_by(STAGE).len()
+    input_paths = [customers.path, *(prepared.usage.paths if prepared.usage else [])]
+    return RunResult(
+        rules=rules,
+        as_of=as_of,
+        customers=customer_table(customers, final, rules, list(prepared.metrics.kinds)),
+        transitions=engine.transitions,
+        engine=engine,
+        metrics=prepared.metrics,
+        stages_before=dict(before.iter_rows()),
+        stages_after=dict(after.iter_rows()),
+        input_paths=input_paths,
+        warnings=warnings,
+    )
+
+
+def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules,
+                   metric_names: list[str]) -> pl.DataFrame:
+    """The customers output: the export's columns and values, stages updated, computed after."""
+    raw = customers.raw
+    computed = [PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE, *rules.derived,
+                *[m for m in rules.metrics if m in final.columns]]
+    stage_col, entered_col = customers.external[STAGE], customers.external[ENTERED]
+    keep = [c for c in raw.columns if c not in computed or c in (stage_col, entered_col)]
+    out = raw.select(keep).with_columns(
+        final[STAGE].alias(stage_col),
+        final[ENTERED].alias(entered_col),
+    )
+    return pl.concat([out, final.select(computed)], how="horizontal")
+
+
+def _warnings(engine: EngineResult, final: pl.DataFrame, rules: Rules) -> list[str]:
+    out = []
+    if engine.loops.height:
+        shown = "; ".join(
+            f"{cid} in {stage}: rule '{rule}' would return it to {to}"
+            for cid, stage, rule, to in engine.loops.head(5).iter_rows())
+        rules_in_loop = sorted(set(engine.loops["rule_id"]))
+        out.append(f"{engine.loops.height} customer(s) stopped moving to avoid a loop "
+                   f"(rules: {', '.join(rules_in_loop)}): {shown}"
+                   + (" ..." if engine.loops.height > 5 else ""))
+    if engine.pending.height:
+        by_rule = ", ".join(f"{r} ({n})" for r, n in engine.pending.group_by("rule_id").len()
+                            .sort("len", descending=True).iter_rows())
+        out.append(f"{engine.pending.height} customer(s) would still move after max_hops="
+                   f"{rules.effective_max_hops}: {by_rule}")
+    future = final.filter(pl.col(DAYS_IN_STAGE) < 0).height
+    if future:
+        out.append(f"{future} customer(s) entered their stage after the as-of date "
+                   "(negative days_in_stage)")
+    unknown = final.filter(pl.col(ENTERED).is_null()).height
+    if unknown:
+        out.append(f"{unknown} customer(s) have a stage but no stage_entered_at: their "
+                   "days_in_stage is unknown and time-based rules do not apply to them")
+    return out
+
+
+__all__ = ["Prepared", "RunResult", "prepare", "run", "customer_table", "Kind"]
