@@ -155,7 +155,7 @@ def compile_expression(
 def format_value(expr: pl.Expr, kind: Kind) -> pl.Expr:
     """Render a value for ``reason``: null, true/false, ISO dates, numbers as written."""
     if kind == Kind.BOOL:
-        text = pl.when(expr).then(pl.lit("true")).otherwise(pl.lit("false"))
+        text = pl.when(expr).then(pl.lit("true")).when(~expr).then(pl.lit("false"))
     elif kind == Kind.DATETIME:
         text = expr.dt.to_string("%Y-%m-%dT%H:%M:%S")
     elif kind == Kind.NULL:

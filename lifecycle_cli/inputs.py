@@ -25,6 +25,7 @@ ID = "customer_id"
 STAGE = "stage"
 ENTERED = "stage_entered_at"
 TIMESTAMP = "timestamp"
+OPTIONAL_COLUMNS = (STAGE, ENTERED)
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -190,7 +191,11 @@ def _rename_map(frame_columns: list[str], mapping: dict[str, str], path: Path,
     problems = []
     rename: dict[str, str] = {}
     for internal, external in mapping.items():
+        if internal == external:
+            continue
         if external not in frame_columns:
+            if internal in OPTIONAL_COLUMNS or internal in (ID, TIMESTAMP):
+                continue  # absent optional columns are appended; required ones reported later
             problems.append(rules.problem(
                 f"column '{external}' (mapped to '{internal}') is not in {path}",
                 "columns", section, internal,
@@ -303,10 +308,11 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
         raise DataError(Problem(
             f"the required column '{external[ID]}' is missing", file=str(path), line=1,
             column=external[ID],
-            hint=(did_you_mean(external[ID], raw.columns) or "columns: " + ", ".join(raw.columns[:20]))
-            + f" Map your id column in the rules: columns: {{customers: {{customer_id: \"...\"}}}}"))
+            hint=(did_you_mean(external[ID], raw.columns) or _id_like(raw.columns)
+                  or "columns: " + ", ".join(raw.columns[:20]))
+            + f"; or map your id column in the rules: columns: {{customers: {{customer_id: \"...\"}}}}"))
     # unmapped columns whose name a mapped column takes over are hidden from the rules
-    shadowed = [c for c in raw.columns if c in mapping and c not in rename]
+    shadowed = [c for c in raw.columns if c in rename.values() and c not in rename]
     typed = raw.drop(shadowed).rename(rename)
     typed = infer_types(typed, skip={ID, STAGE, ENTERED})
     typed = typed.with_row_index(ROW)
@@ -362,6 +368,11 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
         raise DataError(problems)
     return Customers(path=path, raw=raw, typed=typed, external=external,
                      row_lines=suffix_of(path) in CSV_SUFFIXES)
+
+
+def _id_like(columns: list[str]) -> str | None:
+    likely = [c for c in columns if "id" in c.lower().replace("_", " ").split() or c.lower() == "id"]
+    return f"is it '{likely[0]}'?" if likely else None
 
 
 def _where(path: Path, row: int) -> str:
@@ -466,7 +477,7 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
                     f"the required usage column '{ext}' is missing", file=str(path), line=1,
                     column=ext, hint=(did_you_mean(ext, columns) or "columns: " + ", ".join(columns[:20]))
                     + f"; map it in the rules: columns: {{usage: {{{required}: \"...\"}}}}"))
-        shadowed = [c for c in columns if c in rules.columns.usage and c not in rename]
+        shadowed = [c for c in columns if c in rename.values() and c not in rename]
         lf = lf.drop(shadowed).rename(rename)
         schema = lf.collect_schema()
         ts_dtype = schema.get(TIMESTAMP)

@@ -8,6 +8,7 @@ and rule id.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import zoneinfo
 from pathlib import Path
@@ -115,6 +116,8 @@ class Rules(_Model):
 
     # Where each value came from, for error messages at run time.
     source: Any = Field(default=None, exclude=True, repr=False)
+    # When items were set aside to check the rest of a broken file: section -> original indices.
+    index_map: dict[str, list[int]] = Field(default_factory=dict, exclude=True, repr=False)
 
     _derived = field_validator("derived", mode="before")(
         lambda v: {k: _condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
@@ -139,8 +142,14 @@ class Rules(_Model):
     def usage_column(self, name: str) -> str:
         return self.columns.usage.get(name, name)
 
+    def _original(self, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        if len(path) >= 2 and isinstance(path[1], int) and str(path[0]) in self.index_map:
+            return (path[0], self.index_map[str(path[0])][path[1]], *path[2:])
+        return path
+
     def locate(self, *path: str | int) -> tuple[str | None, int | None]:
         """(file, line) of a key path in the rules file, when known."""
+        path = self._original(path)
         doc: YamlDocument | None = self.source
         if doc is None:
             return None, None
@@ -150,7 +159,7 @@ class Rules(_Model):
                 hint: str | None = None, column: str | None = None) -> Problem:
         """A :class:`Problem` located at ``path`` in this rules file."""
         file, line = self.locate(*path)
-        return Problem(message, file=file, line=line, path=format_path(path) or None,
+        return Problem(message, file=file, line=line, path=format_path(self._original(path)) or None,
                        rule_id=rule_id, hint=hint, column=column)
 
 
@@ -172,7 +181,8 @@ def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 
 def _field_names(model: type[BaseModel]) -> list[str]:
-    return [f.alias or name for name, f in model.model_fields.items() if name != "source"]
+    return [f.alias or name for name, f in model.model_fields.items()
+            if name not in ("source", "index_map")]
 
 
 def suggest(word: str, candidates: list[str] | tuple[str, ...], *, cutoff: float = 0.6) -> str | None:
@@ -221,10 +231,10 @@ def parse_rules(text: str, file: str | None = None) -> Rules:
         ))
     problems: list[Problem] = []
     try:
-        rules = Rules.model_validate(data)
+        rules: Rules | None = Rules.model_validate(data)
     except ValidationError as err:
         problems.extend(_pydantic_problems(err, data, doc))
-        rules = None
+        rules = _validate_the_rest(data, err)
     if rules is not None:
         rules = rules.model_copy(update={"source": doc})
         problems.extend(cross_check(rules))
@@ -235,6 +245,53 @@ def parse_rules(text: str, file: str | None = None) -> Rules:
         raise RulesError(_dedupe(problems))
     assert rules is not None
     return rules
+
+
+_LIST_SECTIONS = ("stages", "transitions", "ctas")
+_MAP_SECTIONS = ("metrics", "derived", "playbooks")
+
+
+def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | None:
+    """Set aside what failed validation and validate the rest, so that the cross-checks
+    can still report their problems in the same pass."""
+    data = copy.deepcopy(data)
+    drop_items: dict[str, set[int]] = {}
+    for e in err.errors():
+        loc = _clean_loc(e["loc"])
+        if not loc:
+            return None
+        head = str(loc[0])
+        if e["type"] == "extra_forbidden":
+            parent: Any = data
+            for part in loc[:-1]:
+                parent = parent[part]
+            parent.pop(loc[-1], None)
+        elif head in _LIST_SECTIONS and len(loc) >= 2 and isinstance(loc[1], int):
+            drop_items.setdefault(head, set()).add(loc[1])
+        elif head in _MAP_SECTIONS and len(loc) >= 2:
+            data[head].pop(loc[1], None)
+        elif head in ("version",):
+            data["version"] = 1
+        elif head in Rules.model_fields and head not in ("stages", "initial_stage"):
+            data.pop(head, None)
+        else:
+            return None
+    index_map: dict[str, list[int]] = {}
+    for head, dropped in drop_items.items():
+        kept = [i for i in range(len(data[head])) if i not in dropped]
+        index_map[head] = kept
+        data[head] = [data[head][i] for i in kept]
+    try:
+        rules = Rules.model_validate(data)
+    except ValidationError:
+        return None
+    return rules.model_copy(update={"index_map": index_map})
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds union member names to loc (e.g. 'str', 'list[str]'): drop those
+    return tuple(p for p in loc if p not in ("str", "int", "bool", "float", "list[str]")
+                 and not (isinstance(p, str) and p.startswith(("function-", "literal["))))
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -262,9 +319,7 @@ def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
 def _pydantic_problems(err: ValidationError, data: dict[str, Any], doc: YamlDocument) -> list[Problem]:
     problems = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p and p.endswith("]")))
-        # pydantic adds the union member name to loc (e.g. 'str', 'list[str]'): drop those
-        loc = tuple(p for p in loc if p not in ("str", "int", "bool", "float", "list[str]"))
+        loc = _clean_loc(e["loc"])
         kind = e["type"]
         hint = None
         if kind == "extra_forbidden":

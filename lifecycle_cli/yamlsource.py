@@ -9,6 +9,7 @@ refused by the safe constructor and reported with their line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,23 @@ _STANDARD_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+
+    YAML 1.1 also reads yes/no/on/off as booleans, which turns the key `on:`
+    of a CTA into True and a stage named No into False.
+    """
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 @dataclass
@@ -61,7 +79,7 @@ def format_path(path: Path) -> str:
 
 def load_yaml(text: str, file: str | None = None) -> YamlDocument:
     """Parse ``text`` safely; raise :class:`RulesError` with the line on any YAML problem."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     doc = YamlDocument(data=None, file=file)
     problems: list[Problem] = []
     try:
@@ -85,7 +103,7 @@ def load_yaml(text: str, file: str | None = None) -> YamlDocument:
 
 
 def _build(
-    loader: yaml.SafeLoader, node: yaml.Node, path: Path, doc: YamlDocument, problems: list[Problem]
+    loader: _Loader, node: yaml.Node, path: Path, doc: YamlDocument, problems: list[Problem]
 ) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if node.tag not in _STANDARD_TAGS:

@@ -58,18 +58,21 @@ def render_problems(problems: list[Problem], title: str) -> None:
             err.print(f"    [cyan]hint:[/] {escape(p.hint)}")
 
 
-def fail(error: LifecycleError) -> typer.Exit:
+def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
     """Render a library error once and return the Exit carrying its code."""
     n = len(error.problems)
     kind = {"RulesError": "the rules", "DataError": "the data", "OutputError": "the outputs",
             "OptionError": "the options"}.get(type(error).__name__, "the input")
-    title = f"{n} problem{'s' if n != 1 else ''} with {kind}; nothing was written"
+    title = f"{n} problem{'s' if n != 1 else ''} with {kind}"
+    if writes:
+        title += "; nothing was written"
     render_problems(error.problems, title)
     return typer.Exit(error.exit_code)
 
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
+    writes = fn.__name__ in ("run", "sample")
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -78,7 +81,7 @@ def handle_errors(fn: F) -> F:
         except LifecycleError as error:
             if STATE["debug"]:
                 raise
-            raise fail(error) from None
+            raise fail(error, writes=writes) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted; nothing was written[/]")
             raise typer.Exit(130) from None

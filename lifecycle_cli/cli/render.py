@@ -100,21 +100,27 @@ def explanation(console: Console, e: Explanation) -> None:
         table.add_column("rule")
         table.add_column("to")
         table.add_column("prio", justify="right")
-        table.add_column("verdict")
+        table.add_column("verdict", no_wrap=True)
         table.add_column("values")
+        others = []
         for v in hop.verdicts:
             if not v.applies:
-                verdict = "[dim]not from this stage[/]"
-            elif v.when is None:
+                others.append(v.rule_id)
+                continue
+            if v.when is None:
                 verdict = "[yellow]null (false)[/]"
             elif v.when:
                 verdict = "[green]true[/]" + (" [bold]<- wins[/]" if v.won else "")
             else:
                 verdict = "[red]false[/]"
-            style = None if v.applies else "dim"
             table.add_row(escape(v.rule_id), escape(v.to_stage), str(v.priority), verdict,
-                          escape(v.values), style=style)
-        console.print(table)
+                          escape(v.values))
+        if table.row_count:
+            console.print(table)
+        else:
+            console.print(f"Hop {hop.hop}: in {escape(hop.stage)}, no rule leaves this stage")
+        if others:
+            console.print(f"  [dim]not from {escape(hop.stage)}: {escape(', '.join(others))}[/]")
         if hop.refused_as_loop:
             console.print(f"  rule '{escape(str(hop.winner))}' would return it to a stage it "
                           "already held in this run: it stops here")

@@ -1,0 +1,198 @@
+"""Loading rules files: every problem reported at once, with line, path, rule id and a hint."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lifecycle_cli import RulesError, load_rules, parse_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = """\
+version: 1
+stages:
+  - {name: A, expected_days: 10}
+  - {name: B}
+  - {name: Z, terminal: true}
+initial_stage: A
+transitions:
+  - {id: go, from: A, to: B, when: "days_in_stage > 3"}
+"""
+
+
+def problems_of(text: str) -> list:
+    with pytest.raises(RulesError) as info:
+        parse_rules(textwrap.dedent(text), file="rules.yaml")
+    return info.value.problems
+
+
+def test_default_rules_load() -> None:
+    rules = load_rules(ROOT / "rules" / "default.yaml")
+    assert rules.stage_names == ["Onboarding", "Launched", "Adopting", "Renewal", "Will Churn",
+                                 "Churned"]
+    assert rules.initial_stage == "Onboarding"
+    assert rules.effective_max_hops == 6
+    assert {t.id for t in rules.transitions} >= {"trained", "renewal_window", "risk", "churned"}
+
+
+def test_minimal_rules_and_defaults() -> None:
+    rules = parse_rules(MINIMAL)
+    assert rules.timezone == "UTC"
+    assert rules.transitions[0].from_stages == ["A"]
+    assert rules.transitions[0].priority == 0
+    assert rules.stage("Z").terminal
+
+
+def test_spec_example_with_ctas_and_playbooks_loads() -> None:
+    text = MINIMAL + textwrap.dedent("""\
+        columns:
+          customers: {customer_id: "Account ID", stage: "Lifecycle Stage"}
+          usage: {customer_id: account_id, timestamp: event_time}
+        derived:
+          days_to_renewal: "days_until(renewal_date)"
+        metrics:
+          logins_30d: {agg: count, where: "event = 'login'", window_days: 30}
+          last_seen: {agg: max, column: timestamp}
+        ctas:
+          - {id: kickoff, name: Kickoff call, type: Lifecycle, priority: High, on: enter,
+             stage: A, due_days: 7, owner: csm, playbook: onboarding}
+          - {id: stuck, name: Overdue, on: overdue, stage: A, due_days: 3}
+          - {id: quiet, name: Quiet, on: when, when: "days_since(last_seen) > 14"}
+        playbooks:
+          onboarding:
+            - {task: Send welcome pack, due_days: 1}
+            - {task: Hold kickoff call, due_days: 7}
+        """)
+    rules = parse_rules(text)
+    assert [c.id for c in rules.ctas] == ["kickoff", "stuck", "quiet"]
+    assert rules.playbooks["onboarding"][1].task == "Hold kickoff call"
+    assert rules.customer_column("customer_id") == "Account ID"
+
+
+def test_unknown_key_suggests_the_closest_one_with_line() -> None:
+    [p] = problems_of(MINIMAL.replace("expected_days: 10", "expected_dayz: 10"))
+    assert p.message == "unknown key 'expected_dayz'"
+    assert p.hint == "did you mean 'expected_days'?"
+    assert p.line == 3
+    assert p.path == "stages[0].expected_dayz"
+    assert p.file == "rules.yaml"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = """\
+    version: 1
+    stages:
+      - name: A
+        expected_dayz: 3
+      - {name: B}
+    initial_stage: C
+    transitions:
+      - {id: x, from: A, to: B, when: "a >"}
+      - {id: x, from: B, to: B, when: "TRUE"}
+      - {id: y, from: Q, to: B, when: "TRUE", priorty: 3}
+    metrics:
+      m: {agg: cnt}
+    """
+    problems = problems_of(text)
+    rendered = "\n".join(p.render() for p in problems)
+    assert "unknown key 'expected_dayz'" in rendered
+    assert "unknown stage 'C'" in rendered
+    assert "cannot parse 'a >'" in rendered
+    assert "duplicate transition id 'x'" in rendered
+    assert "from 'B' to itself" in rendered
+    assert "unknown stage 'Q'" in rendered
+    assert "did you mean 'priority'?" in rendered
+    assert "did you mean 'count'?" in rendered
+    # each problem carries its own line, in file order
+    lines = [p.line for p in problems]
+    assert lines == sorted(lines) and None not in lines
+    by_message = {p.message: p for p in problems}
+    assert by_message["unknown stage 'Q'"].rule_id == "y"
+    assert by_message["unknown stage 'Q'"].line == 10
+
+
+def test_unknown_stage_names_the_closest() -> None:
+    [p] = problems_of(MINIMAL.replace("to: B", "to: b"))
+    assert p.message == "unknown stage 'b'"
+    assert p.hint == "did you mean 'B'?"
+    assert p.rule_id == "go"
+
+
+def test_duplicate_stage_names() -> None:
+    problems = problems_of(MINIMAL.replace("- {name: B}", "- {name: A}"))
+    assert any("duplicate stage name 'A'" in p.message for p in problems)
+
+
+def test_yaml_syntax_error_gives_the_line() -> None:
+    [p] = problems_of("version: 1\nstages: [\n  - name: A\n")
+    assert p.message.startswith("YAML syntax error")
+    assert p.line == 3
+
+
+def test_python_tags_are_refused_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    text = f'version: 1\nstages: !!python/object/apply:os.system ["touch {marker}"]\n'
+    [p] = problems_of(text)
+    assert "tag" in p.message and "not allowed" in p.message
+    assert p.line == 2
+    assert not marker.exists()
+
+
+def test_duplicate_yaml_keys_are_an_error() -> None:
+    problems = problems_of(MINIMAL + "initial_stage: B\n")
+    assert any("duplicate key 'initial_stage'" in p.message for p in problems)
+
+
+def test_derived_may_only_use_values_above() -> None:
+    text = MINIMAL + 'derived:\n  a: "b > 1"\n  b: "days_in_stage + 1"\n'
+    [p] = problems_of(text)
+    assert "defined further down" in p.message
+    assert p.rule_id == "a"
+
+
+def test_cta_checks() -> None:
+    text = MINIMAL + textwrap.dedent("""\
+        ctas:
+          - {id: c1, name: x, on: enter}
+          - {id: c1, name: y, on: when}
+          - {id: c3, name: z, on: enter, stage: A, playbook: onbording}
+        playbooks:
+          onboarding: [{task: t}]
+        """)
+    rendered = "\n".join(p.render() for p in problems_of(text))
+    assert "needs a `stage`" in rendered
+    assert "needs a `when` condition" in rendered
+    assert "duplicate CTA id 'c1'" in rendered
+    assert "unknown playbook 'onbording'" in rendered and "did you mean 'onboarding'?" in rendered
+
+
+def test_metric_column_rules() -> None:
+    text = MINIMAL + "metrics:\n  a: {agg: sum}\n  b: {agg: count, column: x}\n"
+    rendered = "\n".join(p.render() for p in problems_of(text))
+    assert "`sum` needs a `column`" in rendered
+    assert "`count` counts rows and takes no `column`" in rendered
+
+
+def test_bad_timezone_and_builtin_names() -> None:
+    text = MINIMAL.replace("version: 1", "version: 1\ntimezone: Europe/Berln") + \
+        'derived:\n  stage: "1 + 1"\n'
+    rendered = "\n".join(p.render() for p in problems_of(text))
+    assert "unknown time zone 'Europe/Berln'" in rendered
+    assert "did you mean 'Europe/Berlin'?" in rendered
+    assert "'stage' is a built-in name" in rendered
+
+
+def test_when_may_be_a_yaml_boolean() -> None:
+    rules = parse_rules(MINIMAL.replace('when: "days_in_stage > 3"', "when: true"))
+    assert rules.transitions[0].when == "TRUE"
+
+
+def test_missing_file_and_not_a_mapping(tmp_path: Path) -> None:
+    with pytest.raises(RulesError, match="rules file not found"):
+        load_rules(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(RulesError, match="a rules file is a YAML mapping"):
+        load_rules(tmp_path / "list.yaml")
