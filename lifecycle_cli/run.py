@@ -191,7 +191,10 @@ def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules,
         final[STAGE].alias(stage_col),
         final[ENTERED].alias(entered_col),
     )
-    return pl.concat([out, final.select(computed)], how="horizontal")
+    # sums of floats carry binary noise (145.60000000000002); nobody wants to read it
+    tidy = [pl.col(c).round(9) if final.schema[c] in (pl.Float32, pl.Float64) else pl.col(c)
+            for c in computed]
+    return pl.concat([out, final.select(tidy)], how="horizontal")
 
 
 def _warnings(engine: EngineResult, final: pl.DataFrame, rules: Rules) -> list[str]:

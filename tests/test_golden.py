@@ -1,0 +1,28 @@
+"""Golden outputs: the bundled fixture through the real command, compared byte for byte.
+
+Set UPDATE_GOLDEN=1 to rewrite the golden files after a deliberate change, and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cli_util import DATA, RULES, lifecycle
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.mark.parametrize("name", ["customers.csv", "transitions.csv"])
+def test_run_matches_golden(tmp_path: Path, name: str) -> None:
+    result = lifecycle("run", "--customers", DATA / "customers.csv", "--usage",
+                       DATA / "usage.csv", "--rules", RULES, "--as-of", "2026-11-01",
+                       "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    produced = (tmp_path / name).read_bytes()
+    golden = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_bytes(produced)
+    assert produced == golden.read_bytes()
