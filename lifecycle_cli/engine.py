@@ -78,8 +78,14 @@ class CompiledRules:
         return reason_expr([(n, self.name_expr(n), self.scope[n]) for n in compiled.names])
 
 
-def compile_rules(rules: Rules, attribute_kinds: dict[str, Kind], metric_kinds: dict[str, Kind],
-                  as_of: dt.date, *, explain_column=None) -> CompiledRules:
+def compile_rules(
+    rules: Rules,
+    attribute_kinds: dict[str, Kind],
+    metric_kinds: dict[str, Kind],
+    as_of: dt.date,
+    *,
+    explain_column=None,
+) -> CompiledRules:
     """Compile derived values and transition conditions; raise RulesError listing every problem.
 
     ``explain_column(name)`` may add detail (e.g. sample bad values) to a type
@@ -126,6 +132,7 @@ def compile_rules(rules: Rules, attribute_kinds: dict[str, Kind], metric_kinds: 
 
 # -- the state and its evaluation ---------------------------------------------------------
 
+
 def stage_bits(rules: Rules) -> dict[str, int]:
     return {name: 1 << i for i, name in enumerate(rules.stage_names)}
 
@@ -137,7 +144,9 @@ def with_builtins(frame: pl.LazyFrame, compiled: CompiledRules) -> pl.LazyFrame:
     days = (pl.lit(compiled.as_of, dtype=pl.Date) - pl.col(ENTERED)).dt.total_days().cast(pl.Int64)
     frame = frame.with_columns(
         days.alias(DAYS_IN_STAGE),
-        pl.col(STAGE).replace_strict(expected, default=None, return_dtype=pl.Int64).alias(EXPECTED_DAYS),
+        pl.col(STAGE)
+        .replace_strict(expected, default=None, return_dtype=pl.Int64)
+        .alias(EXPECTED_DAYS),
     ).with_columns(
         (pl.col(DAYS_IN_STAGE) > pl.col(EXPECTED_DAYS)).fill_null(False).alias(OVERDUE),
     )
@@ -195,23 +204,28 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
     state = state.with_columns(pl.col(STAGE).alias(PREVIOUS_STAGE))
     no_stage = state.filter(pl.col(STAGE).is_null())
     if no_stage.height:
-        records.append(no_stage.select(
-            pl.lit(as_of, dtype=pl.Date).alias("as_of"),
-            pl.col(ID).alias("customer_id"),
-            pl.lit(None, dtype=pl.String).alias("from_stage"),
-            pl.lit(rules.initial_stage).alias("to_stage"),
-            pl.lit(INITIAL_RULE).alias("rule_id"),
-            pl.lit(0, dtype=pl.Int64).alias("hop"),
-            pl.lit(None, dtype=pl.Int64).alias("days_in_from_stage"),
-            pl.lit("", dtype=pl.String).alias("reason"),
-        ))
+        records.append(
+            no_stage.select(
+                pl.lit(as_of, dtype=pl.Date).alias("as_of"),
+                pl.col(ID).alias("customer_id"),
+                pl.lit(None, dtype=pl.String).alias("from_stage"),
+                pl.lit(rules.initial_stage).alias("to_stage"),
+                pl.lit(INITIAL_RULE).alias("rule_id"),
+                pl.lit(0, dtype=pl.Int64).alias("hop"),
+                pl.lit(None, dtype=pl.Int64).alias("days_in_from_stage"),
+                pl.lit("", dtype=pl.String).alias("reason"),
+            )
+        )
         state = state.with_columns(
             pl.col(STAGE).fill_null(pl.lit(rules.initial_stage)),
-            pl.when(pl.col(STAGE).is_null()).then(pl.lit(as_of, dtype=pl.Date))
-            .otherwise(pl.col(ENTERED)).alias(ENTERED),
+            pl.when(pl.col(STAGE).is_null())
+            .then(pl.lit(as_of, dtype=pl.Date))
+            .otherwise(pl.col(ENTERED))
+            .alias(ENTERED),
         )
     state = state.with_columns(
-        pl.col(STAGE).replace_strict(bits, default=0, return_dtype=pl.Int64).alias(VISITED))
+        pl.col(STAGE).replace_strict(bits, default=0, return_dtype=pl.Int64).alias(VISITED)
+    )
 
     loops: list[pl.DataFrame] = []
     trace_frames: list[tuple[int, pl.DataFrame]] = []
@@ -222,14 +236,19 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
     while active.height and compiled.transitions:
         evaluated = _evaluate(active, compiled, trace)
         evaluated = evaluated.with_columns(
-            pl.col(WINNER).replace_strict(to_by_index, default=None, return_dtype=pl.String)
-            .alias(TARGET))
+            pl.col(WINNER)
+            .replace_strict(to_by_index, default=None, return_dtype=pl.String)
+            .alias(TARGET)
+        )
         target_bit = pl.col(TARGET).replace_strict(bits, default=0, return_dtype=pl.Int64)
         is_loop = (pl.col(VISITED) & target_bit) != 0
-        rule_id = pl.col(WINNER).replace_strict(id_by_index, return_dtype=pl.String).alias("rule_id")
+        rule_id = (
+            pl.col(WINNER).replace_strict(id_by_index, return_dtype=pl.String).alias("rule_id")
+        )
         if hop == max_hops:
             pending = evaluated.filter(pl.col(WINNER).is_not_null() & ~is_loop).select(
-                ID, STAGE, rule_id)
+                ID, STAGE, rule_id
+            )
             break
         hop += 1
         if trace:
@@ -240,16 +259,18 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         movers = evaluated.filter(pl.col(WINNER).is_not_null() & ~is_loop)
         if movers.height == 0:
             break
-        records.append(movers.select(
-            pl.lit(as_of, dtype=pl.Date).alias("as_of"),
-            pl.col(ID).alias("customer_id"),
-            pl.col(STAGE).alias("from_stage"),
-            pl.col(TARGET).alias("to_stage"),
-            rule_id,
-            pl.lit(hop, dtype=pl.Int64).alias("hop"),
-            pl.col(DAYS_IN_STAGE).alias("days_in_from_stage"),
-            _reason(compiled, movers[WINNER].unique().to_list()).alias("reason"),
-        ))
+        records.append(
+            movers.select(
+                pl.lit(as_of, dtype=pl.Date).alias("as_of"),
+                pl.col(ID).alias("customer_id"),
+                pl.col(STAGE).alias("from_stage"),
+                pl.col(TARGET).alias("to_stage"),
+                rule_id,
+                pl.lit(hop, dtype=pl.Int64).alias("hop"),
+                pl.col(DAYS_IN_STAGE).alias("days_in_from_stage"),
+                _reason(compiled, movers[WINNER].unique().to_list()).alias("reason"),
+            )
+        )
         # the movers, in their new stage, are the only customers who can move next hop
         active = movers.with_columns(
             pl.col(TARGET).alias(STAGE),
@@ -258,13 +279,24 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         ).select(state.columns)
         state = state.update(active.select(ROW, STAGE, ENTERED, VISITED), on=ROW)
 
-    transitions = (pl.concat(records, how="vertical") if records
-                   else pl.DataFrame(schema=transition_schema))
-    loop_frame = (pl.concat(loops) if loops else
-                  pl.DataFrame(schema={ID: id_dtype, STAGE: pl.String, "rule_id": pl.String,
-                                       "to_stage": pl.String}))
-    return EngineResult(state=state.drop(VISITED), transitions=transitions, loops=loop_frame,
-                        pending=pending, hops_run=hop, trace=trace_frames)
+    transitions = (
+        pl.concat(records, how="vertical") if records else pl.DataFrame(schema=transition_schema)
+    )
+    loop_frame = (
+        pl.concat(loops)
+        if loops
+        else pl.DataFrame(
+            schema={ID: id_dtype, STAGE: pl.String, "rule_id": pl.String, "to_stage": pl.String}
+        )
+    )
+    return EngineResult(
+        state=state.drop(VISITED),
+        transitions=transitions,
+        loops=loop_frame,
+        pending=pending,
+        hops_run=hop,
+        trace=trace_frames,
+    )
 
 
 def _evaluate(active: pl.DataFrame, compiled: CompiledRules, trace: bool) -> pl.DataFrame:

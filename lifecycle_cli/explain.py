@@ -73,8 +73,13 @@ class Explanation:
         return plain(asdict(self))
 
 
-def explain(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str | Path],
-            ids: Sequence[str], as_of: dt.date | None = None) -> list[Explanation]:
+def explain(
+    rules: Rules,
+    customers_path: str | Path,
+    usage_paths: Sequence[str | Path],
+    ids: Sequence[str],
+    as_of: dt.date | None = None,
+) -> list[Explanation]:
     """Explain the decision for each customer id in ``ids`` (in that order)."""
     prepared = prepare(rules, customers_path, usage_paths, as_of, only_ids=ids)
     engine = decide(prepared.state, prepared.compiled, trace=True)
@@ -99,33 +104,47 @@ def explain(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str 
             verdicts = []
             for rule in compiled.transitions:
                 i = rule.index
-                verdicts.append(RuleVerdict(
-                    rule_id=rule.rule.id, to_stage=rule.rule.to, priority=rule.rule.priority,
-                    applies=bool(row[f"__applies_{i}"]), when=row[f"__when_{i}"],
-                    values=row[f"__reason_{i}"], won=winner == i))
+                verdicts.append(
+                    RuleVerdict(
+                        rule_id=rule.rule.id,
+                        to_stage=rule.rule.to,
+                        priority=rule.rule.priority,
+                        applies=bool(row[f"__applies_{i}"]),
+                        when=row[f"__when_{i}"],
+                        values=row[f"__reason_{i}"],
+                        won=winner == i,
+                    )
+                )
             winner_rule = by_index[winner].rule if winner is not None else None
             # a winner that made no move at this hop was refused: it would close a loop
             refused = winner_rule is not None and hop not in moved_hops
-            hops.append(Hop(
-                hop=hop, stage=row[STAGE], days_in_stage=row[DAYS_IN_STAGE], verdicts=verdicts,
-                winner=winner_rule.id if winner_rule else None,
-                moved_to=None if winner_rule is None or refused else winner_rule.to,
-                refused_as_loop=refused))
-        out.append(Explanation(
-            customer_id=start[ID],
-            stage_at_start=start[STAGE],
-            stage_entered_at_start=start[ENTERED],
-            initial_assignment=start[STAGE] is None,
-            metrics={name: end.get(name) for name in prepared.metrics.kinds or rules.metrics},
-            derived={name: end.get(name) for name in rules.derived},
-            hops=hops,
-            stage=end[STAGE],
-            stage_entered_at=end[ENTERED],
-            days_in_stage=end[DAYS_IN_STAGE],
-            expected_days=end["expected_days"],
-            overdue=bool(end[OVERDUE]),
-            pending_rule=pending.get(wanted),
-            transitions=transitions.drop("as_of").to_dicts(),
-        ))
+            hops.append(
+                Hop(
+                    hop=hop,
+                    stage=row[STAGE],
+                    days_in_stage=row[DAYS_IN_STAGE],
+                    verdicts=verdicts,
+                    winner=winner_rule.id if winner_rule else None,
+                    moved_to=None if winner_rule is None or refused else winner_rule.to,
+                    refused_as_loop=refused,
+                )
+            )
+        out.append(
+            Explanation(
+                customer_id=start[ID],
+                stage_at_start=start[STAGE],
+                stage_entered_at_start=start[ENTERED],
+                initial_assignment=start[STAGE] is None,
+                metrics={name: end.get(name) for name in prepared.metrics.kinds or rules.metrics},
+                derived={name: end.get(name) for name in rules.derived},
+                hops=hops,
+                stage=end[STAGE],
+                stage_entered_at=end[ENTERED],
+                days_in_stage=end[DAYS_IN_STAGE],
+                expected_days=end["expected_days"],
+                overdue=bool(end[OVERDUE]),
+                pending_rule=pending.get(wanted),
+                transitions=transitions.drop("as_of").to_dicts(),
+            )
+        )
     return out
-

@@ -67,8 +67,18 @@ class ExpressionError(Exception):
 
 BARE_NUMBER_HINT = "write days_since(d) > 30, days_until(d) <= 90 or d > DATE '2026-01-01'"
 DATE_FUNCTIONS = ("days_since", "days_until")
-FUNCTIONS = (*DATE_FUNCTIONS, "abs", "round", "lower", "upper", "length", "coalesce",
-             "least", "greatest", "trim")
+FUNCTIONS = (
+    *DATE_FUNCTIONS,
+    "abs",
+    "round",
+    "lower",
+    "upper",
+    "length",
+    "coalesce",
+    "least",
+    "greatest",
+    "trim",
+)
 
 
 def parse(text: str) -> exp.Expression:
@@ -84,13 +94,15 @@ def parse(text: str) -> exp.Expression:
             desc = "the expression is incomplete (a value or operand is missing)"
         col = info.get("col")
         where = f" near column {col}" if col else ""
-        raise ExpressionError(f"cannot parse {text!r}{where}: {desc}",
-                              hint=_syntax_hint(text)) from None
+        raise ExpressionError(
+            f"cannot parse {text!r}{where}: {desc}", hint=_syntax_hint(text)
+        ) from None
     except TokenError as err:
         raise ExpressionError(f"cannot parse {text!r}: {err}", hint=_syntax_hint(text)) from None
     if tree is None or isinstance(tree, exp.Query | exp.Command | exp.DDL | exp.DML):
-        raise ExpressionError(f"{text!r} is not an expression (write only the condition, "
-                              "e.g. \"logins_30d >= 20\")")
+        raise ExpressionError(
+            f'{text!r} is not an expression (write only the condition, e.g. "logins_30d >= 20")'
+        )
     return tree
 
 
@@ -147,7 +159,7 @@ def compile_expression(
     if condition and kind not in (Kind.BOOL, Kind.NULL):
         raise ExpressionError(
             f"a condition must be true or false, but {text!r} is a {kind.value}",
-            hint="compare it, e.g. \"x > 0\" or \"x IS NOT NULL\"",
+            hint='compare it, e.g. "x > 0" or "x IS NOT NULL"',
         )
     return Compiled(text, expr, kind, tuple(referenced_names(tree)))
 
@@ -186,8 +198,19 @@ _COMPARISONS: dict[type, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     exp.LT: lambda a, b: a < b,
     exp.LTE: lambda a, b: a <= b,
 }
-_SYMBOLS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
-            exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
+_SYMBOLS = {
+    exp.EQ: "=",
+    exp.NEQ: "<>",
+    exp.GT: ">",
+    exp.GTE: ">=",
+    exp.LT: "<",
+    exp.LTE: "<=",
+    exp.Add: "+",
+    exp.Sub: "-",
+    exp.Mul: "*",
+    exp.Div: "/",
+    exp.Mod: "%",
+}
 _TEMPORAL = (Kind.DATE, Kind.DATETIME, Kind.DURATION)
 
 
@@ -205,8 +228,9 @@ def _parse_date_literal(text: str) -> dt.date | dt.datetime | None:
 
 
 class _Compiler:
-    def __init__(self, scope: Mapping[str, Kind], as_of: dt.date,
-                 resolve: Callable[[str], pl.Expr]):
+    def __init__(
+        self, scope: Mapping[str, Kind], as_of: dt.date, resolve: Callable[[str], pl.Expr]
+    ):
         self.scope = scope
         self.as_of = as_of
         self.resolve = resolve
@@ -222,27 +246,35 @@ class _Compiler:
                 f"aggregate {node.sql()!r} is not allowed in a per-customer expression",
                 hint="define a metric (metrics:) and use its name",
             )
-        raise ExpressionError(f"{node.sql()!r} is not supported here",
-                              hint="supported: AND OR NOT, comparisons, + - * /, IN, BETWEEN, "
-                              "LIKE, ILIKE, IS NULL, COALESCE, CASE, days_since(), days_until()")
+        raise ExpressionError(
+            f"{node.sql()!r} is not supported here",
+            hint="supported: AND OR NOT, comparisons, + - * /, IN, BETWEEN, "
+            "LIKE, ILIKE, IS NULL, COALESCE, CASE, days_since(), days_until()",
+        )
 
     # leaves
     def _column(self, node: exp.Column) -> tuple[pl.Expr, Kind]:
         if node.table:
-            raise ExpressionError(f"qualified name {node.sql()!r} is not supported",
-                                  hint=f"write just {node.name!r}")
+            raise ExpressionError(
+                f"qualified name {node.sql()!r} is not supported", hint=f"write just {node.name!r}"
+            )
         name = node.name
         if name == "as_of":
             return pl.lit(self.as_of, dtype=pl.Date), Kind.DATE
         if name not in self.scope:
             from .rules import did_you_mean  # local: rules imports this module
 
-            quoted = node.this.args.get("quoted") if isinstance(node.this, exp.Identifier) else False
+            quoted = (
+                node.this.args.get("quoted") if isinstance(node.this, exp.Identifier) else False
+            )
             hint = did_you_mean(name, list(self.scope))
             if quoted and not hint:
                 hint = f"double quotes name a column; for the text write '{name}'"
-            raise ExpressionError(f"unknown name '{name}'", hint=hint or
-                                  "known names: " + ", ".join(sorted(self.scope)), column=name)
+            raise ExpressionError(
+                f"unknown name '{name}'",
+                hint=hint or "known names: " + ", ".join(sorted(self.scope)),
+                column=name,
+            )
         kind = self.scope[name]
         return self.resolve(name), kind
 
@@ -271,14 +303,20 @@ class _Compiler:
             text, unit = text.split(None, 1)
         factor = {"day": 1, "days": 1, "week": 7, "weeks": 7}.get(unit.lower().strip())
         if factor is None or not re.fullmatch(r"[+-]?\d+", text.strip()):
-            raise ExpressionError(f"{node.sql()!r}: intervals are whole days or weeks",
-                                  hint="write INTERVAL '90 days'")
+            raise ExpressionError(
+                f"{node.sql()!r}: intervals are whole days or weeks",
+                hint="write INTERVAL '90 days'",
+            )
         return pl.lit(dt.timedelta(days=int(text) * factor)), Kind.DURATION
 
     def _cast(self, node: exp.Cast) -> tuple[pl.Expr, Kind]:
         target = node.to.this
         inner = node.this
-        if target in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATETIME):
+        if target in (
+            exp.DataType.Type.DATE,
+            exp.DataType.Type.TIMESTAMP,
+            exp.DataType.Type.DATETIME,
+        ):
             if isinstance(inner, exp.Literal) and inner.is_string:
                 value = _parse_date_literal(inner.this)
                 if value is None:
@@ -294,7 +332,9 @@ class _Compiler:
                 return expr.dt.date(), Kind.DATE
             if kind in (Kind.DATE, Kind.DATETIME, Kind.NULL):
                 return expr, kind
-            raise ExpressionError(f"{node.sql()!r}: only text literals and datetimes convert to dates")
+            raise ExpressionError(
+                f"{node.sql()!r}: only text literals and datetimes convert to dates"
+            )
         expr, kind = self.compile(inner)
         if node.to.is_type(*exp.DataType.INTEGER_TYPES):
             return expr.cast(pl.Int64, strict=False), Kind.NUMBER
@@ -308,18 +348,24 @@ class _Compiler:
     def _condition_operand(self, node: exp.Expression, op: str) -> pl.Expr:
         expr, kind = self.compile(node)
         if kind not in (Kind.BOOL, Kind.NULL):
-            raise ExpressionError(f"{op} needs true/false operands, but {node.sql()!r} is a {kind.value}",
-                                  hint="compare it, e.g. \"x > 0\"")
+            raise ExpressionError(
+                f"{op} needs true/false operands, but {node.sql()!r} is a {kind.value}",
+                hint='compare it, e.g. "x > 0"',
+            )
         return expr
 
     def _and(self, node: exp.And) -> tuple[pl.Expr, Kind]:
         # Polars' & and | follow SQL's three-valued logic (NULL AND FALSE is FALSE).
-        return (self._condition_operand(node.this, "AND")
-                & self._condition_operand(node.expression, "AND")), Kind.BOOL
+        return (
+            self._condition_operand(node.this, "AND")
+            & self._condition_operand(node.expression, "AND")
+        ), Kind.BOOL
 
     def _or(self, node: exp.Or) -> tuple[pl.Expr, Kind]:
-        return (self._condition_operand(node.this, "OR")
-                | self._condition_operand(node.expression, "OR")), Kind.BOOL
+        return (
+            self._condition_operand(node.this, "OR")
+            | self._condition_operand(node.expression, "OR")
+        ), Kind.BOOL
 
     def _not(self, node: exp.Not) -> tuple[pl.Expr, Kind]:
         return ~self._condition_operand(node.this, "NOT"), Kind.BOOL
@@ -334,15 +380,25 @@ class _Compiler:
         raise ExpressionError(f"{node.sql()!r}: IS takes NULL, TRUE or FALSE")
 
     # comparisons
-    def _unify(self, node: exp.Expression, left: exp.Expression, right: exp.Expression,
-               ) -> tuple[pl.Expr, pl.Expr, Kind]:
+    def _unify(
+        self,
+        node: exp.Expression,
+        left: exp.Expression,
+        right: exp.Expression,
+    ) -> tuple[pl.Expr, pl.Expr, Kind]:
         """Compile two operands that must be comparable; literals adapt to dates."""
         a, ka = self.compile(left)
         b, kb = self.compile(right)
         # a text literal next to a date is read as a date
-        if ka in (Kind.DATE, Kind.DATETIME) and kb == Kind.STRING and isinstance(right, exp.Literal):
+        if (
+            ka in (Kind.DATE, Kind.DATETIME)
+            and kb == Kind.STRING
+            and isinstance(right, exp.Literal)
+        ):
             b, kb = self._date_from_literal(right, ka)
-        elif kb in (Kind.DATE, Kind.DATETIME) and ka == Kind.STRING and isinstance(left, exp.Literal):
+        elif (
+            kb in (Kind.DATE, Kind.DATETIME) and ka == Kind.STRING and isinstance(left, exp.Literal)
+        ):
             a, ka = self._date_from_literal(left, kb)
         if Kind.NULL in (ka, kb) or ka == kb:
             return a, b, kb if ka == Kind.NULL else ka
@@ -358,21 +414,25 @@ class _Compiler:
     def _date_from_literal(self, lit: exp.Literal, kind: Kind) -> tuple[pl.Expr, Kind]:
         value = _parse_date_literal(lit.this)
         if value is None:
-            raise ExpressionError(f"{lit.this!r} is compared with a date but is not an ISO date",
-                                  hint="write DATE 'YYYY-MM-DD'")
+            raise ExpressionError(
+                f"{lit.this!r} is compared with a date but is not an ISO date",
+                hint="write DATE 'YYYY-MM-DD'",
+            )
         if isinstance(value, dt.datetime):
             return pl.lit(value, dtype=pl.Datetime("us")), Kind.DATETIME
         return pl.lit(value, dtype=pl.Date), Kind.DATE
 
-    def _mismatch(self, node: exp.Expression, left: exp.Expression, ka: Kind,
-                  right: exp.Expression, kb: Kind) -> None:
+    def _mismatch(
+        self, node: exp.Expression, left: exp.Expression, ka: Kind, right: exp.Expression, kb: Kind
+    ) -> None:
         text = node.sql()
         if Kind.NUMBER in (ka, kb) and (ka in _TEMPORAL or kb in _TEMPORAL):
             temporal = left if ka in _TEMPORAL else right
             kind = ka if ka in _TEMPORAL else kb
             raise ExpressionError(
                 f"{text!r} compares a {kind.value} ({temporal.sql()}) with a bare number",
-                hint=BARE_NUMBER_HINT)
+                hint=BARE_NUMBER_HINT,
+            )
         column = None
         for side, kind in ((left, ka), (right, kb)):
             if isinstance(side, exp.Column) and kind == Kind.STRING:
@@ -382,8 +442,9 @@ class _Compiler:
             hint = f"'{column}' holds text in the data; check the export for non-numeric values"
         elif column and (Kind.DATE in (ka, kb) or Kind.DATETIME in (ka, kb)):
             hint = f"'{column}' holds text in the data, not dates"
-        raise ExpressionError(f"{text!r} compares {_phrase(ka)} with {_phrase(kb)}", hint=hint,
-                              column=column)
+        raise ExpressionError(
+            f"{text!r} compares {_phrase(ka)} with {_phrase(kb)}", hint=hint, column=column
+        )
 
     def _comparison(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
         a, b, _ = self._unify(node, node.this, node.expression)
@@ -428,8 +489,12 @@ class _Compiler:
         a, ka = self.compile(node.this)
         b, kb = self.compile(node.expression)
         op = _SYMBOLS[type(node)]
-        if ka == Kind.NUMBER and kb == Kind.NUMBER or Kind.NULL in (ka, kb) and (
-                {ka, kb} <= {Kind.NUMBER, Kind.NULL}):
+        if (
+            ka == Kind.NUMBER
+            and kb == Kind.NUMBER
+            or Kind.NULL in (ka, kb)
+            and ({ka, kb} <= {Kind.NUMBER, Kind.NULL})
+        ):
             if op == "+":
                 return a + b, Kind.NUMBER
             if op == "-":
@@ -451,8 +516,10 @@ class _Compiler:
         if op in "+-" and ka == Kind.DURATION and kb == Kind.DURATION:
             return (a + b if op == "+" else a - b), Kind.DURATION
         if Kind.NUMBER in (ka, kb) and (ka in _TEMPORAL or kb in _TEMPORAL):
-            raise ExpressionError(f"{node.sql()!r} mixes a date with a bare number",
-                                  hint="add days with INTERVAL '30 days', or use days_since()")
+            raise ExpressionError(
+                f"{node.sql()!r} mixes a date with a bare number",
+                hint="add days with INTERVAL '30 days', or use days_since()",
+            )
         raise ExpressionError(f"{node.sql()!r}: cannot apply {op} to a {ka.value} and a {kb.value}")
 
     _add = _sub = _mul = _div = _mod = _arith
@@ -484,7 +551,9 @@ class _Compiler:
             kinds.append(kind)
             values.append((cond, value))
         default = node.args.get("default")
-        default_expr, default_kind = self.compile(default) if default is not None else (pl.lit(None), Kind.NULL)
+        default_expr, default_kind = (
+            self.compile(default) if default is not None else (pl.lit(None), Kind.NULL)
+        )
         kinds.append(default_kind)
         kind = self._common_kind(node, kinds)
         for cond, value in values:
@@ -495,8 +564,10 @@ class _Compiler:
     def _common_kind(self, node: exp.Expression, kinds: list[Kind]) -> Kind:
         real = {k for k in kinds if k != Kind.NULL}
         if len(real) > 1:
-            raise ExpressionError(f"{node.sql()!r} mixes values of different types: "
-                                  + ", ".join(sorted(k.value for k in real)))
+            raise ExpressionError(
+                f"{node.sql()!r} mixes values of different types: "
+                + ", ".join(sorted(k.value for k in real))
+            )
         return real.pop() if real else Kind.NULL
 
     def _coalesce(self, node: exp.Coalesce) -> tuple[pl.Expr, Kind]:
@@ -519,19 +590,26 @@ class _Compiler:
         raise ExpressionError(
             f"{name}({args[0].sql()}) needs a date, but {args[0].sql()} is {kind.value}",
             hint=("its values are not all dates (YYYY-MM-DD) in the export" if column else None),
-            column=column)
+            column=column,
+        )
 
     def _anonymous(self, node: exp.Anonymous) -> tuple[pl.Expr, Kind]:
         name = str(node.this).lower()
         if name == "days_since":
-            return (pl.lit(self.as_of, dtype=pl.Date) - self._date_arg(node, name)).dt.total_days(), Kind.NUMBER
+            return (
+                pl.lit(self.as_of, dtype=pl.Date) - self._date_arg(node, name)
+            ).dt.total_days(), Kind.NUMBER
         if name == "days_until":
-            return (self._date_arg(node, name) - pl.lit(self.as_of, dtype=pl.Date)).dt.total_days(), Kind.NUMBER
+            return (
+                self._date_arg(node, name) - pl.lit(self.as_of, dtype=pl.Date)
+            ).dt.total_days(), Kind.NUMBER
         from .rules import did_you_mean
 
-        raise ExpressionError(f"unknown function {node.this}()",
-                              hint=did_you_mean(name, list(FUNCTIONS)) or
-                              "functions: " + ", ".join(f"{f}()" for f in FUNCTIONS))
+        raise ExpressionError(
+            f"unknown function {node.this}()",
+            hint=did_you_mean(name, list(FUNCTIONS))
+            or "functions: " + ", ".join(f"{f}()" for f in FUNCTIONS),
+        )
 
     def _number_arg(self, node: exp.Expression, name: str) -> pl.Expr:
         expr, kind = self.compile(node)

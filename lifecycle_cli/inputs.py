@@ -31,8 +31,13 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 EXCEL_SUFFIXES = (".xlsx",)
 
-_NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-                  "%Y-%m-%d")
+_NAIVE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d",
+)
 _ZONED_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _BOOL_TEXT = {"true": True, "false": False}
 _INT_RE = r"^[+-]?(0|[1-9][0-9]*)$"
@@ -56,6 +61,7 @@ def line_of_row(path: Path, row: int) -> int | None:
 
 # -- CSV sniffing ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CsvDialect:
     separator: str
@@ -69,26 +75,39 @@ def sniff_csv(path: Path) -> CsvDialect:
         with opener(path, "rb") as fh:
             head = fh.read(1 << 16)
     except OSError as err:
-        raise DataError(Problem(f"cannot read the file: {err.strerror or err}", file=str(path))) from None
+        raise DataError(
+            Problem(f"cannot read the file: {err.strerror or err}", file=str(path))
+        ) from None
     if not head.strip():
-        raise DataError(Problem("the file is empty: expected a header row and data",
-                                file=str(path)))
+        raise DataError(
+            Problem("the file is empty: expected a header row and data", file=str(path))
+        )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(Problem("the file is UTF-16 text; lifecycle reads UTF-8",
-                                file=str(path), hint="save it as 'CSV UTF-8' in Excel, or "
-                                "convert it: iconv -f UTF-16 -t UTF-8"))
+        raise DataError(
+            Problem(
+                "the file is UTF-16 text; lifecycle reads UTF-8",
+                file=str(path),
+                hint="save it as 'CSV UTF-8' in Excel, or convert it: iconv -f UTF-16 -t UTF-8",
+            )
+        )
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
     try:
         text = first_line.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataError(Problem(f"the header is not UTF-8 text (byte {err.start + 1})",
-                                file=str(path), line=1,
-                                hint="save the export as UTF-8 ('CSV UTF-8' in Excel)")) from None
+        raise DataError(
+            Problem(
+                f"the header is not UTF-8 text (byte {err.start + 1})",
+                file=str(path),
+                line=1,
+                hint="save the export as UTF-8 ('CSV UTF-8' in Excel)",
+            )
+        ) from None
     if "\x00" in text:
-        raise DataError(Problem("the file contains NUL bytes: it is not a text export",
-                                file=str(path), line=1))
+        raise DataError(
+            Problem("the file contains NUL bytes: it is not a text export", file=str(path), line=1)
+        )
     if path.name.lower().endswith((".tsv", ".tsv.gz")):
         separator = "\t"
     else:
@@ -119,9 +138,14 @@ def _check_header(path: Path, header: list[str]) -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in seen:
-            problems.append(Problem(
-                f"duplicate column '{name}' (columns {seen[name] + 1} and {i + 1})",
-                file=str(path), line=1, hint="rename one of them in the export"))
+            problems.append(
+                Problem(
+                    f"duplicate column '{name}' (columns {seen[name] + 1} and {i + 1})",
+                    file=str(path),
+                    line=1,
+                    hint="rename one of them in the export",
+                )
+            )
         seen.setdefault(name, i)
         if not name.strip():
             problems.append(Problem(f"column {i + 1} has an empty header", file=str(path), line=1))
@@ -130,6 +154,7 @@ def _check_header(path: Path, header: list[str]) -> None:
 
 
 # -- customers ------------------------------------------------------------------------------
+
 
 @dataclass
 class Customers:
@@ -161,21 +186,31 @@ def read_table(path: Path) -> pl.DataFrame:
         if suffix in CSV_SUFFIXES:
             dialect = sniff_csv(path)
             _check_header(path, dialect.header)
-            frame = pl.read_csv(path, separator=dialect.separator, infer_schema=False,
-                                truncate_ragged_lines=False, raise_if_empty=True)
+            frame = pl.read_csv(
+                path,
+                separator=dialect.separator,
+                infer_schema=False,
+                truncate_ragged_lines=False,
+                raise_if_empty=True,
+            )
         elif suffix in PARQUET_SUFFIXES:
             frame = pl.read_parquet(path)
         elif suffix in EXCEL_SUFFIXES:
             frame = pl.read_excel(path, infer_schema_length=0)
         else:
-            raise DataError(Problem(
-                f"unknown file type '{suffix or path.name}'", file=str(path),
-                hint="use .csv, .tsv, .csv.gz, .parquet or .xlsx"))
+            raise DataError(
+                Problem(
+                    f"unknown file type '{suffix or path.name}'",
+                    file=str(path),
+                    hint="use .csv, .tsv, .csv.gz, .parquet or .xlsx",
+                )
+            )
     except DataError:
         raise
     except pl.exceptions.NoDataError:
-        raise DataError(Problem("the file is empty: expected a header row and data",
-                                file=str(path))) from None
+        raise DataError(
+            Problem("the file is empty: expected a header row and data", file=str(path))
+        ) from None
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(Problem(f"cannot read the file: {first}", file=str(path))) from None
@@ -185,8 +220,9 @@ def read_table(path: Path) -> pl.DataFrame:
     return frame
 
 
-def _rename_map(frame_columns: list[str], mapping: dict[str, str], path: Path,
-                rules: Rules, section: str) -> dict[str, str]:
+def _rename_map(
+    frame_columns: list[str], mapping: dict[str, str], path: Path, rules: Rules, section: str
+) -> dict[str, str]:
     """export header -> rules name; error for mapped headers that are missing."""
     problems = []
     rename: dict[str, str] = {}
@@ -196,16 +232,35 @@ def _rename_map(frame_columns: list[str], mapping: dict[str, str], path: Path,
         if external not in frame_columns:
             if internal in OPTIONAL_COLUMNS or internal in (ID, TIMESTAMP):
                 continue  # absent optional columns are appended; required ones reported later
-            problems.append(rules.problem(
-                f"column '{external}' (mapped to '{internal}') is not in {path}",
-                "columns", section, internal,
-                hint=did_you_mean(external, frame_columns) or
-                "columns in the file: " + ", ".join(frame_columns[:20])))
+            problems.append(
+                rules.problem(
+                    f"column '{external}' (mapped to '{internal}') is not in {path}",
+                    "columns",
+                    section,
+                    internal,
+                    hint=did_you_mean(external, frame_columns)
+                    or "columns in the file: " + ", ".join(frame_columns[:20]),
+                )
+            )
         else:
             rename[external] = internal
     if problems:
         raise DataError(problems)
     return rename
+
+
+_SAMPLE = 2_000
+
+
+def _type_probes(v: pl.Expr) -> dict[str, pl.Expr]:
+    """For each candidate type, whether a non-blank text value reads as it."""
+    return {
+        "bool": v.str.to_lowercase().is_in(list(_BOOL_TEXT)),
+        "int": v.str.contains(_INT_RE),
+        "float": v.str.contains(_FLOAT_RE),
+        "date": v.str.contains(_DATE_RE) & v.str.to_date("%Y-%m-%d", strict=False).is_not_null(),
+        "datetime": v.str.contains(_DATETIME_RE),
+    }
 
 
 def infer_types(frame: pl.DataFrame, skip: set[str]) -> pl.DataFrame:
@@ -214,53 +269,70 @@ def infer_types(frame: pl.DataFrame, skip: set[str]) -> pl.DataFrame:
     Blank cells are NULL. A column is boolean when all values are true/false
     in any case, integer when all are integers without leading zeros (so ids
     and zip codes like 00123 stay text), then float, ISO date, ISO datetime.
+    A sample of each column picks the candidate types first, so that free
+    text (names, notes) costs one look at a few rows, not a scan.
     """
     text_cols = [c for c, t in frame.schema.items() if t == pl.String and c not in skip]
     if not text_cols:
         return frame
-    stripped = {c: pl.col(c).str.strip_chars() for c in text_cols}
-    probes = []
-    for c in text_cols:
-        v = stripped[c]
-        present = v.is_not_null() & (v != "")
-        probes += [
-            present.sum().alias(f"{c}\x00n"),
-            (present & v.str.to_lowercase().is_in(list(_BOOL_TEXT))).sum().alias(f"{c}\x00bool"),
-            (present & v.str.contains(_INT_RE)).sum().alias(f"{c}\x00int"),
-            (present & v.str.contains(_FLOAT_RE)).sum().alias(f"{c}\x00float"),
-            (present & v.str.contains(_DATE_RE) & v.str.to_date("%Y-%m-%d", strict=False).is_not_null()
-             ).sum().alias(f"{c}\x00date"),
-            (present & v.str.contains(_DATETIME_RE)).sum().alias(f"{c}\x00datetime"),
+
+    def present(expr: pl.Expr) -> pl.Expr:
+        stripped = expr.str.strip_chars()
+        return stripped.filter(stripped != "")
+
+    sampled = frame.select(
+        [
+            probe.all().alias(f"{c}\x00{kind}")
+            for c in text_cols
+            for kind, probe in _type_probes(present(pl.col(c).head(_SAMPLE))).items()
         ]
-    stats = frame.select(probes).row(0, named=True)
+    ).row(0, named=True)
+    candidates = {
+        c: [k for k in ("bool", "int", "float", "date", "datetime") if sampled[f"{c}\x00{k}"]]
+        for c in text_cols
+    }
+    full_probes = [
+        _type_probes(present(pl.col(c)))[kind].all().alias(f"{c}\x00{kind}")
+        for c in text_cols
+        for kind in candidates[c]
+    ] + [present(pl.col(c)).len().alias(f"{c}\x00n") for c in text_cols if candidates[c]]
+    full = frame.select(full_probes).row(0, named=True) if full_probes else {}
     casts = []
     for c in text_cols:
-        n = stats[f"{c}\x00n"]
-        v = pl.when(stripped[c] != "").then(stripped[c])
-        if n == 0:
-            casts.append(v.alias(c))
-        elif stats[f"{c}\x00bool"] == n:
-            casts.append(v.str.to_lowercase().replace_strict(_BOOL_TEXT, default=None,
-                                                             return_dtype=pl.Boolean).alias(c))
-        elif stats[f"{c}\x00int"] == n:
+        kind = next((k for k in candidates[c] if full[f"{c}\x00{k}"]), None)
+        v = pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars())
+        if kind is None:
+            continue  # text stays as it is
+        if full[f"{c}\x00n"] == 0:
+            casts.append(pl.lit(None).alias(c))  # every cell blank: no type to speak of
+        elif kind == "bool":
+            casts.append(
+                v.str.to_lowercase()
+                .replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.Boolean)
+                .alias(c)
+            )
+        elif kind == "int":
             casts.append(v.cast(pl.Int64, strict=False).alias(c))
-        elif stats[f"{c}\x00float"] == n:
+        elif kind == "float":
             casts.append(v.cast(pl.Float64, strict=False).alias(c))
-        elif stats[f"{c}\x00date"] == n:
+        elif kind == "date":
             casts.append(v.str.to_date("%Y-%m-%d", strict=False).alias(c))
-        elif stats[f"{c}\x00datetime"] == n:
-            casts.append(parse_datetime_text(v, "UTC").alias(c))
         else:
-            casts.append(v.alias(c))
-    return frame.with_columns(casts)
+            casts.append(parse_datetime_text(v, "UTC").alias(c))
+    return frame.with_columns(casts) if casts else frame
 
 
 def parse_datetime_text(expr: pl.Expr, timezone: str) -> pl.Expr:
     """Text -> naive datetime in ``timezone``: ISO dates and datetimes, with or without a zone."""
-    naive = pl.coalesce([expr.str.to_datetime(f, strict=False, time_unit="us")
-                         for f in _NAIVE_FORMATS])
-    zoned = pl.coalesce([expr.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
-                         for f in _ZONED_FORMATS])
+    naive = pl.coalesce(
+        [expr.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]
+    )
+    zoned = pl.coalesce(
+        [
+            expr.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+            for f in _ZONED_FORMATS
+        ]
+    )
     return pl.coalesce([naive, zoned.dt.convert_time_zone(timezone).dt.replace_time_zone(None)])
 
 
@@ -268,7 +340,11 @@ def to_local_naive(expr: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
     """A datetime column in the rules' time zone, without zone; text is parsed."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone:
-            return expr.dt.convert_time_zone(timezone).dt.replace_time_zone(None).dt.cast_time_unit("us")
+            return (
+                expr.dt.convert_time_zone(timezone)
+                .dt.replace_time_zone(None)
+                .dt.cast_time_unit("us")
+            )
         return expr.dt.cast_time_unit("us")
     if dtype == pl.Date:
         return expr.cast(pl.Datetime("us"))
@@ -277,20 +353,42 @@ def to_local_naive(expr: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
     return expr.cast(pl.Datetime("us"), strict=False)
 
 
-def _bad_values(frame: pl.DataFrame, source: str, parsed: pl.Series, path: Path, column: str, what: str, hint: str) -> None:
+def _bad_values(
+    frame: pl.DataFrame,
+    source: str,
+    parsed: pl.Series,
+    path: Path,
+    column: str,
+    what: str,
+    hint: str,
+) -> None:
     raw = frame[source]
-    bad = frame.with_columns(__parsed=parsed).with_row_index("__i").filter(
-        raw.is_not_null() & (raw.cast(pl.String).str.strip_chars() != "") & pl.col("__parsed").is_null())
+    bad = (
+        frame.with_columns(__parsed=parsed)
+        .with_row_index("__i")
+        .filter(
+            raw.is_not_null()
+            & (raw.cast(pl.String).str.strip_chars() != "")
+            & pl.col("__parsed").is_null()
+        )
+    )
     if bad.height == 0:
         return
     examples = []
     for i, value in bad.select("__i", source).head(5).iter_rows():
         line = line_of_row(path, i)
         examples.append(f"{'line ' + str(line) if line else 'row ' + str(i + 1)}: {value!r}")
-    raise DataError(Problem(
-        f"{bad.height} value(s) are not {what}: " + ", ".join(examples)
-        + (" ..." if bad.height > 5 else ""),
-        file=str(path), line=line_of_row(path, bad["__i"][0]), column=column, hint=hint))
+    raise DataError(
+        Problem(
+            f"{bad.height} value(s) are not {what}: "
+            + ", ".join(examples)
+            + (" ..." if bad.height > 5 else ""),
+            file=str(path),
+            line=line_of_row(path, bad["__i"][0]),
+            column=column,
+            hint=hint,
+        )
+    )
 
 
 def read_customers(path: str | Path, rules: Rules) -> Customers:
@@ -301,16 +399,28 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
         raise DataError(Problem("the file has a header but no customers", file=str(path)))
     mapping = rules.columns.customers
     rename = _rename_map(raw.columns, mapping, path, rules, "customers")
-    external = {ID: rules.customer_column(ID), STAGE: rules.customer_column(STAGE),
-                ENTERED: rules.customer_column(ENTERED)}
+    external = {
+        ID: rules.customer_column(ID),
+        STAGE: rules.customer_column(STAGE),
+        ENTERED: rules.customer_column(ENTERED),
+    }
     missing_id = external[ID] not in raw.columns
     if missing_id:
-        raise DataError(Problem(
-            f"the required column '{external[ID]}' is missing", file=str(path), line=1,
-            column=external[ID],
-            hint=(did_you_mean(external[ID], raw.columns) or _id_like(raw.columns)
-                  or "columns: " + ", ".join(raw.columns[:20]))
-            + f"; or map your id column in the rules: columns: {{customers: {{customer_id: \"...\"}}}}"))
+        raise DataError(
+            Problem(
+                f"the required column '{external[ID]}' is missing",
+                file=str(path),
+                line=1,
+                column=external[ID],
+                hint=(
+                    did_you_mean(external[ID], raw.columns)
+                    or _id_like(raw.columns)
+                    or "columns: " + ", ".join(raw.columns[:20])
+                )
+                + "; or map your id column in the rules: "
+                'columns: {customers: {customer_id: "..."}}',
+            )
+        )
     # unmapped columns whose name a mapped column takes over are hidden from the rules
     shadowed = [c for c in raw.columns if c in rename.values() and c not in rename]
     typed = raw.drop(shadowed).rename(rename)
@@ -325,22 +435,39 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
     problems: list[Problem] = []
     if ids_blank.any():
         rows = typed.filter(ids_blank)[ROW].to_list()
-        problems.append(Problem(
-            f"{len(rows)} customer(s) have an empty id: "
-            + ", ".join(_where(path, r) for r in rows[:5]) + (" ..." if len(rows) > 5 else ""),
-            file=str(path), line=line_of_row(path, rows[0]), column=external[ID],
-            hint="every customer needs a unique id"))
-    dupes = (typed.filter(~ids_blank).group_by(ID).agg(pl.col(ROW).sort().alias("rows"), pl.len())
-             .filter(pl.col("len") > 1).sort(pl.col("rows").list.first()))
+        problems.append(
+            Problem(
+                f"{len(rows)} customer(s) have an empty id: "
+                + ", ".join(_where(path, r) for r in rows[:5])
+                + (" ..." if len(rows) > 5 else ""),
+                file=str(path),
+                line=line_of_row(path, rows[0]),
+                column=external[ID],
+                hint="every customer needs a unique id",
+            )
+        )
+    dupes = (
+        typed.filter(~ids_blank)
+        .group_by(ID)
+        .agg(pl.col(ROW).sort().alias("rows"), pl.len())
+        .filter(pl.col("len") > 1)
+        .sort(pl.col("rows").list.first())
+    )
     if dupes.height:
         shown = "; ".join(
             f"{cid!r} on " + ", ".join(_where(path, r) for r in rows[:3])
-            for cid, rows in dupes.select(ID, "rows").head(5).iter_rows())
-        problems.append(Problem(
-            f"{dupes.height} customer id(s) appear more than once: {shown}"
-            + (" ..." if dupes.height > 5 else ""),
-            file=str(path), line=line_of_row(path, dupes["rows"][0][0]), column=external[ID],
-            hint="remove the duplicate rows from the export"))
+            for cid, rows in dupes.select(ID, "rows").head(5).iter_rows()
+        )
+        problems.append(
+            Problem(
+                f"{dupes.height} customer id(s) appear more than once: {shown}"
+                + (" ..." if dupes.height > 5 else ""),
+                file=str(path),
+                line=line_of_row(path, dupes["rows"][0][0]),
+                column=external[ID],
+                hint="remove the duplicate rows from the export",
+            )
+        )
 
     # stage: text, blank means none
     if STAGE in typed.columns:
@@ -356,8 +483,15 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
         entered = to_local_naive(pl.col(ENTERED), dtype, rules.timezone).dt.date()
         parsed = typed.select(entered.alias(ENTERED))[ENTERED]
         try:
-            _bad_values(typed, ENTERED, parsed, path, external[ENTERED], "dates",
-                        "write dates as YYYY-MM-DD")
+            _bad_values(
+                typed,
+                ENTERED,
+                parsed,
+                path,
+                external[ENTERED],
+                "dates",
+                "write dates as YYYY-MM-DD",
+            )
         except DataError as err:
             problems += err.problems
         typed = typed.with_columns(parsed)
@@ -366,12 +500,19 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
 
     if problems:
         raise DataError(problems)
-    return Customers(path=path, raw=raw, typed=typed, external=external,
-                     row_lines=suffix_of(path) in CSV_SUFFIXES)
+    return Customers(
+        path=path,
+        raw=raw,
+        typed=typed,
+        external=external,
+        row_lines=suffix_of(path) in CSV_SUFFIXES,
+    )
 
 
 def _id_like(columns: list[str]) -> str | None:
-    likely = [c for c in columns if "id" in c.lower().replace("_", " ").split() or c.lower() == "id"]
+    likely = [
+        c for c in columns if "id" in c.lower().replace("_", " ").split() or c.lower() == "id"
+    ]
     return f"is it '{likely[0]}'?" if likely else None
 
 
@@ -382,18 +523,29 @@ def _where(path: Path, row: int) -> str:
 
 def _unknown_stages(typed: pl.DataFrame, rules: Rules, path: Path, column: str) -> list[Problem]:
     names = rules.stage_names
-    unknown = (typed.filter(pl.col(STAGE).is_not_null() & ~pl.col(STAGE).is_in(names))
-               .group_by(STAGE).agg(pl.len(), pl.col(ROW).min()).sort(ROW))
+    unknown = (
+        typed.filter(pl.col(STAGE).is_not_null() & ~pl.col(STAGE).is_in(names))
+        .group_by(STAGE)
+        .agg(pl.len(), pl.col(ROW).min())
+        .sort(ROW)
+    )
     problems = []
     for value, count, first_row in unknown.iter_rows():
-        problems.append(Problem(
-            f"unknown stage '{value}' on {count} customer(s), first on {_where(path, first_row)}",
-            file=str(path), line=line_of_row(path, first_row), column=column,
-            hint=did_you_mean(value, names) or "stages in the rules: " + ", ".join(names)))
+        problems.append(
+            Problem(
+                f"unknown stage '{value}' on {count} customer(s), "
+                f"first on {_where(path, first_row)}",
+                file=str(path),
+                line=line_of_row(path, first_row),
+                column=column,
+                hint=did_you_mean(value, names) or "stages in the rules: " + ", ".join(names),
+            )
+        )
     return problems
 
 
 # -- usage ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Usage:
@@ -416,8 +568,13 @@ def expand_usage_paths(specs: list[str | Path]) -> list[Path]:
                 raise DataError(Problem("no file matches this pattern", file=text))
             out += matches
         elif path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-                             and suffix_of(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES))
+            matches = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and suffix_of(p) in (*PARQUET_SUFFIXES, *CSV_SUFFIXES)
+            )
             if not matches:
                 raise DataError(Problem("the folder holds no .parquet or .csv files", file=text))
             out += matches
@@ -436,8 +593,12 @@ def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
             dialect = sniff_csv(path)
             _check_header(path, dialect.header)
             overrides = {c: pl.String for c in (id_col, ts_col) if c in dialect.header}
-            return pl.scan_csv(path, separator=dialect.separator, schema_overrides=overrides,
-                               infer_schema_length=10_000)
+            return pl.scan_csv(
+                path,
+                separator=dialect.separator,
+                schema_overrides=overrides,
+                infer_schema_length=10_000,
+            )
         if suffix in PARQUET_SUFFIXES:
             return pl.scan_parquet(path)
         if suffix in EXCEL_SUFFIXES:
@@ -445,10 +606,16 @@ def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
     except DataError:
         raise
     except (pl.exceptions.PolarsError, OSError) as err:
-        raise DataError(Problem(f"cannot read the file: {str(err).splitlines()[0]}",
-                                file=str(path))) from None
-    raise DataError(Problem(f"unknown file type '{suffix or path.name}'", file=str(path),
-                            hint="use .csv, .tsv, .csv.gz, .parquet or .xlsx"))
+        raise DataError(
+            Problem(f"cannot read the file: {str(err).splitlines()[0]}", file=str(path))
+        ) from None
+    raise DataError(
+        Problem(
+            f"unknown file type '{suffix or path.name}'",
+            file=str(path),
+            hint="use .csv, .tsv, .csv.gz, .parquet or .xlsx",
+        )
+    )
 
 
 def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> Usage:
@@ -461,8 +628,9 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
         try:
             schema = lf.collect_schema()
         except (pl.exceptions.PolarsError, OSError) as err:
-            problems.append(Problem(f"cannot read the file: {str(err).splitlines()[0]}",
-                                    file=str(path)))
+            problems.append(
+                Problem(f"cannot read the file: {str(err).splitlines()[0]}", file=str(path))
+            )
             continue
         columns = list(schema)
         try:
@@ -473,10 +641,16 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
         for required in (ID, TIMESTAMP):
             ext = rules.usage_column(required)
             if ext not in columns:
-                problems.append(Problem(
-                    f"the required usage column '{ext}' is missing", file=str(path), line=1,
-                    column=ext, hint=(did_you_mean(ext, columns) or "columns: " + ", ".join(columns[:20]))
-                    + f"; map it in the rules: columns: {{usage: {{{required}: \"...\"}}}}"))
+                problems.append(
+                    Problem(
+                        f"the required usage column '{ext}' is missing",
+                        file=str(path),
+                        line=1,
+                        column=ext,
+                        hint=(did_you_mean(ext, columns) or "columns: " + ", ".join(columns[:20]))
+                        + f'; map it in the rules: columns: {{usage: {{{required}: "..."}}}}',
+                    )
+                )
         shadowed = [c for c in columns if c in rename.values() and c not in rename]
         lf = lf.drop(shadowed).rename(rename)
         schema = lf.collect_schema()
@@ -493,15 +667,16 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
         frames.append(lf)
     if problems:
         raise DataError(problems)
-    if len(frames) == 1:
-        frame = frames[0]
-    else:
-        frame = pl.concat(frames, how="diagonal_relaxed")
+    frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     try:
         schema = dict(frame.collect_schema())
     except pl.exceptions.PolarsError as err:
-        raise DataError(Problem(f"the usage files do not fit together: {str(err).splitlines()[0]}",
-                                file=str(paths[0]))) from None
+        raise DataError(
+            Problem(
+                f"the usage files do not fit together: {str(err).splitlines()[0]}",
+                file=str(paths[0]),
+            )
+        ) from None
     return Usage(paths=paths, frame=frame, schema=schema)
 
 
@@ -510,16 +685,21 @@ def _check_timestamps(path: Path, rules: Rules) -> None:
     ts_col = rules.usage_column(TIMESTAMP)
     lf = _scan_one(path, rules).with_row_index("__i")
     raw = pl.col(ts_col).cast(pl.String).str.strip_chars()
-    bad = (lf.filter(raw.is_not_null() & (raw != "")
-                     & parse_datetime_text(raw, rules.timezone).is_null())
-           .select("__i", ts_col))
+    bad = lf.filter(
+        raw.is_not_null() & (raw != "") & parse_datetime_text(raw, rules.timezone).is_null()
+    ).select("__i", ts_col)
     found = bad.head(5).collect()
     if found.height == 0:
         return
     total = bad.select(pl.len()).collect().item()
     examples = ", ".join(f"{_where(path, i)}: {v!r}" for i, v in found.iter_rows())
-    raise DataError(Problem(
-        f"{total} timestamp(s) are not ISO dates or datetimes: {examples}"
-        + (" ..." if total > 5 else ""),
-        file=str(path), line=line_of_row(path, found["__i"][0]), column=ts_col,
-        hint="write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"))
+    raise DataError(
+        Problem(
+            f"{total} timestamp(s) are not ISO dates or datetimes: {examples}"
+            + (" ..." if total > 5 else ""),
+            file=str(path),
+            line=line_of_row(path, found["__i"][0]),
+            column=ts_col,
+            hint="write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+        )
+    )

@@ -74,8 +74,11 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time())
 
 
-def build_aggregations(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date,
-                       ) -> tuple[list[pl.Expr], dict[str, Kind], bool]:
+def build_aggregations(
+    rules: Rules,
+    schema: dict[str, pl.DataType],
+    as_of: dt.date,
+) -> tuple[list[pl.Expr], dict[str, Kind], bool]:
     """One aggregation expression per metric; raise DataError for bad metrics.
 
     Returns the expressions, the metric kinds, and whether a row sequence
@@ -92,8 +95,11 @@ def build_aggregations(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.d
             try:
                 compiled = compile_expression(m.where, usage_kinds, as_of=as_of, condition=True)
             except ExpressionError as err:
-                problems.append(rules.problem(err.message, "metrics", name, "where", rule_id=name,
-                                              hint=err.hint))
+                problems.append(
+                    rules.problem(
+                        err.message, "metrics", name, "where", rule_id=name, hint=err.hint
+                    )
+                )
                 continue
             conds.append(compiled.as_condition())
         if m.window_days:
@@ -105,17 +111,31 @@ def build_aggregations(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.d
         if m.column is not None and m.column not in usage_kinds:
             from .rules import did_you_mean
 
-            problems.append(rules.problem(
-                f"the usage export has no column '{m.column}'", "metrics", name, "column",
-                rule_id=name, hint=did_you_mean(m.column, list(usage_kinds))
-                or "usage columns: " + ", ".join(usage_kinds)))
+            problems.append(
+                rules.problem(
+                    f"the usage export has no column '{m.column}'",
+                    "metrics",
+                    name,
+                    "column",
+                    rule_id=name,
+                    hint=did_you_mean(m.column, list(usage_kinds))
+                    or "usage columns: " + ", ".join(usage_kinds),
+                )
+            )
             continue
         kind = metric_kind(m, usage_kinds)
         if m.agg in ("sum", "mean") and kind_of(schema[m.column]) not in (Kind.NUMBER, Kind.BOOL):
-            problems.append(rules.problem(
-                f"`{m.agg}` needs a numeric column, but '{m.column}' holds "
-                f"{kind_of(schema[m.column]).value}", "metrics", name, "column", rule_id=name,
-                hint="check the export for text such as 'N/A' in that column"))
+            problems.append(
+                rules.problem(
+                    f"`{m.agg}` needs a numeric column, but '{m.column}' holds "
+                    f"{kind_of(schema[m.column]).value}",
+                    "metrics",
+                    name,
+                    "column",
+                    rule_id=name,
+                    hint="check the export for text such as 'N/A' in that column",
+                )
+            )
             continue
         kinds[name] = kind
         col = pl.col(m.column) if m.column else None
@@ -145,8 +165,9 @@ def build_aggregations(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.d
     return aggs, kinds, needs_seq
 
 
-def compute_metrics(rules: Rules, usage: Usage | None, customer_ids: pl.DataFrame,
-                    as_of: dt.date) -> MetricsResult:
+def compute_metrics(
+    rules: Rules, usage: Usage | None, customer_ids: pl.DataFrame, as_of: dt.date
+) -> MetricsResult:
     """Aggregate every metric for every customer in ``customer_ids`` (a frame with ID)."""
     if not rules.metrics and usage is None:
         return MetricsResult(values=customer_ids.select(ID), kinds={})
@@ -170,8 +191,12 @@ def compute_metrics(rules: Rules, usage: Usage | None, customer_ids: pl.DataFram
         grouped, counts = pl.collect_all([grouped_lf, counts_lf], engine="streaming")
     except pl.exceptions.PolarsError as err:
         message = str(err).strip().splitlines()[0]
-        raise DataError(Problem(f"cannot compute the metrics from the usage export: {message}",
-                                file=str(usage.paths[0]))) from None
+        raise DataError(
+            Problem(
+                f"cannot compute the metrics from the usage export: {message}",
+                file=str(usage.paths[0]),
+            )
+        ) from None
     ids = customer_ids.select(ID)
     known = ids.join(grouped, on=ID, how="left", coalesce=True)
     unknown = grouped.join(ids, on=ID, how="anti")
@@ -192,9 +217,11 @@ def _fill_defaults(rules: Rules, values: pl.DataFrame, kinds: dict[str, Kind]) -
     for name, m in rules.metrics.items():
         default = m.default if m.default is not None else _ZERO_DEFAULT.get(m.agg)
         if name not in values.columns:
-            dtype = {Kind.NUMBER: pl.Int64 if isinstance(default, int) else pl.Float64,
-                     Kind.BOOL: pl.Boolean, Kind.DATETIME: pl.Datetime("us")}.get(
-                         kinds.get(name, Kind.NULL), pl.String)
+            dtype = {
+                Kind.NUMBER: pl.Int64 if isinstance(default, int) else pl.Float64,
+                Kind.BOOL: pl.Boolean,
+                Kind.DATETIME: pl.Datetime("us"),
+            }.get(kinds.get(name, Kind.NULL), pl.String)
             fills.append(pl.lit(default, dtype=dtype).alias(name))
         elif default is not None:
             fills.append(pl.col(name).fill_null(pl.lit(default)).alias(name))

@@ -41,18 +41,30 @@ def check_not_inputs(targets: Iterable[Path], inputs: Iterable[Path]) -> None:
         resolved = target.resolve()
         clash = resolved_inputs.get(resolved)
         if clash is None and target.exists():
-            clash = next((p for p in resolved_inputs.values()
-                          if p.exists() and os.path.samefile(p, target)), None)
+            clash = next(
+                (p for p in resolved_inputs.values() if p.exists() and os.path.samefile(p, target)),
+                None,
+            )
         if clash is not None:
-            problems.append(Problem(
-                f"writing {target} would replace the input file {clash}",
-                file=str(target), hint="choose another --out folder"))
+            problems.append(
+                Problem(
+                    f"writing {target} would replace the input file {clash}",
+                    file=str(target),
+                    hint="choose another --out folder",
+                )
+            )
     if problems:
         raise OutputError(problems)
 
 
-def write_tables(tables: dict[str, pl.DataFrame], out_dir: str | Path, fmt: str = "csv",
-                 *, inputs: Iterable[Path] = (), created: dt.date | None = None) -> list[Path]:
+def write_tables(
+    tables: dict[str, pl.DataFrame],
+    out_dir: str | Path,
+    fmt: str = "csv",
+    *,
+    inputs: Iterable[Path] = (),
+    created: dt.date | None = None,
+) -> list[Path]:
     """Write ``tables`` into ``out_dir`` atomically; return the written paths."""
     if fmt not in FORMATS:
         raise OutputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -64,13 +76,16 @@ def write_tables(tables: dict[str, pl.DataFrame], out_dir: str | Path, fmt: str 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OutputError(Problem(f"cannot create the output folder: {err.strerror}",
-                                  file=str(out_dir))) from None
+        raise OutputError(
+            Problem(f"cannot create the output folder: {err.strerror}", file=str(out_dir))
+        ) from None
     if fmt == "xlsx":
         for name, frame in tables.items():
             if frame.height > XLSX_MAX_ROWS:
-                raise OutputError(f"the {name} table has {frame.height:,} rows, more than a sheet "
-                                  "holds; use --format csv or parquet")
+                raise OutputError(
+                    f"the {name} table has {frame.height:,} rows, more than a sheet "
+                    "holds; use --format csv or parquet"
+                )
     pending: list[tuple[Path, Path]] = []
     try:
         if fmt == "xlsx":
@@ -93,8 +108,9 @@ def write_tables(tables: dict[str, pl.DataFrame], out_dir: str | Path, fmt: str 
             os.replace(temp, target)
         _fsync_dir(out_dir)
     except OSError as err:
-        raise OutputError(Problem(f"cannot write the outputs: {err.strerror or err}",
-                                  file=str(out_dir))) from None
+        raise OutputError(
+            Problem(f"cannot write the outputs: {err.strerror or err}", file=str(out_dir))
+        ) from None
     finally:
         for temp, _ in pending:
             with contextlib.suppress(FileNotFoundError):
@@ -122,21 +138,24 @@ def _fsync_dir(path: Path) -> None:
 
 def write_csv(frame: pl.DataFrame, target: str | Path | IO[str] | IO[bytes]) -> None:
     """CSV as spreadsheets read it: ISO dates, blank for NULL, UTF-8."""
-    frame.write_csv(target, date_format=DATE_FORMAT, datetime_format=DATETIME_FORMAT,
-                    null_value="")
+    frame.write_csv(target, date_format=DATE_FORMAT, datetime_format=DATETIME_FORMAT, null_value="")
 
 
-def write_workbook(tables: dict[str, pl.DataFrame], path: Path, *,
-                   created: dt.date | None = None) -> None:
+def write_workbook(
+    tables: dict[str, pl.DataFrame], path: Path, *, created: dt.date | None = None
+) -> None:
     """One sheet per table: typed cells, header filters, a frozen header; no formulas from data."""
     import xlsxwriter
 
     # xlsxwriter's defaults turn "=..." text into live formulas and URLs into links.
-    workbook = xlsxwriter.Workbook(str(path), {
-        "strings_to_formulas": False,
-        "strings_to_urls": False,
-        "strings_to_numbers": False,
-    })
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
     stamp = dt.datetime.combine(created or dt.date(2000, 1, 1), dt.time())
     workbook.set_properties({"created": stamp, "title": "lifecycle"})
     try:

@@ -155,15 +155,29 @@ class Rules(_Model):
             return None, None
         return doc.file, doc.line_of(tuple(path))
 
-    def problem(self, message: str, *path: str | int, rule_id: str | None = None,
-                hint: str | None = None, column: str | None = None) -> Problem:
+    def problem(
+        self,
+        message: str,
+        *path: str | int,
+        rule_id: str | None = None,
+        hint: str | None = None,
+        column: str | None = None,
+    ) -> Problem:
         """A :class:`Problem` located at ``path`` in this rules file."""
         file, line = self.locate(*path)
-        return Problem(message, file=file, line=line, path=format_path(self._original(path)) or None,
-                       rule_id=rule_id, hint=hint, column=column)
+        return Problem(
+            message,
+            file=file,
+            line=line,
+            path=format_path(self._original(path)) or None,
+            rule_id=rule_id,
+            hint=hint,
+            column=column,
+        )
 
 
 # -- allowed keys per section, for "did you mean" ------------------------------------------
+
 
 def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model whose keys are allowed where the unknown key ``loc[-1]`` stands."""
@@ -174,18 +188,25 @@ def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if head == "columns" and len(parent) == 1:
         return ColumnMap
     if len(parent) == 2:
-        return {"stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}.get(head)
+        return {"stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}.get(
+            head
+        )
     if head == "playbooks" and len(parent) == 3:
         return Task
     return None
 
 
 def _field_names(model: type[BaseModel]) -> list[str]:
-    return [f.alias or name for name, f in model.model_fields.items()
-            if name not in ("source", "index_map")]
+    return [
+        f.alias or name
+        for name, f in model.model_fields.items()
+        if name not in ("source", "index_map")
+    ]
 
 
-def suggest(word: str, candidates: list[str] | tuple[str, ...], *, cutoff: float = 0.6) -> str | None:
+def suggest(
+    word: str, candidates: list[str] | tuple[str, ...], *, cutoff: float = 0.6
+) -> str | None:
     """The closest candidate to ``word``, or None."""
     lowered = {c.lower(): c for c in candidates}
     if word.lower() in lowered and lowered[word.lower()] != word:
@@ -204,6 +225,7 @@ def did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str | No
 
 # -- loading -----------------------------------------------------------------------------
 
+
 def load_rules(path: str | Path) -> Rules:
     """Load and check a rules file; raise :class:`RulesError` listing every problem."""
     path = Path(path)
@@ -216,7 +238,9 @@ def load_rules(path: str | Path) -> Rules:
             Problem(f"rules file is not UTF-8 text ({err.reason})", file=str(path))
         ) from None
     except OSError as err:
-        raise RulesError(Problem(f"cannot read rules file: {err.strerror}", file=str(path))) from None
+        raise RulesError(
+            Problem(f"cannot read rules file: {err.strerror}", file=str(path))
+        ) from None
     return parse_rules(text, file=str(path))
 
 
@@ -225,10 +249,13 @@ def parse_rules(text: str, file: str | None = None) -> Rules:
     doc = load_yaml(text, file)
     data = doc.data
     if not isinstance(data, dict):
-        raise RulesError(Problem(
-            "a rules file is a YAML mapping with `version`, `stages`, `initial_stage`, ...",
-            file=file, line=1,
-        ))
+        raise RulesError(
+            Problem(
+                "a rules file is a YAML mapping with `version`, `stages`, `initial_stage`, ...",
+                file=file,
+                line=1,
+            )
+        )
     problems: list[Problem] = []
     try:
         rules: Rules | None = Rules.model_validate(data)
@@ -290,8 +317,12 @@ def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | No
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds union member names to loc (e.g. 'str', 'list[str]'): drop those
-    return tuple(p for p in loc if p not in ("str", "int", "bool", "float", "list[str]")
-                 and not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+    return tuple(
+        p
+        for p in loc
+        if p not in ("str", "int", "bool", "float", "list[str]")
+        and not (isinstance(p, str) and p.startswith(("function-", "literal[")))
+    )
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -302,7 +333,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
         if key not in seen:
             seen.add(key)
             out.append(p)
-    return sorted(out, key=lambda p: (p.line or 0))
+    return sorted(out, key=lambda p: p.line or 0)
 
 
 def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
@@ -316,7 +347,9 @@ def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _pydantic_problems(err: ValidationError, data: dict[str, Any], doc: YamlDocument) -> list[Problem]:
+def _pydantic_problems(
+    err: ValidationError, data: dict[str, Any], doc: YamlDocument
+) -> list[Problem]:
     problems = []
     for e in err.errors():
         loc = _clean_loc(e["loc"])
@@ -342,14 +375,16 @@ def _pydantic_problems(err: ValidationError, data: dict[str, Any], doc: YamlDocu
                 hint = did_you_mean(found, ["enter", "overdue", "when"])
         else:
             message = f"{e['msg'].lower()} (found {e.get('input')!r})"
-        problems.append(Problem(
-            message,
-            file=doc.file,
-            line=doc.line_of(loc),
-            path=format_path(loc) or None,
-            rule_id=_rule_id_at(data, loc),
-            hint=hint,
-        ))
+        problems.append(
+            Problem(
+                message,
+                file=doc.file,
+                line=doc.line_of(loc),
+                path=format_path(loc) or None,
+                rule_id=_rule_id_at(data, loc),
+                hint=hint,
+            )
+        )
     return problems
 
 
@@ -357,7 +392,9 @@ def _loose_cross_check(data: dict[str, Any], doc: YamlDocument) -> list[Problem]
     """Duplicate ids and unknown stages, from raw data, when the schema check failed."""
     problems: list[Problem] = []
     stages = data.get("stages")
-    names = [s.get("name") for s in stages if isinstance(s, dict)] if isinstance(stages, list) else []
+    names = (
+        [s.get("name") for s in stages if isinstance(s, dict)] if isinstance(stages, list) else []
+    )
     names = [n for n in names if isinstance(n, str)]
     transitions = data.get("transitions")
     if not isinstance(transitions, list) or not names:
@@ -370,11 +407,16 @@ def _loose_cross_check(data: dict[str, Any], doc: YamlDocument) -> list[Problem]
             values = value if isinstance(value, list) else [value]
             for v in values:
                 if isinstance(v, str) and v != "*" and v not in names:
-                    problems.append(Problem(
-                        f"unknown stage '{v}'", file=doc.file, line=doc.line_of(("transitions", i, key)),
-                        path=format_path(("transitions", i, key)), rule_id=str(t.get("id")),
-                        hint=did_you_mean(v, names),
-                    ))
+                    problems.append(
+                        Problem(
+                            f"unknown stage '{v}'",
+                            file=doc.file,
+                            line=doc.line_of(("transitions", i, key)),
+                            path=format_path(("transitions", i, key)),
+                            rule_id=str(t.get("id")),
+                            hint=did_you_mean(v, names),
+                        )
+                    )
     return problems
 
 
@@ -387,87 +429,169 @@ def cross_check(rules: Rules) -> list[Problem]:
     seen: dict[str, int] = {}
     for i, s in enumerate(rules.stages):
         if s.name in seen:
-            problems.append(p(f"duplicate stage name '{s.name}' (also stages[{seen[s.name]}])",
-                              "stages", i, "name"))
+            problems.append(
+                p(
+                    f"duplicate stage name '{s.name}' (also stages[{seen[s.name]}])",
+                    "stages",
+                    i,
+                    "name",
+                )
+            )
         seen.setdefault(s.name, i)
 
     def check_stage(value: str, *path: str | int, rule_id: str | None = None) -> None:
         if value not in names:
-            problems.append(p(f"unknown stage '{value}'", *path, rule_id=rule_id,
-                              hint=did_you_mean(value, names) or "stages: " + ", ".join(names)))
+            problems.append(
+                p(
+                    f"unknown stage '{value}'",
+                    *path,
+                    rule_id=rule_id,
+                    hint=did_you_mean(value, names) or "stages: " + ", ".join(names),
+                )
+            )
 
     check_stage(rules.initial_stage, "initial_stage")
     if rules.initial_stage in names and rules.stage(rules.initial_stage).terminal:
-        problems.append(p("initial_stage is a terminal stage: new customers could never leave it",
-                          "initial_stage"))
+        problems.append(
+            p(
+                "initial_stage is a terminal stage: new customers could never leave it",
+                "initial_stage",
+            )
+        )
 
     try:
         zoneinfo.ZoneInfo(rules.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        problems.append(p(f"unknown time zone '{rules.timezone}'", "timezone",
-                          hint=did_you_mean(rules.timezone, sorted(zoneinfo.available_timezones()))
-                          or "use an IANA name such as 'UTC' or 'Europe/Berlin'"))
+        problems.append(
+            p(
+                f"unknown time zone '{rules.timezone}'",
+                "timezone",
+                hint=did_you_mean(rules.timezone, sorted(zoneinfo.available_timezones()))
+                or "use an IANA name such as 'UTC' or 'Europe/Berlin'",
+            )
+        )
 
     ids: dict[str, int] = {}
     for i, t in enumerate(rules.transitions):
         if t.id in ids:
-            problems.append(p(f"duplicate transition id '{t.id}' (also transitions[{ids[t.id]}])",
-                              "transitions", i, "id", rule_id=t.id))
+            problems.append(
+                p(
+                    f"duplicate transition id '{t.id}' (also transitions[{ids[t.id]}])",
+                    "transitions",
+                    i,
+                    "id",
+                    rule_id=t.id,
+                )
+            )
         ids.setdefault(t.id, i)
         if t.id == "initial":
-            problems.append(p("the rule id 'initial' is reserved for initial assignments",
-                              "transitions", i, "id", rule_id=t.id))
+            problems.append(
+                p(
+                    "the rule id 'initial' is reserved for initial assignments",
+                    "transitions",
+                    i,
+                    "id",
+                    rule_id=t.id,
+                )
+            )
         for j, f in enumerate(t.from_stages):
             if f == "*":
                 continue
             path = ("transitions", i, "from") + ((j,) if isinstance(t.from_, list) else ())
             check_stage(f, *path, rule_id=t.id)
             if f == t.to:
-                problems.append(p(f"a rule cannot move customers from '{f}' to itself",
-                                  "transitions", i, "from", rule_id=t.id,
-                                  hint="remove it from `from`, or use \"*\" (which skips `to`)"))
+                problems.append(
+                    p(
+                        f"a rule cannot move customers from '{f}' to itself",
+                        "transitions",
+                        i,
+                        "from",
+                        rule_id=t.id,
+                        hint='remove it from `from`, or use "*" (which skips `to`)',
+                    )
+                )
         check_stage(t.to, "transitions", i, "to", rule_id=t.id)
 
     cta_ids: dict[str, int] = {}
     for i, c in enumerate(rules.ctas):
         if c.id in cta_ids:
-            problems.append(p(f"duplicate CTA id '{c.id}' (also ctas[{cta_ids[c.id]}])",
-                              "ctas", i, "id", rule_id=c.id))
+            problems.append(
+                p(
+                    f"duplicate CTA id '{c.id}' (also ctas[{cta_ids[c.id]}])",
+                    "ctas",
+                    i,
+                    "id",
+                    rule_id=c.id,
+                )
+            )
         cta_ids.setdefault(c.id, i)
         if c.stage is not None:
             check_stage(c.stage, "ctas", i, "stage", rule_id=c.id)
         elif c.on in ("enter", "overdue"):
             problems.append(p(f"a CTA with `on: {c.on}` needs a `stage`", "ctas", i, rule_id=c.id))
         if c.on == "when" and not c.when:
-            problems.append(p("a CTA with `on: when` needs a `when` condition", "ctas", i,
-                              rule_id=c.id))
+            problems.append(
+                p("a CTA with `on: when` needs a `when` condition", "ctas", i, rule_id=c.id)
+            )
         if c.on != "when" and c.when:
-            problems.append(p(f"`when` only applies to `on: when` CTAs (this one is `on: {c.on}`)",
-                              "ctas", i, "when", rule_id=c.id))
+            problems.append(
+                p(
+                    f"`when` only applies to `on: when` CTAs (this one is `on: {c.on}`)",
+                    "ctas",
+                    i,
+                    "when",
+                    rule_id=c.id,
+                )
+            )
         if c.on == "overdue" and c.stage in names and rules.stage(c.stage).expected_days is None:
-            problems.append(p(f"stage '{c.stage}' has no expected_days, so nobody is ever overdue in it",
-                              "ctas", i, "stage", rule_id=c.id))
+            problems.append(
+                p(
+                    f"stage '{c.stage}' has no expected_days, so nobody is ever overdue in it",
+                    "ctas",
+                    i,
+                    "stage",
+                    rule_id=c.id,
+                )
+            )
         if c.playbook is not None and c.playbook not in rules.playbooks:
-            problems.append(p(f"unknown playbook '{c.playbook}'", "ctas", i, "playbook", rule_id=c.id,
-                              hint=did_you_mean(c.playbook, list(rules.playbooks))))
+            problems.append(
+                p(
+                    f"unknown playbook '{c.playbook}'",
+                    "ctas",
+                    i,
+                    "playbook",
+                    rule_id=c.id,
+                    hint=did_you_mean(c.playbook, list(rules.playbooks)),
+                )
+            )
 
     reserved = set(BUILTINS)
     outputs = {"previous_stage", "days_in_stage", "expected_days", "overdue"}
     for name in rules.derived:
         if name in reserved or name in outputs:
-            problems.append(p(f"'{name}' is a built-in name; choose another", "derived", name,
-                              rule_id=name))
+            problems.append(
+                p(f"'{name}' is a built-in name; choose another", "derived", name, rule_id=name)
+            )
     for name, m in rules.metrics.items():
         if name in reserved or name in outputs:
-            problems.append(p(f"'{name}' is a built-in name; choose another", "metrics", name,
-                              rule_id=name))
+            problems.append(
+                p(f"'{name}' is a built-in name; choose another", "metrics", name, rule_id=name)
+            )
         if name in rules.derived:
-            problems.append(p(f"'{name}' is both a metric and a derived value", "metrics", name,
-                              rule_id=name))
+            problems.append(
+                p(f"'{name}' is both a metric and a derived value", "metrics", name, rule_id=name)
+            )
         if m.agg in NO_COLUMN_AGGS and m.column is not None:
-            problems.append(p(f"`{m.agg}` counts rows and takes no `column`", "metrics", name, "column",
-                              rule_id=name,
-                              hint=f"use `where: \"{m.column} IS NOT NULL\"` to count rows with a value"))
+            problems.append(
+                p(
+                    f"`{m.agg}` counts rows and takes no `column`",
+                    "metrics",
+                    name,
+                    "column",
+                    rule_id=name,
+                    hint=f'use `where: "{m.column} IS NOT NULL"` to count rows with a value',
+                )
+            )
         if m.agg not in NO_COLUMN_AGGS and m.column is None:
             problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
 
@@ -481,7 +605,9 @@ def _check_expressions(rules: Rules) -> list[Problem]:
     derived_names = list(rules.derived)
     metric_names = list(rules.metrics)
 
-    def check(text: str, path: tuple[str | int, ...], rule_id: str, *, allowed_later: set[str]) -> None:
+    def check(
+        text: str, path: tuple[str | int, ...], rule_id: str, *, allowed_later: set[str]
+    ) -> None:
         try:
             tree = expressions.parse(text)
         except expressions.ExpressionError as err:
@@ -489,9 +615,15 @@ def _check_expressions(rules: Rules) -> list[Problem]:
             return
         for name in expressions.referenced_names(tree):
             if name in allowed_later:
-                problems.append(rules.problem(
-                    f"'{name}' is a derived value defined further down; derived values may only use "
-                    "the ones above them", *path, rule_id=rule_id, hint="move it up"))
+                problems.append(
+                    rules.problem(
+                        f"'{name}' is a derived value defined further down; derived values "
+                        "may only use the ones above them",
+                        *path,
+                        rule_id=rule_id,
+                        hint="move it up",
+                    )
+                )
 
     for i, name in enumerate(derived_names):
         later = set(derived_names[i:])

@@ -69,8 +69,11 @@ class RunResult:
     @property
     def moves(self) -> pl.DataFrame:
         """Moves by rule (initial assignments included), most first."""
-        return (self.transitions.group_by("rule_id").agg(pl.len().alias("customers"))
-                .sort(["customers", "rule_id"], descending=[True, False]))
+        return (
+            self.transitions.group_by("rule_id")
+            .agg(pl.len().alias("customers"))
+            .sort(["customers", "rule_id"], descending=[True, False])
+        )
 
     @property
     def moved_customers(self) -> int:
@@ -85,9 +88,15 @@ def _noop(_: str) -> None:
     pass
 
 
-def prepare(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str | Path] = (),
-            as_of: dt.date | None = None, *, only_ids: Sequence[str] | None = None,
-            progress: Progress = _noop) -> Prepared:
+def prepare(
+    rules: Rules,
+    customers_path: str | Path,
+    usage_paths: Sequence[str | Path] = (),
+    as_of: dt.date | None = None,
+    *,
+    only_ids: Sequence[str] | None = None,
+    progress: Progress = _noop,
+) -> Prepared:
     """Read the exports, compute metrics and compile the rules against the data."""
     as_of = as_of or dt.date.today()
     warnings: list[str] = []
@@ -100,21 +109,31 @@ def prepare(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str 
     if usage_paths:
         usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
         if only_ids is not None:
-            usage = Usage(usage.paths, usage.frame.filter(pl.col(ID).is_in(typed[ID].implode())),
-                          usage.schema)
+            usage = Usage(
+                usage.paths, usage.frame.filter(pl.col(ID).is_in(typed[ID].implode())), usage.schema
+            )
     elif rules.metrics:
-        warnings.append("no usage export given: every metric takes its default "
-                        f"({', '.join(rules.metrics)})")
+        warnings.append(
+            f"no usage export given: every metric takes its default ({', '.join(rules.metrics)})"
+        )
     progress("computing metrics from usage")
     metrics = compute_metrics(rules, usage, typed.select(ID), as_of)
 
     computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
     state = typed.select(attributes).join(metrics.values, on=ID, how="left", maintain_order="left")
-    attribute_kinds = {c: kind_of(t) for c, t in typed.select(attributes).schema.items()
-                       if c not in (ROW, STAGE, ENTERED)}
-    compiled = compile_rules(rules, attribute_kinds, metrics.kinds, as_of,
-                             explain_column=lambda c: _explain_text_column(customers, c))
+    attribute_kinds = {
+        c: kind_of(t)
+        for c, t in typed.select(attributes).schema.items()
+        if c not in (ROW, STAGE, ENTERED)
+    }
+    compiled = compile_rules(
+        rules,
+        attribute_kinds,
+        metrics.kinds,
+        as_of,
+        explain_column=lambda c: _explain_text_column(customers, c),
+    )
     return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings)
 
 
@@ -127,9 +146,17 @@ def _select_ids(customers: Customers, ids: Sequence[str]) -> pl.DataFrame:
         from .rules import did_you_mean
 
         known = typed[ID].cast(pl.String).to_list()
-        raise DataError([Problem(f"no customer with id '{m}'", file=str(customers.path),
-                                 column=customers.external[ID], hint=did_you_mean(m, known))
-                         for m in missing])
+        raise DataError(
+            [
+                Problem(
+                    f"no customer with id '{m}'",
+                    file=str(customers.path),
+                    column=customers.external[ID],
+                    hint=did_you_mean(m, known),
+                )
+                for m in missing
+            ]
+        )
     return found
 
 
@@ -139,17 +166,27 @@ def _explain_text_column(customers: Customers, column: str) -> str | None:
     if column not in typed.columns or typed.schema[column] != pl.String:
         return None
     values = pl.col(column)
-    odd = typed.filter(values.is_not_null() & values.str.strip_chars().str.to_date(
-        "%Y-%m-%d", strict=False).is_null() & values.str.strip_chars().cast(
-        pl.Float64, strict=False).is_null())
+    odd = typed.filter(
+        values.is_not_null()
+        & values.str.strip_chars().str.to_date("%Y-%m-%d", strict=False).is_null()
+        & values.str.strip_chars().cast(pl.Float64, strict=False).is_null()
+    )
     if odd.height == 0:
         return None
-    shown = ", ".join(f"{customers.where(r)}: {v!r}" for r, v in odd.select(ROW, column).head(3).iter_rows())
+    shown = ", ".join(
+        f"{customers.where(r)}: {v!r}" for r, v in odd.select(ROW, column).head(3).iter_rows()
+    )
     return f"'{column}' holds text such as {shown}; fix these values in the export"
 
 
-def run(rules: Rules, customers_path: str | Path, usage_paths: Sequence[str | Path] = (),
-        as_of: dt.date | None = None, *, progress: Progress = _noop) -> RunResult:
+def run(
+    rules: Rules,
+    customers_path: str | Path,
+    usage_paths: Sequence[str | Path] = (),
+    as_of: dt.date | None = None,
+    *,
+    progress: Progress = _noop,
+) -> RunResult:
     """Apply ``rules`` to the exports for ``as_of`` (default: today)."""
     prepared = prepare(rules, customers_path, usage_paths, as_of, progress=progress)
     progress("applying transition rules")
@@ -179,12 +216,19 @@ def _result(prepared: Prepared, engine: EngineResult) -> RunResult:
     )
 
 
-def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules,
-                   metric_names: list[str]) -> pl.DataFrame:
+def customer_table(
+    customers: Customers, final: pl.DataFrame, rules: Rules, metric_names: list[str]
+) -> pl.DataFrame:
     """The customers output: the export's columns and values, stages updated, computed after."""
     raw = customers.raw
-    computed = [PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE, *rules.derived,
-                *[m for m in rules.metrics if m in final.columns]]
+    computed = [
+        PREVIOUS_STAGE,
+        DAYS_IN_STAGE,
+        EXPECTED_DAYS,
+        OVERDUE,
+        *rules.derived,
+        *[m for m in rules.metrics if m in final.columns],
+    ]
     stage_col, entered_col = customers.external[STAGE], customers.external[ENTERED]
     keep = [c for c in raw.columns if c not in computed or c in (stage_col, entered_col)]
     out = raw.select(keep).with_columns(
@@ -192,8 +236,10 @@ def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules,
         final[ENTERED].alias(entered_col),
     )
     # sums of floats carry binary noise (145.60000000000002); nobody wants to read it
-    tidy = [pl.col(c).round(9) if final.schema[c] in (pl.Float32, pl.Float64) else pl.col(c)
-            for c in computed]
+    tidy = [
+        pl.col(c).round(9) if final.schema[c] in (pl.Float32, pl.Float64) else pl.col(c)
+        for c in computed
+    ]
     return pl.concat([out, final.select(tidy)], how="horizontal")
 
 
@@ -202,24 +248,38 @@ def _warnings(engine: EngineResult, final: pl.DataFrame, rules: Rules) -> list[s
     if engine.loops.height:
         shown = "; ".join(
             f"{cid} in {stage}: rule '{rule}' would return it to {to}"
-            for cid, stage, rule, to in engine.loops.head(5).iter_rows())
+            for cid, stage, rule, to in engine.loops.head(5).iter_rows()
+        )
         rules_in_loop = sorted(set(engine.loops["rule_id"]))
-        out.append(f"{engine.loops.height} customer(s) stopped moving to avoid a loop "
-                   f"(rules: {', '.join(rules_in_loop)}): {shown}"
-                   + (" ..." if engine.loops.height > 5 else ""))
+        out.append(
+            f"{engine.loops.height} customer(s) stopped moving to avoid a loop "
+            f"(rules: {', '.join(rules_in_loop)}): {shown}"
+            + (" ..." if engine.loops.height > 5 else "")
+        )
     if engine.pending.height:
-        by_rule = ", ".join(f"{r} ({n})" for r, n in engine.pending.group_by("rule_id").len()
-                            .sort("len", descending=True).iter_rows())
-        out.append(f"{engine.pending.height} customer(s) would still move after max_hops="
-                   f"{rules.effective_max_hops}: {by_rule}")
+        by_rule = ", ".join(
+            f"{r} ({n})"
+            for r, n in engine.pending.group_by("rule_id")
+            .len()
+            .sort("len", descending=True)
+            .iter_rows()
+        )
+        out.append(
+            f"{engine.pending.height} customer(s) would still move after max_hops="
+            f"{rules.effective_max_hops}: {by_rule}"
+        )
     future = final.filter(pl.col(DAYS_IN_STAGE) < 0).height
     if future:
-        out.append(f"{future} customer(s) entered their stage after the as-of date "
-                   "(negative days_in_stage)")
+        out.append(
+            f"{future} customer(s) entered their stage after the as-of date "
+            "(negative days_in_stage)"
+        )
     unknown = final.filter(pl.col(ENTERED).is_null()).height
     if unknown:
-        out.append(f"{unknown} customer(s) have a stage but no stage_entered_at: their "
-                   "days_in_stage is unknown and time-based rules do not apply to them")
+        out.append(
+            f"{unknown} customer(s) have a stage but no stage_entered_at: their "
+            "days_in_stage is unknown and time-based rules do not apply to them"
+        )
     return out
 
 

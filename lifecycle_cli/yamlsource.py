@@ -45,7 +45,8 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 @dataclass
@@ -124,7 +125,9 @@ def _build(
             key = _build(loader, key_node, path, doc, problems)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 problems.append(
-                    Problem("a key must be plain text", file=doc.file, line=key_node.start_mark.line + 1)
+                    Problem(
+                        "a key must be plain text", file=doc.file, line=key_node.start_mark.line + 1
+                    )
                 )
                 continue
             key = str(key) if not isinstance(key, str) else key

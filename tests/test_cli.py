@@ -14,8 +14,20 @@ AS_OF = "2026-11-01"
 
 
 def run_args(out: Path, *extra: str | Path, customers: Path = DATA / "customers.csv") -> list:
-    return ["run", "--customers", customers, "--usage", DATA / "usage.csv", "--rules", RULES,
-            "--as-of", AS_OF, "--out", out, *extra]
+    return [
+        "run",
+        "--customers",
+        customers,
+        "--usage",
+        DATA / "usage.csv",
+        "--rules",
+        RULES,
+        "--as-of",
+        AS_OF,
+        "--out",
+        out,
+        *extra,
+    ]
 
 
 def test_run_writes_outputs_and_the_summary_goes_to_stderr(tmp_path: Path) -> None:
@@ -25,11 +37,21 @@ def test_run_writes_outputs_and_the_summary_goes_to_stderr(tmp_path: Path) -> No
     assert "Moves by rule" in result.stderr and "Customers by stage" in result.stderr
     assert "1 for customers not in the customers export" in result.stderr
     assert "1 without a timestamp" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["customers.csv",
-                                                                    "transitions.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "customers.csv",
+        "transitions.csv",
+    ]
     transitions = pl.read_csv(tmp_path / "out" / "transitions.csv", infer_schema=False)
-    assert transitions.columns == ["as_of", "customer_id", "from_stage", "to_stage", "rule_id",
-                                   "hop", "days_in_from_stage", "reason"]
+    assert transitions.columns == [
+        "as_of",
+        "customer_id",
+        "from_stage",
+        "to_stage",
+        "rule_id",
+        "hop",
+        "days_in_from_stage",
+        "reason",
+    ]
 
 
 def test_same_inputs_give_byte_identical_outputs(tmp_path: Path) -> None:
@@ -52,8 +74,17 @@ def test_stdout_pipe_gets_the_table_as_csv(tmp_path: Path) -> None:
     result = lifecycle(*run_args(tmp_path / "out", "--stdout", "transitions"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == (tmp_path / "out" / "transitions.csv").read_text()
-    only_pipe = lifecycle("run", "--customers", DATA / "customers.csv", "--rules", RULES,
-                          "--as-of", AS_OF, "--stdout", "customers")
+    only_pipe = lifecycle(
+        "run",
+        "--customers",
+        DATA / "customers.csv",
+        "--rules",
+        RULES,
+        "--as-of",
+        AS_OF,
+        "--stdout",
+        "customers",
+    )
     assert only_pipe.returncode == 0, only_pipe.stderr
     assert only_pipe.stdout.startswith("customer_id,name,")
 
@@ -77,27 +108,38 @@ def test_yesterdays_output_is_todays_input(tmp_path: Path) -> None:
 
 
 BAD_CUSTOMERS = {
-    "duplicate_ids": ("customer_id,stage\nC1,Onboarding\nC1,Launched\n",
-                      "'C1' on line 2, line 3"),
+    "duplicate_ids": ("customer_id,stage\nC1,Onboarding\nC1,Launched\n", "'C1' on line 2, line 3"),
     "empty_id": ("customer_id,stage\nC1,Onboarding\n,Launched\n", "empty id: line 3"),
     "missing_id_column": ("id,stage\nC1,Onboarding\n", "required column 'customer_id'"),
     "unknown_stage": ("customer_id,stage\nC1,Onbording\n", "did you mean 'Onboarding'?"),
-    "bad_date": ("customer_id,stage,stage_entered_at\nC1,Onboarding,2026-02-30\n",
-                 "line 2: '2026-02-30'"),
+    "bad_date": (
+        "customer_id,stage,stage_entered_at\nC1,Onboarding,2026-02-30\n",
+        "line 2: '2026-02-30'",
+    ),
     "empty_file": ("", "the file is empty"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CUSTOMERS))
 def test_bad_customers_exit_1_with_a_clear_message_and_nothing_written(
-        tmp_path: Path, case: str) -> None:
+    tmp_path: Path, case: str
+) -> None:
     content, message = BAD_CUSTOMERS[case]
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "customers.csv").write_text(content)
     before = snapshot(inputs)
-    result = lifecycle("run", "--customers", inputs / "customers.csv", "--rules", RULES,
-                       "--as-of", AS_OF, "--out", tmp_path / "out")
+    result = lifecycle(
+        "run",
+        "--customers",
+        inputs / "customers.csv",
+        "--rules",
+        RULES,
+        "--as-of",
+        AS_OF,
+        "--out",
+        tmp_path / "out",
+    )
     assert result.returncode == 1
     assert message in result.stderr
     assert "customers.csv" in result.stderr
@@ -107,15 +149,19 @@ def test_bad_customers_exit_1_with_a_clear_message_and_nothing_written(
     assert snapshot(inputs) == before
 
 
-@pytest.mark.parametrize(("rules_text", "message"), [
-    ("version: 1\nstages: [\n  - name: A\n", "rules.yaml:3"),
-    ('version: 1\nstages: !!python/object/apply:os.system ["echo hi"]\n', "not allowed"),
-])
+@pytest.mark.parametrize(
+    ("rules_text", "message"),
+    [
+        ("version: 1\nstages: [\n  - name: A\n", "rules.yaml:3"),
+        ('version: 1\nstages: !!python/object/apply:os.system ["echo hi"]\n', "not allowed"),
+    ],
+)
 def test_bad_rules_exit_1(tmp_path: Path, rules_text: str, message: str) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(rules_text)
-    result = lifecycle("run", "--customers", DATA / "customers.csv", "--rules", rules,
-                       "--out", tmp_path / "out")
+    result = lifecycle(
+        "run", "--customers", DATA / "customers.csv", "--rules", rules, "--out", tmp_path / "out"
+    )
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -125,20 +171,32 @@ def test_bad_rules_exit_1(tmp_path: Path, rules_text: str, message: str) -> None
 def test_output_folder_that_would_replace_an_input(tmp_path: Path) -> None:
     shutil.copy(DATA / "customers.csv", tmp_path / "customers.csv")
     before = snapshot(tmp_path)
-    result = lifecycle("run", "--customers", tmp_path / "customers.csv", "--rules", RULES,
-                       "--as-of", AS_OF, "--out", tmp_path)
+    result = lifecycle(
+        "run",
+        "--customers",
+        tmp_path / "customers.csv",
+        "--rules",
+        RULES,
+        "--as-of",
+        AS_OF,
+        "--out",
+        tmp_path,
+    )
     assert result.returncode == 1
     assert "would replace the input file" in result.stderr
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "--customers", "x.csv", "--rules", "r.yaml", "--as-of", "2026-13-01", "--out", "o"],
-    ["run", "--customers", "x.csv", "--rules", "r.yaml", "--frobnicate"],
-    ["run", "--rules", "r.yaml", "--out", "o"],
-    ["run", "--customers", str(DATA / "customers.csv"), "--rules", str(RULES)],
-    ["nonsense"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--customers", "x.csv", "--rules", "r.yaml", "--as-of", "2026-13-01", "--out", "o"],
+        ["run", "--customers", "x.csv", "--rules", "r.yaml", "--frobnicate"],
+        ["run", "--rules", "r.yaml", "--out", "o"],
+        ["run", "--customers", str(DATA / "customers.csv"), "--rules", str(RULES)],
+        ["nonsense"],
+    ],
+)
 def test_command_line_mistakes_exit_2(tmp_path: Path, args: list[str]) -> None:
     result = lifecycle(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -149,39 +207,77 @@ def test_command_line_mistakes_exit_2(tmp_path: Path, args: list[str]) -> None:
 def test_validate_ok_and_against_data() -> None:
     result = lifecycle("validate", "--rules", RULES)
     assert result.returncode == 0 and "ok:" in result.stderr
-    with_data = lifecycle("validate", "--rules", RULES, "--customers", DATA / "customers.csv",
-                          "--usage", DATA / "usage.csv")
+    with_data = lifecycle(
+        "validate",
+        "--rules",
+        RULES,
+        "--customers",
+        DATA / "customers.csv",
+        "--usage",
+        DATA / "usage.csv",
+    )
     assert with_data.returncode == 0, with_data.stderr
     assert "checked against 12 customers" in with_data.stderr
 
 
 def test_validate_against_data_names_rule_line_and_closest_column(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.read_text().replace('"health_score < 40', '"health_scor < 40')
-                     .replace("column: user_id", "column: userid"))
-    result = lifecycle("validate", "--rules", rules, "--customers", DATA / "customers.csv",
-                       "--usage", DATA / "usage.csv")
+    rules.write_text(
+        RULES.read_text()
+        .replace('"health_score < 40', '"health_scor < 40')
+        .replace("column: user_id", "column: userid")
+    )
+    result = lifecycle(
+        "validate",
+        "--rules",
+        rules,
+        "--customers",
+        DATA / "customers.csv",
+        "--usage",
+        DATA / "usage.csv",
+    )
     assert result.returncode == 1
-    assert "unknown name 'health_scor'" in result.stderr or "usage export has no column" in \
-        result.stderr
+    assert (
+        "unknown name 'health_scor'" in result.stderr
+        or "usage export has no column" in result.stderr
+    )
     assert "did you mean 'user_id'?" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_validate_reports_bare_number_date_comparison(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.read_text().replace('"days_until(renewal_date)"',
-                                               '"renewal_date - as_of"'))
-    result = lifecycle("validate", "--rules", rules, "--customers", DATA / "customers.csv",
-                       "--usage", DATA / "usage.csv")
+    rules.write_text(
+        RULES.read_text().replace('"days_until(renewal_date)"', '"renewal_date - as_of"')
+    )
+    result = lifecycle(
+        "validate",
+        "--rules",
+        rules,
+        "--customers",
+        DATA / "customers.csv",
+        "--usage",
+        DATA / "usage.csv",
+    )
     assert result.returncode == 1
     assert "compares a date difference" in result.stderr
     assert "rule 'renewal_window'" in result.stderr
 
 
 def test_explain_text_and_json() -> None:
-    args = ["explain", "0002", "0009", "--customers", DATA / "customers.csv", "--usage",
-            DATA / "usage.csv", "--rules", RULES, "--as-of", AS_OF]
+    args = [
+        "explain",
+        "0002",
+        "0009",
+        "--customers",
+        DATA / "customers.csv",
+        "--usage",
+        DATA / "usage.csv",
+        "--rules",
+        RULES,
+        "--as-of",
+        AS_OF,
+    ]
     text = lifecycle(*args)
     assert text.returncode == 0, text.stderr
     assert "onboarding_timeout" in text.stdout and "<- wins" in text.stdout
@@ -192,20 +288,39 @@ def test_explain_text_and_json() -> None:
     assert data[0]["stage"] == "Renewal"
     assert [h["winner"] for h in data[0]["hops"]] == ["onboarding_timeout", "renewal_window", None]
     assert data[0]["transitions"][0]["reason"] == "days_in_stage=92"
-    missing = lifecycle("explain", "0xx2", "--customers", DATA / "customers.csv", "--rules",
-                        RULES)
+    missing = lifecycle("explain", "0xx2", "--customers", DATA / "customers.csv", "--rules", RULES)
     assert missing.returncode == 1 and "no customer with id '0xx2'" in missing.stderr
 
 
 def test_sample_is_seeded(tmp_path: Path) -> None:
     for name in ("a", "b"):
-        result = lifecycle("sample", "--customers", "50", "--usage-rows", "500", "--seed", "7",
-                           "--as-of", AS_OF, "--out", tmp_path / name)
+        result = lifecycle(
+            "sample",
+            "--customers",
+            "50",
+            "--usage-rows",
+            "500",
+            "--seed",
+            "7",
+            "--as-of",
+            AS_OF,
+            "--out",
+            tmp_path / name,
+        )
         assert result.returncode == 0, result.stderr
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
-    run = lifecycle("run", "--customers", tmp_path / "a" / "customers.csv", "--usage",
-                    tmp_path / "a" / "usage.csv", "--rules", RULES, "--as-of", AS_OF,
-                    "--dry-run")
+    run = lifecycle(
+        "run",
+        "--customers",
+        tmp_path / "a" / "customers.csv",
+        "--usage",
+        tmp_path / "a" / "usage.csv",
+        "--rules",
+        RULES,
+        "--as-of",
+        AS_OF,
+        "--dry-run",
+    )
     assert run.returncode == 0, run.stderr
 
 

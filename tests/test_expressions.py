@@ -18,13 +18,15 @@ from lifecycle_cli.expressions import (
 )
 
 AS_OF = dt.date(2026, 11, 1)
-FRAME = pl.DataFrame({
-    "n": [1, None, 50, 40],
-    "f": [True, None, False, True],
-    "s": ["churned", "x", None, "Churned"],
-    "d": [dt.date(2026, 1, 1), None, dt.date(2027, 1, 30), dt.date(2026, 10, 2)],
-    "ts": [dt.datetime(2026, 10, 31, 23, 0), None, None, dt.datetime(2026, 11, 1, 1, 0)],
-})
+FRAME = pl.DataFrame(
+    {
+        "n": [1, None, 50, 40],
+        "f": [True, None, False, True],
+        "s": ["churned", "x", None, "Churned"],
+        "d": [dt.date(2026, 1, 1), None, dt.date(2027, 1, 30), dt.date(2026, 10, 2)],
+        "ts": [dt.datetime(2026, 10, 31, 23, 0), None, None, dt.datetime(2026, 11, 1, 1, 0)],
+    }
+)
 SCOPE = {c: kind_of(t) for c, t in FRAME.schema.items()}
 
 
@@ -34,37 +36,43 @@ def values(text: str, *, condition: bool = False) -> list:
     return FRAME.select(expr.alias("v"))["v"].to_list()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("n < 40 OR f", [True, None, False, True]),
-    ("n < 40 AND f", [True, None, False, False]),
-    ("NOT f", [False, None, True, False]),
-    ("n BETWEEN 1 AND 40", [True, None, False, True]),
-    ("n NOT BETWEEN 1 AND 40", [False, None, True, False]),
-    ("s IN ('churned', 'x')", [True, True, None, False]),
-    ("s NOT IN ('churned', 'x')", [False, False, None, True]),
-    ("s LIKE 'ch%'", [True, False, None, False]),
-    ("s ILIKE 'CH%'", [True, False, None, True]),
-    ("s LIKE '_'", [False, True, None, False]),
-    ("n IS NULL", [False, True, False, False]),
-    ("n IS NOT NULL", [True, False, True, True]),
-    ("f IS TRUE", [True, False, False, True]),
-    ("COALESCE(n, 0) + 1", [2, 1, 51, 41]),
-    ("CASE WHEN n >= 40 THEN 'big' WHEN n < 40 THEN 'small' END", ["small", None, "big", "big"]),
-    ("CASE s WHEN 'x' THEN 1 ELSE 0 END", [0, 1, 0, 0]),
-    ("n / 0", [None, None, None, None]),
-    ("n / 4", [0.25, None, 12.5, 10.0]),
-    ("days_since(d)", [304, None, -90, 30]),
-    ("days_until(d)", [-304, None, 90, -30]),
-    ("days_until(d) <= 90", [True, None, True, True]),
-    ("days_since(ts)", [1, None, None, 0]),
-    ("d > '2026-06-01'", [False, None, True, True]),
-    ("d > DATE '2026-06-01'", [False, None, True, True]),
-    ("d - as_of > INTERVAL '60 days'", [False, None, True, False]),
-    ("as_of - d >= INTERVAL '30 days'", [True, None, False, True]),
-    ("abs(-n) + round(2.4)", [3.0, None, 52.0, 42.0]),
-    ("lower(s) = 'churned'", [True, False, None, True]),
-    ("greatest(n, 10)", [10, 10, 50, 40]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("n < 40 OR f", [True, None, False, True]),
+        ("n < 40 AND f", [True, None, False, False]),
+        ("NOT f", [False, None, True, False]),
+        ("n BETWEEN 1 AND 40", [True, None, False, True]),
+        ("n NOT BETWEEN 1 AND 40", [False, None, True, False]),
+        ("s IN ('churned', 'x')", [True, True, None, False]),
+        ("s NOT IN ('churned', 'x')", [False, False, None, True]),
+        ("s LIKE 'ch%'", [True, False, None, False]),
+        ("s ILIKE 'CH%'", [True, False, None, True]),
+        ("s LIKE '_'", [False, True, None, False]),
+        ("n IS NULL", [False, True, False, False]),
+        ("n IS NOT NULL", [True, False, True, True]),
+        ("f IS TRUE", [True, False, False, True]),
+        ("COALESCE(n, 0) + 1", [2, 1, 51, 41]),
+        (
+            "CASE WHEN n >= 40 THEN 'big' WHEN n < 40 THEN 'small' END",
+            ["small", None, "big", "big"],
+        ),
+        ("CASE s WHEN 'x' THEN 1 ELSE 0 END", [0, 1, 0, 0]),
+        ("n / 0", [None, None, None, None]),
+        ("n / 4", [0.25, None, 12.5, 10.0]),
+        ("days_since(d)", [304, None, -90, 30]),
+        ("days_until(d)", [-304, None, 90, -30]),
+        ("days_until(d) <= 90", [True, None, True, True]),
+        ("days_since(ts)", [1, None, None, 0]),
+        ("d > '2026-06-01'", [False, None, True, True]),
+        ("d > DATE '2026-06-01'", [False, None, True, True]),
+        ("d - as_of > INTERVAL '60 days'", [False, None, True, False]),
+        ("as_of - d >= INTERVAL '30 days'", [True, None, False, True]),
+        ("abs(-n) + round(2.4)", [3.0, None, 52.0, 42.0]),
+        ("lower(s) = 'churned'", [True, False, None, True]),
+        ("greatest(n, 10)", [10, 10, 50, 40]),
+    ],
+)
 def test_semantics(text: str, expected: list) -> None:
     assert values(text) == expected
 
@@ -74,26 +82,32 @@ def test_null_condition_counts_as_false() -> None:
     assert values("NOT f", condition=True) == [False, False, True, False]
 
 
-@pytest.mark.parametrize(("text", "message", "hint"), [
-    ("d - as_of <= 90", "compares a date difference (d - as_of) with a bare number",
-     "days_until(d) <= 90"),
-    ("d > 30", "compares a date (d) with a bare number", "days_since"),
-    ("ts < 5", "compares a datetime (ts) with a bare number", "days_since"),
-    ("d + 30 > as_of", "mixes a date with a bare number", "INTERVAL"),
-    ("n > 'x'", "compares a number with text", None),
-    ('s = "churned"', "unknown name 'churned'", "double quotes name a column"),
-    ("SUM(n) > 1", "aggregate 'SUM(n)' is not allowed", "define a metric"),
-    ("nn > 1", "unknown name 'nn'", "did you mean 'n'?"),
-    ("n", "a condition must be true or false", None),
-    ("days_since(s) > 3", "days_since(s) needs a date, but s is text", None),
-    ("day_since(d) > 3", "unknown function day_since()", "did you mean 'days_since'?"),
-    ("n > 3 AND", "cannot parse", None),
-    ("f AND n", "AND needs true/false operands", None),
-    ("s LIKE n", "the LIKE pattern must be a text literal", None),
-    ("x.n > 1", "qualified name", None),
-    ("SELECT 1", "is not an expression", None),
-    ("", "the expression is empty", None),
-])
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        (
+            "d - as_of <= 90",
+            "compares a date difference (d - as_of) with a bare number",
+            "days_until(d) <= 90",
+        ),
+        ("d > 30", "compares a date (d) with a bare number", "days_since"),
+        ("ts < 5", "compares a datetime (ts) with a bare number", "days_since"),
+        ("d + 30 > as_of", "mixes a date with a bare number", "INTERVAL"),
+        ("n > 'x'", "compares a number with text", None),
+        ('s = "churned"', "unknown name 'churned'", "double quotes name a column"),
+        ("SUM(n) > 1", "aggregate 'SUM(n)' is not allowed", "define a metric"),
+        ("nn > 1", "unknown name 'nn'", "did you mean 'n'?"),
+        ("n", "a condition must be true or false", None),
+        ("days_since(s) > 3", "days_since(s) needs a date, but s is text", None),
+        ("day_since(d) > 3", "unknown function day_since()", "did you mean 'days_since'?"),
+        ("n > 3 AND", "cannot parse", None),
+        ("f AND n", "AND needs true/false operands", None),
+        ("s LIKE n", "the LIKE pattern must be a text literal", None),
+        ("x.n > 1", "qualified name", None),
+        ("SELECT 1", "is not an expression", None),
+        ("", "the expression is empty", None),
+    ],
+)
 def test_errors(text: str, message: str, hint: str | None) -> None:
     with pytest.raises(ExpressionError) as info:
         compile_expression(text, SCOPE, as_of=AS_OF, condition=True)

@@ -26,9 +26,14 @@ def write(path: Path, text: str | bytes) -> Path:
 
 @pytest.mark.parametrize("sep", [",", ";", "\t"])
 def test_separators_and_bom(tmp_path: Path, sep: str) -> None:
-    text = sep.join(["customer_id", "stage", "active", "score"]) + "\n" + \
-        sep.join(["00042", "Onboarding", "TRUE", ""]) + "\n" + \
-        sep.join(["7", "", "false", "3.5"]) + "\n"
+    text = (
+        sep.join(["customer_id", "stage", "active", "score"])
+        + "\n"
+        + sep.join(["00042", "Onboarding", "TRUE", ""])
+        + "\n"
+        + sep.join(["7", "", "false", "3.5"])
+        + "\n"
+    )
     path = write(tmp_path / "c.csv", b"\xef\xbb\xbf" + text.encode())
     customers = read_customers(path, RULES)
     typed = customers.typed
@@ -42,9 +47,12 @@ def test_separators_and_bom(tmp_path: Path, sep: str) -> None:
 
 
 def test_types_are_inferred_only_when_every_value_agrees(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.csv", "customer_id,zip,n,d,dt,mixed,flag\n"
-                 "1,00123,5,2026-01-02,2026-01-02 10:00:00,3,True\n"
-                 "2,04567,,2026-02-03,2026-01-02T11:30:00,x,False\n\n\n")
+    path = write(
+        tmp_path / "c.csv",
+        "customer_id,zip,n,d,dt,mixed,flag\n"
+        "1,00123,5,2026-01-02,2026-01-02 10:00:00,3,True\n"
+        "2,04567,,2026-02-03,2026-01-02T11:30:00,x,False\n\n\n",
+    )
     typed = read_customers(path, RULES).typed
     assert typed.height == 2  # trailing blank lines ignored
     assert typed["zip"].dtype == pl.String  # leading zeros: stays text
@@ -68,8 +76,9 @@ def test_tsv_gzip_and_parquet(tmp_path: Path) -> None:
 
 
 def test_xlsx_customers(tmp_path: Path) -> None:
-    frame = pl.DataFrame({"customer_id": ["001", "002"], "stage": ["Launched", "Onboarding"],
-                          "arr": [100, 200]})
+    frame = pl.DataFrame(
+        {"customer_id": ["001", "002"], "stage": ["Launched", "Onboarding"], "arr": [100, 200]}
+    )
     frame.write_excel(tmp_path / "c.xlsx")
     typed = read_customers(tmp_path / "c.xlsx", RULES).typed
     assert typed["customer_id"].to_list() == ["001", "002"]
@@ -109,8 +118,13 @@ def test_unknown_stage_names_value_count_and_closest(tmp_path: Path) -> None:
 
 
 def test_unparseable_dates_list_values_and_lines(tmp_path: Path) -> None:
-    text = problems(write(tmp_path / "c.csv", "customer_id,stage,stage_entered_at\n"
-                          "1,Onboarding,2026-01-01\n2,Onboarding,03/04/2024\n"))
+    text = problems(
+        write(
+            tmp_path / "c.csv",
+            "customer_id,stage,stage_entered_at\n"
+            "1,Onboarding,2026-01-01\n2,Onboarding,03/04/2024\n",
+        )
+    )
     assert "line 3: '03/04/2024'" in text
     assert "c.csv:3" in text
 
@@ -121,13 +135,16 @@ def test_missing_id_column(tmp_path: Path) -> None:
     assert "'Account ID'" in text
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "the file is empty"),
-    (b"customer_id,stage\n", "has a header but no customers"),
-    (b"\xff\xfec\x00u\x00", "UTF-16"),
-    (b"customer_id,a,a\n1,2,3\n", "duplicate column 'a'"),
-    (b"customer_id,caf\xe9\n1,2\n", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"customer_id,stage\n", "has a header but no customers"),
+        (b"\xff\xfec\x00u\x00", "UTF-16"),
+        (b"customer_id,a,a\n1,2,3\n", "duplicate column 'a'"),
+        (b"customer_id,caf\xe9\n1,2\n", "not UTF-8"),
+    ],
+)
 def test_unusable_files(tmp_path: Path, content: bytes, message: str) -> None:
     assert message in problems(write(tmp_path / "c.csv", content))
 
@@ -141,11 +158,15 @@ def test_usage_from_folder_glob_and_files(tmp_path: Path) -> None:
     folder = tmp_path / "usage"
     folder.mkdir()
     for i in range(3):
-        pl.DataFrame({"customer_id": [f"c{i}"], "timestamp": [dt.datetime(2026, 1, i + 1)]}
-                     ).write_parquet(folder / f"part-{i}.parquet")
+        pl.DataFrame(
+            {"customer_id": [f"c{i}"], "timestamp": [dt.datetime(2026, 1, i + 1)]}
+        ).write_parquet(folder / f"part-{i}.parquet")
     write(tmp_path / "more.csv", "customer_id,timestamp\nc9,2026-01-09T10:00:00Z\nc8,\n")
-    for specs, n in (([folder], 3), ([str(folder / "*.parquet")], 3),
-                     ([folder, tmp_path / "more.csv"], 5)):
+    for specs, n in (
+        ([folder], 3),
+        ([str(folder / "*.parquet")], 3),
+        ([folder, tmp_path / "more.csv"], 5),
+    ):
         usage = scan_usage(specs, RULES, pl.String)
         frame = usage.frame.collect()
         assert frame.height == n
@@ -153,14 +174,18 @@ def test_usage_from_folder_glob_and_files(tmp_path: Path) -> None:
 
 
 def test_usage_text_timestamps_zones_and_bad_values(tmp_path: Path) -> None:
-    rules = parse_rules("version: 1\ntimezone: Europe/Berlin\nstages: [{name: A}]\n"
-                        "initial_stage: A\n")
-    path = write(tmp_path / "u.csv", "customer_id,timestamp\n1,2026-01-01T23:30:00Z\n"
-                 "2,2026-01-01 23:30:00\n")
+    rules = parse_rules(
+        "version: 1\ntimezone: Europe/Berlin\nstages: [{name: A}]\ninitial_stage: A\n"
+    )
+    path = write(
+        tmp_path / "u.csv", "customer_id,timestamp\n1,2026-01-01T23:30:00Z\n2,2026-01-01 23:30:00\n"
+    )
     frame = scan_usage([path], rules, pl.String).frame.collect()
     # zoned timestamps are converted to the rules' zone; naive ones are taken as already in it
-    assert frame["timestamp"].to_list() == [dt.datetime(2026, 1, 2, 0, 30),
-                                            dt.datetime(2026, 1, 1, 23, 30)]
+    assert frame["timestamp"].to_list() == [
+        dt.datetime(2026, 1, 2, 0, 30),
+        dt.datetime(2026, 1, 1, 23, 30),
+    ]
     bad = write(tmp_path / "bad.csv", "customer_id,timestamp\n1,2026-01-01\n2,yesterday\n")
     with pytest.raises(DataError, match="line 3: 'yesterday'"):
         scan_usage([bad], rules, pl.String)

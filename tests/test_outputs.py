@@ -17,15 +17,17 @@ DANGEROUS = ["=1+1", "+1+1", "-2+3", "@SUM(A1)", "=cmd|' /C calc'!A0", "http://e
 
 def tables() -> dict[str, pl.DataFrame]:
     return {
-        "customers": pl.DataFrame({
-            "customer_id": ["001", "002", "003", "004", "005", "006"],
-            "name": DANGEROUS,
-            "arr": [1, 2, 3, None, 5, 6],
-            "score": [1.5, None, 2.0, 3.25, 0.0, -1.0],
-            "entered": [dt.date(2026, 1, 1)] * 5 + [None],
-            "seen": [dt.datetime(2026, 1, 1, 10, 30)] * 6,
-            "flag": [True, False, None, True, True, False],
-        }),
+        "customers": pl.DataFrame(
+            {
+                "customer_id": ["001", "002", "003", "004", "005", "006"],
+                "name": DANGEROUS,
+                "arr": [1, 2, 3, None, 5, 6],
+                "score": [1.5, None, 2.0, 3.25, 0.0, -1.0],
+                "entered": [dt.date(2026, 1, 1)] * 5 + [None],
+                "seen": [dt.datetime(2026, 1, 1, 10, 30)] * 6,
+                "flag": [True, False, None, True, True, False],
+            }
+        ),
         "transitions": pl.DataFrame({"customer_id": ["001"], "rule_id": ["r"]}),
     }
 
@@ -40,10 +42,14 @@ def test_csv_is_iso_and_blank_for_null(tmp_path: Path) -> None:
 
 def test_same_tables_give_byte_identical_files(tmp_path: Path) -> None:
     for fmt in ("csv", "parquet", "xlsx"):
-        first = [p.read_bytes() for p in write_tables(tables(), tmp_path / "a", fmt,
-                                                      created=dt.date(2026, 1, 1))]
-        second = [p.read_bytes() for p in write_tables(tables(), tmp_path / "b", fmt,
-                                                       created=dt.date(2026, 1, 1))]
+        first = [
+            p.read_bytes()
+            for p in write_tables(tables(), tmp_path / "a", fmt, created=dt.date(2026, 1, 1))
+        ]
+        second = [
+            p.read_bytes()
+            for p in write_tables(tables(), tmp_path / "b", fmt, created=dt.date(2026, 1, 1))
+        ]
         assert first == second, fmt
 
 
@@ -78,7 +84,8 @@ def test_nothing_lands_on_an_input(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_leaves_the_old_outputs_and_no_temp_files(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_tables(tables(), tmp_path, "csv")
     old = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
@@ -93,7 +100,8 @@ def test_a_failed_write_leaves_the_old_outputs_and_no_temp_files(
 
 
 def test_all_files_are_renamed_only_after_all_are_written(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_tables(tables(), tmp_path, "csv")
     old = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     real = write_csv
@@ -107,8 +115,11 @@ def test_all_files_are_renamed_only_after_all_are_written(
 
     monkeypatch.setattr("lifecycle_cli.outputs.write_csv", second_fails)
     with pytest.raises(OutputError):
-        write_tables({"customers": tables()["customers"].head(2),
-                      "transitions": tables()["transitions"]}, tmp_path, "csv")
+        write_tables(
+            {"customers": tables()["customers"].head(2), "transitions": tables()["transitions"]},
+            tmp_path,
+            "csv",
+        )
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
 

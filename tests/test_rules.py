@@ -31,8 +31,14 @@ def problems_of(text: str) -> list:
 
 def test_default_rules_load() -> None:
     rules = load_rules(ROOT / "rules" / "default.yaml")
-    assert rules.stage_names == ["Onboarding", "Launched", "Adopting", "Renewal", "Will Churn",
-                                 "Churned"]
+    assert rules.stage_names == [
+        "Onboarding",
+        "Launched",
+        "Adopting",
+        "Renewal",
+        "Will Churn",
+        "Churned",
+    ]
     assert rules.initial_stage == "Onboarding"
     assert rules.effective_max_hops == 6
     assert {t.id for t in rules.transitions} >= {"trained", "renewal_window", "risk", "churned"}
@@ -177,8 +183,10 @@ def test_metric_column_rules() -> None:
 
 
 def test_bad_timezone_and_builtin_names() -> None:
-    text = MINIMAL.replace("version: 1", "version: 1\ntimezone: Europe/Berln") + \
-        'derived:\n  stage: "1 + 1"\n'
+    text = (
+        MINIMAL.replace("version: 1", "version: 1\ntimezone: Europe/Berln")
+        + 'derived:\n  stage: "1 + 1"\n'
+    )
     rendered = "\n".join(p.render() for p in problems_of(text))
     assert "unknown time zone 'Europe/Berln'" in rendered
     assert "did you mean 'Europe/Berlin'?" in rendered

@@ -35,24 +35,48 @@ def parse_date(value: str | None) -> dt.date | None:
         raise typer.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from None
 
 
-RulesOpt = Annotated[Path, typer.Option("--rules", "-r", help="The rules file (YAML).",
-                                        show_default=False)]
-CustomersOpt = Annotated[Path, typer.Option("--customers", "-c", help="The customers export "
-                                            "(.csv, .tsv, .csv.gz, .parquet, .xlsx).",
-                                            show_default=False)]
-UsageOpt = Annotated[list[str] | None, typer.Option(
-    "--usage", "-u", help="Usage export: a file, a glob or a folder of Parquet files. Repeat "
-    "for several.", show_default=False)]
-AsOfOpt = Annotated[dt.date | None, typer.Option(
-    "--as-of", help="The day the run speaks for (YYYY-MM-DD). Default: today.",
-    parser=parse_date, metavar="YYYY-MM-DD", show_default=False)]
+RulesOpt = Annotated[
+    Path, typer.Option("--rules", "-r", help="The rules file (YAML).", show_default=False)
+]
+CustomersOpt = Annotated[
+    Path,
+    typer.Option(
+        "--customers",
+        "-c",
+        help="The customers export (.csv, .tsv, .csv.gz, .parquet, .xlsx).",
+        show_default=False,
+    ),
+]
+UsageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--usage",
+        "-u",
+        help="Usage export: a file, a glob or a folder of Parquet files. Repeat for several.",
+        show_default=False,
+    ),
+]
+AsOfOpt = Annotated[
+    dt.date | None,
+    typer.Option(
+        "--as-of",
+        help="The day the run speaks for (YYYY-MM-DD). Default: today.",
+        parser=parse_date,
+        metavar="YYYY-MM-DD",
+        show_default=False,
+    ),
+]
 
 
 def render_problems(problems: list[Problem], title: str) -> None:
     err.print(f"[bold red]error:[/] {escape(title)}")
     for p in problems:
         where = p.location()
-        line = f"  [bold]{escape(where)}[/]: {escape(p.message)}" if where else f"  {escape(p.message)}"
+        line = (
+            f"  [bold]{escape(where)}[/]: {escape(p.message)}"
+            if where
+            else f"  {escape(p.message)}"
+        )
         err.print(line)
         if p.hint:
             err.print(f"    [cyan]hint:[/] {escape(p.hint)}")
@@ -61,8 +85,12 @@ def render_problems(problems: list[Problem], title: str) -> None:
 def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
     """Render a library error once and return the Exit carrying its code."""
     n = len(error.problems)
-    kind = {"RulesError": "the rules", "DataError": "the data", "OutputError": "the outputs",
-            "OptionError": "the options"}.get(type(error).__name__, "the input")
+    kind = {
+        "RulesError": "the rules",
+        "DataError": "the data",
+        "OutputError": "the outputs",
+        "OptionError": "the options",
+    }.get(type(error).__name__, "the input")
     title = f"{n} problem{'s' if n != 1 else ''} with {kind}"
     if writes:
         title += "; nothing was written"
@@ -90,10 +118,13 @@ def handle_errors(fn: F) -> F:
         except Exception as error:  # a bug: say so plainly, traceback only with --debug
             if STATE["debug"]:
                 raise
-            err.print(f"[bold red]internal error:[/] {escape(type(error).__name__)}: "
-                      f"{escape(str(error))}")
-            err.print("  This is a bug in lifecycle, not in your data. Run again with --debug "
-                      "for the traceback and report it.")
+            err.print(
+                f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(str(error))}"
+            )
+            err.print(
+                "  This is a bug in lifecycle, not in your data. Run again with --debug "
+                "for the traceback and report it."
+            )
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]

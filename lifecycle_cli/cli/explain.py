@@ -18,9 +18,12 @@ class Format(str, Enum):
 
 
 def register(app: typer.Typer) -> None:
-    app.command("explain", epilog="Example:\n\n  lifecycle explain C0000042 --customers "
-                "sample_data/customers.csv --usage sample_data/usage.csv "
-                "--rules rules/default.yaml")(explain)
+    app.command(
+        "explain",
+        epilog="Example:\n\n  lifecycle explain C0000042 --customers "
+        "sample_data/customers.csv --usage sample_data/usage.csv "
+        "--rules rules/default.yaml",
+    )(explain)
 
 
 @common.handle_errors
@@ -30,8 +33,9 @@ def explain(
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="text for people, json for tools.")]
-    = Format.text,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="text for people, json for tools.")
+    ] = Format.text,
 ) -> None:
     """For each customer: stage, days in stage, every metric and derived value, each
     candidate rule with its values and verdict, and the winner, hop by hop."""

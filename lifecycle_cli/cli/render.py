@@ -24,25 +24,33 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def run_summary(console: Console, result: RunResult, written: list[str], *,
-                dry_run: bool = False) -> None:
+def run_summary(
+    console: Console, result: RunResult, written: list[str], *, dry_run: bool = False
+) -> None:
     """Moves by rule, stage counts before and after, usage counts, warnings, files."""
     rules = result.rules
     m = result.metrics
     title = rules.name or "lifecycle"
-    console.print(f"[bold]{escape(title)}[/] as of {result.as_of.isoformat()}: "
-                  f"{result.customers.height:,} customers, "
-                  f"{result.moved_customers:,} moved")
+    console.print(
+        f"[bold]{escape(title)}[/] as of {result.as_of.isoformat()}: "
+        f"{result.customers.height:,} customers, "
+        f"{result.moved_customers:,} moved"
+    )
     if m.usage_rows or m.unknown_customer_rows or m.null_timestamp_rows or m.after_as_of_rows:
         console.print(
             f"usage: {m.usage_rows:,} rows up to the as-of date; "
             f"{m.unknown_customer_rows:,} for customers not in the customers export; "
             f"{m.null_timestamp_rows:,} without a timestamp (dropped); "
-            f"{m.after_as_of_rows:,} after the as-of date (ignored)")
+            f"{m.after_as_of_rows:,} after the as-of date (ignored)"
+        )
 
     stages = Table(title="Customers by stage", title_justify="left", show_edge=False)
-    for name, justify in (("stage", "left"), ("before", "right"), ("after", "right"),
-                          ("change", "right")):
+    for name, justify in (
+        ("stage", "left"),
+        ("before", "right"),
+        ("after", "right"),
+        ("change", "right"),
+    ):
         stages.add_column(name, justify=justify)  # type: ignore[arg-type]
     before, after = result.stages_before, result.stages_after
     rows = [(s, before.get(s, 0), after.get(s, 0)) for s in rules.stage_names]
@@ -82,8 +90,9 @@ def explanation(console: Console, e: Explanation) -> None:
         console.print("had no stage: starts in the initial stage (rule 'initial', hop 0)")
     else:
         entered = _fmt(e.stage_entered_at_start)
-        console.print(f"stage at start: [bold]{escape(str(e.stage_at_start))}[/] "
-                      f"(entered {entered})")
+        console.print(
+            f"stage at start: [bold]{escape(str(e.stage_at_start))}[/] (entered {entered})"
+        )
     values = Table(show_header=True, show_edge=False, title="Values", title_justify="left")
     values.add_column("name")
     values.add_column("value")
@@ -95,8 +104,11 @@ def explanation(console: Console, e: Explanation) -> None:
     if values.row_count:
         console.print(values)
     for hop in e.hops:
-        table = Table(title=f"Hop {hop.hop}: in {hop.stage}, day {_fmt(hop.days_in_stage)}",
-                      title_justify="left", show_edge=False)
+        table = Table(
+            title=f"Hop {hop.hop}: in {hop.stage}, day {_fmt(hop.days_in_stage)}",
+            title_justify="left",
+            show_edge=False,
+        )
         table.add_column("rule")
         table.add_column("to")
         table.add_column("prio", justify="right")
@@ -113,8 +125,9 @@ def explanation(console: Console, e: Explanation) -> None:
                 verdict = "[green]true[/]" + (" [bold]<- wins[/]" if v.won else "")
             else:
                 verdict = "[red]false[/]"
-            table.add_row(escape(v.rule_id), escape(v.to_stage), str(v.priority), verdict,
-                          escape(v.values))
+            table.add_row(
+                escape(v.rule_id), escape(v.to_stage), str(v.priority), verdict, escape(v.values)
+            )
         if table.row_count:
             console.print(table)
         else:
@@ -122,17 +135,23 @@ def explanation(console: Console, e: Explanation) -> None:
         if others:
             console.print(f"  [dim]not from {escape(hop.stage)}: {escape(', '.join(others))}[/]")
         if hop.refused_as_loop:
-            console.print(f"  rule '{escape(str(hop.winner))}' would return it to a stage it "
-                          "already held in this run: it stops here")
+            console.print(
+                f"  rule '{escape(str(hop.winner))}' would return it to a stage it "
+                "already held in this run: it stops here"
+            )
         elif hop.moved_to:
-            console.print(f"  moves to [bold]{escape(hop.moved_to)}[/] by rule "
-                          f"'{escape(str(hop.winner))}'")
+            console.print(
+                f"  moves to [bold]{escape(hop.moved_to)}[/] by rule '{escape(str(hop.winner))}'"
+            )
         else:
             console.print("  no rule applies: it stays")
     if e.pending_rule:
-        console.print(f"[yellow]max_hops reached:[/] rule '{escape(e.pending_rule)}' would still "
-                      "move it")
+        console.print(
+            f"[yellow]max_hops reached:[/] rule '{escape(e.pending_rule)}' would still move it"
+        )
     overdue = " [red]overdue[/]" if e.overdue else ""
     expected = f" of {e.expected_days} expected" if e.expected_days is not None else ""
-    console.print(f"final stage: [bold]{escape(e.stage)}[/], entered "
-                  f"{_fmt(e.stage_entered_at)}, day {_fmt(e.days_in_stage)}{expected}{overdue}")
+    console.print(
+        f"final stage: [bold]{escape(e.stage)}[/], entered "
+        f"{_fmt(e.stage_entered_at)}, day {_fmt(e.days_in_stage)}{expected}{overdue}"
+    )

@@ -27,8 +27,11 @@ class Table(str, Enum):
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run", epilog="Example:\n\n  lifecycle run --customers sample_data/customers.csv "
-                "--usage sample_data/usage.csv --rules rules/default.yaml --out out")(run)
+    app.command(
+        "run",
+        epilog="Example:\n\n  lifecycle run --customers sample_data/customers.csv "
+        "--usage sample_data/usage.csv --rules rules/default.yaml --out out",
+    )(run)
 
 
 @common.handle_errors
@@ -37,15 +40,27 @@ def run(
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Folder for customers, transitions (created if needed).",
-        show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for customers, transitions (created if needed).",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
-    stdout: Annotated[Table | None, typer.Option(
-        "--stdout", help="Also write this table to standard output as CSV, for a pipe.",
-        show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the summary; write nothing.")]
-    = False,
+    stdout: Annotated[
+        Table | None,
+        typer.Option(
+            "--stdout",
+            help="Also write this table to standard output as CSV, for a pipe.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the summary; write nothing.")
+    ] = False,
 ) -> None:
     """Apply the rules to the exports: update stages, write customers and transitions.
 
@@ -53,16 +68,18 @@ def run(
     (--stdout).
     """
     if out is None and stdout is None and not dry_run:
-        raise OptionError("give --out DIR for the output files, --stdout TABLE for a pipe, "
-                          "or --dry-run")
+        raise OptionError(
+            "give --out DIR for the output files, --stdout TABLE for a pipe, or --dry-run"
+        )
     rule_set = common.rules_from(rules)
     with common.progress() as step:
         result = run_rules(rule_set, customers, usage or [], as_of, progress=step)
         written: list[str] = []
         if not dry_run and out is not None:
             step("writing outputs")
-            paths = write_tables(result.tables, out, fmt.value, inputs=result.input_paths,
-                                 created=result.as_of)
+            paths = write_tables(
+                result.tables, out, fmt.value, inputs=result.input_paths, created=result.as_of
+            )
             written = [str(p) for p in paths]
     if not dry_run and stdout is not None:
         write_csv(result.tables[stdout.value], sys.stdout.buffer)

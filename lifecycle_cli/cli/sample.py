@@ -19,21 +19,26 @@ class Format(str, Enum):
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sample", epilog="Example:\n\n  lifecycle sample --customers 1000000 "
-                "--usage-rows 50000000 --seed 1 --format parquet --out data")(sample)
+    app.command(
+        "sample",
+        epilog="Example:\n\n  lifecycle sample --customers 1000000 "
+        "--usage-rows 50000000 --seed 1 --format parquet --out data",
+    )(sample)
 
 
 @common.handle_errors
 def sample(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into.",
-                                      show_default=False)],
-    customers: Annotated[int, typer.Option("--customers", min=1, help="How many customers.")]
-    = 500,
-    usage_rows: Annotated[int, typer.Option("--usage-rows", min=0, help="How many usage rows.")]
-    = 40_000,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write into.", show_default=False)
+    ],
+    customers: Annotated[int, typer.Option("--customers", min=1, help="How many customers.")] = 500,
+    usage_rows: Annotated[
+        int, typer.Option("--usage-rows", min=0, help="How many usage rows.")
+    ] = 40_000,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 42,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="csv, or parquet (usage as a "
-                                        "folder of parts).")] = Format.csv,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="csv, or parquet (usage as a folder of parts).")
+    ] = Format.csv,
     as_of: common.AsOfOpt = None,
 ) -> None:
     """Write synthetic customers and usage exports that exercise the default rules."""
@@ -41,7 +46,15 @@ def sample(
 
     with common.progress() as step:
         step(f"generating {customers:,} customers and {usage_rows:,} usage rows")
-        result = generate_sample(out, customers=customers, usage_rows=usage_rows, seed=seed,
-                                 fmt=fmt.value, as_of=as_of or dt.date.today())
-    common.err.print(f"wrote {escape(str(result.customers_path))} ({result.customers:,} customers) "
-                     f"and {escape(str(result.usage_path))} ({result.usage_rows:,} usage rows)")
+        result = generate_sample(
+            out,
+            customers=customers,
+            usage_rows=usage_rows,
+            seed=seed,
+            fmt=fmt.value,
+            as_of=as_of or dt.date.today(),
+        )
+    common.err.print(
+        f"wrote {escape(str(result.customers_path))} ({result.customers:,} customers) "
+        f"and {escape(str(result.usage_path))} ({result.usage_rows:,} usage rows)"
+    )

@@ -13,17 +13,26 @@ from . import common
 
 
 def register(app: typer.Typer) -> None:
-    app.command("validate", epilog="Examples:\n\n  lifecycle validate --rules rules/default.yaml"
-                "\n\n  lifecycle validate --rules rules/default.yaml --customers "
-                "sample_data/customers.csv --usage sample_data/usage.csv")(validate)
+    app.command(
+        "validate",
+        epilog="Examples:\n\n  lifecycle validate --rules rules/default.yaml"
+        "\n\n  lifecycle validate --rules rules/default.yaml --customers "
+        "sample_data/customers.csv --usage sample_data/usage.csv",
+    )(validate)
 
 
 @common.handle_errors
 def validate(
     rules: common.RulesOpt,
-    customers: Annotated[Path | None, typer.Option(
-        "--customers", "-c", help="Also check the rules against this customers export.",
-        show_default=False)] = None,
+    customers: Annotated[
+        Path | None,
+        typer.Option(
+            "--customers",
+            "-c",
+            help="Also check the rules against this customers export.",
+            show_default=False,
+        ),
+    ] = None,
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
 ) -> None:
@@ -33,9 +42,11 @@ def validate(
     data with the right type, and that the exports are usable.
     """
     rule_set = common.rules_from(rules)
-    summary = (f"{len(rule_set.stages)} stages, {len(rule_set.transitions)} transition rules, "
-               f"{len(rule_set.derived)} derived values, {len(rule_set.metrics)} metrics, "
-               f"{len(rule_set.ctas)} CTAs")
+    summary = (
+        f"{len(rule_set.stages)} stages, {len(rule_set.transitions)} transition rules, "
+        f"{len(rule_set.derived)} derived values, {len(rule_set.metrics)} metrics, "
+        f"{len(rule_set.ctas)} CTAs"
+    )
     if customers is None:
         if usage:
             raise typer.BadParameter("--usage needs --customers", param_hint="--usage")
@@ -43,7 +54,9 @@ def validate(
         return
     with common.progress() as step:
         prepared = prepare(rule_set, customers, usage or [], as_of, progress=step)
-    common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}; checked against "
-                     f"{prepared.customers.typed.height:,} customers")
+    common.err.print(
+        f"[green]ok:[/] {escape(str(rules))}: {summary}; checked against "
+        f"{prepared.customers.typed.height:,} customers"
+    )
     for warning in prepared.warnings:
         common.err.print(f"[yellow]warning:[/] {escape(warning)}")
