@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -39,7 +40,7 @@ BUILTIN_KINDS = {
 }
 COMPUTED_COLUMNS = (PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE)
 
-TRANSITION_SCHEMA = {
+TRANSITION_SCHEMA: dict[str, Any] = {
     "as_of": pl.Date,
     "customer_id": pl.String,  # replaced by the customers' id dtype
     "from_stage": pl.String,
@@ -162,7 +163,7 @@ def candidate_expr(rule: CompiledRule) -> pl.Expr:
 
 def winner_expr(compiled: CompiledRules) -> pl.Expr:
     """The file index of the winning rule per customer, or NULL."""
-    chain = None
+    chain: Any = None
     for rule in compiled.transitions:
         cond = candidate_expr(rule)
         value = pl.lit(rule.index, dtype=pl.Int32)
@@ -313,7 +314,7 @@ def _evaluate(active: pl.DataFrame, compiled: CompiledRules, trace: bool) -> pl.
 
 
 def _reason(compiled: CompiledRules, winners: list[int]) -> pl.Expr:
-    chain = None
+    chain: Any = None
     for rule in compiled.transitions:
         if rule.index not in winners:
             continue

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import polars as pl
 import sqlglot
@@ -86,7 +87,7 @@ def parse(text: str) -> exp.Expression:
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("the expression is empty")
     try:
-        tree = sqlglot.parse_one(text)
+        tree: Any = sqlglot.parse_one(text)
     except ParseError as err:
         info = err.errors[0] if err.errors else {}
         desc = info.get("description") or str(err).splitlines()[0]
@@ -167,7 +168,7 @@ def compile_expression(
 def format_value(expr: pl.Expr, kind: Kind) -> pl.Expr:
     """Render a value for ``reason``: null, true/false, ISO dates, numbers as written."""
     if kind == Kind.BOOL:
-        text = pl.when(expr).then(pl.lit("true")).when(~expr).then(pl.lit("false"))
+        text: pl.Expr = pl.when(expr).then(pl.lit("true")).when(~expr).then(pl.lit("false"))
     elif kind == Kind.DATETIME:
         text = expr.dt.to_string("%Y-%m-%dT%H:%M:%S")
     elif kind == Kind.NULL:
@@ -198,7 +199,7 @@ _COMPARISONS: dict[type, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     exp.LT: lambda a, b: a < b,
     exp.LTE: lambda a, b: a <= b,
 }
-_SYMBOLS = {
+_SYMBOLS: dict[type, str] = {
     exp.EQ: "=",
     exp.NEQ: "<>",
     exp.GT: ">",
@@ -538,7 +539,7 @@ class _Compiler:
     # conditional
     def _case(self, node: exp.Case) -> tuple[pl.Expr, Kind]:
         subject = node.this
-        chain = None
+        chain: Any = None
         kinds: list[Kind] = []
         values: list[tuple[pl.Expr, pl.Expr]] = []
         for branch in node.args.get("ifs") or []:

@@ -669,7 +669,7 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
         raise DataError(problems)
     frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     try:
-        schema = dict(frame.collect_schema())
+        combined = dict(frame.collect_schema())
     except pl.exceptions.PolarsError as err:
         raise DataError(
             Problem(
@@ -677,7 +677,7 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
                 file=str(paths[0]),
             )
         ) from None
-    return Usage(paths=paths, frame=frame, schema=schema)
+    return Usage(paths=paths, frame=frame, schema=combined)
 
 
 def _check_timestamps(path: Path, rules: Rules) -> None:

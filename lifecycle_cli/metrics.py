@@ -35,6 +35,9 @@ class MetricsResult:
     after_as_of_rows: int = 0  # ignored: after the as-of date
 
 
+Distinct = tuple[str, pl.Expr | None, str]  # metric name, row condition, column
+
+
 def metric_kind(metric: Metric, usage_kinds: dict[str, Kind]) -> Kind:
     if metric.agg in ("count", "n_unique"):
         return Kind.NUMBER
@@ -78,15 +81,17 @@ def build_aggregations(
     rules: Rules,
     schema: dict[str, pl.DataType],
     as_of: dt.date,
-) -> tuple[list[pl.Expr], dict[str, Kind], bool]:
+) -> tuple[list[pl.Expr], list[Distinct], dict[str, Kind], bool]:
     """One aggregation expression per metric; raise DataError for bad metrics.
 
-    Returns the expressions, the metric kinds, and whether a row sequence
-    column is needed (for `first`/`last` ties).
+    Returns the expressions for the shared group-by, the `n_unique` metrics
+    (computed in passes of their own), the metric kinds, and whether a row
+    sequence column is needed (for `first`/`last` ties).
     """
     usage_kinds = {name: kind_of(dtype) for name, dtype in schema.items()}
     problems: list[Problem] = []
     aggs: list[pl.Expr] = []
+    distinct: list[Distinct] = []
     kinds: dict[str, Kind] = {}
     needs_seq = False
     for name, m in rules.metrics.items():
@@ -124,11 +129,12 @@ def build_aggregations(
             )
             continue
         kind = metric_kind(m, usage_kinds)
-        if m.agg in ("sum", "mean") and kind_of(schema[m.column]) not in (Kind.NUMBER, Kind.BOOL):
+        column = m.column or ""
+        if m.agg in ("sum", "mean") and kind_of(schema[column]) not in (Kind.NUMBER, Kind.BOOL):
             problems.append(
                 rules.problem(
                     f"`{m.agg}` needs a numeric column, but '{m.column}' holds "
-                    f"{kind_of(schema[m.column]).value}",
+                    f"{kind_of(schema[column]).value}",
                     "metrics",
                     name,
                     "column",
@@ -138,15 +144,18 @@ def build_aggregations(
             )
             continue
         kinds[name] = kind
-        col = pl.col(m.column) if m.column else None
+        col = pl.col(column)
         if m.agg == "count":
             agg = pl.len() if cond is None else cond.sum()
             agg = agg.cast(pl.Int64)
         elif m.agg == "any":
             agg = pl.len() > 0 if cond is None else cond.any()
         elif m.agg == "n_unique":
-            values = col if cond is None else col.filter(cond)
-            agg = values.drop_nulls().n_unique().cast(pl.Int64)
+            # its own pass: filter, distinct (customer, value) pairs, count per customer.
+            # The filter is pushed into the scan, and the pass needs far less memory
+            # than n_unique inside the shared group-by.
+            distinct.append((name, cond, column))
+            continue
         elif m.agg in ("sum", "mean", "min", "max"):
             values = col if cond is None else pl.when(cond).then(col)
             agg = getattr(values, m.agg)()
@@ -162,7 +171,7 @@ def build_aggregations(
         aggs.append(agg.alias(name))
     if problems:
         raise DataError(problems)
-    return aggs, kinds, needs_seq
+    return aggs, distinct, kinds, needs_seq
 
 
 def compute_metrics(
@@ -176,19 +185,26 @@ def compute_metrics(
         values = _fill_defaults(rules, customer_ids.select(ID), kinds)
         return MetricsResult(values=values, kinds=kinds)
 
-    aggs, kinds, needs_seq = build_aggregations(rules, usage.schema, as_of)
+    aggs, distinct, kinds, needs_seq = build_aggregations(rules, usage.schema, as_of)
     end = pl.lit(_day_start(as_of + dt.timedelta(days=1)), dtype=pl.Datetime("us"))
     frame = usage.frame
     if needs_seq:
         frame = frame.with_row_index(SEQ)
     in_range = frame.filter(pl.col(TIMESTAMP) < end)
-    grouped_lf = in_range.group_by(ID).agg(pl.len().alias(ROWS), *aggs)
     counts_lf = usage.frame.select(
         pl.col(TIMESTAMP).is_null().sum().alias("nulls"),
         (pl.col(TIMESTAMP) >= end).sum().alias("after"),
     )
+    # One pass at a time keeps the peak memory to that of the largest pass.
     try:
-        grouped, counts = pl.collect_all([grouped_lf, counts_lf], engine="streaming")
+        grouped = in_range.group_by(ID).agg(pl.len().alias(ROWS), *aggs).collect(
+            engine="streaming")
+        for name, cond, column in distinct:
+            rows = in_range if cond is None else in_range.filter(cond)
+            counted = (rows.select(ID, column).drop_nulls().unique().group_by(ID)
+                       .agg(pl.len().cast(pl.Int64).alias(name)).collect(engine="streaming"))
+            grouped = grouped.join(counted, on=ID, how="left", coalesce=True)
+        counts = counts_lf.collect(engine="streaming")
     except pl.exceptions.PolarsError as err:
         message = str(err).strip().splitlines()[0]
         raise DataError(
@@ -197,6 +213,7 @@ def compute_metrics(
                 file=str(usage.paths[0]),
             )
         ) from None
+    grouped = grouped.select(ID, ROWS, *[n for n in rules.metrics if n in kinds])
     ids = customer_ids.select(ID)
     known = ids.join(grouped, on=ID, how="left", coalesce=True)
     unknown = grouped.join(ids, on=ID, how="anti")

@@ -188,7 +188,9 @@ def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if head == "columns" and len(parent) == 1:
         return ColumnMap
     if len(parent) == 2:
-        return {"stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}.get(
+        sections: dict[str, type[BaseModel]] = {
+            "stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}
+        return sections.get(
             head
         )
     if head == "playbooks" and len(parent) == 3:
@@ -392,10 +394,9 @@ def _loose_cross_check(data: dict[str, Any], doc: YamlDocument) -> list[Problem]
     """Duplicate ids and unknown stages, from raw data, when the schema check failed."""
     problems: list[Problem] = []
     stages = data.get("stages")
-    names = (
-        [s.get("name") for s in stages if isinstance(s, dict)] if isinstance(stages, list) else []
-    )
-    names = [n for n in names if isinstance(n, str)]
+    items = stages if isinstance(stages, list) else []
+    names: list[str] = [s["name"] for s in items if isinstance(s, dict)
+                        and isinstance(s.get("name"), str)]
     transitions = data.get("transitions")
     if not isinstance(transitions, list) or not names:
         return problems

@@ -380,8 +380,8 @@ def _anniversaries(signup_epoch: np.ndarray, as_of: dt.date) -> tuple[np.ndarray
     (the signup itself when the customer is in its first year), as days since 1970."""
     signup = pl.col("signup")
     years = pl.lit(as_of.year) - signup.dt.year()
-    k = pl.when(signup.dt.offset_by(pl.format("{}y", years)) > pl.lit(as_of))
-    k = k.then(years).otherwise(years + 1)
+    after = signup.dt.offset_by(pl.format("{}y", years)) > pl.lit(as_of)
+    k = pl.when(after).then(years).otherwise(years + 1)
     frame = pl.DataFrame({"signup": _dates(signup_epoch)}).with_columns(k=k)
     frame = frame.select(
         renewal=signup.dt.offset_by(pl.format("{}y", pl.col("k"))),
