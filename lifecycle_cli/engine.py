@@ -19,7 +19,7 @@ import polars as pl
 from .errors import Problem, RulesError
 from .expressions import Compiled, ExpressionError, Kind, compile_expression, reason_expr
 from .inputs import ENTERED, ID, ROW, STAGE
-from .rules import Rules, Transition
+from .rules import Rules, Transition, did_you_mean
 
 DAYS_IN_STAGE = "days_in_stage"
 EXPECTED_DAYS = "expected_days"
@@ -125,6 +125,19 @@ def compile_rules(
             expanded = [s for s in non_terminal if s != t.to] if f == "*" else [f]
             stages += [s for s in expanded if s not in stages]
         transitions.append(CompiledRule(i, t, condition, tuple(stages)))
+    # CTAs are created by a later release; their conditions and owners are checked now
+    for i, cta in enumerate(rules.ctas):
+        for key in ("when", "close_when"):
+            text = getattr(cta, key)
+            if text:
+                try:
+                    compile_expression(text, scope, as_of=as_of, condition=True)
+                except ExpressionError as err:
+                    fail(err, "ctas", i, key, rule_id=cta.id)
+        if cta.owner is not None and cta.owner not in attribute_kinds:
+            problems.append(rules.problem(
+                f"the owner column '{cta.owner}' is not in the customers export", "ctas", i,
+                "owner", rule_id=cta.id, hint=did_you_mean(cta.owner, list(attribute_kinds))))
     if problems:
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))

@@ -268,9 +268,11 @@ class _Compiler:
             quoted = (
                 node.this.args.get("quoted") if isinstance(node.this, exp.Identifier) else False
             )
-            hint = did_you_mean(name, list(self.scope))
-            if quoted and not hint:
+            hint: str | None
+            if quoted:
                 hint = f"double quotes name a column; for the text write '{name}'"
+            else:
+                hint = did_you_mean(name, list(self.scope))
             raise ExpressionError(
                 f"unknown name '{name}'",
                 hint=hint or "known names: " + ", ".join(sorted(self.scope)),
@@ -534,6 +536,9 @@ class _Compiler:
     def _dpipe(self, node: exp.DPipe) -> tuple[pl.Expr, Kind]:
         a, ka = self.compile(node.this)
         b, kb = self.compile(node.expression)
+        if not {ka, kb} <= {Kind.STRING, Kind.NULL}:
+            raise ExpressionError(f"{node.sql()!r}: || joins text",
+                                  hint="to combine conditions write OR (and AND)")
         return pl.concat_str([a.cast(pl.String), b.cast(pl.String)]), Kind.STRING
 
     # conditional

@@ -263,7 +263,7 @@ def _type_probes(v: pl.Expr) -> dict[str, pl.Expr]:
     }
 
 
-def infer_types(frame: pl.DataFrame, skip: set[str]) -> pl.DataFrame:
+def infer_types(frame: pl.DataFrame, skip: set[str], timezone: str = "UTC") -> pl.DataFrame:
     """Give text columns their natural type when every value agrees.
 
     Blank cells are NULL. A column is boolean when all values are true/false
@@ -318,7 +318,7 @@ def infer_types(frame: pl.DataFrame, skip: set[str]) -> pl.DataFrame:
         elif kind == "date":
             casts.append(v.str.to_date("%Y-%m-%d", strict=False).alias(c))
         else:
-            casts.append(parse_datetime_text(v, "UTC").alias(c))
+            casts.append(parse_datetime_text(v, timezone).alias(c))
     return frame.with_columns(casts) if casts else frame
 
 
@@ -391,8 +391,14 @@ def _bad_values(
     )
 
 
-def read_customers(path: str | Path, rules: Rules) -> Customers:
-    """Read and check the customers export; raise :class:`DataError` listing what is wrong."""
+def read_customers(path: str | Path, rules: Rules, *,
+                   problems_out: list[Problem] | None = None) -> Customers:
+    """Read and check the customers export; raise :class:`DataError` listing what is wrong.
+
+    With ``problems_out``, problems in the rows (ids, stages, dates) are added
+    to that list instead and the customers are returned as far as they could
+    be read, so that `validate` can go on and report everything at once.
+    """
     path = Path(path)
     raw = read_table(path)
     if raw.height == 0:
@@ -422,9 +428,16 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
             )
         )
     # unmapped columns whose name a mapped column takes over are hidden from the rules
-    shadowed = [c for c in raw.columns if c in rename.values() and c not in rename]
+    # a column named like a rules name that is mapped elsewhere is not that column
+    shadowed = [c for c in raw.columns if mapping.get(c, c) != c and c not in rename]
     typed = raw.drop(shadowed).rename(rename)
-    typed = infer_types(typed, skip={ID, STAGE, ENTERED})
+    typed = infer_types(typed, skip={ID, STAGE, ENTERED}, timezone=rules.timezone)
+    # datetimes with a zone are read in the rules' zone, like usage timestamps
+    typed = typed.with_columns(
+        to_local_naive(pl.col(c), t, rules.timezone).alias(c)
+        for c, t in typed.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone and c != ENTERED
+    )
     typed = typed.with_row_index(ROW)
 
     ids = typed[ID]
@@ -498,8 +511,10 @@ def read_customers(path: str | Path, rules: Rules) -> Customers:
     else:
         typed = typed.with_columns(pl.lit(None, dtype=pl.Date).alias(ENTERED))
 
-    if problems:
+    if problems and problems_out is None:
         raise DataError(problems)
+    if problems_out is not None:
+        problems_out.extend(problems)
     return Customers(
         path=path,
         raw=raw,
@@ -651,7 +666,7 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
                         + f'; map it in the rules: columns: {{usage: {{{required}: "..."}}}}',
                     )
                 )
-        shadowed = [c for c in columns if c in rename.values() and c not in rename]
+        shadowed = [c for c in columns if rules.columns.usage.get(c, c) != c and c not in rename]
         lf = lf.drop(shadowed).rename(rename)
         schema = lf.collect_schema()
         ts_dtype = schema.get(TIMESTAMP)

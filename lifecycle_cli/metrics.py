@@ -19,6 +19,7 @@ from .inputs import ID, TIMESTAMP, Usage
 from .rules import Metric, Rules
 
 ROWS = "__usage_rows"
+LEFT = "__rows_left_"  # + metric name: rows left after `where` and the window
 SEQ = "__usage_seq"
 _ZERO_DEFAULT = {"count": 0, "sum": 0, "n_unique": 0, "any": False}
 
@@ -71,6 +72,44 @@ def _kind_of_value(value: object) -> Kind:
     if isinstance(value, int | float):
         return Kind.NUMBER
     return Kind.STRING
+
+
+def default_value(metric: Metric, kind: Kind) -> object:
+    """The metric's `default:` as a value of the metric's kind; ValueError if it is not one."""
+    value = metric.default
+    if value is None or kind == Kind.NULL:
+        return value
+    if kind == Kind.NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if kind == Kind.BOOL and isinstance(value, bool):
+        return value
+    if kind == Kind.STRING and isinstance(value, str):
+        return value
+    if kind in (Kind.DATE, Kind.DATETIME) and isinstance(value, str | dt.date):
+        parsed = value if isinstance(value, dt.date) else _parse_iso(value)
+        if parsed is not None:
+            if kind == Kind.DATETIME and not isinstance(parsed, dt.datetime):
+                parsed = dt.datetime.combine(parsed, dt.time())
+            return parsed
+    raise ValueError(f"the default {value!r} is not {kind.value}")
+
+
+def _parse_iso(text: str) -> dt.date | None:
+    for parse in (dt.date.fromisoformat, dt.datetime.fromisoformat):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return None
+
+
+def _default_problem(rules: Rules, name: str, metric: Metric, kind: Kind) -> Problem | None:
+    try:
+        default_value(metric, kind)
+    except ValueError as err:
+        return rules.problem(f"{err}: `{metric.agg}` of this column gives {kind.value}",
+                             "metrics", name, "default", rule_id=name)
+    return None
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -145,6 +184,14 @@ def build_aggregations(
             continue
         kinds[name] = kind
         col = pl.col(column)
+        if m.default is not None:
+            default_problem = _default_problem(rules, name, m, kind)
+            if default_problem:
+                problems.append(default_problem)
+                continue
+            # "no rows" means none left after `where` and the window: count them
+            left = pl.len() if cond is None else cond.sum()
+            aggs.append(left.alias(LEFT + name))
         if m.agg == "count":
             agg = pl.len() if cond is None else cond.sum()
             agg = agg.cast(pl.Int64)
@@ -182,8 +229,7 @@ def compute_metrics(
         return MetricsResult(values=customer_ids.select(ID), kinds={})
     if usage is None:
         kinds = default_kinds(rules)
-        values = _fill_defaults(rules, customer_ids.select(ID), kinds)
-        return MetricsResult(values=values, kinds=kinds)
+        return MetricsResult(values=_finish(rules, customer_ids.select(ID), kinds), kinds=kinds)
 
     aggs, distinct, kinds, needs_seq = build_aggregations(rules, usage.schema, as_of)
     end = pl.lit(_day_start(as_of + dt.timedelta(days=1)), dtype=pl.Datetime("us"))
@@ -213,11 +259,10 @@ def compute_metrics(
                 file=str(usage.paths[0]),
             )
         ) from None
-    grouped = grouped.select(ID, ROWS, *[n for n in rules.metrics if n in kinds])
     ids = customer_ids.select(ID)
     known = ids.join(grouped, on=ID, how="left", coalesce=True)
     unknown = grouped.join(ids, on=ID, how="anti")
-    values = _fill_defaults(rules, known.drop(ROWS), kinds)
+    values = _finish(rules, known, kinds)
     return MetricsResult(
         values=values,
         kinds=kinds,
@@ -228,18 +273,26 @@ def compute_metrics(
     )
 
 
-def _fill_defaults(rules: Rules, values: pl.DataFrame, kinds: dict[str, Kind]) -> pl.DataFrame:
-    """Customers without rows get 0 / false / NULL, or the metric's `default:`."""
-    fills = []
+def _finish(rules: Rules, values: pl.DataFrame, kinds: dict[str, Kind]) -> pl.DataFrame:
+    """One column per metric, in rules order; customers with no rows left get 0 (count,
+    sum, n_unique), false (any) or NULL, or the metric's `default:`."""
+    columns = [pl.col(ID)]
+    dtypes: dict[Kind, pl.DataType] = {Kind.NUMBER: pl.Float64(), Kind.BOOL: pl.Boolean(),
+                                       Kind.DATETIME: pl.Datetime("us"), Kind.DATE: pl.Date(),
+                                       Kind.STRING: pl.String()}
     for name, m in rules.metrics.items():
-        default = m.default if m.default is not None else _ZERO_DEFAULT.get(m.agg)
-        if name not in values.columns:
-            dtype = {
-                Kind.NUMBER: pl.Int64 if isinstance(default, int) else pl.Float64,
-                Kind.BOOL: pl.Boolean,
-                Kind.DATETIME: pl.Datetime("us"),
-            }.get(kinds.get(name, Kind.NULL), pl.String)
-            fills.append(pl.lit(default, dtype=dtype).alias(name))
-        elif default is not None:
-            fills.append(pl.col(name).fill_null(pl.lit(default)).alias(name))
-    return values.with_columns(fills) if fills else values
+        kind = kinds.get(name, Kind.NULL)
+        if name in values.columns:
+            value = pl.col(name)
+        else:
+            dtype = (pl.Int64() if m.agg in ("count", "n_unique")
+                     else dtypes.get(kind, pl.Null()))
+            value = pl.lit(None, dtype=dtype)
+        if m.agg in _ZERO_DEFAULT:
+            value = value.fill_null(_ZERO_DEFAULT[m.agg])
+        default = default_value(m, kind)
+        if default is not None:
+            left = pl.col(LEFT + name) if LEFT + name in values.columns else pl.lit(0)
+            value = pl.when(left.fill_null(0) == 0).then(pl.lit(default)).otherwise(value)
+        columns.append(value.alias(name))
+    return values.select(columns)

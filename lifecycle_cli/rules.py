@@ -604,39 +604,42 @@ def _check_expressions(rules: Rules) -> list[Problem]:
     """Syntax and name-order checks of every expression (types need the data)."""
     problems: list[Problem] = []
     derived_names = list(rules.derived)
-    metric_names = list(rules.metrics)
+    metric_names = set(rules.metrics)
 
-    def check(
-        text: str, path: tuple[str | int, ...], rule_id: str, *, allowed_later: set[str]
-    ) -> None:
+    def check(text: str, path: tuple[str | int, ...], rule_id: str,
+              refused: dict[str, tuple[str, str]] | None = None) -> None:
+        """Parse ``text``; names in ``refused`` map to (why, hint)."""
         try:
             tree = expressions.parse(text)
         except expressions.ExpressionError as err:
             problems.append(rules.problem(err.message, *path, rule_id=rule_id, hint=err.hint))
             return
         for name in expressions.referenced_names(tree):
-            if name in allowed_later:
-                problems.append(
-                    rules.problem(
-                        f"'{name}' is a derived value defined further down; derived values "
-                        "may only use the ones above them",
-                        *path,
-                        rule_id=rule_id,
-                        hint="move it up",
-                    )
-                )
+            if refused and name in refused:
+                why, hint = refused[name]
+                problems.append(rules.problem(why, *path, rule_id=rule_id, hint=hint))
 
     for i, name in enumerate(derived_names):
-        later = set(derived_names[i:])
-        check(rules.derived[name], ("derived", name), name, allowed_later=later)
+        later = {
+            n: (f"'{n}' is a derived value defined further down; derived values may only use "
+                "the ones above them", "move it up")
+            for n in derived_names[i:]
+        }
+        check(rules.derived[name], ("derived", name), name, later)
+    usage_only = {
+        n: (f"'{n}' is a {'metric' if n in metric_names else 'derived value'}; a metric's "
+            "`where` reads the usage export's columns",
+            "filter on usage columns, e.g. \"event = 'login'\"")
+        for n in (*metric_names, *derived_names)
+    }
     for name, m in rules.metrics.items():
         if m.where:
-            check(m.where, ("metrics", name, "where"), name, allowed_later=set(metric_names))
+            check(m.where, ("metrics", name, "where"), name, usage_only)
     for i, t in enumerate(rules.transitions):
-        check(t.when, ("transitions", i, "when"), t.id, allowed_later=set())
+        check(t.when, ("transitions", i, "when"), t.id)
     for i, c in enumerate(rules.ctas):
         for key in ("when", "close_when"):
             text = getattr(c, key)
             if text:
-                check(text, ("ctas", i, key), c.id, allowed_later=set())
+                check(text, ("ctas", i, key), c.id)
     return problems

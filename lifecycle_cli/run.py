@@ -28,7 +28,7 @@ from .engine import (
     decide,
     final_values,
 )
-from .errors import DataError, Problem
+from .errors import DataError, LifecycleError, Problem, RulesError
 from .expressions import Kind, kind_of
 from .inputs import ENTERED, ID, ROW, STAGE, Customers, Usage, read_customers, scan_usage
 from .metrics import MetricsResult, compute_metrics
@@ -95,20 +95,35 @@ def prepare(
     as_of: dt.date | None = None,
     *,
     only_ids: Sequence[str] | None = None,
+    check_all: bool = False,
     progress: Progress = _noop,
 ) -> Prepared:
-    """Read the exports, compute metrics and compile the rules against the data."""
+    """Read the exports, compute metrics and compile the rules against the data.
+
+    With ``check_all`` (for `validate`), go on past problems in one step to
+    find those of the next, and raise them all together.
+    """
     as_of = as_of or dt.date.today()
     warnings: list[str] = []
+    problems: list[Problem] | None = [] if check_all else None
+
+    def collect(error: LifecycleError) -> None:
+        if problems is None:
+            raise error
+        problems.extend(error.problems)
+
     progress("reading customers")
-    customers = read_customers(customers_path, rules)
+    customers = read_customers(customers_path, rules, problems_out=problems)
     typed = customers.typed
     if only_ids is not None:
         typed = _select_ids(customers, only_ids)
     usage = None
     if usage_paths:
-        usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
-        if only_ids is not None:
+        try:
+            usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
+        except DataError as error:
+            collect(error)
+        if usage is not None and only_ids is not None:
             usage = Usage(
                 usage.paths, usage.frame.filter(pl.col(ID).is_in(typed[ID].implode())), usage.schema
             )
@@ -117,7 +132,11 @@ def prepare(
             f"no usage export given: every metric takes its default ({', '.join(rules.metrics)})"
         )
     progress("computing metrics from usage")
-    metrics = compute_metrics(rules, usage, typed.select(ID), as_of)
+    try:
+        metrics = compute_metrics(rules, usage, typed.select(ID), as_of)
+    except DataError as error:
+        collect(error)
+        metrics = compute_metrics(rules, None, typed.select(ID), as_of)
 
     computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
@@ -127,13 +146,18 @@ def prepare(
         for c, t in typed.select(attributes).schema.items()
         if c not in (ROW, STAGE, ENTERED)
     }
-    compiled = compile_rules(
-        rules,
-        attribute_kinds,
-        metrics.kinds,
-        as_of,
-        explain_column=lambda c: _explain_text_column(customers, c),
-    )
+    try:
+        compiled = compile_rules(
+            rules,
+            attribute_kinds,
+            metrics.kinds,
+            as_of,
+            explain_column=lambda c: _explain_text_column(customers, c),
+        )
+    except RulesError as error:
+        collect(error)
+    if problems:
+        raise LifecycleError(problems)
     return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings)
 
 

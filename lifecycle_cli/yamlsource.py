@@ -119,9 +119,12 @@ def _build(
         )
         return None
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolve `<<: *anchor` merges
+        explicit = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
+        loader.flatten_mapping(node)  # resolve `<<: *anchor` merges; they come first
+        merged = len(node.value) - explicit
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        written: set[str] = set()  # keys written in this mapping, not merged into it
+        for index, (key_node, value_node) in enumerate(node.value):
             key = _build(loader, key_node, path, doc, problems)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 problems.append(
@@ -132,7 +135,7 @@ def _build(
                 continue
             key = str(key) if not isinstance(key, str) else key
             child = (*path, key)
-            if key in out:
+            if index >= merged and key in written:  # written keys may override merged ones
                 problems.append(
                     Problem(
                         f"duplicate key '{key}' (the later one would silently win)",
@@ -141,6 +144,8 @@ def _build(
                         path=format_path(child),
                     )
                 )
+            if index >= merged:
+                written.add(key)
             doc.lines[child] = key_node.start_mark.line + 1
             out[key] = _build(loader, value_node, child, doc, problems)
         return out

@@ -329,3 +329,31 @@ def test_help_has_an_example(command: str) -> None:
     result = lifecycle(command, "--help")
     assert result.returncode == 0
     assert "Example" in result.stdout
+
+
+def test_validate_with_data_reports_data_and_rules_problems_together(tmp_path: Path) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,stage,health_score\nC1,Lanched,50\nC1,Onboarding,20\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text().replace('"health_score < 40', '"health_scor < 40')
+                     + "ctas:\n  - {id: call, name: Call, on: enter, stage: Launched, "
+                     "owner: cs_manager}\n")
+    result = lifecycle("validate", "--rules", rules, "--customers", customers, "--usage",
+                       DATA / "usage.csv")
+    assert result.returncode == 1
+    assert "unknown stage 'Lanched'" in result.stderr
+    assert "appear more than once" in result.stderr
+    assert "unknown name 'health_scor'" in result.stderr
+    assert "owner column 'cs_manager' is not in the customers export" in result.stderr
+
+
+def test_metric_default_of_the_wrong_type_is_a_rules_problem(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text().replace(
+        "last_seen: {agg: max, column: timestamp}",
+        "last_seen: {agg: max, column: timestamp, default: 'soon'}"))
+    result = lifecycle("run", "--rules", rules, "--customers", DATA / "customers.csv",
+                       "--usage", DATA / "usage.csv", "--dry-run")
+    assert result.returncode == 1
+    assert "the default 'soon' is not datetime" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -142,3 +142,18 @@ def test_kinds() -> None:
     assert kind_of(pl.Categorical()) == Kind.STRING
     assert compile_expression("days_since(d)", SCOPE, as_of=AS_OF).kind == Kind.NUMBER
     assert compile_expression("d - as_of", SCOPE, as_of=AS_OF).kind == Kind.DURATION
+
+
+def test_double_quotes_hint_wins_over_a_close_column_name() -> None:
+    scope = {**SCOPE, "churn_notice": Kind.BOOL}
+    with pytest.raises(ExpressionError) as info:
+        compile_expression('s = "churned"', scope, as_of=AS_OF)
+    assert info.value.hint == "double quotes name a column; for the text write 'churned'"
+
+
+def test_double_pipe_is_not_or() -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_expression("n > 50 || f", SCOPE, as_of=AS_OF)
+    assert "|| joins text" in info.value.message
+    assert "OR" in (info.value.hint or "")
+    assert values("s || '!'") == ["churned!", "x!", None, "Churned!"]

@@ -199,3 +199,24 @@ def test_usage_missing_required_column(tmp_path: Path) -> None:
     assert "the required usage column 'customer_id' is missing" in text
     assert "the required usage column 'timestamp' is missing" in text
     assert "did you mean 'event_time'?" in text or "event_time" in text
+
+
+def test_zoned_datetimes_in_customer_columns_are_read_in_the_rules_zone(tmp_path: Path) -> None:
+    rules = parse_rules("version: 1\ntimezone: Europe/Berlin\nstages: [{name: A}]\n"
+                        "initial_stage: A\n")
+    path = write(tmp_path / "c.csv", "customer_id,last_contact\n1,2026-10-31T23:30:00Z\n")
+    typed = read_customers(path, rules).typed
+    assert typed["last_contact"].to_list() == [dt.datetime(2026, 11, 1, 0, 30)]
+
+
+def test_a_plain_column_named_like_a_mapped_one_is_not_read_as_it(tmp_path: Path) -> None:
+    rules = parse_rules("""\
+version: 1
+columns: {customers: {stage: "Lifecycle Stage"}}
+stages: [{name: Onboarding}]
+initial_stage: Onboarding
+""")
+    path = write(tmp_path / "c.csv", "customer_id,stage\n1,Junk\n")
+    customers = read_customers(path, rules)  # 'stage' is an ordinary column here
+    assert customers.typed["stage"].to_list() == [None]
+    assert customers.raw["stage"].to_list() == ["Junk"]

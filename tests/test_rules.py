@@ -204,3 +204,20 @@ def test_missing_file_and_not_a_mapping(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(RulesError, match="a rules file is a YAML mapping"):
         load_rules(tmp_path / "list.yaml")
+
+
+def test_yaml_merge_keys_may_be_overridden() -> None:
+    text = MINIMAL + textwrap.dedent("""\
+        x-base: &base {agg: count, window_days: 30}
+        metrics:
+          logins: {<<: *base, window_days: 7}
+        """)
+    problems = problems_of(text)
+    # the only problem is the unknown top-level key, not a "duplicate" window_days
+    assert [p.message for p in problems] == ["unknown key 'x-base'"]
+
+
+def test_metric_where_reads_usage_columns_not_metrics() -> None:
+    text = MINIMAL + 'metrics:\n  a: {agg: count}\n  b: {agg: count, where: "a > 1"}\n'
+    [p] = problems_of(text)
+    assert p.message.startswith("'a' is a metric; a metric's `where` reads the usage")

@@ -90,7 +90,7 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
         "DataError": "the data",
         "OutputError": "the outputs",
         "OptionError": "the options",
-    }.get(type(error).__name__, "the input")
+    }.get(type(error).__name__, "the rules and the data")
     title = f"{n} problem{'s' if n != 1 else ''} with {kind}"
     if writes:
         title += "; nothing was written"
@@ -113,7 +113,7 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err.print("[yellow]interrupted; nothing was written[/]")
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, SystemExit):
+        except (typer.Exit, typer.Abort, SystemExit, typer.BadParameter):
             raise
         except Exception as error:  # a bug: say so plainly, traceback only with --debug
             if STATE["debug"]:

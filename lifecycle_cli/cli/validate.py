@@ -53,7 +53,8 @@ def validate(
         common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}")
         return
     with common.progress() as step:
-        prepared = prepare(rule_set, customers, usage or [], as_of, progress=step)
+        prepared = prepare(rule_set, customers, usage or [], as_of, check_all=True,
+                           progress=step)
     common.err.print(
         f"[green]ok:[/] {escape(str(rules))}: {summary}; checked against "
         f"{prepared.customers.typed.height:,} customers"
