@@ -427,18 +427,7 @@ def cross_check(rules: Rules) -> list[Problem]:
     p = rules.problem
     names = rules.stage_names
 
-    seen: dict[str, int] = {}
-    for i, s in enumerate(rules.stages):
-        if s.name in seen:
-            problems.append(
-                p(
-                    f"duplicate stage name '{s.name}' (also stages[{seen[s.name]}])",
-                    "stages",
-                    i,
-                    "name",
-                )
-            )
-        seen.setdefault(s.name, i)
+    problems += _duplicates(rules, "stages", "name", "stage name")
 
     def check_stage(value: str, *path: str | int, rule_id: str | None = None) -> None:
         if value not in names:
@@ -472,19 +461,9 @@ def cross_check(rules: Rules) -> list[Problem]:
             )
         )
 
-    ids: dict[str, int] = {}
+    problems += _duplicates(rules, "transitions", "id", "transition id")
+    problems += _duplicates(rules, "ctas", "id", "CTA id")
     for i, t in enumerate(rules.transitions):
-        if t.id in ids:
-            problems.append(
-                p(
-                    f"duplicate transition id '{t.id}' (also transitions[{ids[t.id]}])",
-                    "transitions",
-                    i,
-                    "id",
-                    rule_id=t.id,
-                )
-            )
-        ids.setdefault(t.id, i)
         if t.id == "initial":
             problems.append(
                 p(
@@ -513,19 +492,7 @@ def cross_check(rules: Rules) -> list[Problem]:
                 )
         check_stage(t.to, "transitions", i, "to", rule_id=t.id)
 
-    cta_ids: dict[str, int] = {}
     for i, c in enumerate(rules.ctas):
-        if c.id in cta_ids:
-            problems.append(
-                p(
-                    f"duplicate CTA id '{c.id}' (also ctas[{cta_ids[c.id]}])",
-                    "ctas",
-                    i,
-                    "id",
-                    rule_id=c.id,
-                )
-            )
-        cta_ids.setdefault(c.id, i)
         if c.stage is not None:
             check_stage(c.stage, "ctas", i, "stage", rule_id=c.id)
         elif c.on in ("enter", "overdue"):
@@ -597,6 +564,20 @@ def cross_check(rules: Rules) -> list[Problem]:
             problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
 
     problems.extend(_check_expressions(rules))
+    return problems
+
+
+def _duplicates(rules: Rules, section: str, key: str, label: str) -> list[Problem]:
+    """A problem for each item of ``section`` whose ``key`` an earlier item already has."""
+    problems = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(getattr(rules, section)):
+        value = getattr(item, key)
+        if value in first:
+            problems.append(rules.problem(
+                f"duplicate {label} '{value}' (also {section}[{first[value]}])", section, i, key,
+                rule_id=value if key == "id" else None))
+        first.setdefault(value, i)
     return problems
 
 
