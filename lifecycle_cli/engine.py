@@ -147,10 +147,6 @@ def compile_rules(
 # -- the state and its evaluation ---------------------------------------------------------
 
 
-def stage_bits(rules: Rules) -> dict[str, int]:
-    return {name: 1 << i for i, name in enumerate(rules.stage_names)}
-
-
 def with_builtins(frame: pl.LazyFrame, compiled: CompiledRules) -> pl.LazyFrame:
     """Add days_in_stage, expected_days, overdue and the derived values."""
     rules = compiled.rules
@@ -207,7 +203,6 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
     """
     rules = compiled.rules
     as_of = compiled.as_of
-    bits = stage_bits(rules)
     to_by_index = {r.index: r.rule.to for r in compiled.transitions}
     id_by_index = {r.index: r.rule.id for r in compiled.transitions}
     id_dtype = state.schema[ID]
@@ -237,13 +232,11 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
             .otherwise(pl.col(ENTERED))
             .alias(ENTERED),
         )
-    state = state.with_columns(
-        pl.col(STAGE).replace_strict(bits, default=0, return_dtype=pl.Int64).alias(VISITED)
-    )
-
     loops: list[pl.DataFrame] = []
     trace_frames: list[tuple[int, pl.DataFrame]] = []
-    active = state
+    # the stages each customer held in this run, for the loop stop; only movers carry it on
+    active = state.with_columns(pl.concat_list(pl.col(STAGE)).alias(VISITED))
+    columns = active.columns
     hop = 0
     pending = pl.DataFrame(schema={ID: id_dtype, STAGE: pl.String, "rule_id": pl.String})
     max_hops = rules.effective_max_hops
@@ -254,8 +247,7 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
             .replace_strict(to_by_index, default=None, return_dtype=pl.String)
             .alias(TARGET)
         )
-        target_bit = pl.col(TARGET).replace_strict(bits, default=0, return_dtype=pl.Int64)
-        is_loop = (pl.col(VISITED) & target_bit) != 0
+        is_loop = pl.col(VISITED).list.contains(pl.col(TARGET))
         rule_id = (
             pl.col(WINNER).replace_strict(id_by_index, return_dtype=pl.String).alias("rule_id")
         )
@@ -289,9 +281,9 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         active = movers.with_columns(
             pl.col(TARGET).alias(STAGE),
             pl.lit(as_of, dtype=pl.Date).alias(ENTERED),
-            (pl.col(VISITED) | target_bit).alias(VISITED),
-        ).select(state.columns)
-        state = state.update(active.select(ROW, STAGE, ENTERED, VISITED), on=ROW)
+            pl.col(VISITED).list.concat(pl.concat_list(pl.col(TARGET))),
+        ).select(columns)
+        state = state.update(active.select(ROW, STAGE, ENTERED), on=ROW)
 
     transitions = (
         pl.concat(records, how="vertical") if records else pl.DataFrame(schema=transition_schema)
@@ -304,7 +296,7 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         )
     )
     return EngineResult(
-        state=state.drop(VISITED),
+        state=state,
         transitions=transitions,
         loops=loop_frame,
         pending=pending,

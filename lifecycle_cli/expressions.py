@@ -162,6 +162,8 @@ def compile_expression(
             f"a condition must be true or false, but {text!r} is a {kind.value}",
             hint='compare it, e.g. "x > 0" or "x IS NOT NULL"',
         )
+    if condition and kind == Kind.NULL:
+        expr = expr.cast(pl.Boolean)
     return Compiled(text, expr, kind, tuple(referenced_names(tree)))
 
 
@@ -350,6 +352,8 @@ class _Compiler:
     # logic
     def _condition_operand(self, node: exp.Expression, op: str) -> pl.Expr:
         expr, kind = self.compile(node)
+        if kind == Kind.NULL:  # e.g. a column that is blank for every customer
+            return expr.cast(pl.Boolean)
         if kind not in (Kind.BOOL, Kind.NULL):
             raise ExpressionError(
                 f"{op} needs true/false operands, but {node.sql()!r} is a {kind.value}",

@@ -1,0 +1,50 @@
+"""Shared test helpers: small exports written as CSV files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+
+def csv_cell(value: object) -> str:
+    """How a Python value looks in a CSV export: blank for NULL, ISO dates, true/false."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def write_csv(path: Path, rows: Iterable[Mapping[str, object]],
+              columns: list[str] | None = None) -> Path:
+    """Write ``rows`` as a CSV export; the header is the union of keys in first-seen order."""
+    rows = list(rows)
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([csv_cell(row.get(c)) for c in columns])
+    return path
+
+
+@pytest.fixture
+def export(tmp_path: Path):
+    """``export(name, rows)`` writes ``rows`` to ``tmp_path/name`` and returns its path."""
+
+    def write(name: str, rows: Iterable[Mapping[str, object]],
+              columns: list[str] | None = None) -> Path:
+        return write_csv(tmp_path / name, rows, columns)
+
+    return write

@@ -1,0 +1,142 @@
+"""Data-driven cases: rules + customer and usage rows + what SPEC says must come out.
+
+Each ``tests/cases/*.yaml`` file holds a list of cases::
+
+    - name: what the case shows
+      as_of: 2026-11-01
+      rules: |              # a whole rules file
+        version: 1
+        ...
+      customers: [{customer_id: "001", stage: Onboarding, stage_entered_at: 2026-10-01}]
+      customer_columns: [...]  # optional: the CSV header, when it is not the keys in order
+      usage: [...]             # optional usage rows
+      xfail: "why"             # optional: a known library bug (strict xfail)
+      expect:
+        stages: {"001": Launched}
+        transitions: [{customer_id: "001", rule_id: r1, hop: 1}]   # keys given are compared
+        values: {"001": {logins_30d: 1}}
+        columns: [customer_id, stage, ...]   # the customers output's header, exactly
+        loops: ["001"]
+        pending: ["001"]
+        warnings_contain: ["loop"]
+        no_warnings: true
+        error: ["unknown stage"]  # the run (or parse) raises a LifecycleError containing these
+
+Every expectation is derived by hand from SPEC.md, not from the program's output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import write_csv
+
+from lifecycle_cli import LifecycleError, parse_rules, run
+
+CASES_DIR = Path(__file__).parent / "cases"
+CASE_KEYS = {"name", "as_of", "rules", "customers", "customer_columns", "usage", "xfail",
+             "expect"}
+EXPECT_KEYS = {"stages", "transitions", "values", "columns", "loops", "pending",
+               "warnings_contain", "no_warnings", "error"}
+
+
+def load_cases() -> list[Any]:
+    params = []
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        cases = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert isinstance(cases, list), f"{path.name}: a case file is a list of cases"
+        seen: set[str] = set()
+        for case in cases:
+            unknown = set(case) - CASE_KEYS
+            assert not unknown, f"{path.name}: {case.get('name')}: unknown keys {unknown}"
+            unknown = set(case.get("expect") or {}) - EXPECT_KEYS
+            assert not unknown, f"{path.name}: {case['name']}: unknown expect keys {unknown}"
+            assert case["name"] not in seen, f"{path.name}: duplicate case {case['name']!r}"
+            seen.add(case["name"])
+            marks = []
+            if case.get("xfail"):
+                marks.append(pytest.mark.xfail(reason=case["xfail"], strict=True))
+            params.append(pytest.param(case, id=f"{path.stem}: {case['name']}", marks=marks))
+    return params
+
+
+def same(expected: Any, actual: Any) -> bool:
+    """Equality for expectations: floats approximately, everything else exactly (types too)."""
+    if isinstance(expected, float) or isinstance(actual, float):
+        if expected is None or actual is None or isinstance(expected, bool | str):
+            return False
+        return math.isclose(float(expected), float(actual), rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, dt.datetime) or isinstance(actual, dt.datetime):
+        return type(expected) is type(actual) and expected == actual
+    return type(expected) is type(actual) and expected == actual
+
+
+@pytest.mark.parametrize("case", load_cases())
+def test_case(case: dict[str, Any], tmp_path: Path) -> None:
+    expect = case["expect"]
+    as_of = case["as_of"]
+    assert isinstance(as_of, dt.date)
+    customers = write_csv(tmp_path / "customers.csv", case["customers"],
+                          case.get("customer_columns"))
+    usage = []
+    if case.get("usage") is not None:
+        usage = [write_csv(tmp_path / "usage.csv", case["usage"])]
+
+    if "error" in expect:
+        with pytest.raises(LifecycleError) as info:
+            run(parse_rules(case["rules"]), customers, usage, as_of)
+        for text in expect["error"]:
+            assert text in str(info.value)
+        return
+
+    rules = parse_rules(case["rules"])
+    result = run(rules, customers, usage, as_of)
+    id_col = rules.customer_column("customer_id")
+    stage_col = rules.customer_column("stage")
+    by_id = {str(row[id_col]): row for row in result.customers.iter_rows(named=True)}
+
+    if "stages" in expect:
+        got = {cid: row[stage_col] for cid, row in by_id.items() if cid in expect["stages"]}
+        assert got == {str(k): v for k, v in expect["stages"].items()}
+
+    if "values" in expect:
+        for cid, values in expect["values"].items():
+            row = by_id[str(cid)]
+            for column, value in values.items():
+                assert column in row, f"no output column {column!r}"
+                assert same(value, row[column]), (
+                    f"customer {cid}, {column}: expected {value!r}, got {row[column]!r}")
+
+    if "columns" in expect:
+        assert result.customers.columns == expect["columns"]
+
+    if "transitions" in expect:
+        got_rows = result.transitions.to_dicts()
+        assert all(r["as_of"] == as_of for r in got_rows)
+        got = [{k: r[k] for k in want} for r, want in zip(got_rows, expect["transitions"],
+                                                            strict=False)]
+        want = [{k: (str(v) if k == "customer_id" else v) for k, v in w.items()}
+                for w in expect["transitions"]]
+        assert len(got_rows) == len(want), f"transitions: {got_rows}"
+        for g, w in zip(got, want, strict=True):
+            assert all(same(w[k], g[k]) for k in w), f"expected {w}, got {g}"
+
+    if "loops" in expect:
+        assert [str(c) for c in result.engine.loops["customer_id"]] == [
+            str(c) for c in expect["loops"]]
+    if "pending" in expect:
+        assert [str(c) for c in result.engine.pending["customer_id"]] == [
+            str(c) for c in expect["pending"]]
+
+    warnings = "\n".join(result.warnings)
+    for text in expect.get("warnings_contain", []):
+        assert text in warnings, f"{text!r} not in warnings: {result.warnings}"
+    if expect.get("no_warnings"):
+        assert result.warnings == []
