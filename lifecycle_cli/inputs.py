@@ -363,6 +363,8 @@ def _bad_values(
     hint: str,
 ) -> None:
     raw = frame[source]
+    if parsed.null_count() == raw.null_count():
+        return  # every value that was there parsed
     bad = (
         frame.with_columns(__parsed=parsed)
         .with_row_index("__i")
@@ -459,8 +461,10 @@ def read_customers(path: str | Path, rules: Rules, *,
                 hint="every customer needs a unique id",
             )
         )
-    dupes = (
-        typed.filter(~ids_blank)
+    present_ids = typed.filter(~ids_blank)
+    unique = present_ids[ID].n_unique() == present_ids.height  # cheap; details only if not
+    dupes = pl.DataFrame() if unique else (
+        present_ids
         .group_by(ID)
         .agg(pl.col(ROW).sort().alias("rows"), pl.len())
         .filter(pl.col("len") > 1)
