@@ -276,7 +276,7 @@ def _warnings(engine: EngineResult, final: pl.DataFrame, rules: Rules) -> list[s
         )
         rules_in_loop = sorted(set(engine.loops["rule_id"]))
         out.append(
-            f"{engine.loops.height} customer(s) stopped moving to avoid a loop "
+            f"{engine.loops.height:,} customer(s) stopped moving to avoid a loop "
             f"(rules: {', '.join(rules_in_loop)}): {shown}"
             + (" ..." if engine.loops.height > 5 else "")
         )
@@ -285,23 +285,23 @@ def _warnings(engine: EngineResult, final: pl.DataFrame, rules: Rules) -> list[s
             f"{r} ({n})"
             for r, n in engine.pending.group_by("rule_id")
             .len()
-            .sort("len", descending=True)
+            .sort(["len", "rule_id"], descending=[True, False])
             .iter_rows()
         )
         out.append(
-            f"{engine.pending.height} customer(s) would still move after max_hops="
+            f"{engine.pending.height:,} customer(s) would still move after max_hops="
             f"{rules.effective_max_hops}: {by_rule}"
         )
     future = final.filter(pl.col(DAYS_IN_STAGE) < 0).height
     if future:
         out.append(
-            f"{future} customer(s) entered their stage after the as-of date "
+            f"{future:,} customer(s) entered their stage after the as-of date "
             "(negative days_in_stage)"
         )
     unknown = final.filter(pl.col(ENTERED).is_null()).height
     if unknown:
         out.append(
-            f"{unknown} customer(s) have a stage but no stage_entered_at: their "
+            f"{unknown:,} customer(s) have a stage but no stage_entered_at: their "
             "days_in_stage is unknown and time-based rules do not apply to them"
         )
     return out
