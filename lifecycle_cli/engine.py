@@ -11,6 +11,7 @@ first hop only the previous movers are evaluated again.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,7 @@ def compile_rules(
     metric_kinds: dict[str, Kind],
     as_of: dt.date,
     *,
-    explain_column=None,
+    explain_column: Callable[[str], str | None] | None = None,
 ) -> CompiledRules:
     """Compile derived values and transition conditions; raise RulesError listing every problem.
 

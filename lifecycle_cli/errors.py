@@ -6,7 +6,7 @@ renders them once and maps them to the exit codes of the spec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1  # bad data or rules: a clear message, nothing written
@@ -78,13 +78,3 @@ class OptionError(LifecycleError):
     """A command-line option has a bad value (exit 2)."""
 
     exit_code = EXIT_USAGE
-
-
-@dataclass
-class Warnings:
-    """Non-fatal findings collected during a run, shown in the summary."""
-
-    items: list[str] = field(default_factory=list)
-
-    def add(self, message: str) -> None:
-        self.items.append(message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import gzip
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,7 @@ class CsvDialect:
 
 def sniff_csv(path: Path) -> CsvDialect:
     """Separator and header of a CSV file; clear errors for files we cannot read as text."""
-    opener = _open_gzip if path.name.lower().endswith(".gz") else open
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
             head = fh.read(1 << 16)
@@ -117,12 +118,6 @@ def sniff_csv(path: Path) -> CsvDialect:
     return CsvDialect(separator, header)
 
 
-def _open_gzip(path: Path, mode: str):  # noqa: ANN202 - tiny shim
-    import gzip
-
-    return gzip.open(path, mode)
-
-
 def _count_outside_quotes(line: str, sep: str) -> int:
     count, quoted = 0, False
     for ch in line:
@@ -164,15 +159,13 @@ class Customers:
     raw: pl.DataFrame  # exactly as read: the export's own columns and values
     typed: pl.DataFrame  # rules' names, inferred types, ROW; stage as text, entered as date
     external: dict[str, str] = field(default_factory=dict)  # rules name -> export header
-    row_lines: bool = True  # whether rows map to file lines (CSV)
 
     @property
     def id_dtype(self) -> pl.DataType:
         return self.typed.schema[ID]
 
     def where(self, row: int) -> str:
-        line = line_of_row(self.path, row)
-        return f"line {line}" if line else f"row {row + 1}"
+        return _where(self.path, row)
 
 
 def read_table(path: Path) -> pl.DataFrame:
@@ -524,7 +517,6 @@ def read_customers(path: str | Path, rules: Rules, *,
         raw=raw,
         typed=typed,
         external=external,
-        row_lines=suffix_of(path) in CSV_SUFFIXES,
     )
 
 
