@@ -229,7 +229,7 @@ def _result(prepared: Prepared, engine: EngineResult) -> RunResult:
     return RunResult(
         rules=rules,
         as_of=as_of,
-        customers=customer_table(customers, final, rules, list(prepared.metrics.kinds)),
+        customers=customer_table(customers, final, rules),
         transitions=engine.transitions,
         engine=engine,
         metrics=prepared.metrics,
@@ -240,9 +240,7 @@ def _result(prepared: Prepared, engine: EngineResult) -> RunResult:
     )
 
 
-def customer_table(
-    customers: Customers, final: pl.DataFrame, rules: Rules, metric_names: list[str]
-) -> pl.DataFrame:
+def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     """The customers output: the export's columns and values, stages updated, computed after."""
     raw = customers.raw
     computed = [

@@ -357,3 +357,16 @@ def test_metric_default_of_the_wrong_type_is_a_rules_problem(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "the default 'soon' is not datetime" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_pipe_that_closes_early_is_not_an_error() -> None:
+    import subprocess
+    import sys
+
+    command = (f"{sys.executable} -m lifecycle_cli run --customers {DATA / 'customers.csv'} "
+               f"--rules {RULES} --as-of {AS_OF} --stdout customers | head -1")
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.startswith("customer_id,")
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr

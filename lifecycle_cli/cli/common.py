@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -144,5 +145,14 @@ def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
         yield lambda msg: status.update(f"{msg} ...")
 
 
-def is_stdout_terminal() -> bool:
-    return sys.stdout.isatty()
+def write_to_stdout(write: Callable[[Any], None]) -> None:
+    """Write bytes to standard output; a reader that stops early (`| head`) is not an error."""
+    try:
+        write(sys.stdout.buffer)
+        sys.stdout.flush()
+    except OSError as error:  # Polars reports a closed pipe as a plain OSError
+        if isinstance(error, BrokenPipeError) or "Broken pipe" in str(error):
+            # keep Python from complaining again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -82,6 +81,5 @@ def run(
             )
             written = [str(p) for p in paths]
     if not dry_run and stdout is not None:
-        write_csv(result.tables[stdout.value], sys.stdout.buffer)
-        sys.stdout.flush()
+        common.write_to_stdout(lambda stream: write_csv(result.tables[stdout.value], stream))
     render.run_summary(common.err, result, written, dry_run=dry_run)
