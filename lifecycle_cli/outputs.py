@@ -18,6 +18,7 @@ from typing import IO
 import polars as pl
 
 from .errors import OutputError, Problem
+from .inputs import infer_types
 
 FORMATS = ("csv", "parquet", "xlsx")
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -64,8 +65,13 @@ def write_tables(
     *,
     inputs: Iterable[Path] = (),
     created: dt.date | None = None,
+    text_columns: Iterable[str] = (),
 ) -> list[Path]:
-    """Write ``tables`` into ``out_dir`` atomically; return the written paths."""
+    """Write ``tables`` into ``out_dir`` atomically; return the written paths.
+
+    ``text_columns`` (ids) stay text in a workbook, where other text columns whose
+    values are all numbers, dates or booleans become typed cells.
+    """
     if fmt not in FORMATS:
         raise OutputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
@@ -92,7 +98,7 @@ def write_tables(
             target = targets[next(iter(tables))]
             temp = _temp_path(target)
             pending.append((temp, target))
-            write_workbook(tables, temp, created=created)
+            write_workbook(tables, temp, created=created, text_columns=text_columns)
             _fsync(temp)
         else:
             for name, frame in tables.items():
@@ -142,9 +148,18 @@ def write_csv(frame: pl.DataFrame, target: str | Path | IO[str] | IO[bytes]) -> 
 
 
 def write_workbook(
-    tables: dict[str, pl.DataFrame], path: Path, *, created: dt.date | None = None
+    tables: dict[str, pl.DataFrame],
+    path: Path,
+    *,
+    created: dt.date | None = None,
+    text_columns: Iterable[str] = (),
 ) -> None:
-    """One sheet per table: typed cells, header filters, a frozen header; no formulas from data."""
+    """One sheet per table: typed cells, header filters, a frozen header; no formulas from data.
+
+    Text read from a CSV export becomes a number, date or boolean cell when every value
+    of its column is one (the same inference the rules see), so spreadsheets can sum and
+    sort it; ``text_columns`` and values like 00123 stay text.
+    """
     import xlsxwriter
 
     # xlsxwriter's defaults turn "=..." text into live formulas and URLs into links.
@@ -160,6 +175,7 @@ def write_workbook(
     workbook.set_properties({"created": stamp, "title": "lifecycle"})
     try:
         for name, frame in tables.items():
+            frame = infer_types(frame, skip=set(text_columns))
             frame.write_excel(
                 workbook=workbook,
                 worksheet=name,

@@ -64,6 +64,7 @@ class RunResult:
     stages_before: dict[str | None, int]
     stages_after: dict[str, int]
     input_paths: list[Path]
+    id_column: str  # the export's header of the customer id
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -236,6 +237,7 @@ def _result(prepared: Prepared, engine: EngineResult) -> RunResult:
         stages_before=dict(before.iter_rows()),
         stages_after=dict(after.iter_rows()),
         input_paths=input_paths,
+        id_column=customers.external[ID],
         warnings=warnings,
     )
 

@@ -372,3 +372,20 @@ def test_a_pipe_that_closes_early_is_not_an_error() -> None:
     assert result.stdout.startswith("customer_id,")
     assert result.returncode == 0, result.stderr
     assert "error" not in result.stderr
+
+
+def test_xlsx_cells_are_typed_and_ids_stay_text(tmp_path: Path) -> None:
+    import openpyxl
+
+    assert lifecycle(*run_args(tmp_path / "x", "--format", "xlsx")).returncode == 0
+    sheet = openpyxl.load_workbook(tmp_path / "x" / "lifecycle.xlsx")["customers"]
+    header = [c.value for c in sheet[1]]
+    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    assert row["customer_id"].value == "0001" and row["customer_id"].data_type == "s"
+    assert row["arr"].value == 12000  # text in the CSV export, a number cell here
+    assert row["renewal_date"].is_date
+    assert row["churn_notice"].value is False
+    assert row["stage"].value == "Launched"
+    [name] = [r[1] for r in sheet.iter_rows(min_row=2) if str(r[1].value).startswith("=")]
+    assert name.value == '=HYPERLINK("http://x","click")'
+    assert name.data_type == "s"  # text, never a formula

@@ -77,7 +77,12 @@ def run(
         if not dry_run and out is not None:
             step("writing outputs")
             paths = write_tables(
-                result.tables, out, fmt.value, inputs=result.input_paths, created=result.as_of
+                result.tables,
+                out,
+                fmt.value,
+                inputs=result.input_paths,
+                created=result.as_of,
+                text_columns=[result.id_column, "customer_id"],
             )
             written = [str(p) for p in paths]
     if not dry_run and stdout is not None:
