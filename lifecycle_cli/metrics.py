@@ -1,15 +1,17 @@
 """Per-customer metrics aggregated from the usage export.
 
-All metrics are computed in one lazy group-by over the usage rows up to the
-end of the as-of day, collected with the streaming engine so usage larger
-than memory works. ``where`` and ``window_days`` become conditions inside
-each aggregation, so one pass serves every metric.
+All metrics but `n_unique` are computed in one lazy group-by over the usage
+rows up to the end of the as-of day, collected with the streaming engine and
+in batches of rows, so usage larger than memory works. ``where`` and
+``window_days`` become conditions inside each aggregation, so one pass
+serves every metric. `n_unique` metrics take a pass each over their own
+rows (distinct customer/value pairs), which Polars runs in less memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -116,23 +118,37 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time())
 
 
-def build_aggregations(
-    rules: Rules,
-    schema: dict[str, pl.DataType],
-    as_of: dt.date,
-) -> tuple[list[pl.Expr], list[Distinct], dict[str, Kind], bool]:
-    """One aggregation expression per metric; raise DataError for bad metrics.
+@dataclass
+class Plan:
+    """How to aggregate the usage in batches of rows.
 
-    Returns the expressions for the shared group-by, the `n_unique` metrics
-    (computed in passes of their own), the metric kinds, and whether a row
-    sequence column is needed (for `first`/`last` ties).
+    Each batch is grouped by customer with ``partials``; batches are merged
+    with ``combines`` (sums of counts and sums, min of min, any of any, the
+    earliest of the batches' firsts...), and ``finals`` turn the merged
+    columns into the metrics. Grouping all the rows at once would need memory
+    that grows with the number of rows; batches bound it.
     """
+
+    partials: list[pl.Expr] = field(default_factory=list)
+    combines: list[pl.Expr] = field(default_factory=list)
+    finals: list[pl.Expr] = field(default_factory=list)
+    distinct: list[Distinct] = field(default_factory=list)
+    kinds: dict[str, Kind] = field(default_factory=dict)
+    needs_seq: bool = False
+
+    def add(self, partial: pl.Expr, name: str, combine: str) -> None:
+        """A partial aggregate kept as column ``name`` and merged with ``combine``."""
+        self.partials.append(partial.alias(name))
+        self.combines.append(getattr(pl.col(name), combine)().alias(name))
+
+
+def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date) -> Plan:
+    """The aggregation plan for every metric; raise DataError listing bad metrics."""
     usage_kinds = {name: kind_of(dtype) for name, dtype in schema.items()}
     problems: list[Problem] = []
-    aggs: list[pl.Expr] = []
-    distinct: list[Distinct] = []
-    kinds: dict[str, Kind] = {}
-    needs_seq = False
+    plan = Plan()
+    plan.add(pl.len(), ROWS, "sum")
+    plan.finals.append(pl.col(ROWS))
     for name, m in rules.metrics.items():
         conds: list[pl.Expr] = []
         if m.where:
@@ -182,47 +198,93 @@ def build_aggregations(
                 )
             )
             continue
-        kinds[name] = kind
-        col = pl.col(column)
+        plan.kinds[name] = kind
         if m.default is not None:
             default_problem = _default_problem(rules, name, m, kind)
             if default_problem:
                 problems.append(default_problem)
                 continue
             # "no rows" means none left after `where` and the window: count them
-            left = pl.len() if cond is None else cond.sum()
-            aggs.append(left.alias(LEFT + name))
-        if m.agg == "count":
-            agg = pl.len() if cond is None else cond.sum()
-            agg = agg.cast(pl.Int64)
-        elif m.agg == "any":
-            agg = pl.len() > 0 if cond is None else cond.any()
-        elif m.agg == "n_unique":
-            # its own pass: filter, distinct (customer, value) pairs, count per customer.
-            # The filter is pushed into the scan, and the pass needs far less memory
-            # than n_unique inside the shared group-by.
-            distinct.append((name, cond, column))
-            continue
-        elif m.agg in ("sum", "mean", "min", "max"):
-            values = col if cond is None else pl.when(cond).then(col)
-            agg = getattr(values, m.agg)()
-        else:  # first / last, by timestamp, ties by input order
-            needs_seq = True
-            keys = [pl.col(TIMESTAMP), pl.col(SEQ)]
-            values = col
-            if cond is not None:
-                values = values.filter(cond)
-                keys = [k.filter(cond) for k in keys]
-            ordered = values.sort_by(keys, nulls_last=True)
-            agg = ordered.first() if m.agg == "first" else ordered.last()
-        aggs.append(agg.alias(name))
+            plan.add(pl.len() if cond is None else cond.sum(), LEFT + name, "sum")
+            plan.finals.append(pl.col(LEFT + name))
+        _plan_metric(plan, name, m.agg, pl.col(column), column, cond)
     if problems:
         raise DataError(problems)
-    return aggs, distinct, kinds, needs_seq
+    return plan
+
+
+def _plan_metric(plan: Plan, name: str, agg: str, col: pl.Expr, column: str,
+                 cond: pl.Expr | None) -> None:
+    values = col if cond is None else pl.when(cond).then(col)
+    part = f"__part_{name}"
+    if agg == "count":
+        plan.add((pl.len() if cond is None else cond.sum()).cast(pl.Int64), name, "sum")
+    elif agg == "any":
+        plan.add(pl.len() > 0 if cond is None else cond.any(), name, "any")
+    elif agg == "n_unique":
+        # its own pass: filter, distinct (customer, value) pairs, count per customer.
+        # The filter is pushed into the scan, and the pass needs far less memory
+        # than n_unique inside the shared group-by.
+        plan.distinct.append((name, cond, column))
+        return
+    elif agg in ("sum", "min", "max"):
+        plan.add(getattr(values, agg)(), name, agg)
+    elif agg == "mean":
+        plan.add(values.cast(pl.Float64).sum(), part + "_sum", "sum")
+        plan.add(values.count(), part + "_n", "sum")
+        total, n = pl.col(part + "_sum"), pl.col(part + "_n")
+        plan.finals.append(pl.when(n > 0).then(total / n).alias(name))
+        return
+    else:  # first / last, by timestamp, ties by input order (a global row number)
+        plan.needs_seq = True
+        keys = [pl.col(TIMESTAMP), pl.col(SEQ)]
+        picked = col
+        if cond is not None:
+            picked = picked.filter(cond)
+            keys = [k.filter(cond) for k in keys]
+        take = "first" if agg == "first" else "last"
+        for expr, suffix in ((picked, ""), (keys[0], "_ts"), (keys[1], "_seq")):
+            plan.partials.append(getattr(expr.sort_by(keys), take)().alias(part + suffix))
+        # merge: among the batches' picks (a batch with no row has no key), the earliest/latest
+        found = pl.col(part + "_ts").is_not_null()
+        merge_keys = [pl.col(part + "_ts").filter(found), pl.col(part + "_seq").filter(found)]
+        for suffix in ("", "_ts", "_seq"):
+            picked_col = pl.col(part + suffix).filter(found).sort_by(merge_keys)
+            plan.combines.append(getattr(picked_col, take)().alias(part + suffix))
+        plan.finals.append(pl.col(part).alias(name))
+        return
+    plan.finals.append(pl.col(name))
+
+
+BATCH_ROWS = 10_000_000  # rows grouped at once; bounds memory, costs little time
+
+
+def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int | None,
+              batch_rows: int) -> pl.DataFrame:
+    """Group ``frame`` by customer with ``plan``, ``batch_rows`` rows at a time.
+
+    ``total_rows`` is None when counting them would cost a pass (CSV): then
+    the frame is grouped in one go.
+    """
+    if plan.needs_seq:
+        frame = frame.with_row_index(SEQ)
+    if total_rows is None or total_rows <= batch_rows:
+        slices = [frame]
+    else:
+        slices = [frame.slice(offset, batch_rows) for offset in range(0, total_rows, batch_rows)]
+    merged: pl.DataFrame | None = None
+    for rows in slices:
+        part = (rows.filter(pl.col(TIMESTAMP) < end).group_by(ID).agg(plan.partials)
+                .collect(engine="streaming"))
+        merged = part if merged is None else (
+            pl.concat([merged, part]).group_by(ID).agg(plan.combines))
+    assert merged is not None
+    return merged.select(pl.col(ID), *plan.finals)
 
 
 def compute_metrics(
-    rules: Rules, usage: Usage | None, customer_ids: pl.DataFrame, as_of: dt.date
+    rules: Rules, usage: Usage | None, customer_ids: pl.DataFrame, as_of: dt.date,
+    *, batch_rows: int | None = None,
 ) -> MetricsResult:
     """Aggregate every metric for every customer in ``customer_ids`` (a frame with ID)."""
     if not rules.metrics and usage is None:
@@ -231,26 +293,25 @@ def compute_metrics(
         kinds = default_kinds(rules)
         return MetricsResult(values=_finish(rules, customer_ids.select(ID), kinds), kinds=kinds)
 
-    aggs, distinct, kinds, needs_seq = build_aggregations(rules, usage.schema, as_of)
+    plan = build_plan(rules, usage.schema, as_of)
     end = pl.lit(_day_start(as_of + dt.timedelta(days=1)), dtype=pl.Datetime("us"))
-    frame = usage.frame
-    if needs_seq:
-        frame = frame.with_row_index(SEQ)
-    in_range = frame.filter(pl.col(TIMESTAMP) < end)
-    counts_lf = usage.frame.select(
-        pl.col(TIMESTAMP).is_null().sum().alias("nulls"),
-        (pl.col(TIMESTAMP) >= end).sum().alias("after"),
-    )
-    # One pass at a time keeps the peak memory to that of the largest pass.
+    in_range = usage.frame.filter(pl.col(TIMESTAMP) < end)
     try:
-        grouped = in_range.group_by(ID).agg(pl.len().alias(ROWS), *aggs).collect(
-            engine="streaming")
-        for name, cond, column in distinct:
+        counts = usage.frame.select(
+            pl.len().alias("rows"),
+            pl.col(TIMESTAMP).is_null().sum().alias("nulls"),
+            (pl.col(TIMESTAMP) >= end).sum().alias("after"),
+        ).collect(engine="streaming")
+        # Parquet knows its row count without reading; counting CSV rows would be a pass
+        total = counts["rows"][0] if usage.row_count_is_cheap else None
+        grouped = aggregate(usage.frame, plan, end, total, batch_rows or BATCH_ROWS)
+        for name, cond, column in plan.distinct:
             rows = in_range if cond is None else in_range.filter(cond)
-            counted = (rows.select(ID, column).drop_nulls().unique().group_by(ID)
-                       .agg(pl.len().cast(pl.Int64).alias(name)).collect(engine="streaming"))
+            counted = (
+                rows.select(ID, column).drop_nulls().unique().group_by(ID)
+                .agg(pl.len().cast(pl.Int64).alias(name)).collect(engine="streaming")
+            )
             grouped = grouped.join(counted, on=ID, how="left", coalesce=True)
-        counts = counts_lf.collect(engine="streaming")
     except pl.exceptions.PolarsError as err:
         message = str(err).strip().splitlines()[0]
         raise DataError(
@@ -262,10 +323,9 @@ def compute_metrics(
     ids = customer_ids.select(ID)
     known = ids.join(grouped, on=ID, how="left", coalesce=True)
     unknown = grouped.join(ids, on=ID, how="anti")
-    values = _finish(rules, known, kinds)
     return MetricsResult(
-        values=values,
-        kinds=kinds,
+        values=_finish(rules, known, plan.kinds),
+        kinds=plan.kinds,
         usage_rows=int(grouped[ROWS].sum() or 0),
         unknown_customer_rows=int(unknown[ROWS].sum() or 0),
         null_timestamp_rows=int(counts["nulls"][0] or 0),
