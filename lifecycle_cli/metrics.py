@@ -256,7 +256,11 @@ def _plan_metric(plan: Plan, name: str, agg: str, col: pl.Expr, column: str,
     plan.finals.append(pl.col(name))
 
 
-BATCH_ROWS = 10_000_000  # rows grouped at once; bounds memory, costs little time
+# Rows grouped at once. Polars' streaming group-by needs memory in proportion to the rows
+# it has seen when there are many groups (~1 GiB for 20M rows, 1M customers); batches
+# bound it for a few percent of time. Measured in bench/README.md.
+BATCH_ROWS = 20_000_000
+MERGE_EVERY = 4  # batches' partials kept before they are merged
 
 
 def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int | None,
@@ -272,14 +276,18 @@ def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int | N
         slices = [frame]
     else:
         slices = [frame.slice(offset, batch_rows) for offset in range(0, total_rows, batch_rows)]
-    merged: pl.DataFrame | None = None
+    def merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        return frames[0] if len(frames) == 1 else (
+            pl.concat(frames).group_by(ID).agg(plan.combines))
+
+    parts: list[pl.DataFrame] = []
     for rows in slices:
-        part = (rows.filter(pl.col(TIMESTAMP) < end).group_by(ID).agg(plan.partials)
-                .collect(engine="streaming"))
-        merged = part if merged is None else (
-            pl.concat([merged, part]).group_by(ID).agg(plan.combines))
-    assert merged is not None
-    return merged.select(pl.col(ID), *plan.finals)
+        parts.append(rows.filter(pl.col(TIMESTAMP) < end).group_by(ID).agg(plan.partials)
+                     .collect(engine="streaming"))
+        # partials hold up to one row per customer and batch: merge now and then
+        if len(parts) == MERGE_EVERY:
+            parts = [merge(parts)]
+    return merge(parts).select(pl.col(ID), *plan.finals)
 
 
 def compute_metrics(
