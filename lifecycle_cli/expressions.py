@@ -603,8 +603,16 @@ class _Compiler:
             column=column,
         )
 
+    def _currentdate(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
+        raise ExpressionError(f"{node.sql()} would read the machine's clock",
+                              hint="write as_of: the day the run speaks for (--as-of)")
+
+    _currenttimestamp = _currentdate
+
     def _anonymous(self, node: exp.Anonymous) -> tuple[pl.Expr, Kind]:
         name = str(node.this).lower()
+        if name in ("now", "today", "getdate", "sysdate"):
+            return self._currentdate(node)
         if name == "days_since":
             return (
                 pl.lit(self.as_of, dtype=pl.Date) - self._date_arg(node, name)
