@@ -221,7 +221,8 @@ def _phrase(kind: Kind) -> str:
     return kind.value if kind in (Kind.STRING, Kind.NULL) else f"a {kind.value}"
 
 
-def _parse_date_literal(text: str) -> dt.date | dt.datetime | None:
+def parse_iso_date(text: str) -> dt.date | dt.datetime | None:
+    """An ISO date or datetime, or None."""
     for parse_fn in (dt.date.fromisoformat, dt.datetime.fromisoformat):
         try:
             return parse_fn(text.strip())
@@ -323,7 +324,7 @@ class _Compiler:
             exp.DataType.Type.DATETIME,
         ):
             if isinstance(inner, exp.Literal) and inner.is_string:
-                value = _parse_date_literal(inner.this)
+                value = parse_iso_date(inner.this)
                 if value is None:
                     raise ExpressionError(f"{inner.this!r} is not an ISO date (YYYY-MM-DD)")
                 if target == exp.DataType.Type.DATE:
@@ -419,7 +420,7 @@ class _Compiler:
         raise AssertionError("unreachable")
 
     def _date_from_literal(self, lit: exp.Literal, kind: Kind) -> tuple[pl.Expr, Kind]:
-        value = _parse_date_literal(lit.this)
+        value = parse_iso_date(lit.this)
         if value is None:
             raise ExpressionError(
                 f"{lit.this!r} is compared with a date but is not an ISO date",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from .errors import DataError, Problem
-from .expressions import ExpressionError, Kind, compile_expression, kind_of
+from .expressions import ExpressionError, Kind, compile_expression, kind_of, parse_iso_date
 from .inputs import ID, TIMESTAMP, Usage
 from .rules import Metric, Rules
 
@@ -42,12 +42,10 @@ Distinct = tuple[str, pl.Expr | None, str]  # metric name, row condition, column
 
 
 def metric_kind(metric: Metric, usage_kinds: dict[str, Kind]) -> Kind:
-    if metric.agg in ("count", "n_unique"):
+    if metric.agg in ("count", "n_unique", "sum", "mean"):
         return Kind.NUMBER
     if metric.agg == "any":
         return Kind.BOOL
-    if metric.agg in ("sum", "mean"):
-        return Kind.NUMBER
     return usage_kinds.get(metric.column or "", Kind.NULL)
 
 
@@ -88,21 +86,12 @@ def default_value(metric: Metric, kind: Kind) -> object:
     if kind == Kind.STRING and isinstance(value, str):
         return value
     if kind in (Kind.DATE, Kind.DATETIME) and isinstance(value, str | dt.date):
-        parsed = value if isinstance(value, dt.date) else _parse_iso(value)
+        parsed = value if isinstance(value, dt.date) else parse_iso_date(value)
         if parsed is not None:
             if kind == Kind.DATETIME and not isinstance(parsed, dt.datetime):
                 parsed = dt.datetime.combine(parsed, dt.time())
             return parsed
     raise ValueError(f"the default {value!r} is not {kind.value}")
-
-
-def _parse_iso(text: str) -> dt.date | None:
-    for parse in (dt.date.fromisoformat, dt.datetime.fromisoformat):
-        try:
-            return parse(text)
-        except ValueError:
-            continue
-    return None
 
 
 def _default_problem(rules: Rules, name: str, metric: Metric, kind: Kind) -> Problem | None:
