@@ -55,6 +55,7 @@ UsageOpt = Annotated[
         "-u",
         help="Usage export: a file, a glob or a folder of Parquet files. Repeat for several.",
         show_default=False,
+        metavar="PATH",
     ),
 ]
 AsOfOpt = Annotated[
