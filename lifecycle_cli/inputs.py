@@ -566,11 +566,6 @@ class Usage:
     frame: pl.LazyFrame  # ID, TIMESTAMP (naive datetime in the rules' zone, may be null), others
     schema: dict[str, pl.DataType]
 
-    @property
-    def row_count_is_cheap(self) -> bool:
-        """Parquet files state their row counts; CSV rows must be read to be counted."""
-        return all(suffix_of(p) in PARQUET_SUFFIXES for p in self.paths)
-
 
 def expand_usage_paths(specs: list[str | Path]) -> list[Path]:
     """Files from paths, globs and folders (a folder means its Parquet/CSV files)."""

@@ -252,16 +252,13 @@ BATCH_ROWS = 20_000_000
 MERGE_EVERY = 4  # batches' partials kept before they are merged
 
 
-def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int | None,
+def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int,
               batch_rows: int) -> pl.DataFrame:
-    """Group ``frame`` by customer with ``plan``, ``batch_rows`` rows at a time.
-
-    ``total_rows`` is None when counting them would cost a pass (CSV): then
-    the frame is grouped in one go.
-    """
+    """Group ``frame`` (``total_rows`` rows) by customer with ``plan``, ``batch_rows`` rows
+    at a time."""
     if plan.needs_seq:
         frame = frame.with_row_index(SEQ)
-    if total_rows is None or total_rows <= batch_rows:
+    if total_rows <= batch_rows:
         slices = [frame]
     else:
         slices = [frame.slice(offset, batch_rows) for offset in range(0, total_rows, batch_rows)]
@@ -299,8 +296,7 @@ def compute_metrics(
             pl.col(TIMESTAMP).is_null().sum().alias("nulls"),
             (pl.col(TIMESTAMP) >= end).sum().alias("after"),
         ).collect(engine="streaming")
-        # Parquet knows its row count without reading; counting CSV rows would be a pass
-        total = counts["rows"][0] if usage.row_count_is_cheap else None
+        total = int(counts["rows"][0])  # Parquet states it; Polars counts CSV lines fast
         grouped = aggregate(usage.frame, plan, end, total, batch_rows or BATCH_ROWS)
         for name, cond, column in plan.distinct:
             rows = in_range if cond is None else in_range.filter(cond)

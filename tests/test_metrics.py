@@ -63,3 +63,15 @@ def test_batches_equal_one_pass(tmp_path: Path, seed: int) -> None:
         assert batched.usage_rows == whole.usage_rows
     assert whole.values.filter(pl.col("customer_id") == "c44")["last_login_user"][0] == "none"
     assert whole.unknown_customer_rows == 0
+
+
+def test_csv_usage_in_batches_equals_one_pass(tmp_path: Path) -> None:
+    folder = usage_parts(tmp_path / "usage", 2_000, 1, 5)
+    csv_path = tmp_path / "usage.csv"
+    pl.read_parquet(folder / "part-000.parquet").write_csv(csv_path)
+    usage = scan_usage([csv_path], RULES, pl.String)
+    ids = pl.DataFrame({"customer_id": [f"c{i}" for i in range(40)]})
+    whole = compute_metrics(RULES, usage, ids, AS_OF)
+    batched = compute_metrics(RULES, usage, ids, AS_OF, batch_rows=333)
+    assert batched.values.equals(whole.values)
+    assert whole.usage_rows + whole.after_as_of_rows == 2_000 and whole.after_as_of_rows > 0
