@@ -220,3 +220,14 @@ initial_stage: Onboarding
     customers = read_customers(path, rules)  # 'stage' is an ordinary column here
     assert customers.typed["stage"].to_list() == [None]
     assert customers.raw["stage"].to_list() == ["Junk"]
+
+
+def test_usage_timestamps_in_several_iso_formats_all_parse(tmp_path: Path) -> None:
+    # the format is guessed from the first rows; a file that changes format later still reads
+    lines = [f"c1,2026-01-01 10:00:{i % 60:02d}" for i in range(1_500)]
+    lines += ["c2,2026-01-02", "c3,2026-01-03T04:05:06Z", "c4,"]
+    path = write(tmp_path / "u.csv", "customer_id,timestamp\n" + "\n".join(lines) + "\n")
+    frame = scan_usage([path], RULES, pl.String).frame.collect()
+    assert frame["timestamp"].to_list()[-3:] == [
+        dt.datetime(2026, 1, 2), dt.datetime(2026, 1, 3, 4, 5, 6), None]
+    assert frame["timestamp"].null_count() == 1
