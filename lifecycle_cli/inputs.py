@@ -60,6 +60,39 @@ def line_of_row(path: Path, row: int) -> int | None:
     return row + 2 if suffix_of(path) in CSV_SUFFIXES else None
 
 
+def _where(path: Path, row: int) -> str:
+    line = line_of_row(path, row)
+    return f"line {line}" if line else f"row {row + 1}"
+
+
+def _rows_text(path: Path, rows: list[int], total: int | None = None, limit: int = 5) -> str:
+    """``line 2, line 7 ...``: where the first few of ``total`` rows are."""
+    total = len(rows) if total is None else total
+    return ", ".join(_where(path, r) for r in rows[:limit]) + (" ..." if total > limit else "")
+
+
+def _unreadable(path: Path, err: Exception) -> DataError:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return DataError(Problem(f"cannot read the file: {first}", file=str(path)))
+
+
+def _unparsed(
+    path: Path, column: str, found: pl.DataFrame, total: int, what: str, hint: str
+) -> DataError:
+    """Values that are not ``what``: ``found`` holds (row, value) of the first few."""
+    examples = ", ".join(f"{_where(path, row)}: {value!r}" for row, value in found.iter_rows())
+    return DataError(
+        Problem(
+            f"{total} value(s) are not {what}: {examples}"
+            + (" ..." if total > found.height else ""),
+            file=str(path),
+            line=line_of_row(path, found.item(0, 0)),
+            column=column,
+            hint=hint,
+        )
+    )
+
+
 # -- CSV sniffing ---------------------------------------------------------------------------
 
 
@@ -204,9 +237,8 @@ def read_table(path: Path) -> pl.DataFrame:
         raise DataError(
             Problem("the file is empty: expected a header row and data", file=str(path))
         ) from None
-    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(Problem(f"cannot read the file: {first}", file=str(path))) from None
+    except (pl.exceptions.PolarsError, OSError, ValueError) as err:
+        raise _unreadable(path, err) from None
     # trailing blank lines come back as all-null rows
     if frame.width and frame.height:
         frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
@@ -364,8 +396,8 @@ def to_local_naive(expr: pl.Expr, dtype: pl.DataType, timezone: str) -> pl.Expr:
     return expr.cast(pl.Datetime("us"), strict=False)
 
 
-def _bad_values(
-    frame: pl.DataFrame,
+def _check_parsed(
+    typed: pl.DataFrame,
     source: str,
     parsed: pl.Series,
     path: Path,
@@ -373,39 +405,20 @@ def _bad_values(
     what: str,
     hint: str,
 ) -> None:
-    raw = frame[source]
+    """Raise for values of ``source`` that are there but did not parse (``parsed`` is NULL)."""
+    raw = typed[source]
     if parsed.null_count() == raw.null_count():
         return  # every value that was there parsed
-    bad = (
-        frame.with_columns(__parsed=parsed)
-        .with_row_index("__i")
-        .filter(
-            raw.is_not_null()
-            & (raw.cast(pl.String).str.strip_chars() != "")
-            & pl.col("__parsed").is_null()
-        )
+    bad = typed.filter(
+        raw.is_not_null() & (raw.cast(pl.String).str.strip_chars() != "") & parsed.is_null()
     )
-    if bad.height == 0:
-        return
-    examples = []
-    for i, value in bad.select("__i", source).head(5).iter_rows():
-        line = line_of_row(path, i)
-        examples.append(f"{'line ' + str(line) if line else 'row ' + str(i + 1)}: {value!r}")
-    raise DataError(
-        Problem(
-            f"{bad.height} value(s) are not {what}: "
-            + ", ".join(examples)
-            + (" ..." if bad.height > 5 else ""),
-            file=str(path),
-            line=line_of_row(path, bad["__i"][0]),
-            column=column,
-            hint=hint,
-        )
-    )
+    if bad.height:
+        raise _unparsed(path, column, bad.select(ROW, source).head(5), bad.height, what, hint)
 
 
-def read_customers(path: str | Path, rules: Rules, *,
-                   problems_out: list[Problem] | None = None) -> Customers:
+def read_customers(
+    path: str | Path, rules: Rules, *, problems_out: list[Problem] | None = None
+) -> Customers:
     """Read and check the customers export; raise :class:`DataError` listing what is wrong.
 
     With ``problems_out``, problems in the rows (ids, stages, dates) are added
@@ -423,8 +436,7 @@ def read_customers(path: str | Path, rules: Rules, *,
         STAGE: rules.customer_column(STAGE),
         ENTERED: rules.customer_column(ENTERED),
     }
-    missing_id = external[ID] not in raw.columns
-    if missing_id:
+    if external[ID] not in raw.columns:
         raise DataError(
             Problem(
                 f"the required column '{external[ID]}' is missing",
@@ -440,8 +452,7 @@ def read_customers(path: str | Path, rules: Rules, *,
                 'columns: {customers: {customer_id: "..."}}',
             )
         )
-    # unmapped columns whose name a mapped column takes over are hidden from the rules
-    # a column named like a rules name that is mapped elsewhere is not that column
+    # a column named like a rules name that the mapping gives to another column is hidden
     shadowed = [c for c in raw.columns if mapping.get(c, c) != c and c not in rename]
     typed = raw.drop(shadowed).rename(rename)
     typed = infer_types(typed, skip={ID, STAGE, ENTERED}, timezone=rules.timezone)
@@ -463,9 +474,7 @@ def read_customers(path: str | Path, rules: Rules, *,
         rows = typed.filter(ids_blank)[ROW].to_list()
         problems.append(
             Problem(
-                f"{len(rows)} customer(s) have an empty id: "
-                + ", ".join(_where(path, r) for r in rows[:5])
-                + (" ..." if len(rows) > 5 else ""),
+                f"{len(rows)} customer(s) have an empty id: {_rows_text(path, rows)}",
                 file=str(path),
                 line=line_of_row(path, rows[0]),
                 column=external[ID],
@@ -474,16 +483,19 @@ def read_customers(path: str | Path, rules: Rules, *,
         )
     present_ids = typed.filter(~ids_blank)
     unique = present_ids[ID].n_unique() == present_ids.height  # cheap; details only if not
-    dupes = pl.DataFrame() if unique else (
-        present_ids
-        .group_by(ID)
-        .agg(pl.col(ROW).sort().alias("rows"), pl.len())
-        .filter(pl.col("len") > 1)
-        .sort(pl.col("rows").list.first())
+    dupes = (
+        pl.DataFrame()
+        if unique
+        else (
+            present_ids.group_by(ID)
+            .agg(pl.col(ROW).sort().alias("rows"), pl.len())
+            .filter(pl.col("len") > 1)
+            .sort(pl.col("rows").list.first())
+        )
     )
     if dupes.height:
         shown = "; ".join(
-            f"{cid!r} on " + ", ".join(_where(path, r) for r in rows[:3])
+            f"{cid!r} on {_rows_text(path, rows, limit=3)}"
             for cid, rows in dupes.select(ID, "rows").head(5).iter_rows()
         )
         problems.append(
@@ -511,7 +523,7 @@ def read_customers(path: str | Path, rules: Rules, *,
         entered = to_local_naive(pl.col(ENTERED), dtype, rules.timezone).dt.date()
         parsed = typed.select(entered.alias(ENTERED))[ENTERED]
         try:
-            _bad_values(
+            _check_parsed(
                 typed,
                 ENTERED,
                 parsed,
@@ -543,11 +555,6 @@ def _id_like(columns: list[str]) -> str | None:
         c for c in columns if "id" in c.lower().replace("_", " ").split() or c.lower() == "id"
     ]
     return f"is it '{likely[0]}'?" if likely else None
-
-
-def _where(path: Path, row: int) -> str:
-    line = line_of_row(path, row)
-    return f"line {line}" if line else f"row {row + 1}"
 
 
 def _unknown_stages(typed: pl.DataFrame, rules: Rules, path: Path, column: str) -> list[Problem]:
@@ -635,9 +642,7 @@ def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
     except DataError:
         raise
     except (pl.exceptions.PolarsError, OSError) as err:
-        raise DataError(
-            Problem(f"cannot read the file: {str(err).splitlines()[0]}", file=str(path))
-        ) from None
+        raise _unreadable(path, err) from None
     raise DataError(
         Problem(
             f"unknown file type '{suffix or path.name}'",
@@ -656,8 +661,7 @@ def _sources(paths: list[Path], rules: Rules) -> list[tuple[Path, pl.LazyFrame]]
 
     def flush() -> None:
         if group:
-            out.append((group[0], pl.scan_parquet(list(group)) if len(group) > 1
-                        else _scan_one(group[0], rules)))
+            out.append((group[0], pl.scan_parquet(list(group))))
             group.clear()
 
     for path in paths:
@@ -665,8 +669,7 @@ def _sources(paths: list[Path], rules: Rules) -> list[tuple[Path, pl.LazyFrame]]
             try:
                 schema = pl.read_parquet_schema(path)
             except (pl.exceptions.PolarsError, OSError) as err:
-                raise DataError(Problem(f"cannot read the file: {str(err).splitlines()[0]}",
-                                        file=str(path))) from None
+                raise _unreadable(path, err) from None
             if group and schema != group_schema:
                 flush()
             group.append(path)
@@ -687,9 +690,7 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
         try:
             schema = lf.collect_schema()
         except (pl.exceptions.PolarsError, OSError) as err:
-            problems.append(
-                Problem(f"cannot read the file: {str(err).splitlines()[0]}", file=str(path))
-            )
+            problems += _unreadable(path, err).problems
             continue
         columns = list(schema)
         try:
@@ -724,8 +725,9 @@ def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> 
         if ts_dtype == pl.String:
             changes.append(_timestamp_parser(lf, path, rules).alias(TIMESTAMP))
         elif ts_dtype != pl.Datetime("us"):
-            changes.append(to_local_naive(pl.col(TIMESTAMP), ts_dtype, rules.timezone)
-                           .alias(TIMESTAMP))
+            changes.append(
+                to_local_naive(pl.col(TIMESTAMP), ts_dtype, rules.timezone).alias(TIMESTAMP)
+            )
         if changes:
             lf = lf.with_columns(changes)
         frames.append(lf)
@@ -762,15 +764,11 @@ def _timestamp_parser(lf: pl.LazyFrame, path: Path, rules: Rules) -> pl.Expr:
         if found.height == 0:
             return parsed
     total = bad.select(pl.len()).collect().item()
-    examples = ", ".join(f"{_where(path, i)}: {v!r}" for i, v in found.iter_rows())
-    ts_col = rules.usage_column(TIMESTAMP)
-    raise DataError(
-        Problem(
-            f"{total} timestamp(s) are not ISO dates or datetimes: {examples}"
-            + (" ..." if total > 5 else ""),
-            file=str(path),
-            line=line_of_row(path, found["__i"][0]),
-            column=ts_col,
-            hint="write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-        )
+    raise _unparsed(
+        path,
+        rules.usage_column(TIMESTAMP),
+        found,
+        total,
+        "ISO dates or datetimes",
+        "write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
     )
