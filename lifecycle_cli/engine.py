@@ -136,9 +136,16 @@ def compile_rules(
                 except ExpressionError as err:
                     fail(err, "ctas", i, key, rule_id=cta.id)
         if cta.owner is not None and cta.owner not in attribute_kinds:
-            problems.append(rules.problem(
-                f"the owner column '{cta.owner}' is not in the customers export", "ctas", i,
-                "owner", rule_id=cta.id, hint=did_you_mean(cta.owner, list(attribute_kinds))))
+            problems.append(
+                rules.problem(
+                    f"the owner column '{cta.owner}' is not in the customers export",
+                    "ctas",
+                    i,
+                    "owner",
+                    rule_id=cta.id,
+                    hint=did_you_mean(cta.owner, list(attribute_kinds)),
+                )
+            )
     if problems:
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))
@@ -191,7 +198,6 @@ class EngineResult:
     transitions: pl.DataFrame  # TRANSITION_SCHEMA, in hop then input order
     loops: pl.DataFrame  # ID, stage, rule_id, to_stage: moves refused as loops
     pending: pl.DataFrame  # ID, stage, rule_id: would still move when max_hops ran out
-    hops_run: int
     trace: list[tuple[int, pl.DataFrame]] = field(default_factory=list)
 
 
@@ -215,15 +221,15 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
     no_stage = state.filter(pl.col(STAGE).is_null())
     if no_stage.height:
         records.append(
-            no_stage.select(
-                pl.lit(as_of, dtype=pl.Date).alias("as_of"),
-                pl.col(ID).alias("customer_id"),
-                pl.lit(None, dtype=pl.String).alias("from_stage"),
-                pl.lit(rules.initial_stage).alias("to_stage"),
-                pl.lit(INITIAL_RULE).alias("rule_id"),
-                pl.lit(0, dtype=pl.Int64).alias("hop"),
-                pl.lit(None, dtype=pl.Int64).alias("days_in_from_stage"),
-                pl.lit("", dtype=pl.String).alias("reason"),
+            _transition_rows(
+                no_stage,
+                as_of,
+                from_stage=pl.lit(None, dtype=pl.String),
+                to_stage=pl.lit(rules.initial_stage),
+                rule_id=pl.lit(INITIAL_RULE),
+                hop=0,
+                days_in_from_stage=pl.lit(None, dtype=pl.Int64),
+                reason=pl.lit("", dtype=pl.String),
             )
         )
         state = state.with_columns(
@@ -267,15 +273,15 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         if movers.height == 0:
             break
         records.append(
-            movers.select(
-                pl.lit(as_of, dtype=pl.Date).alias("as_of"),
-                pl.col(ID).alias("customer_id"),
-                pl.col(STAGE).alias("from_stage"),
-                pl.col(TARGET).alias("to_stage"),
-                rule_id,
-                pl.lit(hop, dtype=pl.Int64).alias("hop"),
-                pl.col(DAYS_IN_STAGE).alias("days_in_from_stage"),
-                _reason(compiled, movers[WINNER].unique().to_list()).alias("reason"),
+            _transition_rows(
+                movers,
+                as_of,
+                from_stage=pl.col(STAGE),
+                to_stage=pl.col(TARGET),
+                rule_id=rule_id,
+                hop=hop,
+                days_in_from_stage=pl.col(DAYS_IN_STAGE),
+                reason=_reason(compiled, movers[WINNER].unique().to_list()),
             )
         )
         # the movers, in their new stage, are the only customers who can move next hop
@@ -301,8 +307,31 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         transitions=transitions,
         loops=loop_frame,
         pending=pending,
-        hops_run=hop,
         trace=trace_frames,
+    )
+
+
+def _transition_rows(
+    frame: pl.DataFrame,
+    as_of: dt.date,
+    *,
+    from_stage: pl.Expr,
+    to_stage: pl.Expr,
+    rule_id: pl.Expr,
+    hop: int,
+    days_in_from_stage: pl.Expr,
+    reason: pl.Expr,
+) -> pl.DataFrame:
+    """Rows of the transitions table, in the spec's column order."""
+    return frame.select(
+        pl.lit(as_of, dtype=pl.Date).alias("as_of"),
+        pl.col(ID).alias("customer_id"),
+        from_stage.alias("from_stage"),
+        to_stage.alias("to_stage"),
+        rule_id.alias("rule_id"),
+        pl.lit(hop, dtype=pl.Int64).alias("hop"),
+        days_in_from_stage.alias("days_in_from_stage"),
+        reason.alias("reason"),
     )
 
 

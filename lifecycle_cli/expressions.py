@@ -145,17 +145,15 @@ def compile_expression(
     scope: Mapping[str, Kind],
     *,
     as_of: dt.date,
-    resolve: Callable[[str], pl.Expr] | None = None,
     condition: bool = False,
 ) -> Compiled:
     """Compile ``text`` against the names in ``scope``.
 
-    ``resolve`` maps a name to its Polars expression (default ``pl.col(name)``;
-    ``as_of`` is always the as-of date). With ``condition=True`` the result
-    must be true/false.
+    Names become ``pl.col(name)``, except ``as_of``, the as-of date. With
+    ``condition=True`` the result must be true/false.
     """
     tree = parse(text)
-    compiler = _Compiler(scope, as_of, resolve or pl.col)
+    compiler = _Compiler(scope, as_of)
     expr, kind = compiler.compile(tree)
     if condition and kind not in (Kind.BOOL, Kind.NULL):
         raise ExpressionError(
@@ -232,12 +230,9 @@ def parse_iso_date(text: str) -> dt.date | dt.datetime | None:
 
 
 class _Compiler:
-    def __init__(
-        self, scope: Mapping[str, Kind], as_of: dt.date, resolve: Callable[[str], pl.Expr]
-    ):
+    def __init__(self, scope: Mapping[str, Kind], as_of: dt.date):
         self.scope = scope
         self.as_of = as_of
-        self.resolve = resolve
 
     def compile(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
         method = getattr(self, "_" + type(node).__name__.lower(), None)
@@ -282,7 +277,7 @@ class _Compiler:
                 column=name,
             )
         kind = self.scope[name]
-        return self.resolve(name), kind
+        return pl.col(name), kind
 
     def _literal(self, node: exp.Literal) -> tuple[pl.Expr, Kind]:
         if node.is_string:
@@ -542,8 +537,9 @@ class _Compiler:
         a, ka = self.compile(node.this)
         b, kb = self.compile(node.expression)
         if not {ka, kb} <= {Kind.STRING, Kind.NULL}:
-            raise ExpressionError(f"{node.sql()!r}: || joins text",
-                                  hint="to combine conditions write OR (and AND)")
+            raise ExpressionError(
+                f"{node.sql()!r}: || joins text", hint="to combine conditions write OR (and AND)"
+            )
         return pl.concat_str([a.cast(pl.String), b.cast(pl.String)]), Kind.STRING
 
     # conditional
@@ -605,8 +601,10 @@ class _Compiler:
         )
 
     def _currentdate(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
-        raise ExpressionError(f"{node.sql()} would read the machine's clock",
-                              hint="write as_of: the day the run speaks for (--as-of)")
+        raise ExpressionError(
+            f"{node.sql()} would read the machine's clock",
+            hint="write as_of: the day the run speaks for (--as-of)",
+        )
 
     _currenttimestamp = _currentdate
 

@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import EXIT_BAD_INPUT, LifecycleError, Problem
-from ..rules import Rules, load_rules
 
 # Data goes to stdout; the human summary, progress and errors go to stderr.
 out = Console(highlight=False, soft_wrap=True)
@@ -130,10 +129,6 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def rules_from(path: Path) -> Rules:
-    return load_rules(path)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ..explain import explain as explain_customers
+from ..rules import load_rules
 from . import common, render
 
 
@@ -39,7 +40,7 @@ def explain(
 ) -> None:
     """For each customer: stage, days in stage, every metric and derived value, each
     candidate rule with its values and verdict, and the winner, hop by hop."""
-    rule_set = common.rules_from(rules)
+    rule_set = load_rules(rules)
     with common.progress() as step:
         step("explaining")
         explanations = explain_customers(rule_set, customers, usage or [], ids, as_of)

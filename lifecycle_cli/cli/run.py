@@ -10,6 +10,7 @@ import typer
 
 from ..errors import OptionError
 from ..outputs import write_csv, write_tables
+from ..rules import load_rules
 from ..run import run as run_rules
 from . import common, render
 
@@ -70,7 +71,7 @@ def run(
         raise OptionError(
             "give --out DIR for the output files, --stdout TABLE for a pipe, or --dry-run"
         )
-    rule_set = common.rules_from(rules)
+    rule_set = load_rules(rules)
     with common.progress() as step:
         result = run_rules(rule_set, customers, usage or [], as_of, progress=step)
         written: list[str] = []

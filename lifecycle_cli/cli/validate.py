@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from ..rules import load_rules
 from ..run import prepare
 from . import common
 
@@ -41,7 +42,7 @@ def validate(
     With --customers (and --usage), also check that every name the rules use exists in the
     data with the right type, and that the exports are usable.
     """
-    rule_set = common.rules_from(rules)
+    rule_set = load_rules(rules)
     summary = (
         f"{len(rule_set.stages)} stages, {len(rule_set.transitions)} transition rules, "
         f"{len(rule_set.derived)} derived values, {len(rule_set.metrics)} metrics, "
@@ -53,8 +54,7 @@ def validate(
         common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}")
         return
     with common.progress() as step:
-        prepared = prepare(rule_set, customers, usage or [], as_of, check_all=True,
-                           progress=step)
+        prepared = prepare(rule_set, customers, usage or [], as_of, check_all=True, progress=step)
     common.err.print(
         f"[green]ok:[/] {escape(str(rules))}: {summary}; checked against "
         f"{prepared.customers.typed.height:,} customers"
