@@ -135,7 +135,7 @@ def explain(
                 stage_at_start=start[STAGE],
                 stage_entered_at_start=start[ENTERED],
                 initial_assignment=start[STAGE] is None,
-                metrics={name: end.get(name) for name in prepared.metrics.kinds or rules.metrics},
+                metrics={name: end.get(name) for name in rules.metrics},
                 derived={name: end.get(name) for name in rules.derived},
                 hops=hops,
                 stage=end[STAGE],

@@ -10,6 +10,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 RULES = ROOT / "rules" / "default.yaml"
+AS_OF = "2026-11-01"  # the day the fixture in tests/data speaks for
+FIXTURE = ["--customers", DATA / "customers.csv", "--usage", DATA / "usage.csv"]
+
+
+def run_args(out: Path, *extra: str | Path, customers: Path = DATA / "customers.csv") -> list:
+    """`lifecycle run` on the fixture with the default rules, writing into ``out``."""
+    return [
+        "run",
+        "--customers",
+        customers,
+        "--usage",
+        DATA / "usage.csv",
+        "--rules",
+        RULES,
+        "--as-of",
+        AS_OF,
+        "--out",
+        out,
+        *extra,
+    ]
 
 
 def lifecycle(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

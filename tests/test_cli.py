@@ -8,26 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from cli_util import DATA, RULES, lifecycle, snapshot
-
-AS_OF = "2026-11-01"
-
-
-def run_args(out: Path, *extra: str | Path, customers: Path = DATA / "customers.csv") -> list:
-    return [
-        "run",
-        "--customers",
-        customers,
-        "--usage",
-        DATA / "usage.csv",
-        "--rules",
-        RULES,
-        "--as-of",
-        AS_OF,
-        "--out",
-        out,
-        *extra,
-    ]
+from cli_util import AS_OF, DATA, FIXTURE, RULES, lifecycle, run_args, snapshot
 
 
 def test_run_writes_outputs_and_the_summary_goes_to_stderr(tmp_path: Path) -> None:
@@ -227,15 +208,7 @@ def test_validate_against_data_names_rule_line_and_closest_column(tmp_path: Path
         .replace('"health_score < 40', '"health_scor < 40')
         .replace("column: user_id", "column: userid")
     )
-    result = lifecycle(
-        "validate",
-        "--rules",
-        rules,
-        "--customers",
-        DATA / "customers.csv",
-        "--usage",
-        DATA / "usage.csv",
-    )
+    result = lifecycle("validate", "--rules", rules, *FIXTURE)
     assert result.returncode == 1
     assert (
         "unknown name 'health_scor'" in result.stderr
@@ -250,15 +223,7 @@ def test_validate_reports_bare_number_date_comparison(tmp_path: Path) -> None:
     rules.write_text(
         RULES.read_text().replace('"days_until(renewal_date)"', '"renewal_date - as_of"')
     )
-    result = lifecycle(
-        "validate",
-        "--rules",
-        rules,
-        "--customers",
-        DATA / "customers.csv",
-        "--usage",
-        DATA / "usage.csv",
-    )
+    result = lifecycle("validate", "--rules", rules, *FIXTURE)
     assert result.returncode == 1
     assert "compares a date difference" in result.stderr
     assert "rule 'renewal_window'" in result.stderr
@@ -335,11 +300,14 @@ def test_validate_with_data_reports_data_and_rules_problems_together(tmp_path: P
     customers = tmp_path / "customers.csv"
     customers.write_text("customer_id,stage,health_score\nC1,Lanched,50\nC1,Onboarding,20\n")
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.read_text().replace('"health_score < 40', '"health_scor < 40')
-                     + "ctas:\n  - {id: call, name: Call, on: enter, stage: Launched, "
-                     "owner: cs_manager}\n")
-    result = lifecycle("validate", "--rules", rules, "--customers", customers, "--usage",
-                       DATA / "usage.csv")
+    rules.write_text(
+        RULES.read_text().replace('"health_score < 40', '"health_scor < 40')
+        + "ctas:\n  - {id: call, name: Call, on: enter, stage: Launched, "
+        "owner: cs_manager}\n"
+    )
+    result = lifecycle(
+        "validate", "--rules", rules, "--customers", customers, "--usage", DATA / "usage.csv"
+    )
     assert result.returncode == 1
     assert "unknown stage 'Lanched'" in result.stderr
     assert "appear more than once" in result.stderr
@@ -349,11 +317,22 @@ def test_validate_with_data_reports_data_and_rules_problems_together(tmp_path: P
 
 def test_metric_default_of_the_wrong_type_is_a_rules_problem(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.read_text().replace(
-        "last_seen: {agg: max, column: timestamp}",
-        "last_seen: {agg: max, column: timestamp, default: 'soon'}"))
-    result = lifecycle("run", "--rules", rules, "--customers", DATA / "customers.csv",
-                       "--usage", DATA / "usage.csv", "--dry-run")
+    rules.write_text(
+        RULES.read_text().replace(
+            "last_seen: {agg: max, column: timestamp}",
+            "last_seen: {agg: max, column: timestamp, default: 'soon'}",
+        )
+    )
+    result = lifecycle(
+        "run",
+        "--rules",
+        rules,
+        "--customers",
+        DATA / "customers.csv",
+        "--usage",
+        DATA / "usage.csv",
+        "--dry-run",
+    )
     assert result.returncode == 1
     assert "the default 'soon' is not datetime" in result.stderr
     assert "Traceback" not in result.stderr
@@ -365,10 +344,13 @@ def test_a_pipe_that_closes_early_is_not_an_error() -> None:
 
     # the bundled sample is larger than a pipe's buffer, so the writer meets a closed pipe
     sample = RULES.parent.parent / "sample_data" / "customers.csv"
-    command = (f"{sys.executable} -m lifecycle_cli run --customers {sample} "
-               f"--rules {RULES} --as-of {AS_OF} --stdout customers | head -1")
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True,
-                            text=True, timeout=120)
+    command = (
+        f"{sys.executable} -m lifecycle_cli run --customers {sample} "
+        f"--rules {RULES} --as-of {AS_OF} --stdout customers | head -1"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.startswith("customer_id,")
     assert result.returncode == 0, result.stderr
     assert "error" not in result.stderr

@@ -10,26 +10,14 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_util import DATA, RULES, lifecycle
+from cli_util import lifecycle, run_args
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 @pytest.mark.parametrize("name", ["customers.csv", "transitions.csv"])
 def test_run_matches_golden(tmp_path: Path, name: str) -> None:
-    result = lifecycle(
-        "run",
-        "--customers",
-        DATA / "customers.csv",
-        "--usage",
-        DATA / "usage.csv",
-        "--rules",
-        RULES,
-        "--as-of",
-        "2026-11-01",
-        "--out",
-        tmp_path,
-    )
+    result = lifecycle(*run_args(tmp_path))
     assert result.returncode == 0, result.stderr
     produced = (tmp_path / name).read_bytes()
     golden = GOLDEN / name
