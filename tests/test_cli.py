@@ -230,19 +230,7 @@ def test_validate_reports_bare_number_date_comparison(tmp_path: Path) -> None:
 
 
 def test_explain_text_and_json() -> None:
-    args = [
-        "explain",
-        "0002",
-        "0009",
-        "--customers",
-        DATA / "customers.csv",
-        "--usage",
-        DATA / "usage.csv",
-        "--rules",
-        RULES,
-        "--as-of",
-        AS_OF,
-    ]
+    args = ["explain", "0002", "0009", *FIXTURE, "--rules", RULES, "--as-of", AS_OF]
     text = lifecycle(*args)
     assert text.returncode == 0, text.stderr
     assert "onboarding_timeout" in text.stdout and "<- wins" in text.stdout
