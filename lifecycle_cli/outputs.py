@@ -124,6 +124,25 @@ def write_tables(
     return list(dict.fromkeys(targets.values()))
 
 
+def write_text_atomic(target: str | Path, text: str) -> Path:
+    """Write one small text file (a JSON summary) through a temporary file and a rename."""
+    target = Path(target)
+    temp = _temp_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(text, encoding="utf-8")
+        _fsync(temp)
+        os.replace(temp, target)
+    except OSError as err:
+        raise OutputError(
+            Problem(f"cannot write the file: {err.strerror or err}", file=str(target))
+        ) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    return target
+
+
 def _temp_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp-{os.getpid()}")
 

@@ -32,7 +32,8 @@ from .errors import DataError, LifecycleError, Problem, RulesError
 from .expressions import Kind, kind_of
 from .inputs import ENTERED, ID, ROW, STAGE, Customers, Usage, read_customers, scan_usage
 from .metrics import MetricsResult, compute_metrics
-from .rules import BUILTINS, Rules
+from .rules import BUILTINS, Rules, did_you_mean
+from .state import empty_overrides, merge_start
 
 Progress = Callable[[str], None]
 
@@ -49,6 +50,7 @@ class Prepared:
     state: pl.DataFrame
     compiled: CompiledRules
     warnings: list[str] = field(default_factory=list)
+    overrides: pl.DataFrame = field(default_factory=empty_overrides)
 
 
 @dataclass
@@ -66,6 +68,12 @@ class RunResult:
     input_paths: list[Path]
     id_column: str  # the export's header of the customer id
     warnings: list[str] = field(default_factory=list)
+    # customers whose stage in the export differs from the state's (runs with a state)
+    overrides: pl.DataFrame = field(default_factory=empty_overrides)
+    # ID, STAGE, ENTERED after the run, in input order
+    final_stages: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # "customers"/"usage" -> the export's header -> kind (number, text, date...)
+    schema: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def moves(self) -> pl.DataFrame:
@@ -98,11 +106,15 @@ def prepare(
     only_ids: Sequence[str] | None = None,
     check_all: bool = False,
     progress: Progress = _noop,
+    previous: pl.DataFrame | None = None,
+    prefer: str = "export",
 ) -> Prepared:
     """Read the exports, compute metrics and compile the rules against the data.
 
     With ``check_all`` (for `validate`), go on past problems in one step to
-    find those of the next, and raise them all together.
+    find those of the next, and raise them all together. ``previous`` is a
+    state's stage table (see `lifecycle_cli.state.merge_start`): it fills the
+    stages the export leaves empty.
     """
     as_of = as_of or dt.date.today()
     warnings: list[str] = []
@@ -118,6 +130,13 @@ def prepare(
     typed = customers.typed
     if only_ids is not None:
         typed = _select_ids(customers, only_ids)
+    typed, overrides = merge_start(typed, previous, as_of, id_column=ID, stage_column=STAGE,
+                                   entered_column=ENTERED, prefer=prefer)
+    if previous is not None:
+        try:
+            _check_state_stages(typed, rules)
+        except DataError as error:
+            collect(error)
     usage = None
     if usage_paths:
         try:
@@ -159,7 +178,27 @@ def prepare(
         collect(error)
     if problems:
         raise LifecycleError(problems)
-    return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings)
+    return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings, overrides)
+
+
+def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
+    """Stages that came from the state must still be named by the rules."""
+    names = rules.stage_names
+    unknown = (
+        typed.filter(pl.col(STAGE).is_not_null() & ~pl.col(STAGE).is_in(names))
+        .group_by(STAGE).len().sort(["len", STAGE], descending=[True, False])
+    )
+    if unknown.height:
+        raise DataError([
+            Problem(
+                f"the state holds the stage '{stage}' for {n:,} customer(s), and the rules "
+                "don't name it",
+                hint=(did_you_mean(stage, names) or "stages: " + ", ".join(names))
+                + "; keep the old name in the rules, or give those customers a stage in "
+                "the export",
+            )
+            for stage, n in unknown.iter_rows()
+        ])
 
 
 def _select_ids(customers: Customers, ids: Sequence[str]) -> pl.DataFrame:
@@ -168,8 +207,6 @@ def _select_ids(customers: Customers, ids: Sequence[str]) -> pl.DataFrame:
     found = typed.filter(pl.col(ID).cast(pl.String).is_in(wanted.implode()))
     missing = sorted(set(ids) - set(found[ID].cast(pl.String).to_list()))
     if missing:
-        from .rules import did_you_mean
-
         known = typed[ID].cast(pl.String).to_list()
         raise DataError(
             [
@@ -211,9 +248,15 @@ def run(
     as_of: dt.date | None = None,
     *,
     progress: Progress = _noop,
+    previous: pl.DataFrame | None = None,
+    prefer: str = "export",
 ) -> RunResult:
-    """Apply ``rules`` to the exports for ``as_of`` (default: today)."""
-    prepared = prepare(rules, customers_path, usage_paths, as_of, progress=progress)
+    """Apply ``rules`` to the exports for ``as_of`` (default: today).
+
+    ``previous`` is a state's stage table to start from (see `prepare`).
+    """
+    prepared = prepare(rules, customers_path, usage_paths, as_of, progress=progress,
+                       previous=previous, prefer=prefer)
     progress("applying transition rules")
     engine = decide(prepared.state, prepared.compiled)
     progress("building outputs")
@@ -239,7 +282,24 @@ def _result(prepared: Prepared, engine: EngineResult) -> RunResult:
         input_paths=input_paths,
         id_column=customers.external[ID],
         warnings=warnings,
+        overrides=prepared.overrides,
+        final_stages=final.select(ID, STAGE, ENTERED),
+        schema=_schema(prepared),
     )
+
+
+def _schema(prepared: Prepared) -> dict[str, dict[str, str]]:
+    """The exports' columns and their kinds, under the exports' own headers."""
+    rules = prepared.rules
+    customers = {
+        rules.customer_column(c): kind_of(t).value
+        for c, t in prepared.customers.typed.schema.items()
+        if c != ROW
+    }
+    usage = {} if prepared.usage is None else {
+        rules.usage_column(c): kind_of(t).value for c, t in prepared.usage.schema.items()
+    }
+    return {"customers": customers, "usage": usage}
 
 
 def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules) -> pl.DataFrame:

@@ -91,6 +91,7 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
         "DataError": "the data",
         "OutputError": "the outputs",
         "OptionError": "the options",
+        "StateError": "the state",
     }.get(type(error).__name__, "the rules and the data")
     title = f"{n} problem{'s' if n != 1 else ''} with {kind}"
     if writes:

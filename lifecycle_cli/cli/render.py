@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..explain import Explanation
-from ..run import RunResult
+from ..nightly import NightlyResult
 
 
 def _fmt(value: Any) -> str:
@@ -25,9 +25,19 @@ def _fmt(value: Any) -> str:
 
 
 def run_summary(
-    console: Console, result: RunResult, written: list[str], *, dry_run: bool = False
+    console: Console, done: NightlyResult, *, dry_run: bool = False, quiet: bool = False
 ) -> None:
-    """Moves by rule, stage counts before and after, usage counts, warnings, files."""
+    """Moves by rule, stage counts before and after, usage counts, the state, warnings,
+    files. ``quiet``: the warnings only."""
+    result = done.result
+    warnings = [*result.warnings, *done.warnings]
+    if done.stale_lock is not None:
+        warnings.insert(0, "cleared a stale lock on the state folder, left by "
+                        + done.stale_lock.describe())
+    if quiet:
+        for warning in warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
+        return
     rules = result.rules
     m = result.metrics
     title = rules.name or "lifecycle"
@@ -75,12 +85,33 @@ def run_summary(
     else:
         console.print("No customer moved.")
 
-    for warning in result.warnings:
+    if result.overrides.height:
+        kept = "the export's" if result.overrides["kept"][0] == "export" else "the state's"
+        console.print(
+            f"{result.overrides.height:,} customer(s) have a stage in the export that differs "
+            f"from the state's (changed by hand?); {kept} stage was kept; recorded as overrides"
+        )
+    for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if done.state_path is not None:
+        console.print(_state_line(done, dry_run))
     if dry_run:
         console.print("[bold]dry run:[/] nothing was written")
-    for path in written:
-        console.print(f"wrote {escape(path)}")
+    for path in done.written:
+        console.print(f"wrote {escape(str(path))}")
+
+
+def _state_line(done: NightlyResult, dry_run: bool) -> str:
+    start = (f"started from its stages of {done.base}" if done.base
+             else "started from the export alone (no earlier date in the state)")
+    what = "would record" if dry_run else "recorded"
+    line = f"state {escape(str(done.state_path))}: {start}; {what} {done.result.as_of}"
+    if done.replaced:
+        line += " (replacing that date's earlier run)"
+    if done.dropped:
+        line += (f"; dropped the later dates {done.dropped[0]} to {done.dropped[-1]} "
+                 f"({len(done.dropped)})")
+    return line
 
 
 def explanation(console: Console, e: Explanation) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..errors import OptionError
-from ..outputs import write_csv, write_tables
+from ..errors import LifecycleError, OptionError
+from ..nightly import Guards, MaxMoves, error_summary, run_with_state
+from ..outputs import write_csv, write_text_atomic
 from ..rules import load_rules
-from ..run import run as run_rules
 from . import common, render
 
 
@@ -32,6 +36,22 @@ def register(app: typer.Typer) -> None:
         epilog="Example:\n\n  lifecycle run --customers sample_data/customers.csv "
         "--usage sample_data/usage.csv --rules rules/default.yaml --out out",
     )(run)
+
+
+class Prefer(str, Enum):
+    export = "export"
+    state = "state"
+
+
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="Folder of the tool's memory between runs (created if needed): each as-of "
+        "date's transitions, the stage table, a manifest per run.",
+        show_default=False,
+    ),
+]
 
 
 @common.handle_errors
@@ -61,31 +81,112 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the summary; write nothing.")
     ] = False,
+    state: StateOpt = None,
+    rewind: Annotated[
+        bool,
+        typer.Option(
+            "--rewind",
+            help="With --state: allow an as-of date earlier than the state's latest; the "
+            "state's later dates are dropped.",
+        ),
+    ] = False,
+    prefer: Annotated[
+        Prefer,
+        typer.Option(
+            "--prefer",
+            help="With --state, when the export's stage differs from the state's: which wins.",
+        ),
+    ] = Prefer.export,
+    max_moves: Annotated[
+        str | None,
+        typer.Option(
+            "--max-moves",
+            help="Write nothing and exit 1 if more customers would move: a number (500) or "
+            "a share (5%).",
+            show_default=False,
+            metavar="N|N%",
+        ),
+    ] = None,
+    max_shrink: Annotated[
+        str,
+        typer.Option(
+            "--max-shrink",
+            help="With --state: refuse a customers export with this share fewer rows than "
+            "the last run's.",
+            metavar="N%",
+        ),
+    ] = "10%",
+    allow_shrink: Annotated[
+        bool,
+        typer.Option("--allow-shrink", help="With --state: accept an export that shrank."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors.")
+    ] = False,
+    summary_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary-json",
+            help="Write a machine-readable run summary (JSON) to this file ('-': standard "
+            "output), also when the run fails.",
+            show_default=False,
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> None:
     """Apply the rules to the exports: update stages, write customers and transitions.
 
     The summary goes to standard error; data goes to files (--out) or standard output
-    (--stdout).
+    (--stdout). With --state, runs remember stages and history, and a repeated as-of
+    date replaces its records.
     """
-    if out is None and stdout is None and not dry_run:
-        raise OptionError(
-            "give --out DIR for the output files, --stdout TABLE for a pipe, or --dry-run"
-        )
-    rule_set = load_rules(rules)
-    with common.progress() as step:
-        result = run_rules(rule_set, customers, usage or [], as_of, progress=step)
-        written: list[str] = []
-        if not dry_run and out is not None:
-            step("writing outputs")
-            paths = write_tables(
-                result.tables,
-                out,
-                fmt.value,
-                inputs=result.input_paths,
-                created=result.as_of,
-                text_columns=[result.id_column, "customer_id"],
+    started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
+    try:
+        if out is None and stdout is None and not dry_run:
+            raise OptionError(
+                "give --out DIR for the output files, --stdout TABLE for a pipe, or --dry-run"
             )
-            written = [str(p) for p in paths]
+        if stdout is not None and summary_json == Path("-"):
+            raise OptionError("--stdout and --summary-json - both want standard output; "
+                              "give --summary-json a file")
+        guards = Guards(
+            max_moves=MaxMoves.parse(max_moves) if max_moves is not None else None,
+            max_shrink=_share(max_shrink, "--max-shrink"),
+            allow_shrink=allow_shrink,
+        )
+        rule_set = load_rules(rules)
+        with common.progress(not quiet) as step:
+            done = run_with_state(
+                rule_set, rules, customers, usage or [], as_of, state_dir=state, out=out,
+                fmt=fmt.value, dry_run=dry_run, rewind=rewind, prefer=prefer.value,
+                guards=guards, progress=step, command=" ".join(["lifecycle", *sys.argv[1:]]),
+            )
+    except LifecycleError as error:
+        if summary_json is not None:
+            _write_json(summary_json,
+                        error_summary(error, started_at, time.monotonic() - started, as_of))
+        raise
+    result = done.result
     if not dry_run and stdout is not None:
         common.write_to_stdout(lambda stream: write_csv(result.tables[stdout.value], stream))
-    render.run_summary(common.err, result, written, dry_run=dry_run)
+    if summary_json is not None:
+        _write_json(summary_json, done.summary)
+    render.run_summary(common.err, done, dry_run=dry_run, quiet=quiet)
+
+
+def _share(text: str, option: str) -> float:
+    try:
+        value = float(text.strip().rstrip("%")) / (100 if text.strip().endswith("%") else 1)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise OptionError(f"{option} takes a share such as 10%, not '{text}'")
+    return value
+
+
+def _write_json(target: Path, data: dict) -> None:
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    if target == Path("-"):
+        common.write_to_stdout(lambda stream: stream.write(text.encode()))
+        return
+    write_text_atomic(target, text)
