@@ -97,6 +97,61 @@ def _noop(_: str) -> None:
     pass
 
 
+@dataclass
+class Loaded:
+    """The exports as read, before any as-of date comes in: read once, run for many days."""
+
+    customers: Customers
+    typed: pl.DataFrame  # the customers the run is for: all, or the selected ids
+    usage: Usage | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _collector(problems: list[Problem] | None) -> Callable[[LifecycleError], None]:
+    """Raise at once, or (for `validate`) keep the problems and go on."""
+
+    def collect(error: LifecycleError) -> None:
+        if problems is None:
+            raise error
+        problems.extend(error.problems)
+
+    return collect
+
+
+def load(
+    rules: Rules,
+    customers_path: str | Path,
+    usage_paths: Sequence[str | Path] = (),
+    *,
+    only_ids: Sequence[str] | None = None,
+    problems: list[Problem] | None = None,
+    progress: Progress = _noop,
+) -> Loaded:
+    """Read the customers export and open the usage exports (lazily)."""
+    collect = _collector(problems)
+    warnings: list[str] = []
+    progress("reading customers")
+    customers = read_customers(customers_path, rules, problems_out=problems)
+    typed = customers.typed
+    if only_ids is not None:
+        typed = _select_ids(customers, only_ids)
+    usage = None
+    if usage_paths:
+        try:
+            usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
+        except DataError as error:
+            collect(error)
+        if usage is not None and only_ids is not None:
+            usage = Usage(
+                usage.paths, usage.frame.filter(pl.col(ID).is_in(typed[ID].implode())), usage.schema
+            )
+    elif rules.metrics:
+        warnings.append(
+            f"no usage export given: every metric takes its default ({', '.join(rules.metrics)})"
+        )
+    return Loaded(customers, typed, usage, warnings)
+
+
 def prepare(
     rules: Rules,
     customers_path: str | Path,
@@ -116,47 +171,42 @@ def prepare(
     state's stage table (see `lifecycle_cli.state.merge_start`): it fills the
     stages the export leaves empty.
     """
-    as_of = as_of or dt.date.today()
-    warnings: list[str] = []
     problems: list[Problem] | None = [] if check_all else None
+    loaded = load(rules, customers_path, usage_paths, only_ids=only_ids, problems=problems,
+                  progress=progress)
+    return prepare_loaded(rules, loaded, as_of, previous=previous, prefer=prefer,
+                          problems=problems, progress=progress)
 
-    def collect(error: LifecycleError) -> None:
-        if problems is None:
-            raise error
-        problems.extend(error.problems)
 
-    progress("reading customers")
-    customers = read_customers(customers_path, rules, problems_out=problems)
-    typed = customers.typed
-    if only_ids is not None:
-        typed = _select_ids(customers, only_ids)
-    typed, overrides = merge_start(typed, previous, as_of, id_column=ID, stage_column=STAGE,
-                                   entered_column=ENTERED, prefer=prefer)
+def prepare_loaded(
+    rules: Rules,
+    loaded: Loaded,
+    as_of: dt.date | None = None,
+    *,
+    previous: pl.DataFrame | None = None,
+    prefer: str = "export",
+    problems: list[Problem] | None = None,
+    progress: Progress = _noop,
+    metrics: MetricsResult | None = None,
+) -> Prepared:
+    """`prepare` for exports already read; ``metrics`` when already computed."""
+    as_of = as_of or dt.date.today()
+    collect = _collector(problems)
+    customers, usage = loaded.customers, loaded.usage
+    typed, overrides = merge_start(loaded.typed, previous, as_of, id_column=ID,
+                                   stage_column=STAGE, entered_column=ENTERED, prefer=prefer)
     if previous is not None:
         try:
             _check_state_stages(typed, rules)
         except DataError as error:
             collect(error)
-    usage = None
-    if usage_paths:
+    if metrics is None:
+        progress("computing metrics from usage")
         try:
-            usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
+            metrics = compute_metrics(rules, usage, typed.select(ID), as_of)
         except DataError as error:
             collect(error)
-        if usage is not None and only_ids is not None:
-            usage = Usage(
-                usage.paths, usage.frame.filter(pl.col(ID).is_in(typed[ID].implode())), usage.schema
-            )
-    elif rules.metrics:
-        warnings.append(
-            f"no usage export given: every metric takes its default ({', '.join(rules.metrics)})"
-        )
-    progress("computing metrics from usage")
-    try:
-        metrics = compute_metrics(rules, usage, typed.select(ID), as_of)
-    except DataError as error:
-        collect(error)
-        metrics = compute_metrics(rules, None, typed.select(ID), as_of)
+            metrics = compute_metrics(rules, None, typed.select(ID), as_of)
 
     computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
@@ -178,7 +228,8 @@ def prepare(
         collect(error)
     if problems:
         raise LifecycleError(problems)
-    return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings, overrides)
+    return Prepared(rules, as_of, customers, usage, metrics, state, compiled,
+                    list(loaded.warnings), overrides)
 
 
 def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
@@ -260,10 +311,10 @@ def run(
     progress("applying transition rules")
     engine = decide(prepared.state, prepared.compiled)
     progress("building outputs")
-    return _result(prepared, engine)
+    return result_of(prepared, engine)
 
 
-def _result(prepared: Prepared, engine: EngineResult) -> RunResult:
+def result_of(prepared: Prepared, engine: EngineResult) -> RunResult:
     rules, as_of, customers = prepared.rules, prepared.as_of, prepared.customers
     final = final_values(engine.state.sort(ROW), prepared.compiled)
     warnings = list(prepared.warnings) + _warnings(engine, final, rules)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import EXIT_BAD_INPUT, LifecycleError, Problem
+from ..outputs import write_text_atomic
 
 # Data goes to stdout; the human summary, progress and errors go to stderr.
 out = Console(highlight=False, soft_wrap=True)
@@ -69,6 +71,41 @@ AsOfOpt = Annotated[
 ]
 
 
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="Folder of the tool's memory between runs (created if needed): each as-of "
+        "date's transitions, the stage table, a manifest per run.",
+        show_default=False,
+    ),
+]
+
+
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors.")
+]
+SummaryJsonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary-json",
+        help="Write a machine-readable summary (JSON) to this file ('-': standard output), "
+        "also when the command fails.",
+        show_default=False,
+        metavar="FILE",
+    ),
+]
+
+
+def write_json(target: Path, data: dict[str, Any]) -> None:
+    """A JSON summary, to a file (atomically) or to standard output for '-'."""
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    if target == Path("-"):
+        write_to_stdout(lambda stream: stream.write(text.encode()))
+        return
+    write_text_atomic(target, text)
+
+
 def render_problems(problems: list[Problem], title: str) -> None:
     err.print(f"[bold red]error:[/] {escape(title)}")
     for p in problems:
@@ -102,7 +139,7 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
-    writes = fn.__name__ in ("run", "sample")
+    writes = fn.__name__ in ("run", "sample", "backfill")
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

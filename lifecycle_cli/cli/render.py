@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..backfill import BackfillResult
 from ..explain import Explanation
 from ..nightly import NightlyResult
 
@@ -186,3 +188,32 @@ def explanation(console: Console, e: Explanation) -> None:
         f"final stage: [bold]{escape(e.stage)}[/], entered "
         f"{_fmt(e.stage_entered_at)}, day {_fmt(e.days_in_stage)}{expected}{overdue}"
     )
+
+
+def backfill_summary(console: Console, result: BackfillResult, state: Path) -> None:
+    """Days replayed, moves per day (the first and last few), stages at the end."""
+    days = result.days
+    console.print(
+        f"[bold]backfill[/] {result.start} to {result.end}: {len(days)} day(s) in "
+        f"{result.seconds:.1f} s; {sum(d.moved for d in days):,} moves, "
+        f"{sum(d.assigned for d in days):,} first assignments"
+    )
+    table = Table(title="Days", title_justify="left", show_edge=False)
+    table.add_column("as of")
+    table.add_column("moved", justify="right")
+    table.add_column("assigned", justify="right")
+    shown = days if len(days) <= 10 else [*days[:5], None, *days[-5:]]
+    for day in shown:
+        if day is None:
+            table.add_row("...", "", "")
+        else:
+            table.add_row(day.as_of.isoformat(), f"{day.moved:,}", f"{day.assigned:,}")
+    console.print(table)
+    if days:
+        after = ", ".join(f"{escape(s)} {n:,}" for s, n in sorted(days[-1].stages_after.items()))
+        console.print(f"stages after {days[-1].as_of}: {after}")
+    if result.replaced:
+        console.print(f"replaced {len(result.replaced)} date(s) the state already held")
+    if result.dropped:
+        console.print(f"dropped the later dates {result.dropped[0]} to {result.dropped[-1]}")
+    console.print(f"state {escape(str(state))}: recorded {len(days)} day(s)")

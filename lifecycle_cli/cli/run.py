@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 import time
 from enum import Enum
@@ -14,7 +13,7 @@ import typer
 
 from ..errors import LifecycleError, OptionError
 from ..nightly import Guards, MaxMoves, error_summary, run_with_state
-from ..outputs import write_csv, write_text_atomic
+from ..outputs import write_csv
 from ..rules import load_rules
 from . import common, render
 
@@ -41,17 +40,6 @@ def register(app: typer.Typer) -> None:
 class Prefer(str, Enum):
     export = "export"
     state = "state"
-
-
-StateOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state",
-        help="Folder of the tool's memory between runs (created if needed): each as-of "
-        "date's transitions, the stage table, a manifest per run.",
-        show_default=False,
-    ),
-]
 
 
 @common.handle_errors
@@ -81,7 +69,7 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the summary; write nothing.")
     ] = False,
-    state: StateOpt = None,
+    state: common.StateOpt = None,
     rewind: Annotated[
         bool,
         typer.Option(
@@ -120,19 +108,8 @@ def run(
         bool,
         typer.Option("--allow-shrink", help="With --state: accept an export that shrank."),
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors.")
-    ] = False,
-    summary_json: Annotated[
-        Path | None,
-        typer.Option(
-            "--summary-json",
-            help="Write a machine-readable run summary (JSON) to this file ('-': standard "
-            "output), also when the run fails.",
-            show_default=False,
-            metavar="FILE",
-        ),
-    ] = None,
+    quiet: common.QuietOpt = False,
+    summary_json: common.SummaryJsonOpt = None,
 ) -> None:
     """Apply the rules to the exports: update stages, write customers and transitions.
 
@@ -163,14 +140,14 @@ def run(
             )
     except LifecycleError as error:
         if summary_json is not None:
-            _write_json(summary_json,
-                        error_summary(error, started_at, time.monotonic() - started, as_of))
+            common.write_json(summary_json,
+                              error_summary(error, started_at, time.monotonic() - started, as_of))
         raise
     result = done.result
     if not dry_run and stdout is not None:
         common.write_to_stdout(lambda stream: write_csv(result.tables[stdout.value], stream))
     if summary_json is not None:
-        _write_json(summary_json, done.summary)
+        common.write_json(summary_json, done.summary)
     render.run_summary(common.err, done, dry_run=dry_run, quiet=quiet)
 
 
@@ -182,11 +159,3 @@ def _share(text: str, option: str) -> float:
     if not 0 <= value <= 1:
         raise OptionError(f"{option} takes a share such as 10%, not '{text}'")
     return value
-
-
-def _write_json(target: Path, data: dict) -> None:
-    text = json.dumps(data, indent=2, default=str) + "\n"
-    if target == Path("-"):
-        common.write_to_stdout(lambda stream: stream.write(text.encode()))
-        return
-    write_text_atomic(target, text)
