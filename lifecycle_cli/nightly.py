@@ -30,12 +30,13 @@ from typing import Any
 import polars as pl
 
 from . import __version__
+from .engine import decide
 from .errors import DataError, LifecycleError, OptionError, Problem
 from .expressions import ExpressionError, parse, referenced_names
 from .inputs import ID
 from .outputs import write_tables
 from .rules import BUILTINS, Rules
-from .run import RunResult, run
+from .run import RunResult, load, prepare_loaded, result_of, run, schema_of
 from .state import (
     DayWrite,
     LockInfo,
@@ -178,19 +179,20 @@ def rules_columns(rules: Rules) -> tuple[set[str], set[str]]:
     return customer, usage
 
 
-def check_schema(result: RunResult, previous: dict[str, Any] | None) -> list[str]:
+def check_schema(rules: Rules, schema: dict[str, dict[str, str]],
+                 previous: dict[str, Any] | None) -> list[str]:
     """Compare the exports' columns with the last run's: raise for a change that the rules
     feel (a column they read that vanished or changed type); return warnings for the rest."""
     if previous is None or "schema" not in previous:
         return []
     problems: list[Problem] = []
     warnings: list[str] = []
-    read_customer, read_usage = rules_columns(result.rules)
+    read_customer, read_usage = rules_columns(rules)
     external = {
-        "customers": {result.rules.customer_column(c) for c in read_customer},
-        "usage": {result.rules.usage_column(c) for c in read_usage},
+        "customers": {rules.customer_column(c) for c in read_customer},
+        "usage": {rules.usage_column(c) for c in read_usage},
     }
-    for table, now in result.schema.items():
+    for table, now in schema.items():
         before = previous["schema"].get(table) or {}
         if not now:  # no usage given this time: nothing to compare
             continue
@@ -308,10 +310,14 @@ def _run_on_state(
         collect_garbage(state)  # what a killed run left behind
     base = start_date(state, as_of, rewind=rewind, dry_run=dry_run)
     previous_manifest = state.manifest(base)
-    result = run(rules, customers, usage, as_of, progress=progress,
-                 previous=state.stages(base), prefer=prefer)
-    check_shrink(result.customers.height, previous_manifest, guards, Path(customers))
-    warnings = check_schema(result, previous_manifest)
+    # the guards on the export come before the rules meet it: their messages say more
+    loaded = load(rules, customers, usage, progress=progress)
+    check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
+    warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
+    prepared = prepare_loaded(rules, loaded, as_of, previous=state.stages(base), prefer=prefer,
+                              progress=progress)
+    progress("applying transition rules")
+    result = result_of(prepared, decide(prepared.state, prepared.compiled))
     check_moves(result, guards.max_moves)
     written = _write_outputs(result, out, fmt, dry_run, progress)
     replaced = as_of in state.days

@@ -92,6 +92,8 @@ def write_tables(
                     f"the {name} table has {frame.height:,} rows, more than a sheet "
                     "holds; use --format csv or parquet"
                 )
+    for target in set(targets.values()):
+        _remove_debris(target)
     pending: list[tuple[Path, Path]] = []
     try:
         if fmt == "xlsx":
@@ -141,6 +143,25 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
     return target
+
+
+def _remove_debris(target: Path) -> None:
+    """Remove the temporary files a killed run left next to ``target``."""
+    for temp in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = temp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _temp_path(target: Path) -> Path:

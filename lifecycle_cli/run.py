@@ -335,20 +335,19 @@ def result_of(prepared: Prepared, engine: EngineResult) -> RunResult:
         warnings=warnings,
         overrides=prepared.overrides,
         final_stages=final.select(ID, STAGE, ENTERED),
-        schema=_schema(prepared),
+        schema=schema_of(prepared.rules, prepared),
     )
 
 
-def _schema(prepared: Prepared) -> dict[str, dict[str, str]]:
+def schema_of(rules: Rules, loaded: Loaded | Prepared) -> dict[str, dict[str, str]]:
     """The exports' columns and their kinds, under the exports' own headers."""
-    rules = prepared.rules
     customers = {
         rules.customer_column(c): kind_of(t).value
-        for c, t in prepared.customers.typed.schema.items()
+        for c, t in loaded.customers.typed.schema.items()
         if c != ROW
     }
-    usage = {} if prepared.usage is None else {
-        rules.usage_column(c): kind_of(t).value for c, t in prepared.usage.schema.items()
+    usage = {} if loaded.usage is None else {
+        rules.usage_column(c): kind_of(t).value for c, t in loaded.usage.schema.items()
     }
     return {"customers": customers, "usage": usage}
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from lifecycle_cli import parse_rules
 from lifecycle_cli.inputs import scan_usage
-from lifecycle_cli.metrics import compute_metrics
+from lifecycle_cli.metrics import MetricsReplay, compute_metrics
 
 AS_OF = dt.date(2026, 11, 1)
 RULES = parse_rules("""\
@@ -75,3 +76,51 @@ def test_csv_usage_in_batches_equals_one_pass(tmp_path: Path) -> None:
     batched = compute_metrics(RULES, usage, ids, AS_OF, batch_rows=333)
     assert batched.values.equals(whole.values)
     assert whole.usage_rows + whole.after_as_of_rows == 2_000 and whole.after_as_of_rows > 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_replay_equals_compute_metrics_every_day(tmp_path: Path, seed: int) -> None:
+    """Backfill's per-day metrics (merged daily partials) equal a full pass for each day."""
+    folder = usage_parts(tmp_path / "usage", 3_000, 2, seed)
+    usage = scan_usage([folder], RULES, pl.String)
+    rows = usage.frame.collect()
+    ids = pl.DataFrame({"customer_id": [f"c{i}" for i in range(45)]})
+    start = dt.date(2026, 10, 18)  # before the first usage day: empty days come first
+    replay = MetricsReplay(RULES, rows, usage.schema, ids, start)
+    assert replay.supported
+    for offset in range(0, 20):
+        day = start + dt.timedelta(days=offset)
+        got = replay.metrics(day)
+        want = compute_metrics(RULES, usage, ids, day)
+        assert_frame_equal(got.values, want.values, check_exact=False, rel_tol=1e-12)
+        assert (got.usage_rows, got.unknown_customer_rows, got.after_as_of_rows) == (
+            want.usage_rows, want.unknown_customer_rows, want.after_as_of_rows), day
+
+
+def test_replay_with_numeric_ids_and_skipped_days(tmp_path: Path) -> None:
+    folder = usage_parts(tmp_path / "usage", 1_000, 1, 7)
+    frame = pl.read_parquet(folder).with_columns(
+        pl.col("customer_id").str.slice(1).cast(pl.Int64))
+    frame.write_parquet(folder / "part-000.parquet")
+    usage = scan_usage([folder], RULES, pl.Int64)
+    ids = pl.DataFrame({"customer_id": list(range(40))})
+    replay = MetricsReplay(RULES, usage.frame.collect(), usage.schema, ids, AS_OF)
+    for day in (dt.date(2026, 10, 22), dt.date(2026, 10, 29), dt.date(2026, 11, 3)):
+        want = compute_metrics(RULES, usage, ids, day)
+        assert_frame_equal(replay.metrics(day).values, want.values, check_exact=False)
+    with pytest.raises(ValueError):
+        replay.metrics(dt.date(2026, 10, 1))
+
+
+def test_replay_declines_a_where_that_reads_the_as_of_date(tmp_path: Path) -> None:
+    rules = parse_rules("""\
+version: 1
+stages: [{name: A}]
+initial_stage: A
+metrics:
+  recent: {agg: count, where: "days_since(timestamp) < 3"}
+""")
+    folder = usage_parts(tmp_path / "usage", 100, 1, 1)
+    usage = scan_usage([folder], rules, pl.String)
+    ids = pl.DataFrame({"customer_id": ["c1"]})
+    assert not MetricsReplay(rules, usage.frame.collect(), usage.schema, ids, AS_OF).supported

@@ -1,0 +1,282 @@
+"""Nightly operation through the real command: --state, guards, crash safety, backfill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from cli_util import AS_OF, DATA, RULES, lifecycle, run_args, snapshot
+
+from lifecycle_cli import outputs
+from lifecycle_cli.errors import OutputError
+from lifecycle_cli.state import State
+
+
+def run_on(state: Path, out: Path, as_of: str = AS_OF, *extra: str | Path,
+           customers: Path = DATA / "customers.csv") -> subprocess.CompletedProcess[str]:
+    args = run_args(out, "--state", state, *extra, customers=customers)
+    args[args.index("--as-of") + 1] = as_of
+    return lifecycle(*args)
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def failed(proc: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def without_stages(tmp_path: Path) -> Path:
+    """The fixture export as a CRM that carries no stages."""
+    path = tmp_path / "no_stages.csv"
+    pl.read_csv(DATA / "customers.csv", infer_schema=False).drop(
+        "stage", "stage_entered_at").write_csv(path)
+    return path
+
+
+def test_a_repeated_date_replaces_its_records(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "a"))
+    first = snapshot(state)
+    ok(run_on(state, tmp_path / "b"))
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+    # the same data files; only the manifest (it holds the run's duration) is new
+    def data(files: dict[str, bytes]) -> dict[str, bytes]:
+        return {k: v for k, v in files.items() if "runs/" not in k and k != "state.json"}
+
+    assert data(snapshot(state)) == data(first)
+    assert len(list((state / "runs").rglob("*.json"))) == 1
+    days = State.open(state)
+    assert [str(d) for d in days.days] == [AS_OF]
+    transitions = pl.read_csv(tmp_path / "a" / "transitions.csv")
+    assert days.table("transitions").height == transitions.height
+
+
+def test_the_state_carries_stages_when_the_export_has_none(tmp_path: Path) -> None:
+    state, bare = tmp_path / "state", without_stages(tmp_path)
+    ok(run_on(state, tmp_path / "d1"))
+    ok(run_on(state, tmp_path / "d2", "2026-11-02", customers=bare))
+    day1 = pl.read_csv(tmp_path / "d1" / "customers.csv", infer_schema=False)
+    day2 = pl.read_csv(tmp_path / "d2" / "customers.csv", infer_schema=False)
+    # nobody restarts in the initial stage: each starts where the state left it
+    assert day2["previous_stage"].to_list() == day1["stage"].to_list()
+    transitions = pl.read_csv(tmp_path / "d2" / "transitions.csv")
+    assert "initial" not in transitions["rule_id"].to_list()
+
+
+def test_a_stage_changed_by_hand_is_recorded(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "d1"))
+    edited = tmp_path / "edited.csv"
+    day1 = pl.read_csv(tmp_path / "d1" / "customers.csv", infer_schema=False)
+    day1.with_columns(
+        pl.when(pl.col("customer_id") == "0003").then(pl.lit("Will Churn"))
+        .otherwise(pl.col("stage")).alias("stage")
+    ).write_csv(edited)
+    proc = ok(run_on(state, tmp_path / "d2", "2026-11-02", customers=edited))
+    assert "1 customer(s) have a stage in the export that differs" in proc.stderr
+    overrides = State.open(state).table("overrides")
+    assert overrides.select("customer_id", "export_stage", "kept").rows() == [
+        ("0003", "Will Churn", "export")]
+    day2 = pl.read_csv(tmp_path / "d2" / "customers.csv", infer_schema=False)
+    assert day2.filter(pl.col("customer_id") == "0003")["previous_stage"][0] == "Will Churn"
+
+
+def test_an_earlier_date_needs_rewind(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "d1"))
+    ok(run_on(state, tmp_path / "d3", "2026-11-03"))
+    before = snapshot(state)
+    message = failed(run_on(state, tmp_path / "x", "2026-11-02"))
+    assert "holds runs up to 2026-11-03" in message and "--rewind" in message
+    assert snapshot(state) == before and not (tmp_path / "x").exists()
+    ok(run_on(state, tmp_path / "x", "2026-11-02", "--dry-run"))
+    assert snapshot(state) == before
+    proc = ok(run_on(state, tmp_path / "d2", "2026-11-02", "--rewind"))
+    assert "dropped the later dates 2026-11-03" in proc.stderr
+    assert [str(d) for d in State.open(state).days] == ["2026-11-01", "2026-11-02"]
+
+
+def test_a_second_run_on_a_locked_state_exits_1(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys,time\nfrom pathlib import Path\n"
+         "from lifecycle_cli.state import lock\n"
+         "with lock(Path(sys.argv[1]), 'lifecycle run --nightly'):\n"
+         "    print('locked', flush=True); time.sleep(60)", str(state)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        message = failed(run_on(state, tmp_path / "out"))
+        assert f"in use by pid {holder.pid}" in message and "since" in message
+        assert not (tmp_path / "out").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    proc = ok(run_on(state, tmp_path / "out"))
+    assert f"cleared a stale lock on the state folder, left by pid {holder.pid}" in proc.stderr
+
+
+def big_export(tmp_path: Path, customers: int = 300_000) -> tuple[Path, Path]:
+    data = tmp_path / "big"
+    ok(lifecycle("sample", "--customers", customers, "--usage-rows", 200_000, "--as-of", AS_OF,
+                 "--out", data))
+    return data / "customers.csv", data / "usage.csv"
+
+
+def test_kill_9_while_writing_leaves_outputs_and_state_as_they_were(tmp_path: Path) -> None:
+    customers, usage = big_export(tmp_path)
+    state, out = tmp_path / "state", tmp_path / "out"
+    args = ["run", "--customers", customers, "--usage", usage, "--rules", RULES, "--out", out,
+            "--state", state]
+    ok(lifecycle(*args, "--as-of", "2026-10-31"))
+    before_out, before_state = snapshot(out), snapshot(state)
+    proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *map(str, args),
+                             "--as-of", AS_OF], stderr=subprocess.DEVNULL)
+    temp = out / f".customers.csv.tmp-{proc.pid}"
+    deadline = time.monotonic() + 120
+    while not temp.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert temp.exists(), "the run ended before it wrote its outputs"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    def settled(files: dict[str, bytes]) -> dict[str, bytes]:
+        """Without temporary files and the lock's note of who held it."""
+        return {k: v for k, v in files.items() if ".tmp-" not in k and k != "lock"}
+
+    assert settled(snapshot(out)) == settled(before_out)
+    assert settled(snapshot(state)) == settled(before_state)
+    assert [str(d) for d in State.open(state).days] == ["2026-10-31"]
+    # the next run finishes the job and clears what the killed one left
+    ok(lifecycle(*args, "--as-of", AS_OF))
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+    assert not [p for p in state.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_full_disk_while_writing_outputs_keeps_the_old_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    old = {"customers": pl.DataFrame({"a": [1]}), "transitions": pl.DataFrame({"b": [2]})}
+    outputs.write_tables(old, out)
+    before = snapshot(out)
+    real = outputs.write_csv
+
+    def full_disk(frame: pl.DataFrame, target: object) -> None:
+        if isinstance(target, Path) and "transitions" in target.name:
+            target.write_text("partial")
+            raise OSError(28, "No space left on device")
+        real(frame, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outputs, "write_csv", full_disk)
+    new = {"customers": pl.DataFrame({"a": [9]}), "transitions": pl.DataFrame({"b": [9]})}
+    with pytest.raises(OutputError, match="No space left on device"):
+        outputs.write_tables(new, out)
+    assert snapshot(out) == before  # not even customers.csv, whose new copy was complete
+
+
+def test_max_moves_refuses_and_names_the_rules(tmp_path: Path) -> None:
+    message = failed(lifecycle(*run_args(tmp_path / "out", "--max-moves", "1")))
+    assert "more than --max-moves 1 allows" in message and "most moves come from:" in message
+    assert not (tmp_path / "out").exists()
+    failed(lifecycle(*run_args(tmp_path / "out", "--max-moves", "0%")))
+    ok(lifecycle(*run_args(tmp_path / "out", "--max-moves", "100%")))
+    assert "--max-moves takes" in failed(
+        lifecycle(*run_args(tmp_path / "o2", "--max-moves", "lots")), code=2)
+
+
+def test_a_shrunken_export_is_refused_unless_allowed(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "d1"))
+    half = tmp_path / "half.csv"
+    rows = (DATA / "customers.csv").read_text().splitlines()
+    half.write_text("\n".join(rows[:6]) + "\n")  # 5 of 12 customers
+    before = snapshot(state)
+    message = failed(run_on(state, tmp_path / "d2", "2026-11-02", customers=half))
+    assert "58.3% fewer than the 12 of the run for 2026-11-01" in message
+    assert "--allow-shrink" in message and snapshot(state) == before
+    ok(run_on(state, tmp_path / "d2", "2026-11-02", "--allow-shrink", customers=half))
+    ok(run_on(state, tmp_path / "d3", "2026-11-03", "--max-shrink", "60%", customers=half))
+
+
+def test_schema_drift_in_a_column_the_rules_read(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "d1"))
+    drifted = tmp_path / "drifted.csv"
+    frame = pl.read_csv(DATA / "customers.csv", infer_schema=False)
+    frame.with_columns(pl.lit("soon").alias("renewal_date"), pl.lit("x").alias("name")).drop(
+        "csm").write_csv(drifted)
+    message = failed(run_on(state, tmp_path / "d2", "2026-11-02", customers=drifted))
+    assert "'renewal_date' of the customers export held date in the run for 2026-11-01" \
+        in message and "holds text now" in message
+    # a column the rules don't read may change: a warning only
+    quiet = tmp_path / "quiet.csv"
+    frame.drop("csm").write_csv(quiet)
+    proc = ok(run_on(state, tmp_path / "d2", "2026-11-02", customers=quiet))
+    assert "no longer has the column 'csm'" in proc.stderr
+
+
+def test_quiet_and_the_json_summary(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    proc = ok(lifecycle(*run_args(tmp_path / "out", "--quiet", "--summary-json", summary)))
+    assert "Moves by rule" not in proc.stderr and proc.stdout == ""
+    data = json.loads(summary.read_text())
+    assert data["status"] == "ok" and data["exit_code"] == 0 and data["as_of"] == AS_OF
+    assert data["rows"]["customers"] == 12
+    assert sum(data["moves_by_rule"].values()) == pl.read_csv(
+        tmp_path / "out" / "transitions.csv").height
+    assert all(len(f["sha256"]) == 64 for f in data["inputs"])
+    # to standard output, and on failure too
+    proc = lifecycle(*run_args(tmp_path / "o2", "--max-moves", "0", "--summary-json", "-"))
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 1 and data["status"] == "error" and data["exit_code"] == 1
+    assert "--max-moves" in data["problems"][0]["message"]
+
+
+def test_backfill_equals_running_each_day(tmp_path: Path) -> None:
+    """A backfill is the nightly runs it replaces: the same stages and transitions daily."""
+    bare = without_stages(tmp_path)
+    nightly, replayed = tmp_path / "nightly", tmp_path / "replayed"
+    days = ["2026-10-28", "2026-10-29", "2026-10-30", "2026-10-31", "2026-11-01"]
+    for day in days:
+        ok(run_on(nightly, tmp_path / day, day, customers=bare))
+    proc = ok(lifecycle("backfill", "--customers", bare, "--usage", DATA / "usage.csv",
+                        "--rules", RULES, "--from", days[0], "--to", days[-1],
+                        "--state", replayed))
+    assert "5 day(s)" in proc.stderr
+    a, b = State.open(nightly), State.open(replayed)
+    assert list(a.days) == list(b.days)
+    for day in a.days:
+        assert a.stages(day).equals(b.stages(day)), day
+    assert a.table("transitions").equals(b.table("transitions"))
+    # again: nothing doubles, the data files are the same
+    def data(files: dict[str, bytes]) -> dict[str, bytes]:
+        return {k: v for k, v in files.items() if "runs/" not in k and k != "state.json"}
+
+    first = data(snapshot(replayed))
+    ok(lifecycle("backfill", "--customers", bare, "--usage", DATA / "usage.csv",
+                 "--rules", RULES, "--from", days[0], "--to", days[-1], "--state", replayed))
+    assert data(snapshot(replayed)) == first
+
+
+def test_backfill_refuses_to_rewrite_under_later_dates(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "d", "2026-11-05"))
+    args = ["backfill", "--customers", DATA / "customers.csv", "--usage", DATA / "usage.csv",
+            "--rules", RULES, "--from", "2026-10-30", "--to", "2026-11-01", "--state", state]
+    assert "--rewind" in failed(lifecycle(*args))
+    ok(lifecycle(*args, "--rewind"))
+    assert [str(d) for d in State.open(state).days] == ["2026-10-30", "2026-10-31",
+                                                        "2026-11-01"]
+    assert "--to 2026-10-01 is before --from" in failed(
+        lifecycle(*args[:-2], "--to", "2026-10-01", "--state", state), code=2)

@@ -1,0 +1,224 @@
+"""The state folder: which stage a run starts from, atomic commits, garbage, the lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from cli_util import snapshot
+
+from lifecycle_cli import state as state_mod
+from lifecycle_cli.errors import OutputError
+from lifecycle_cli.state import (
+    DayWrite,
+    State,
+    StateError,
+    Transaction,
+    lock,
+    merge_start,
+    stage_table,
+)
+
+DAY = dt.date(2026, 11, 2)
+D = dt.date
+
+
+def export(rows: list[tuple[str, str | None, dt.date | None]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema={"customer_id": pl.String, "stage": pl.String, "stage_entered_at": pl.Date},
+        orient="row",
+    )
+
+
+STATE_TABLE = pl.DataFrame(
+    [
+        ("a", "Launched", D(2026, 10, 1), D(2026, 11, 1)),
+        ("b", "Adopting", D(2026, 9, 1), D(2026, 11, 1)),
+        ("c", "Renewal", D(2026, 8, 1), D(2026, 11, 1)),
+        ("gone", "Churned", D(2026, 7, 1), D(2026, 10, 1)),
+    ],
+    schema=state_mod.STAGE_TABLE_SCHEMA,
+    orient="row",
+)
+
+
+def test_the_state_fills_what_the_export_leaves_empty() -> None:
+    typed = export([("a", None, None), ("new", None, None)])
+    merged, overrides = merge_start(typed, STATE_TABLE, DAY)
+    assert merged.rows() == [("a", "Launched", D(2026, 10, 1)), ("new", None, None)]
+    assert overrides.height == 0
+
+
+def test_the_export_wins_and_a_hand_change_is_recorded() -> None:
+    typed = export([
+        ("a", "Launched", None),  # same stage, no date: the state's date
+        ("b", "Will Churn", D(2026, 10, 30)),  # changed by hand, with a date
+        ("c", "Adopting", None),  # changed by hand, no date: seen today
+    ])
+    merged, overrides = merge_start(typed, STATE_TABLE, DAY)
+    assert merged.rows() == [
+        ("a", "Launched", D(2026, 10, 1)),
+        ("b", "Will Churn", D(2026, 10, 30)),
+        ("c", "Adopting", DAY),
+    ]
+    assert overrides.select("customer_id", "state_stage", "export_stage", "kept").rows() == [
+        ("b", "Adopting", "Will Churn", "export"),
+        ("c", "Renewal", "Adopting", "export"),
+    ]
+
+
+def test_prefer_state_keeps_the_state_and_still_records() -> None:
+    typed = export([("b", "Will Churn", D(2026, 10, 30)), ("new", "Onboarding", None)])
+    merged, overrides = merge_start(typed, STATE_TABLE, DAY, prefer="state")
+    assert merged.rows() == [("b", "Adopting", D(2026, 9, 1)), ("new", "Onboarding", None)]
+    assert overrides["kept"].to_list() == ["state"]
+
+
+def test_ids_match_across_types() -> None:
+    """An id read as a number today matches the same id stored as text."""
+    typed = pl.DataFrame({"customer_id": [7], "stage": [None], "stage_entered_at": [None]},
+                         schema={"customer_id": pl.Int64, "stage": pl.String,
+                                 "stage_entered_at": pl.Date})
+    table = STATE_TABLE.with_columns(pl.lit("7").alias("customer_id")).head(1)
+    merged, _ = merge_start(typed, table, DAY)
+    assert merged["stage"].to_list() == ["Launched"]
+
+
+def test_stage_table_keeps_customers_missing_from_the_export() -> None:
+    final = export([("a", "Adopting", DAY), ("new", "Onboarding", DAY)])
+    table = stage_table(final, STATE_TABLE, DAY)
+    assert table["customer_id"].to_list() == ["a", "new", "b", "c", "gone"]
+    assert table.filter(pl.col("customer_id") == "gone")["last_seen"][0] == D(2026, 10, 1)
+    assert table.filter(pl.col("customer_id") == "a")["last_seen"][0] == DAY
+
+
+def day_write(day: dt.date, stage: str = "Launched") -> DayWrite:
+    return DayWrite(
+        as_of=day,
+        stages=stage_table(export([("a", stage, day)]), None, day),
+        transitions=pl.DataFrame({"as_of": [day], "customer_id": ["a"], "rule_id": ["r"]}),
+        overrides=state_mod.empty_overrides(),
+        manifest={"as_of": day.isoformat(), "rows": {"customers": 1}},
+    )
+
+
+def commit(path: Path, *days: DayWrite, drop_after: dt.date | None = None) -> State:
+    state = State.open(path)
+    txn = Transaction(state)
+    for day in days:
+        txn.put(day)
+    if drop_after:
+        txn.drop_after(drop_after)
+    txn.commit()
+    return State.open(path)
+
+
+def test_a_repeated_date_replaces_its_records(tmp_path: Path) -> None:
+    commit(tmp_path, day_write(D(2026, 11, 1)), day_write(D(2026, 11, 2)))
+    first = snapshot(tmp_path)
+    state = commit(tmp_path, day_write(D(2026, 11, 2)))
+    assert snapshot(tmp_path) == first  # content-named files: the same bytes, the same names
+    state = commit(tmp_path, day_write(D(2026, 11, 2), stage="Adopting"))
+    assert list(state.days) == [D(2026, 11, 1), D(2026, 11, 2)]
+    assert state.table("transitions").height == 2
+    assert state.stages(D(2026, 11, 2))["stage"].to_list() == ["Adopting"]
+    # the replaced files are gone: one file per table and date
+    assert len(list((tmp_path / "stages").rglob("*.parquet"))) == 2
+
+
+def test_rewind_drops_later_dates_and_their_files(tmp_path: Path) -> None:
+    commit(tmp_path, *(day_write(D(2026, 11, d)) for d in (1, 2, 3)))
+    state = commit(tmp_path, day_write(D(2026, 11, 2)), drop_after=D(2026, 11, 2))
+    assert list(state.days) == [D(2026, 11, 1), D(2026, 11, 2)]
+    assert not (tmp_path / "transitions" / "as_of=2026-11-03").exists()
+    assert state.before(D(2026, 11, 2)) == D(2026, 11, 1)
+    assert state.manifest(D(2026, 11, 1))["as_of"] == "2026-11-01"
+
+
+def test_a_full_disk_leaves_the_state_as_it_was(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    commit(tmp_path, day_write(D(2026, 11, 1)))
+    before = snapshot(tmp_path)
+    real_write = state_mod._write_new
+    calls = []
+
+    def fill_up(path: Path, data: bytes) -> None:
+        calls.append(path)
+        if len(calls) == 3:  # the third file: half written, then the disk is full
+            temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_bytes(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(state_mod, "_write_new", fill_up)
+    with pytest.raises(OutputError, match="No space left"):
+        commit(tmp_path, day_write(D(2026, 11, 2)))
+    monkeypatch.setattr(state_mod, "_write_new", real_write)
+    # the index is unchanged, so the state reads as before; the next commit clears the debris
+    assert list(State.open(tmp_path).days) == [D(2026, 11, 1)]
+    assert (tmp_path / "state.json").read_bytes() == before["state.json"]
+    commit(tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_damaged_index_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(StateError, match="cannot read the state index"):
+        State.open(tmp_path)
+    (tmp_path / "state.json").write_text(json.dumps({"format": 99, "days": {}}))
+    with pytest.raises(StateError, match="format 99"):
+        State.open(tmp_path)
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from lifecycle_cli.state import lock
+with lock(Path(sys.argv[1]), "lifecycle run --as-of 2026-11-02"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def hold_lock(path: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_holder_is_refused_with_who_and_since(tmp_path: Path) -> None:
+    holder = hold_lock(tmp_path)
+    try:
+        with pytest.raises(StateError) as info, lock(tmp_path, "lifecycle run"):
+            pass
+        message = info.value.problems[0].message
+        assert f"pid {holder.pid}" in message
+        assert "lifecycle run --as-of 2026-11-02" in message and "since 20" in message
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_holder_leaves_a_stale_lock_that_is_cleared(tmp_path: Path) -> None:
+    holder = hold_lock(tmp_path)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert str(holder.pid) in (tmp_path / "lock").read_text()  # it could not clean up
+    started = time.monotonic()
+    with lock(tmp_path, "lifecycle run") as stale:
+        assert stale is not None and stale.pid == holder.pid
+    assert time.monotonic() - started < 5
+    assert (tmp_path / "lock").read_text() == ""  # released cleanly this time
+    with lock(tmp_path, "lifecycle run") as stale:
+        assert stale is None
