@@ -101,7 +101,7 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
-    writes = fn.__name__ in ("run", "sample")
+    writes = fn.__name__ in ("run", "sample", "diff")  # the commands that write files
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
