@@ -55,11 +55,15 @@ class RuleChange:
     section: str  # transitions, derived, metrics, stages, settings
     name: str  # a rule id, a derived or metric name, a stage, a setting
     change: str  # added, removed, changed
-    details: tuple[tuple[str, str, str], ...] = ()  # (key, old value, new value) when changed
+    # (key, old value, new value); an added item has no old values, a removed one no new
+    details: tuple[tuple[str, str, str], ...] = ()
 
     def describe(self) -> str:
-        """``when: 'a' -> 'b'; priority: 0 -> 10`` for a change, else empty."""
-        return "; ".join(f"{key}: {old} -> {new}" for key, old, new in self.details)
+        """``when: 'a' -> 'b'; priority: 0 -> 10`` for a change; the values of an added
+        or removed item."""
+        if self.change == "changed":
+            return "; ".join(f"{key}: {old} -> {new}" for key, old, new in self.details)
+        return "; ".join(f"{key}: {old or new}" for key, old, new in self.details)
 
 
 @dataclass
@@ -332,7 +336,8 @@ def _named(
     out = []
     for name, fields in old.items():
         if name not in new:
-            out.append(RuleChange(section, name, "removed"))
+            removed = tuple((key, _show(value), "") for key, value in fields.items())
+            out.append(RuleChange(section, name, "removed", removed))
             continue
         details = tuple(
             (key, _show(fields.get(key)), _show(new[name].get(key)))
@@ -341,7 +346,11 @@ def _named(
         )
         if details:
             out.append(RuleChange(section, name, "changed", details))
-    out += [RuleChange(section, name, "added") for name in new if name not in old]
+    out += [
+        RuleChange(section, name, "added", tuple((k, "", _show(v)) for k, v in fields.items()))
+        for name, fields in new.items()
+        if name not in old
+    ]
     return out
 
 

@@ -68,9 +68,14 @@ def test_stage_change_path_change_and_unchanged_customers(export) -> None:
         RuleChange("transitions", "a_to_b", "changed",
                    (("when", "'score >= 5'", "'score >= 7'"),)),
         RuleChange("transitions", "a_to_c", "changed", (("priority", "0", "1"),)),
-        RuleChange("transitions", "dormant", "removed"),
-        RuleChange("transitions", "recheck", "added"),
+        RuleChange("transitions", "dormant", "removed", (
+            ("from", "'C'", ""), ("to", "'A'", ""), ("when", "'FALSE'", ""), ("priority", "0", ""),
+        )),
+        RuleChange("transitions", "recheck", "added", (
+            ("from", "", "'C'"), ("to", "", "'B'"), ("when", "", "'FALSE'"), ("priority", "", "0"),
+        )),
     ]
+    assert d.rule_changes[3].describe() == "from: 'C'; to: 'B'; when: 'FALSE'; priority: 0"
     assert d.rule_changes[0].describe() == "when: 'score >= 5' -> 'score >= 7'"
 
 

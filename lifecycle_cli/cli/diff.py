@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..diff import DIFF_COLUMNS
 from ..diff import diff as diff_rules
 from ..errors import EXIT_CHECK_FAILED, OptionError, RulesError
 from ..outputs import write_csv, write_tables
@@ -91,7 +92,7 @@ def diff(
                 fmt.value,
                 inputs=[*result.old.input_paths, *rules],
                 created=result.as_of,
-                text_columns=[result.id_column],
+                text_columns=[result.id_column, *DIFF_COLUMNS],
                 workbook_name="diff.xlsx",
             )
             written = [str(p) for p in paths]
