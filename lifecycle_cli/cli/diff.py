@@ -41,6 +41,7 @@ def diff(
             "-r",
             help="The rules file (YAML): give it twice, the old file first, then the new one.",
             show_default=False,
+            metavar="PATH",
         ),
     ],
     usage: common.UsageOpt = None,
