@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,10 +150,10 @@ def _step(label: str, progress: Progress) -> Progress:
     return lambda message: progress(f"{label}: {message}")
 
 
-def _labelled(label: str, rules: Rules, prepare_run: Any) -> Prepared:
+def _labelled(label: str, rules: Rules, prepare_run: Callable[[], Prepared]) -> Prepared:
     """Run ``prepare_run``; say which rules were in play in problems that do not name them."""
     try:
-        prepared: Prepared = prepare_run()
+        prepared = prepare_run()
     except LifecycleError as error:
         file = getattr(rules.source, "file", None)
         with_rules = f"with the {label} rules" + (f" ({file})" if file else "")
