@@ -27,10 +27,12 @@ XLSX_MAX_ROWS = 1_048_575  # one row for the header
 WORKBOOK_NAME = "lifecycle.xlsx"
 
 
-def output_paths(tables: Iterable[str], out_dir: Path, fmt: str) -> dict[str, Path]:
+def output_paths(
+    tables: Iterable[str], out_dir: Path, fmt: str, workbook_name: str = WORKBOOK_NAME
+) -> dict[str, Path]:
     """Where each table goes: ``customers.csv``, ... or one workbook for xlsx."""
     if fmt == "xlsx":
-        return {name: out_dir / WORKBOOK_NAME for name in tables}
+        return {name: out_dir / workbook_name for name in tables}
     return {name: out_dir / f"{name}.{fmt}" for name in tables}
 
 
@@ -66,16 +68,18 @@ def write_tables(
     inputs: Iterable[Path] = (),
     created: dt.date | None = None,
     text_columns: Iterable[str] = (),
+    workbook_name: str = WORKBOOK_NAME,
 ) -> list[Path]:
     """Write ``tables`` into ``out_dir`` atomically; return the written paths.
 
     ``text_columns`` (ids) stay text in a workbook, where other text columns whose
-    values are all numbers, dates or booleans become typed cells.
+    values are all numbers, dates or booleans become typed cells. With xlsx, every
+    table is a sheet of one workbook, ``workbook_name``.
     """
     if fmt not in FORMATS:
         raise OutputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
-    targets = output_paths(tables, out_dir, fmt)
+    targets = output_paths(tables, out_dir, fmt, workbook_name)
     check_not_inputs(targets.values(), inputs)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(Problem("the output path exists and is not a folder", file=str(out_dir)))

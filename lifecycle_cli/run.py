@@ -208,6 +208,23 @@ def prepare_loaded(
             collect(error)
             metrics = compute_metrics(rules, None, typed.select(ID), as_of)
 
+    state, compiled = _state_and_rules(rules, as_of, customers, typed, metrics, collect)
+    if problems:
+        raise LifecycleError(problems)
+    assert compiled is not None  # a RulesError was raised or collected otherwise
+    return Prepared(rules, as_of, customers, usage, metrics, state, compiled,
+                    list(loaded.warnings), overrides)
+
+
+def _state_and_rules(
+    rules: Rules,
+    as_of: dt.date,
+    customers: Customers,
+    typed: pl.DataFrame,
+    metrics: MetricsResult,
+    collect: Callable[[LifecycleError], None],
+) -> tuple[pl.DataFrame, CompiledRules | None]:
+    """The decision state (attributes and metrics) and the rules compiled against it."""
     computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
     state = typed.select(attributes).join(metrics.values, on=ID, how="left", maintain_order="left")
@@ -216,6 +233,7 @@ def prepare_loaded(
         for c, t in typed.select(attributes).schema.items()
         if c not in (ROW, STAGE, ENTERED)
     }
+    compiled = None
     try:
         compiled = compile_rules(
             rules,
@@ -226,10 +244,7 @@ def prepare_loaded(
         )
     except RulesError as error:
         collect(error)
-    if problems:
-        raise LifecycleError(problems)
-    return Prepared(rules, as_of, customers, usage, metrics, state, compiled,
-                    list(loaded.warnings), overrides)
+    return state, compiled
 
 
 def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
@@ -250,6 +265,53 @@ def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
             )
             for stage, n in unknown.iter_rows()
         ])
+
+
+def reads_alike(a: Rules, b: Rules) -> bool:
+    """Whether two rule sets read the exports into the same customers and metrics.
+
+    They do when they map the same columns, take days in the same time zone, know
+    the same stages (the customers read checks the stage values) and define the
+    same metrics; derived values and transitions may differ.
+    """
+    return (
+        a.columns == b.columns
+        and a.timezone == b.timezone
+        and set(a.stage_names) == set(b.stage_names)
+        and {k: m.model_dump() for k, m in a.metrics.items()}
+        == {k: m.model_dump() for k, m in b.metrics.items()}
+    )
+
+
+def prepare_alike(prepared: Prepared, rules: Rules) -> Prepared | None:
+    """``prepared`` for other ``rules``, reusing its exports and metrics; no file is read again.
+
+    Returns None when the rules read the exports differently (see :func:`reads_alike`):
+    then call :func:`prepare` with them.
+    """
+    if not reads_alike(prepared.rules, rules):
+        return None
+    customers = prepared.customers
+    typed = customers.typed.filter(pl.col(ROW).is_in(prepared.state[ROW].implode()))
+
+    def collect(error: LifecycleError) -> None:
+        raise error
+
+    state, compiled = _state_and_rules(
+        rules, prepared.as_of, customers, typed, prepared.metrics, collect
+    )
+    assert compiled is not None
+    return Prepared(
+        rules,
+        prepared.as_of,
+        customers,
+        prepared.usage,
+        prepared.metrics,
+        state,
+        compiled,
+        list(prepared.warnings),
+        prepared.overrides,
+    )
 
 
 def _select_ids(customers: Customers, ids: Sequence[str]) -> pl.DataFrame:
@@ -308,6 +370,11 @@ def run(
     """
     prepared = prepare(rules, customers_path, usage_paths, as_of, progress=progress,
                        previous=previous, prefer=prefer)
+    return run_prepared(prepared, progress=progress)
+
+
+def run_prepared(prepared: Prepared, *, progress: Progress = _noop) -> RunResult:
+    """Decide on ``prepared`` exports (see :func:`prepare`) and build the output tables."""
     progress("applying transition rules")
     engine = decide(prepared.state, prepared.compiled)
     progress("building outputs")
@@ -417,4 +484,14 @@ def _warnings(engine: EngineResult, final: pl.DataFrame, rules: Rules) -> list[s
     return out
 
 
-__all__ = ["Prepared", "RunResult", "prepare", "run", "customer_table", "Kind"]
+__all__ = [
+    "Prepared",
+    "RunResult",
+    "prepare",
+    "prepare_alike",
+    "reads_alike",
+    "run",
+    "run_prepared",
+    "customer_table",
+    "Kind",
+]

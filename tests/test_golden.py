@@ -24,3 +24,17 @@ def test_run_matches_golden(tmp_path: Path, name: str) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_bytes(produced)
     assert produced == golden.read_bytes()
+
+
+def test_diff_matches_golden(tmp_path: Path) -> None:
+    """rules/default.yaml against a draft with a threshold changed and a rule added."""
+    draft = Path(__file__).resolve().parent / "data" / "rules-draft.yaml"
+    args = run_args(tmp_path, "--rules", draft)
+    args[0] = "diff"
+    result = lifecycle(*args)
+    assert result.returncode == 0, result.stderr
+    produced = (tmp_path / "diff.csv").read_bytes()
+    golden = GOLDEN / "diff.csv"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_bytes(produced)
+    assert produced == golden.read_bytes()

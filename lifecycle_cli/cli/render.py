@@ -1,15 +1,17 @@
-"""Terminal renderers: the run summary and explanations, drawn with Rich."""
+"""Terminal renderers: the run summary, explanations and rule diffs, drawn with Rich."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..backfill import BackfillResult
+from ..diff import RulesDiff
 from ..explain import Explanation
 from ..nightly import NightlyResult
 
@@ -114,6 +116,81 @@ def _state_line(done: NightlyResult, dry_run: bool) -> str:
         line += (f"; dropped the later dates {done.dropped[0]} to {done.dropped[-1]} "
                  f"({len(done.dropped)})")
     return line
+
+
+def _verb(n: int, verb: str) -> str:
+    """``1 lands``, ``2 land``: the verb agreeing with a count of customers."""
+    if n != 1:
+        return verb
+    return verb + ("es" if verb.endswith(("s", "sh", "ch", "x")) else "s")
+
+
+def _signed(n: int) -> str:
+    return f"[green]+{n:,}[/]" if n > 0 else f"[red]{n:,}[/]" if n else "0"
+
+
+def diff_summary(
+    console: Console,
+    d: RulesDiff,
+    old_label: str,
+    new_label: str,
+    written: list[str],
+    *,
+    top: int = 20,
+) -> None:
+    """What changed between the files, who lands elsewhere, and moves by rule, old vs new."""
+    console.print(
+        f"[bold]{escape(d.new.rules.name or 'lifecycle')}[/] as of {d.as_of.isoformat()}: "
+        f"{d.compared:,} customers compared; "
+        f"{d.landed_elsewhere:,} {_verb(d.landed_elsewhere, 'land')} in another stage, "
+        f"{d.moved_differently:,} {_verb(d.moved_differently, 'reach')} the same stage "
+        "by other rules"
+    )
+    console.print(f"old: {escape(old_label)}\nnew: {escape(new_label)}")
+
+    if d.rule_changes:
+        changes = Table(title="Rule changes", title_justify="left", show_edge=False)
+        for name in ("section", "name", "change", "what"):
+            changes.add_column(name)
+        for c in d.rule_changes:
+            changes.add_row(escape(c.section), escape(c.name), c.change, escape(c.describe()))
+        console.print(changes)
+    else:
+        console.print(
+            "The files decide alike: no transition, derived value, metric or stage changed."
+        )
+
+    if d.stage_moves.height:
+        stages = Table(title="Customers landing elsewhere", title_justify="left", show_edge=False)
+        stages.add_column("old stage")
+        stages.add_column("new stage")
+        stages.add_column("customers", justify="right")
+        for old, new, n in d.stage_moves.head(top).iter_rows():
+            stages.add_row(escape(old), escape(new), f"{n:,}")
+        console.print(stages)
+        if d.stage_moves.height > top:
+            console.print(f"  ... and {d.stage_moves.height - top:,} more pairs of stages")
+
+    moved = d.rule_moves.filter(pl.col("delta") != 0)
+    if moved.height:
+        rules = Table(title="Moves by rule, old vs new", title_justify="left", show_edge=False)
+        rules.add_column("rule")
+        for name in ("old", "new", "change"):
+            rules.add_column(name, justify="right")
+        for rule_id, old_n, new_n, delta in moved.head(top).iter_rows():
+            rules.add_row(escape(rule_id), f"{old_n:,}", f"{new_n:,}", _signed(delta))
+        console.print(rules)
+        if moved.height > top:
+            console.print(f"  ... and {moved.height - top:,} more rules")
+    if d.table.height == 0:
+        console.print("No customer lands elsewhere or moves by other rules.")
+    # warnings about the data come from both runs alike: say them once
+    warnings = [(w, "" if w in d.new.warnings else " (old rules)") for w in d.old.warnings]
+    warnings += [(w, " (new rules)") for w in d.new.warnings if w not in d.old.warnings]
+    for warning, label in warnings:
+        console.print(f"[yellow]warning{label}:[/] {escape(warning)}")
+    for path in written:
+        console.print(f"wrote {escape(path)}")
 
 
 def explanation(console: Console, e: Explanation) -> None:
