@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .csvtext import check_rows, codec_name, transcode
 from .errors import DataError, Problem
 from .rules import Rules, did_you_mean
 
@@ -102,26 +103,30 @@ class CsvDialect:
     header: list[str]
 
 
-def sniff_csv(path: Path) -> CsvDialect:
-    """Separator and header of a CSV file; clear errors for files we cannot read as text."""
+def sniff_csv(path: Path, shown: Path | None = None) -> CsvDialect:
+    """Separator and header of a CSV file; clear errors for files we cannot read as text.
+
+    ``shown`` is the file named in messages when ``path`` is a transcoded copy.
+    """
+    shown = shown or path
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
             head = fh.read(1 << 16)
     except OSError as err:
         raise DataError(
-            Problem(f"cannot read the file: {err.strerror or err}", file=str(path))
+            Problem(f"cannot read the file: {err.strerror or err}", file=str(shown))
         ) from None
     if not head.strip():
         raise DataError(
-            Problem("the file is empty: expected a header row and data", file=str(path))
+            Problem("the file is empty: expected a header row and data", file=str(shown))
         )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(
             Problem(
                 "the file is UTF-16 text; lifecycle reads UTF-8",
-                file=str(path),
-                hint="save it as 'CSV UTF-8' in Excel, or convert it: iconv -f UTF-16 -t UTF-8",
+                file=str(shown),
+                hint="pass --encoding utf-16, or save it as 'CSV UTF-8' in Excel",
             )
         )
     if head.startswith(b"\xef\xbb\xbf"):
@@ -133,14 +138,20 @@ def sniff_csv(path: Path) -> CsvDialect:
         raise DataError(
             Problem(
                 f"the header is not UTF-8 text (byte {err.start + 1})",
-                file=str(path),
+                file=str(shown),
                 line=1,
-                hint="save the export as UTF-8 ('CSV UTF-8' in Excel)",
+                hint="exports from Excel on Windows are usually cp1252: pass --encoding "
+                "cp1252, or save the file as 'CSV UTF-8'",
             )
         ) from None
     if "\x00" in text:
         raise DataError(
-            Problem("the file contains NUL bytes: it is not a text export", file=str(path), line=1)
+            Problem(
+                "the file contains NUL bytes: it is not a text export, or it is UTF-16",
+                file=str(shown),
+                line=1,
+                hint="save it as 'CSV UTF-8', or pass --encoding utf-16 if it is UTF-16",
+            )
         )
     if path.name.lower().endswith((".tsv", ".tsv.gz")):
         separator = "\t"
@@ -181,6 +192,20 @@ def _check_header(path: Path, header: list[str]) -> None:
         raise DataError(problems)
 
 
+def csv_source(path: Path, encoding: str | None = None) -> tuple[Path, CsvDialect]:
+    """The UTF-8 file to read for the CSV ``path`` and its dialect, after every text check.
+
+    With an ``encoding`` other than UTF-8 that file is a transcoded temporary copy;
+    messages still name ``path``. Rows must have as many fields as the header.
+    """
+    codec = codec_name(encoding)
+    data = transcode(path, codec) if codec else path
+    dialect = sniff_csv(data, shown=path)
+    _check_header(path, dialect.header)
+    check_rows(data, dialect.separator, len(dialect.header), shown=path)
+    return data, dialect
+
+
 # -- customers ------------------------------------------------------------------------------
 
 
@@ -201,8 +226,11 @@ class Customers:
         return _where(self.path, row)
 
 
-def read_table(path: Path) -> pl.DataFrame:
-    """Read a whole table as it is (CSV as text), with clear errors."""
+def read_table(path: Path, encoding: str | None = None) -> pl.DataFrame:
+    """Read a whole table as it is (CSV as text), with clear errors.
+
+    ``encoding`` (a Python codec name) applies to CSV files; the default is UTF-8.
+    """
     if not path.exists():
         raise DataError(Problem("file not found", file=str(path)))
     if path.is_dir():
@@ -210,10 +238,9 @@ def read_table(path: Path) -> pl.DataFrame:
     suffix = suffix_of(path)
     try:
         if suffix in CSV_SUFFIXES:
-            dialect = sniff_csv(path)
-            _check_header(path, dialect.header)
+            data, dialect = csv_source(path, encoding)
             frame = pl.read_csv(
-                path,
+                data,
                 separator=dialect.separator,
                 infer_schema=False,
                 truncate_ragged_lines=False,
@@ -417,16 +444,21 @@ def _check_parsed(
 
 
 def read_customers(
-    path: str | Path, rules: Rules, *, problems_out: list[Problem] | None = None
+    path: str | Path,
+    rules: Rules,
+    *,
+    problems_out: list[Problem] | None = None,
+    encoding: str | None = None,
 ) -> Customers:
     """Read and check the customers export; raise :class:`DataError` listing what is wrong.
 
     With ``problems_out``, problems in the rows (ids, stages, dates) are added
     to that list instead and the customers are returned as far as they could
     be read, so that `validate` can go on and report everything at once.
+    ``encoding`` (a Python codec name such as ``cp1252``) applies to CSV files.
     """
     path = Path(path)
-    raw = read_table(path)
+    raw = read_table(path, encoding)
     if raw.height == 0:
         raise DataError(Problem("the file has a header but no customers", file=str(path)))
     mapping = rules.columns.customers
@@ -621,16 +653,15 @@ def expand_usage_paths(specs: list[str | Path]) -> list[Path]:
     return out
 
 
-def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
+def _scan_one(path: Path, rules: Rules, encoding: str | None) -> pl.LazyFrame:
     suffix = suffix_of(path)
     id_col, ts_col = rules.usage_column(ID), rules.usage_column(TIMESTAMP)
     try:
         if suffix in CSV_SUFFIXES:
-            dialect = sniff_csv(path)
-            _check_header(path, dialect.header)
+            data, dialect = csv_source(path, encoding)
             overrides = {c: pl.String for c in (id_col, ts_col) if c in dialect.header}
             return pl.scan_csv(
-                path,
+                data,
                 separator=dialect.separator,
                 schema_overrides=overrides,
                 infer_schema_length=10_000,
@@ -652,7 +683,9 @@ def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
     )
 
 
-def _sources(paths: list[Path], rules: Rules) -> list[tuple[Path, pl.LazyFrame]]:
+def _sources(
+    paths: list[Path], rules: Rules, encoding: str | None
+) -> list[tuple[Path, pl.LazyFrame]]:
     """One lazy frame per file, except that Parquet files with the same columns (the parts
     of a folder) share one multi-file scan, which Polars reads faster than a union."""
     out: list[tuple[Path, pl.LazyFrame]] = []
@@ -676,17 +709,26 @@ def _sources(paths: list[Path], rules: Rules) -> list[tuple[Path, pl.LazyFrame]]
             group_schema = schema
         else:
             flush()
-            out.append((path, _scan_one(path, rules)))
+            out.append((path, _scan_one(path, rules, encoding)))
     flush()
     return out
 
 
-def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> Usage:
-    """Scan usage files lazily; check required columns; normalise id and timestamp."""
+def scan_usage(
+    specs: list[str | Path],
+    rules: Rules,
+    id_dtype: pl.DataType,
+    *,
+    encoding: str | None = None,
+) -> Usage:
+    """Scan usage files lazily; check required columns; normalise id and timestamp.
+
+    ``encoding`` (a Python codec name) applies to CSV files; the default is UTF-8.
+    """
     paths = expand_usage_paths(specs)
     frames = []
     problems: list[Problem] = []
-    for path, lf in _sources(paths, rules):
+    for path, lf in _sources(paths, rules, encoding):
         try:
             schema = lf.collect_schema()
         except (pl.exceptions.PolarsError, OSError) as err:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .csvtext import codec_name
 from .engine import (
     COMPUTED_COLUMNS,
     DAYS_IN_STAGE,
@@ -97,14 +98,17 @@ def prepare(
     *,
     only_ids: Sequence[str] | None = None,
     check_all: bool = False,
+    encoding: str | None = None,
     progress: Progress = _noop,
 ) -> Prepared:
     """Read the exports, compute metrics and compile the rules against the data.
 
     With ``check_all`` (for `validate`), go on past problems in one step to
-    find those of the next, and raise them all together.
+    find those of the next, and raise them all together. ``encoding`` names the
+    text encoding of CSV exports (default UTF-8), e.g. ``cp1252``.
     """
     as_of = as_of or dt.date.today()
+    codec_name(encoding)  # an unknown encoding is an option error, before any reading
     warnings: list[str] = []
     problems: list[Problem] | None = [] if check_all else None
 
@@ -114,14 +118,14 @@ def prepare(
         problems.extend(error.problems)
 
     progress("reading customers")
-    customers = read_customers(customers_path, rules, problems_out=problems)
+    customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding)
     typed = customers.typed
     if only_ids is not None:
         typed = _select_ids(customers, only_ids)
     usage = None
     if usage_paths:
         try:
-            usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
+            usage = scan_usage(list(usage_paths), rules, customers.id_dtype, encoding=encoding)
         except DataError as error:
             collect(error)
         if usage is not None and only_ids is not None:
@@ -210,10 +214,16 @@ def run(
     usage_paths: Sequence[str | Path] = (),
     as_of: dt.date | None = None,
     *,
+    encoding: str | None = None,
     progress: Progress = _noop,
 ) -> RunResult:
-    """Apply ``rules`` to the exports for ``as_of`` (default: today)."""
-    prepared = prepare(rules, customers_path, usage_paths, as_of, progress=progress)
+    """Apply ``rules`` to the exports for ``as_of`` (default: today).
+
+    ``encoding`` names the text encoding of CSV exports (default UTF-8).
+    """
+    prepared = prepare(
+        rules, customers_path, usage_paths, as_of, encoding=encoding, progress=progress
+    )
     progress("applying transition rules")
     engine = decide(prepared.state, prepared.compiled)
     progress("building outputs")

@@ -61,6 +61,7 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the summary; write nothing.")
     ] = False,
+    encoding: common.EncodingOpt = None,
 ) -> None:
     """Apply the rules to the exports: update stages, write customers and transitions.
 
@@ -73,7 +74,9 @@ def run(
         )
     rule_set = load_rules(rules)
     with common.progress() as step:
-        result = run_rules(rule_set, customers, usage or [], as_of, progress=step)
+        result = run_rules(
+            rule_set, customers, usage or [], as_of, encoding=encoding, progress=step
+        )
         written: list[str] = []
         if not dry_run and out is not None:
             step("writing outputs")
