@@ -10,6 +10,7 @@ Usage is only ever scanned lazily, so it can be larger than memory.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import glob
 import gzip
 import io
@@ -217,6 +218,7 @@ class Customers:
     raw: pl.DataFrame  # exactly as read: the export's own columns and values
     typed: pl.DataFrame  # rules' names, inferred types, ROW; stage as text, entered as date
     external: dict[str, str] = field(default_factory=dict)  # rules name -> export header
+    warnings: list[str] = field(default_factory=list)  # what reading the export decided
 
     @property
     def id_dtype(self) -> pl.DataType:
@@ -303,19 +305,65 @@ def _rename_map(
 
 _SAMPLE = 2_000
 
+# Cells that spreadsheets and exports write for "no value". In a column that is
+# otherwise numeric, boolean or a date they count as NULL for the rules.
+NULL_MARKERS = ("n/a", "na", "#n/a", "null", "none", "nan", "-")
+_SLASHED_DATE_RE = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}$"
+DAY_FIRST, MONTH_FIRST = "%d/%m/%Y", "%m/%d/%Y"
+_KINDS = ("bool", "int", "float", "date", "format", "day_first", "month_first", "datetime")
 
-def _type_probes(v: pl.Expr) -> dict[str, pl.Expr]:
+
+@dataclass(frozen=True)
+class TypeNote:
+    """Something :func:`infer_types` decided that the user should hear about."""
+
+    column: str
+    kind: str  # "null_markers" | "ambiguous_dates" | "day_first" | "month_first"
+    count: int = 0
+    example: str | None = None
+
+
+def is_null_marker(v: pl.Expr) -> pl.Expr:
+    return v.str.to_lowercase().is_in(list(NULL_MARKERS))
+
+
+def slashed_date(v: pl.Expr, fmt: str) -> pl.Expr:
+    """``03/04/2024``, ``3.4.2024`` or ``03-04-2024`` read with ``fmt`` (DAY_FIRST or
+    MONTH_FIRST); NULL where the value is not such a date or does not fit ``fmt``."""
+    return (
+        pl.when(v.str.contains(_SLASHED_DATE_RE))
+        .then(v.str.replace_all(r"[.-]", "/"))
+        .str.to_date(fmt, strict=False)
+    )
+
+
+def _type_probes(v: pl.Expr, date_format: str | None = None) -> dict[str, pl.Expr]:
     """For each candidate type, whether a non-blank text value reads as it."""
-    return {
+    probes = {
         "bool": v.str.to_lowercase().is_in(list(_BOOL_TEXT)),
         "int": v.str.contains(_INT_RE),
         "float": v.str.contains(_FLOAT_RE),
         "date": v.str.contains(_DATE_RE) & v.str.to_date("%Y-%m-%d", strict=False).is_not_null(),
         "datetime": v.str.contains(_DATETIME_RE),
     }
+    if date_format is None:
+        probes["day_first"] = slashed_date(v, DAY_FIRST).is_not_null()
+        probes["month_first"] = slashed_date(v, MONTH_FIRST).is_not_null()
+    else:
+        probes["format"] = v.str.to_date(date_format, strict=False).is_not_null()
+    return probes
 
 
-def infer_types(frame: pl.DataFrame, skip: set[str], timezone: str = "UTC") -> pl.DataFrame:
+def infer_types(
+    frame: pl.DataFrame,
+    skip: set[str],
+    timezone: str = "UTC",
+    *,
+    null_markers: bool = False,
+    local_dates: bool = False,
+    date_format: str | None = None,
+    notes: list[TypeNote] | None = None,
+) -> pl.DataFrame:
     """Give text columns their natural type when every value agrees.
 
     Blank cells are NULL. A column is boolean when all values are true/false
@@ -323,41 +371,88 @@ def infer_types(frame: pl.DataFrame, skip: set[str], timezone: str = "UTC") -> p
     and zip codes like 00123 stay text), then float, ISO date, ISO datetime.
     A sample of each column picks the candidate types first, so that free
     text (names, notes) costs one look at a few rows, not a scan.
+
+    For exports (not our own outputs), three more things:
+    with ``null_markers``, cells like ``N/A`` or ``-`` count as blank in a column
+    that is otherwise typed (a text column keeps them); with ``local_dates``, a
+    column of ``DD/MM/YYYY`` or ``MM/DD/YYYY`` dates is a date column when only one
+    reading fits every value (both fitting is noted as ``ambiguous_dates`` and the
+    column stays text); ``date_format`` (strftime) replaces that guess.
+    ``notes`` receives what was decided, for warnings and errors.
     """
     text_cols = [c for c, t in frame.schema.items() if t == pl.String and c not in skip]
     if not text_cols:
         return frame
+    local_dates = local_dates or date_format is not None
+
+    def probes(v: pl.Expr) -> dict[str, pl.Expr]:
+        found = _type_probes(v, date_format)
+        if not local_dates:
+            for kind in ("day_first", "month_first", "format"):
+                found.pop(kind, None)
+        return found
+
+    def usable(stripped: pl.Expr) -> pl.Expr:
+        keep = stripped != ""
+        return keep & ~is_null_marker(stripped) if null_markers else keep
 
     def present(expr: pl.Expr) -> pl.Expr:
         stripped = expr.str.strip_chars()
-        return stripped.filter(stripped != "")
+        return stripped.filter(usable(stripped))
 
     sampled = frame.select(
         [
             probe.all().alias(f"{c}\x00{kind}")
             for c in text_cols
-            for kind, probe in _type_probes(present(pl.col(c).head(_SAMPLE))).items()
+            for kind, probe in probes(present(pl.col(c).head(_SAMPLE))).items()
         ]
     ).row(0, named=True)
     candidates = {
-        c: [k for k in ("bool", "int", "float", "date", "datetime") if sampled[f"{c}\x00{k}"]]
-        for c in text_cols
+        c: [k for k in _KINDS if sampled.get(f"{c}\x00{k}")] for c in text_cols
     }
     full_probes = [
-        _type_probes(present(pl.col(c)))[kind].all().alias(f"{c}\x00{kind}")
+        probes(present(pl.col(c)))[kind].all().alias(f"{c}\x00{kind}")
         for c in text_cols
         for kind in candidates[c]
     ] + [present(pl.col(c)).len().alias(f"{c}\x00n") for c in text_cols if candidates[c]]
+    if null_markers:
+        full_probes += [
+            is_null_marker(pl.col(c).str.strip_chars()).sum().alias(f"{c}\x00markers")
+            for c in text_cols
+            if candidates[c]
+        ]
     full = frame.select(full_probes).row(0, named=True) if full_probes else {}
     casts = []
     for c in text_cols:
-        kind = next((k for k in candidates[c] if full[f"{c}\x00{k}"]), None)
-        v = pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars())
+        kinds = [k for k in candidates[c] if full[f"{c}\x00{k}"]]
+        if "day_first" in kinds and "month_first" in kinds:
+            # 03/04/2024 could be either; it matters only if some day and month differ
+            v = present(pl.col(c))
+            differ = frame.select(
+                (slashed_date(v, DAY_FIRST) != slashed_date(v, MONTH_FIRST)).any()
+            ).item()
+            if differ:
+                if notes is not None:
+                    notes.append(TypeNote(c, "ambiguous_dates"))
+                continue  # text stays as it is
+            kinds.remove("month_first")
+        kind = kinds[0] if kinds else None
+        stripped = pl.col(c).str.strip_chars()
+        v = pl.when(usable(stripped)).then(stripped)
         if kind is None:
             continue  # text stays as it is
+        markers = full.get(f"{c}\x00markers", 0)
         if full[f"{c}\x00n"] == 0:
+            if markers:
+                continue  # nothing but N/A and the like: text, not an empty column
             casts.append(pl.lit(None).alias(c))  # every cell blank: no type to speak of
-        elif kind == "bool":
+            continue
+        if markers and notes is not None:
+            example = frame.select(pl.col(c).filter(is_null_marker(stripped)).first()).item()
+            notes.append(TypeNote(c, "null_markers", markers, example))
+        if kind in ("day_first", "month_first") and notes is not None:
+            notes.append(TypeNote(c, kind))
+        if kind == "bool":
             casts.append(
                 v.str.to_lowercase()
                 .replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.Boolean)
@@ -369,6 +464,11 @@ def infer_types(frame: pl.DataFrame, skip: set[str], timezone: str = "UTC") -> p
             casts.append(v.cast(pl.Float64, strict=False).alias(c))
         elif kind == "date":
             casts.append(v.str.to_date("%Y-%m-%d", strict=False).alias(c))
+        elif kind == "format":
+            casts.append(v.str.to_date(str(date_format), strict=False).alias(c))
+        elif kind in ("day_first", "month_first"):
+            fmt = DAY_FIRST if kind == "day_first" else MONTH_FIRST
+            casts.append(slashed_date(v, fmt).alias(c))
         else:
             casts.append(parse_datetime_text(v, timezone).alias(c))
     return frame.with_columns(casts) if casts else frame
@@ -436,8 +536,10 @@ def _check_parsed(
     raw = typed[source]
     if parsed.null_count() == raw.null_count():
         return  # every value that was there parsed
+    text = raw.cast(pl.String).str.strip_chars()
     bad = typed.filter(
-        raw.is_not_null() & (raw.cast(pl.String).str.strip_chars() != "") & parsed.is_null()
+        raw.is_not_null() & (text != "") & ~text.str.to_lowercase().is_in(NULL_MARKERS)
+        & parsed.is_null()
     )
     if bad.height:
         raise _unparsed(path, column, bad.select(ROW, source).head(5), bad.height, what, hint)
@@ -487,7 +589,16 @@ def read_customers(
     # a column named like a rules name that the mapping gives to another column is hidden
     shadowed = [c for c in raw.columns if mapping.get(c, c) != c and c not in rename]
     typed = raw.drop(shadowed).rename(rename)
-    typed = infer_types(typed, skip={ID, STAGE, ENTERED}, timezone=rules.timezone)
+    notes: list[TypeNote] = []
+    typed = infer_types(
+        typed,
+        skip={ID, STAGE, ENTERED},
+        timezone=rules.timezone,
+        null_markers=True,
+        local_dates=True,
+        date_format=rules.date_format,
+        notes=notes,
+    )
     # datetimes with a zone are read in the rules' zone, like usage timestamps
     typed = typed.with_columns(
         to_local_naive(pl.col(c), t, rules.timezone).alias(c)
@@ -495,13 +606,27 @@ def read_customers(
         if isinstance(t, pl.Datetime) and t.time_zone and c != ENTERED
     )
     typed = typed.with_row_index(ROW)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    for note in notes:
+        column = next((e for e, i in rename.items() if i == note.column), note.column)
+        if note.kind == "ambiguous_dates":
+            problems.append(_ambiguous_dates(typed, note.column, path, column))
+        elif note.kind == "null_markers":
+            warnings.append(
+                f"column '{column}': {note.count:,} value(s) such as {note.example!r} "
+                "read as empty (NULL); the output keeps them as they are"
+            )
+        else:
+            order = "DD/MM/YYYY" if note.kind == "day_first" else "MM/DD/YYYY"
+            warnings.append(f"column '{column}': dates read as {order}, the only reading "
+                            "that fits every value")
 
     ids = typed[ID]
     if ids.dtype == pl.String:
         ids_blank = ids.is_null() | (ids.str.strip_chars() == "")
     else:
         ids_blank = ids.is_null()
-    problems: list[Problem] = []
     if ids_blank.any():
         rows = typed.filter(ids_blank)[ROW].to_list()
         problems.append(
@@ -551,21 +676,21 @@ def read_customers(
 
     # stage_entered_at: a date
     if ENTERED in typed.columns:
-        dtype = typed.schema[ENTERED]
-        entered = to_local_naive(pl.col(ENTERED), dtype, rules.timezone).dt.date()
-        parsed = typed.select(entered.alias(ENTERED))[ENTERED]
-        try:
-            _check_parsed(
-                typed,
-                ENTERED,
-                parsed,
-                path,
-                external[ENTERED],
-                "dates",
-                "write dates as YYYY-MM-DD",
-            )
-        except DataError as err:
-            problems += err.problems
+        known = len(problems)
+        parsed = _entered_dates(typed, rules, path, external[ENTERED], problems, warnings)
+        if len(problems) == known:  # after "ambiguous dates", "not dates" would be noise
+            try:
+                _check_parsed(
+                    typed,
+                    ENTERED,
+                    parsed,
+                    path,
+                    external[ENTERED],
+                    "dates",
+                    "write dates as YYYY-MM-DD, or set date_format in the rules",
+                )
+            except DataError as err:
+                problems += err.problems
         typed = typed.with_columns(parsed)
     else:
         typed = typed.with_columns(pl.lit(None, dtype=pl.Date).alias(ENTERED))
@@ -579,6 +704,99 @@ def read_customers(
         raw=raw,
         typed=typed,
         external=external,
+        warnings=warnings,
+    )
+
+
+# Excel stores dates as days since 1899-12-30; 20000..73050 is 1954-10-03..2099-12-31.
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EXCEL_SERIALS = (20_000, 73_050)
+
+
+def _entered_dates(
+    typed: pl.DataFrame,
+    rules: Rules,
+    path: Path,
+    column: str,
+    problems: list[Problem],
+    warnings: list[str],
+) -> pl.Series:
+    """``stage_entered_at`` as dates. Text may be ISO, the rules' ``date_format``,
+    DD/MM/YYYY or MM/DD/YYYY when only one of them fits every such value, or an
+    Excel serial day number; N/A and the like are empty. Values that are none of
+    these stay NULL here and :func:`_check_parsed` reports them."""
+    dtype = typed.schema[ENTERED]
+    if dtype != pl.String:
+        entered = to_local_naive(pl.col(ENTERED), dtype, rules.timezone).dt.date()
+        return typed.select(entered.alias(ENTERED))[ENTERED]
+    stripped = pl.col(ENTERED).str.strip_chars()
+    text = pl.when(stripped != "").then(stripped)
+    iso = parse_datetime_text(text, rules.timezone).dt.date()
+    first = typed.select(iso.alias(ENTERED), (text.is_not_null() & iso.is_null()).alias("odd"))
+    if not first["odd"].any():
+        return first[ENTERED]  # the usual case: ISO dates, or blank
+    marker = is_null_marker(stripped)
+    markers = typed.filter(marker)[ENTERED]
+    if markers.len():
+        warnings.append(
+            f"column '{column}': {markers.len():,} value(s) such as {markers[0]!r} read as empty"
+        )
+    text = pl.when((stripped != "") & ~marker).then(stripped)
+    readings = [iso]
+    if rules.date_format:
+        readings.append(text.str.to_date(rules.date_format, strict=False))
+    else:
+        day, month = slashed_date(text, DAY_FIRST), slashed_date(text, MONTH_FIRST)
+        slashed = text.str.contains(_SLASHED_DATE_RE)
+        stats = typed.select(
+            slashed.sum().alias("n"),
+            (slashed & day.is_null()).any().alias("not_day"),
+            (slashed & month.is_null()).any().alias("not_month"),
+            (day != month).any().alias("differ"),
+        ).row(0, named=True)
+        if stats["n"] and not stats["not_day"] and not stats["not_month"] and stats["differ"]:
+            problems.append(_ambiguous_dates(typed, ENTERED, path, column))
+        elif stats["n"] and not stats["not_day"]:
+            readings.append(day)
+        elif stats["n"] and not stats["not_month"]:
+            readings.append(month)
+    serial = (
+        pl.when(text.str.contains(r"^\d{5}(\.0+)?$"))
+        .then(text.cast(pl.Float64, strict=False).cast(pl.Int64))
+    )
+    serial = pl.when(serial.is_between(*_EXCEL_SERIALS)).then(serial)
+    readings.append(pl.lit(EXCEL_EPOCH) + pl.duration(days=serial))
+    parsed = pl.coalesce(readings).alias(ENTERED)
+    from_serial = typed.select(
+        (pl.coalesce(readings[:-1]).is_null() & serial.is_not_null()).sum()
+    ).item()
+    if from_serial:
+        example = typed.filter(serial.is_not_null()).select(ENTERED, parsed.alias("d")).row(0)
+        warnings.append(
+            f"column '{column}': {from_serial:,} value(s) are Excel serial day numbers, read "
+            f"as dates counted from 1899-12-30 (e.g. {example[0].strip()} = {example[1]})"
+        )
+    return typed.select(parsed)[ENTERED]
+
+
+def _ambiguous_dates(typed: pl.DataFrame, name: str, path: Path, column: str) -> Problem:
+    """Dates that read both as DD/MM/YYYY and MM/DD/YYYY, with a few examples."""
+    text = pl.col(name).cast(pl.String).str.strip_chars()
+    differ = slashed_date(text, DAY_FIRST) != slashed_date(text, MONTH_FIRST)
+    found = typed.filter(differ.fill_null(False))
+    examples = ", ".join(
+        f"{_where(path, row)}: {value!r}"
+        for row, value in found.select(ROW, name).head(5).iter_rows()
+    )
+    return Problem(
+        f"{found.height} date(s) can be read day first or month first: {examples}"
+        + (" ..." if found.height > 5 else "")
+        + "; every value fits both readings",
+        file=str(path),
+        line=line_of_row(path, found.item(0, ROW)),
+        column=column,
+        hint='set the format in the rules, e.g. date_format: "%d/%m/%Y" (25/12/2024) '
+        'or "%m/%d/%Y" (12/25/2024); or write dates as YYYY-MM-DD',
     )
 
 

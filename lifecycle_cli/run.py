@@ -119,6 +119,7 @@ def prepare(
 
     progress("reading customers")
     customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding)
+    warnings += customers.warnings
     typed = customers.typed
     if only_ids is not None:
         typed = _select_ids(customers, only_ids)
