@@ -139,3 +139,166 @@ def test_usage_with_a_short_row(tmp_path: Path) -> None:
     path = write(tmp_path / "u.csv", "customer_id,timestamp,event\nc1,2026-01-01,login\nc2\n")
     with pytest.raises(DataError, match="line 3 has 1"):
         scan_usage([path], RULES, pl.String)
+
+
+# -- dates, N/A, blanks -------------------------------------------------------------------
+
+
+def rules_with(extra: str) -> object:
+    return parse_rules(f"version: 1\n{extra}stages: [{{name: Onboarding}}]\n"
+                       "initial_stage: Onboarding\n")
+
+
+def test_ambiguous_dates_are_an_error_listing_values_and_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        "customer_id,stage,stage_entered_at\n1,Onboarding,03/04/2024\n2,Onboarding,01/01/2024\n"
+        "3,Onboarding,05/06/2024\n",
+    )
+    text = problems(path)
+    assert "column 'stage_entered_at'" in text and "c.csv:2" in text
+    assert "day first or month first: line 2: '03/04/2024', line 4: '05/06/2024'" in text
+    assert 'date_format: "%d/%m/%Y"' in text
+    assert "not dates" not in text  # one clear message, not two
+    # any date-like column, not only stage_entered_at
+    other = write(tmp_path / "o.csv", "customer_id,renewal_date\n1,03/04/2024\n2,04/03/2024\n")
+    assert "column 'renewal_date'" in problems(other)
+
+
+def test_dates_that_fit_one_reading_are_read_so_with_a_warning(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        "customer_id,stage,stage_entered_at,renewal_date\n"
+        "1,Onboarding,25/12/2024,12/25/2026\n2,Onboarding,03/04/2024,04/03/2027\n",
+    )
+    customers = read_customers(path, RULES)
+    typed = customers.typed
+    assert typed["stage_entered_at"].to_list() == [dt.date(2024, 12, 25), dt.date(2024, 4, 3)]
+    assert typed["renewal_date"].to_list() == [dt.date(2026, 12, 25), dt.date(2027, 4, 3)]
+    assert any("'renewal_date': dates read as MM/DD/YYYY" in w for w in customers.warnings)
+    assert customers.raw["renewal_date"].to_list() == ["12/25/2026", "04/03/2027"]
+
+
+def test_date_format_in_the_rules_settles_ambiguous_dates(tmp_path: Path) -> None:
+    rules = rules_with('date_format: "%d.%m.%Y"\n')
+    path = write(
+        tmp_path / "c.csv",
+        "customer_id,stage,stage_entered_at,renewal_date\n"
+        "1,Onboarding,03.04.2024,01.02.2027\n2,Onboarding,2024-05-06,\n",
+    )
+    typed = read_customers(path, rules).typed
+    assert typed["stage_entered_at"].to_list() == [dt.date(2024, 4, 3), dt.date(2024, 5, 6)]
+    assert typed["renewal_date"].to_list() == [dt.date(2027, 2, 1), None]
+
+
+def test_date_format_must_be_a_date_format() -> None:
+    with pytest.raises(Exception, match="not a date format with day, month and year"):
+        rules_with('date_format: "%Y"\n')
+
+
+def test_excel_serial_days_in_stage_entered_at(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        "customer_id,stage,stage_entered_at\n1,Onboarding,45234\n2,Onboarding,2024-01-05\n",
+    )
+    customers = read_customers(path, RULES)
+    assert customers.typed["stage_entered_at"].to_list() == [
+        dt.date(2023, 11, 4), dt.date(2024, 1, 5)]
+    assert any("Excel serial day numbers" in w and "45234 = 2023-11-04" in w
+               for w in customers.warnings)
+    # out of any plausible range: still an error
+    bad = write(tmp_path / "b.csv", "customer_id,stage,stage_entered_at\n1,Onboarding,123\n")
+    assert "line 2: '123'" in problems(bad)
+
+
+def test_blank_numbers_are_null(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "customer_id,arr,score\n1,100,\n2,, \n3,7,2.5\n")
+    typed = read_customers(path, RULES).typed
+    assert typed["arr"].dtype == pl.Int64 and typed["arr"].to_list() == [100, None, 7]
+    assert typed["score"].to_list() == [None, None, 2.5]
+
+
+def test_null_markers_in_typed_columns_are_null_and_kept_in_the_output(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.csv",
+        "customer_id,arr,renewal_date,region,stage_entered_at\n"
+        "1,N/A,2027-01-01,NA,n/a\n2,#N/A,null,EU,2024-01-02\n3,5.5,-,US,\n4,None,NULL,na,\n",
+    )
+    customers = read_customers(path, RULES)
+    typed = customers.typed
+    assert typed["arr"].dtype == pl.Float64 and typed["arr"].to_list() == [None, None, 5.5, None]
+    assert typed["renewal_date"].to_list() == [dt.date(2027, 1, 1), None, None, None]
+    assert typed["region"].to_list() == ["NA", "EU", "US", "na"]  # text keeps its values
+    assert typed["stage_entered_at"].to_list() == [None, dt.date(2024, 1, 2), None, None]
+    assert customers.raw["arr"].to_list() == ["N/A", "#N/A", "5.5", "None"]
+    warnings = "\n".join(customers.warnings)
+    assert "column 'arr': 3 value(s) such as 'N/A' read as empty" in warnings
+    assert "column 'renewal_date': 3 value(s)" in warnings
+
+
+def test_a_column_of_only_null_markers_stays_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "customer_id,reason\n1,None\n2,none\n")
+    assert read_customers(path, RULES).typed["reason"].to_list() == ["None", "none"]
+
+
+# -- the real command -----------------------------------------------------------------------
+
+CLI_RULES = """\
+version: 1
+columns: {customers: {customer_id: "Account ID"}}
+stages: [{name: Onboarding}, {name: Launched}]
+initial_stage: Onboarding
+"""
+
+BAD_EXPORTS = {
+    "short_row": (b"Account ID,name,arr\n1,a,3\n2,b\n", "line 3 has 2"),
+    "long_row": (b"Account ID,name,arr\n1,a,3\n2,Acme, Inc.,4\n", "line 3 has 4"),
+    "cut_mid_row": (b"Account ID,name,arr\n1,a,3\n2,b", "ends in the middle of a row: line 3"),
+    "cut_in_quote": (b'Account ID,name,arr\n1,"a\n', "quoted field that starts on line 2"),
+    "cp1252": ("Account ID,name\n1,a\n2,Café\n".encode("cp1252"), "--encoding cp1252"),
+    "utf16": ("Account ID,name\n1,a\n".encode("utf-16"), "--encoding utf-16"),
+    "nul": (b"Account ID,name\n1,a\x00\n", "NUL bytes"),
+    "duplicate_header": (b"Account ID,a,a\n1,2,3\n", "duplicate column 'a'"),
+    "ambiguous_dates": (b"Account ID,d\n1,03/04/2024\n2,04/03/2024\n", "day first or month"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_EXPORTS))
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_messy_exports_exit_1_with_file_line_and_hint(
+    tmp_path: Path, case: str, command: str
+) -> None:
+    content, message = BAD_EXPORTS[case]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write(inputs / "customers.csv", content)
+    write(inputs / "rules.yaml", CLI_RULES)
+    before = snapshot(inputs)
+    args = ["--customers", inputs / "customers.csv", "--rules", inputs / "rules.yaml"]
+    if command == "run":
+        args += ["--as-of", "2026-11-01", "--out", tmp_path / "out"]
+    result = lifecycle(command, *args)
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr
+    assert "customers.csv" in result.stderr and "hint:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert snapshot(inputs) == before
+
+
+def test_encoding_option_reads_cp1252_exports(tmp_path: Path) -> None:
+    write(tmp_path / "rules.yaml", CLI_RULES)
+    write(tmp_path / "c.csv", "Account ID,name\n1,Café – Zoë\n".encode("cp1252"))
+    write(tmp_path / "u.csv", "customer_id,timestamp,event\n1,2026-10-01,connexión\n"
+          .encode("cp1252"))
+    common = ["--customers", tmp_path / "c.csv", "--usage", tmp_path / "u.csv",
+              "--rules", tmp_path / "rules.yaml", "--as-of", "2026-11-01", "--encoding"]
+    result = lifecycle("run", *common, "cp1252", "--stdout", "customers")
+    assert result.returncode == 0, result.stderr
+    assert "Café – Zoë" in result.stdout
+    assert lifecycle("validate", *common[:-3], "--encoding", "latin-1").returncode == 0
+    explained = lifecycle("explain", "1", *common, "cp1252")
+    assert explained.returncode == 0, explained.stderr
+    unknown = lifecycle("run", *common, "klingon", "--out", tmp_path / "out")
+    assert unknown.returncode == 2 and "unknown encoding 'klingon'" in unknown.stderr
+    assert not (tmp_path / "out").exists()
