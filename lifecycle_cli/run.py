@@ -143,6 +143,12 @@ def prepare(
     except DataError as error:
         collect(error)
         metrics = compute_metrics(rules, None, typed.select(ID), as_of)
+    if metrics.usage_rows and metrics.unknown_customer_rows == metrics.usage_rows:
+        warnings.append(
+            f"none of the {metrics.usage_rows:,} usage rows belongs to a customer in the "
+            f"customers export: is '{rules.usage_column(ID)}' the usage column that holds "
+            f"the values of '{customers.external[ID]}'? (columns: {{usage: {{customer_id: ...}}}})"
+        )
 
     computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]

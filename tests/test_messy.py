@@ -302,3 +302,12 @@ def test_encoding_option_reads_cp1252_exports(tmp_path: Path) -> None:
     unknown = lifecycle("run", *common, "klingon", "--out", tmp_path / "out")
     assert unknown.returncode == 2 and "unknown encoding 'klingon'" in unknown.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_usage_that_matches_no_customer_warns(tmp_path: Path) -> None:
+    from lifecycle_cli import run
+
+    customers = write(tmp_path / "c.csv", "customer_id\nA-1\nA-2\n")
+    usage = write(tmp_path / "u.csv", "customer_id,timestamp\nS-1,2026-01-01\nS-2,2026-01-02\n")
+    result = run(RULES, customers, [usage], dt.date(2026, 2, 1))
+    assert any("none of the 2 usage rows belongs to a customer" in w for w in result.warnings)
