@@ -83,6 +83,7 @@ def backfill(
     *,
     rewind: bool = False,
     keep_export_stages: bool = False,
+    encoding: str | None = None,
     progress: Progress = _noop,
     command: str = "lifecycle backfill",
 ) -> BackfillResult:
@@ -103,7 +104,7 @@ def backfill(
                     hint=f"pass --rewind to drop them, or backfill up to {later[-1]}",
                 )
             )
-        loaded = load(rules, customers, usage, progress=progress)
+        loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
         if not keep_export_stages:
             loaded.typed = _without_stages(loaded.typed)
         replay = None

@@ -79,9 +79,13 @@ def explain(
     usage_paths: Sequence[str | Path],
     ids: Sequence[str],
     as_of: dt.date | None = None,
+    *,
+    encoding: str | None = None,
 ) -> list[Explanation]:
     """Explain the decision for each customer id in ``ids`` (in that order)."""
-    prepared = prepare(rules, customers_path, usage_paths, as_of, only_ids=ids)
+    prepared = prepare(
+        rules, customers_path, usage_paths, as_of, only_ids=ids, encoding=encoding
+    )
     engine = decide(prepared.state, prepared.compiled, trace=True)
     final = final_values(engine.state, prepared.compiled)
     compiled = prepared.compiled

@@ -10,6 +10,7 @@ Usage is only ever scanned lazily, so it can be larger than memory.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import glob
 import gzip
 import io
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .csvtext import check_rows, codec_name, transcode
 from .errors import DataError, Problem
 from .rules import Rules, did_you_mean
 
@@ -102,26 +104,30 @@ class CsvDialect:
     header: list[str]
 
 
-def sniff_csv(path: Path) -> CsvDialect:
-    """Separator and header of a CSV file; clear errors for files we cannot read as text."""
+def sniff_csv(path: Path, shown: Path | None = None) -> CsvDialect:
+    """Separator and header of a CSV file; clear errors for files we cannot read as text.
+
+    ``shown`` is the file named in messages when ``path`` is a transcoded copy.
+    """
+    shown = shown or path
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
             head = fh.read(1 << 16)
     except OSError as err:
         raise DataError(
-            Problem(f"cannot read the file: {err.strerror or err}", file=str(path))
+            Problem(f"cannot read the file: {err.strerror or err}", file=str(shown))
         ) from None
     if not head.strip():
         raise DataError(
-            Problem("the file is empty: expected a header row and data", file=str(path))
+            Problem("the file is empty: expected a header row and data", file=str(shown))
         )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(
             Problem(
                 "the file is UTF-16 text; lifecycle reads UTF-8",
-                file=str(path),
-                hint="save it as 'CSV UTF-8' in Excel, or convert it: iconv -f UTF-16 -t UTF-8",
+                file=str(shown),
+                hint="pass --encoding utf-16, or save it as 'CSV UTF-8' in Excel",
             )
         )
     if head.startswith(b"\xef\xbb\xbf"):
@@ -133,14 +139,20 @@ def sniff_csv(path: Path) -> CsvDialect:
         raise DataError(
             Problem(
                 f"the header is not UTF-8 text (byte {err.start + 1})",
-                file=str(path),
+                file=str(shown),
                 line=1,
-                hint="save the export as UTF-8 ('CSV UTF-8' in Excel)",
+                hint="exports from Excel on Windows are usually cp1252: pass --encoding "
+                "cp1252, or save the file as 'CSV UTF-8'",
             )
         ) from None
     if "\x00" in text:
         raise DataError(
-            Problem("the file contains NUL bytes: it is not a text export", file=str(path), line=1)
+            Problem(
+                "the file contains NUL bytes: it is not a text export, or it is UTF-16",
+                file=str(shown),
+                line=1,
+                hint="save it as 'CSV UTF-8', or pass --encoding utf-16 if it is UTF-16",
+            )
         )
     if path.name.lower().endswith((".tsv", ".tsv.gz")):
         separator = "\t"
@@ -181,6 +193,20 @@ def _check_header(path: Path, header: list[str]) -> None:
         raise DataError(problems)
 
 
+def csv_source(path: Path, encoding: str | None = None) -> tuple[Path, CsvDialect]:
+    """The UTF-8 file to read for the CSV ``path`` and its dialect, after every text check.
+
+    With an ``encoding`` other than UTF-8 that file is a transcoded temporary copy;
+    messages still name ``path``. Rows must have as many fields as the header.
+    """
+    codec = codec_name(encoding)
+    data = transcode(path, codec) if codec else path
+    dialect = sniff_csv(data, shown=path)
+    _check_header(path, dialect.header)
+    check_rows(data, dialect.separator, len(dialect.header), shown=path)
+    return data, dialect
+
+
 # -- customers ------------------------------------------------------------------------------
 
 
@@ -192,6 +218,7 @@ class Customers:
     raw: pl.DataFrame  # exactly as read: the export's own columns and values
     typed: pl.DataFrame  # rules' names, inferred types, ROW; stage as text, entered as date
     external: dict[str, str] = field(default_factory=dict)  # rules name -> export header
+    warnings: list[str] = field(default_factory=list)  # what reading the export decided
 
     @property
     def id_dtype(self) -> pl.DataType:
@@ -201,8 +228,11 @@ class Customers:
         return _where(self.path, row)
 
 
-def read_table(path: Path) -> pl.DataFrame:
-    """Read a whole table as it is (CSV as text), with clear errors."""
+def read_table(path: Path, encoding: str | None = None) -> pl.DataFrame:
+    """Read a whole table as it is (CSV as text), with clear errors.
+
+    ``encoding`` (a Python codec name) applies to CSV files; the default is UTF-8.
+    """
     if not path.exists():
         raise DataError(Problem("file not found", file=str(path)))
     if path.is_dir():
@@ -210,10 +240,9 @@ def read_table(path: Path) -> pl.DataFrame:
     suffix = suffix_of(path)
     try:
         if suffix in CSV_SUFFIXES:
-            dialect = sniff_csv(path)
-            _check_header(path, dialect.header)
+            data, dialect = csv_source(path, encoding)
             frame = pl.read_csv(
-                path,
+                data,
                 separator=dialect.separator,
                 infer_schema=False,
                 truncate_ragged_lines=False,
@@ -276,19 +305,65 @@ def _rename_map(
 
 _SAMPLE = 2_000
 
+# Cells that spreadsheets and exports write for "no value". In a column that is
+# otherwise numeric, boolean or a date they count as NULL for the rules.
+NULL_MARKERS = ("n/a", "na", "#n/a", "null", "none", "nan", "-")
+_SLASHED_DATE_RE = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}$"
+DAY_FIRST, MONTH_FIRST = "%d/%m/%Y", "%m/%d/%Y"
+_KINDS = ("bool", "int", "float", "date", "format", "day_first", "month_first", "datetime")
 
-def _type_probes(v: pl.Expr) -> dict[str, pl.Expr]:
+
+@dataclass(frozen=True)
+class TypeNote:
+    """Something :func:`infer_types` decided that the user should hear about."""
+
+    column: str
+    kind: str  # "null_markers" | "ambiguous_dates" | "day_first" | "month_first"
+    count: int = 0
+    example: str | None = None
+
+
+def is_null_marker(v: pl.Expr) -> pl.Expr:
+    return v.str.to_lowercase().is_in(list(NULL_MARKERS))
+
+
+def slashed_date(v: pl.Expr, fmt: str) -> pl.Expr:
+    """``03/04/2024``, ``3.4.2024`` or ``03-04-2024`` read with ``fmt`` (DAY_FIRST or
+    MONTH_FIRST); NULL where the value is not such a date or does not fit ``fmt``."""
+    return (
+        pl.when(v.str.contains(_SLASHED_DATE_RE))
+        .then(v.str.replace_all(r"[.-]", "/"))
+        .str.to_date(fmt, strict=False)
+    )
+
+
+def _type_probes(v: pl.Expr, date_format: str | None = None) -> dict[str, pl.Expr]:
     """For each candidate type, whether a non-blank text value reads as it."""
-    return {
+    probes = {
         "bool": v.str.to_lowercase().is_in(list(_BOOL_TEXT)),
         "int": v.str.contains(_INT_RE),
         "float": v.str.contains(_FLOAT_RE),
         "date": v.str.contains(_DATE_RE) & v.str.to_date("%Y-%m-%d", strict=False).is_not_null(),
         "datetime": v.str.contains(_DATETIME_RE),
     }
+    if date_format is None:
+        probes["day_first"] = slashed_date(v, DAY_FIRST).is_not_null()
+        probes["month_first"] = slashed_date(v, MONTH_FIRST).is_not_null()
+    else:
+        probes["format"] = v.str.to_date(date_format, strict=False).is_not_null()
+    return probes
 
 
-def infer_types(frame: pl.DataFrame, skip: set[str], timezone: str = "UTC") -> pl.DataFrame:
+def infer_types(
+    frame: pl.DataFrame,
+    skip: set[str],
+    timezone: str = "UTC",
+    *,
+    null_markers: bool = False,
+    local_dates: bool = False,
+    date_format: str | None = None,
+    notes: list[TypeNote] | None = None,
+) -> pl.DataFrame:
     """Give text columns their natural type when every value agrees.
 
     Blank cells are NULL. A column is boolean when all values are true/false
@@ -296,41 +371,88 @@ def infer_types(frame: pl.DataFrame, skip: set[str], timezone: str = "UTC") -> p
     and zip codes like 00123 stay text), then float, ISO date, ISO datetime.
     A sample of each column picks the candidate types first, so that free
     text (names, notes) costs one look at a few rows, not a scan.
+
+    For exports (not our own outputs), three more things:
+    with ``null_markers``, cells like ``N/A`` or ``-`` count as blank in a column
+    that is otherwise typed (a text column keeps them); with ``local_dates``, a
+    column of ``DD/MM/YYYY`` or ``MM/DD/YYYY`` dates is a date column when only one
+    reading fits every value (both fitting is noted as ``ambiguous_dates`` and the
+    column stays text); ``date_format`` (strftime) replaces that guess.
+    ``notes`` receives what was decided, for warnings and errors.
     """
     text_cols = [c for c, t in frame.schema.items() if t == pl.String and c not in skip]
     if not text_cols:
         return frame
+    local_dates = local_dates or date_format is not None
+
+    def probes(v: pl.Expr) -> dict[str, pl.Expr]:
+        found = _type_probes(v, date_format)
+        if not local_dates:
+            for kind in ("day_first", "month_first", "format"):
+                found.pop(kind, None)
+        return found
+
+    def usable(stripped: pl.Expr) -> pl.Expr:
+        keep = stripped != ""
+        return keep & ~is_null_marker(stripped) if null_markers else keep
 
     def present(expr: pl.Expr) -> pl.Expr:
         stripped = expr.str.strip_chars()
-        return stripped.filter(stripped != "")
+        return stripped.filter(usable(stripped))
 
     sampled = frame.select(
         [
             probe.all().alias(f"{c}\x00{kind}")
             for c in text_cols
-            for kind, probe in _type_probes(present(pl.col(c).head(_SAMPLE))).items()
+            for kind, probe in probes(present(pl.col(c).head(_SAMPLE))).items()
         ]
     ).row(0, named=True)
     candidates = {
-        c: [k for k in ("bool", "int", "float", "date", "datetime") if sampled[f"{c}\x00{k}"]]
-        for c in text_cols
+        c: [k for k in _KINDS if sampled.get(f"{c}\x00{k}")] for c in text_cols
     }
     full_probes = [
-        _type_probes(present(pl.col(c)))[kind].all().alias(f"{c}\x00{kind}")
+        probes(present(pl.col(c)))[kind].all().alias(f"{c}\x00{kind}")
         for c in text_cols
         for kind in candidates[c]
     ] + [present(pl.col(c)).len().alias(f"{c}\x00n") for c in text_cols if candidates[c]]
+    if null_markers:
+        full_probes += [
+            is_null_marker(pl.col(c).str.strip_chars()).sum().alias(f"{c}\x00markers")
+            for c in text_cols
+            if candidates[c]
+        ]
     full = frame.select(full_probes).row(0, named=True) if full_probes else {}
     casts = []
     for c in text_cols:
-        kind = next((k for k in candidates[c] if full[f"{c}\x00{k}"]), None)
-        v = pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars())
+        kinds = [k for k in candidates[c] if full[f"{c}\x00{k}"]]
+        if "day_first" in kinds and "month_first" in kinds:
+            # 03/04/2024 could be either; it matters only if some day and month differ
+            v = present(pl.col(c))
+            differ = frame.select(
+                (slashed_date(v, DAY_FIRST) != slashed_date(v, MONTH_FIRST)).any()
+            ).item()
+            if differ:
+                if notes is not None:
+                    notes.append(TypeNote(c, "ambiguous_dates"))
+                continue  # text stays as it is
+            kinds.remove("month_first")
+        kind = kinds[0] if kinds else None
+        stripped = pl.col(c).str.strip_chars()
+        v = pl.when(usable(stripped)).then(stripped)
         if kind is None:
             continue  # text stays as it is
+        markers = full.get(f"{c}\x00markers", 0)
         if full[f"{c}\x00n"] == 0:
+            if markers:
+                continue  # nothing but N/A and the like: text, not an empty column
             casts.append(pl.lit(None).alias(c))  # every cell blank: no type to speak of
-        elif kind == "bool":
+            continue
+        if markers and notes is not None:
+            example = frame.select(pl.col(c).filter(is_null_marker(stripped)).first()).item()
+            notes.append(TypeNote(c, "null_markers", markers, example))
+        if kind in ("day_first", "month_first") and notes is not None:
+            notes.append(TypeNote(c, kind))
+        if kind == "bool":
             casts.append(
                 v.str.to_lowercase()
                 .replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.Boolean)
@@ -342,6 +464,11 @@ def infer_types(frame: pl.DataFrame, skip: set[str], timezone: str = "UTC") -> p
             casts.append(v.cast(pl.Float64, strict=False).alias(c))
         elif kind == "date":
             casts.append(v.str.to_date("%Y-%m-%d", strict=False).alias(c))
+        elif kind == "format":
+            casts.append(v.str.to_date(str(date_format), strict=False).alias(c))
+        elif kind in ("day_first", "month_first"):
+            fmt = DAY_FIRST if kind == "day_first" else MONTH_FIRST
+            casts.append(slashed_date(v, fmt).alias(c))
         else:
             casts.append(parse_datetime_text(v, timezone).alias(c))
     return frame.with_columns(casts) if casts else frame
@@ -409,24 +536,31 @@ def _check_parsed(
     raw = typed[source]
     if parsed.null_count() == raw.null_count():
         return  # every value that was there parsed
+    text = raw.cast(pl.String).str.strip_chars()
     bad = typed.filter(
-        raw.is_not_null() & (raw.cast(pl.String).str.strip_chars() != "") & parsed.is_null()
+        raw.is_not_null() & (text != "") & ~text.str.to_lowercase().is_in(NULL_MARKERS)
+        & parsed.is_null()
     )
     if bad.height:
         raise _unparsed(path, column, bad.select(ROW, source).head(5), bad.height, what, hint)
 
 
 def read_customers(
-    path: str | Path, rules: Rules, *, problems_out: list[Problem] | None = None
+    path: str | Path,
+    rules: Rules,
+    *,
+    problems_out: list[Problem] | None = None,
+    encoding: str | None = None,
 ) -> Customers:
     """Read and check the customers export; raise :class:`DataError` listing what is wrong.
 
     With ``problems_out``, problems in the rows (ids, stages, dates) are added
     to that list instead and the customers are returned as far as they could
     be read, so that `validate` can go on and report everything at once.
+    ``encoding`` (a Python codec name such as ``cp1252``) applies to CSV files.
     """
     path = Path(path)
-    raw = read_table(path)
+    raw = read_table(path, encoding)
     if raw.height == 0:
         raise DataError(Problem("the file has a header but no customers", file=str(path)))
     mapping = rules.columns.customers
@@ -455,7 +589,16 @@ def read_customers(
     # a column named like a rules name that the mapping gives to another column is hidden
     shadowed = [c for c in raw.columns if mapping.get(c, c) != c and c not in rename]
     typed = raw.drop(shadowed).rename(rename)
-    typed = infer_types(typed, skip={ID, STAGE, ENTERED}, timezone=rules.timezone)
+    notes: list[TypeNote] = []
+    typed = infer_types(
+        typed,
+        skip={ID, STAGE, ENTERED},
+        timezone=rules.timezone,
+        null_markers=True,
+        local_dates=True,
+        date_format=rules.date_format,
+        notes=notes,
+    )
     # datetimes with a zone are read in the rules' zone, like usage timestamps
     typed = typed.with_columns(
         to_local_naive(pl.col(c), t, rules.timezone).alias(c)
@@ -463,13 +606,27 @@ def read_customers(
         if isinstance(t, pl.Datetime) and t.time_zone and c != ENTERED
     )
     typed = typed.with_row_index(ROW)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    for note in notes:
+        column = next((e for e, i in rename.items() if i == note.column), note.column)
+        if note.kind == "ambiguous_dates":
+            problems.append(_ambiguous_dates(typed, note.column, path, column))
+        elif note.kind == "null_markers":
+            warnings.append(
+                f"column '{column}': {note.count:,} value(s) such as {note.example!r} "
+                "read as empty (NULL); the output keeps them as they are"
+            )
+        else:
+            order = "DD/MM/YYYY" if note.kind == "day_first" else "MM/DD/YYYY"
+            warnings.append(f"column '{column}': dates read as {order}, the only reading "
+                            "that fits every value")
 
     ids = typed[ID]
     if ids.dtype == pl.String:
         ids_blank = ids.is_null() | (ids.str.strip_chars() == "")
     else:
         ids_blank = ids.is_null()
-    problems: list[Problem] = []
     if ids_blank.any():
         rows = typed.filter(ids_blank)[ROW].to_list()
         problems.append(
@@ -519,21 +676,21 @@ def read_customers(
 
     # stage_entered_at: a date
     if ENTERED in typed.columns:
-        dtype = typed.schema[ENTERED]
-        entered = to_local_naive(pl.col(ENTERED), dtype, rules.timezone).dt.date()
-        parsed = typed.select(entered.alias(ENTERED))[ENTERED]
-        try:
-            _check_parsed(
-                typed,
-                ENTERED,
-                parsed,
-                path,
-                external[ENTERED],
-                "dates",
-                "write dates as YYYY-MM-DD",
-            )
-        except DataError as err:
-            problems += err.problems
+        known = len(problems)
+        parsed = _entered_dates(typed, rules, path, external[ENTERED], problems, warnings)
+        if len(problems) == known:  # after "ambiguous dates", "not dates" would be noise
+            try:
+                _check_parsed(
+                    typed,
+                    ENTERED,
+                    parsed,
+                    path,
+                    external[ENTERED],
+                    "dates",
+                    "write dates as YYYY-MM-DD, or set date_format in the rules",
+                )
+            except DataError as err:
+                problems += err.problems
         typed = typed.with_columns(parsed)
     else:
         typed = typed.with_columns(pl.lit(None, dtype=pl.Date).alias(ENTERED))
@@ -547,6 +704,99 @@ def read_customers(
         raw=raw,
         typed=typed,
         external=external,
+        warnings=warnings,
+    )
+
+
+# Excel stores dates as days since 1899-12-30; 20000..73050 is 1954-10-03..2099-12-31.
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EXCEL_SERIALS = (20_000, 73_050)
+
+
+def _entered_dates(
+    typed: pl.DataFrame,
+    rules: Rules,
+    path: Path,
+    column: str,
+    problems: list[Problem],
+    warnings: list[str],
+) -> pl.Series:
+    """``stage_entered_at`` as dates. Text may be ISO, the rules' ``date_format``,
+    DD/MM/YYYY or MM/DD/YYYY when only one of them fits every such value, or an
+    Excel serial day number; N/A and the like are empty. Values that are none of
+    these stay NULL here and :func:`_check_parsed` reports them."""
+    dtype = typed.schema[ENTERED]
+    if dtype != pl.String:
+        entered = to_local_naive(pl.col(ENTERED), dtype, rules.timezone).dt.date()
+        return typed.select(entered.alias(ENTERED))[ENTERED]
+    stripped = pl.col(ENTERED).str.strip_chars()
+    text = pl.when(stripped != "").then(stripped)
+    iso = parse_datetime_text(text, rules.timezone).dt.date()
+    first = typed.select(iso.alias(ENTERED), (text.is_not_null() & iso.is_null()).alias("odd"))
+    if not first["odd"].any():
+        return first[ENTERED]  # the usual case: ISO dates, or blank
+    marker = is_null_marker(stripped)
+    markers = typed.filter(marker)[ENTERED]
+    if markers.len():
+        warnings.append(
+            f"column '{column}': {markers.len():,} value(s) such as {markers[0]!r} read as empty"
+        )
+    text = pl.when((stripped != "") & ~marker).then(stripped)
+    readings = [iso]
+    if rules.date_format:
+        readings.append(text.str.to_date(rules.date_format, strict=False))
+    else:
+        day, month = slashed_date(text, DAY_FIRST), slashed_date(text, MONTH_FIRST)
+        slashed = text.str.contains(_SLASHED_DATE_RE)
+        stats = typed.select(
+            slashed.sum().alias("n"),
+            (slashed & day.is_null()).any().alias("not_day"),
+            (slashed & month.is_null()).any().alias("not_month"),
+            (day != month).any().alias("differ"),
+        ).row(0, named=True)
+        if stats["n"] and not stats["not_day"] and not stats["not_month"] and stats["differ"]:
+            problems.append(_ambiguous_dates(typed, ENTERED, path, column))
+        elif stats["n"] and not stats["not_day"]:
+            readings.append(day)
+        elif stats["n"] and not stats["not_month"]:
+            readings.append(month)
+    serial = (
+        pl.when(text.str.contains(r"^\d{5}(\.0+)?$"))
+        .then(text.cast(pl.Float64, strict=False).cast(pl.Int64))
+    )
+    serial = pl.when(serial.is_between(*_EXCEL_SERIALS)).then(serial)
+    readings.append(pl.lit(EXCEL_EPOCH) + pl.duration(days=serial))
+    parsed = pl.coalesce(readings).alias(ENTERED)
+    from_serial = typed.select(
+        (pl.coalesce(readings[:-1]).is_null() & serial.is_not_null()).sum()
+    ).item()
+    if from_serial:
+        example = typed.filter(serial.is_not_null()).select(ENTERED, parsed.alias("d")).row(0)
+        warnings.append(
+            f"column '{column}': {from_serial:,} value(s) are Excel serial day numbers, read "
+            f"as dates counted from 1899-12-30 (e.g. {example[0].strip()} = {example[1]})"
+        )
+    return typed.select(parsed)[ENTERED]
+
+
+def _ambiguous_dates(typed: pl.DataFrame, name: str, path: Path, column: str) -> Problem:
+    """Dates that read both as DD/MM/YYYY and MM/DD/YYYY, with a few examples."""
+    text = pl.col(name).cast(pl.String).str.strip_chars()
+    differ = slashed_date(text, DAY_FIRST) != slashed_date(text, MONTH_FIRST)
+    found = typed.filter(differ.fill_null(False))
+    examples = ", ".join(
+        f"{_where(path, row)}: {value!r}"
+        for row, value in found.select(ROW, name).head(5).iter_rows()
+    )
+    return Problem(
+        f"{found.height} date(s) can be read day first or month first: {examples}"
+        + (" ..." if found.height > 5 else "")
+        + "; every value fits both readings",
+        file=str(path),
+        line=line_of_row(path, found.item(0, ROW)),
+        column=column,
+        hint='set the format in the rules, e.g. date_format: "%d/%m/%Y" (25/12/2024) '
+        'or "%m/%d/%Y" (12/25/2024); or write dates as YYYY-MM-DD',
     )
 
 
@@ -621,16 +871,15 @@ def expand_usage_paths(specs: list[str | Path]) -> list[Path]:
     return out
 
 
-def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
+def _scan_one(path: Path, rules: Rules, encoding: str | None) -> pl.LazyFrame:
     suffix = suffix_of(path)
     id_col, ts_col = rules.usage_column(ID), rules.usage_column(TIMESTAMP)
     try:
         if suffix in CSV_SUFFIXES:
-            dialect = sniff_csv(path)
-            _check_header(path, dialect.header)
+            data, dialect = csv_source(path, encoding)
             overrides = {c: pl.String for c in (id_col, ts_col) if c in dialect.header}
             return pl.scan_csv(
-                path,
+                data,
                 separator=dialect.separator,
                 schema_overrides=overrides,
                 infer_schema_length=10_000,
@@ -652,7 +901,9 @@ def _scan_one(path: Path, rules: Rules) -> pl.LazyFrame:
     )
 
 
-def _sources(paths: list[Path], rules: Rules) -> list[tuple[Path, pl.LazyFrame]]:
+def _sources(
+    paths: list[Path], rules: Rules, encoding: str | None
+) -> list[tuple[Path, pl.LazyFrame]]:
     """One lazy frame per file, except that Parquet files with the same columns (the parts
     of a folder) share one multi-file scan, which Polars reads faster than a union."""
     out: list[tuple[Path, pl.LazyFrame]] = []
@@ -676,17 +927,26 @@ def _sources(paths: list[Path], rules: Rules) -> list[tuple[Path, pl.LazyFrame]]
             group_schema = schema
         else:
             flush()
-            out.append((path, _scan_one(path, rules)))
+            out.append((path, _scan_one(path, rules, encoding)))
     flush()
     return out
 
 
-def scan_usage(specs: list[str | Path], rules: Rules, id_dtype: pl.DataType) -> Usage:
-    """Scan usage files lazily; check required columns; normalise id and timestamp."""
+def scan_usage(
+    specs: list[str | Path],
+    rules: Rules,
+    id_dtype: pl.DataType,
+    *,
+    encoding: str | None = None,
+) -> Usage:
+    """Scan usage files lazily; check required columns; normalise id and timestamp.
+
+    ``encoding`` (a Python codec name) applies to CSV files; the default is UTF-8.
+    """
     paths = expand_usage_paths(specs)
     frames = []
     problems: list[Problem] = []
-    for path, lf in _sources(paths, rules):
+    for path, lf in _sources(paths, rules, encoding):
         try:
             schema = lf.collect_schema()
         except (pl.exceptions.PolarsError, OSError) as err:

@@ -270,6 +270,7 @@ def run_with_state(
     rewind: bool = False,
     prefer: str = "export",
     guards: Guards | None = None,
+    encoding: str | None = None,
     progress: Progress = _noop,
     command: str = "lifecycle run",
 ) -> NightlyResult:
@@ -279,7 +280,7 @@ def run_with_state(
     guards = guards or Guards()
     as_of = as_of or dt.date.today()
     if state_dir is None:
-        result = run(rules, customers, usage, as_of, progress=progress)
+        result = run(rules, customers, usage, as_of, encoding=encoding, progress=progress)
         check_moves(result, guards.max_moves)
         written = _write_outputs(result, out, fmt, dry_run, progress)
         summary = build_summary(result, rules_path, started_at, time.monotonic() - started,
@@ -291,19 +292,20 @@ def run_with_state(
         # read-only: no lock, nothing created; the index is replaced atomically, so a
         # concurrent run cannot show us half of it
         return _run_on_state(rules, rules_path, customers, usage, as_of, state_path, None,
-                             out, fmt, dry_run, rewind, prefer, guards, progress, started,
-                             started_at)
+                             out, fmt, dry_run, rewind, prefer, guards, encoding, progress,
+                             started, started_at)
     with lock(state_path, command) as stale:
         return _run_on_state(rules, rules_path, customers, usage, as_of, state_path, stale,
-                             out, fmt, dry_run, rewind, prefer, guards, progress, started,
-                             started_at)
+                             out, fmt, dry_run, rewind, prefer, guards, encoding, progress,
+                             started, started_at)
 
 
 def _run_on_state(
     rules: Rules, rules_path: Path | None, customers: str | Path,
     usage: Sequence[str | Path], as_of: dt.date, state_path: Path, stale: LockInfo | None,
     out: str | Path | None, fmt: str, dry_run: bool, rewind: bool, prefer: str,
-    guards: Guards, progress: Progress, started: float, started_at: dt.datetime,
+    guards: Guards, encoding: str | None, progress: Progress, started: float,
+    started_at: dt.datetime,
 ) -> NightlyResult:
     state = State.open(state_path)
     if not dry_run:
@@ -311,7 +313,7 @@ def _run_on_state(
     base = start_date(state, as_of, rewind=rewind, dry_run=dry_run)
     previous_manifest = state.manifest(base)
     # the guards on the export come before the rules meet it: their messages say more
-    loaded = load(rules, customers, usage, progress=progress)
+    loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
     check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
     warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
     prepared = prepare_loaded(rules, loaded, as_of, previous=state.stages(base), prefer=prefer,

@@ -9,6 +9,7 @@ and rule id.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import difflib
 import zoneinfo
 from pathlib import Path
@@ -103,6 +104,7 @@ class Rules(_Model):
     name: str | None = None
     description: str | None = None
     timezone: str = "UTC"
+    date_format: str | None = None  # strftime format of the customers' non-ISO dates
     columns: ColumnMap = Field(default_factory=ColumnMap)
     stages: list[Stage] = Field(min_length=1)
     initial_stage: str
@@ -118,6 +120,23 @@ class Rules(_Model):
     source: Any = Field(default=None, exclude=True, repr=False)
     # When items were set aside to check the rest of a broken file: section -> original indices.
     index_map: dict[str, list[int]] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        sample = dt.date(2024, 12, 25)
+        try:
+            ok = dt.datetime.strptime(sample.strftime(value), value).date() == sample
+        except ValueError:
+            ok = False
+        if not ok or not any(d in value for d in ("%d", "%e", "%j")):
+            raise ValueError(
+                f"'{value}' is not a date format with day, month and year; "
+                'write it like "%d/%m/%Y" (25/12/2024) or "%m/%d/%Y" (12/25/2024)'
+            )
+        return value
 
     _derived = field_validator("derived", mode="before")(
         lambda v: {k: _condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
@@ -375,6 +394,8 @@ def _pydantic_problems(
                 hint = did_you_mean(found, AGGREGATIONS)
             elif isinstance(found, str) and loc and loc[-1] == "on":
                 hint = did_you_mean(found, ["enter", "overdue", "when"])
+        elif kind == "value_error":  # our own validators say what they expect
+            message = str(e.get("ctx", {}).get("error", e["msg"]))
         else:
             message = f"{e['msg'].lower()} (found {e.get('input')!r})"
         problems.append(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .csvtext import codec_name
 from .engine import (
     COMPUTED_COLUMNS,
     DAYS_IN_STAGE,
@@ -125,20 +126,26 @@ def load(
     *,
     only_ids: Sequence[str] | None = None,
     problems: list[Problem] | None = None,
+    encoding: str | None = None,
     progress: Progress = _noop,
 ) -> Loaded:
-    """Read the customers export and open the usage exports (lazily)."""
+    """Read the customers export and open the usage exports (lazily).
+
+    ``encoding`` names the text encoding of CSV exports (default UTF-8), e.g. ``cp1252``.
+    """
+    codec_name(encoding)  # an unknown encoding is an option error, before any reading
     collect = _collector(problems)
     warnings: list[str] = []
     progress("reading customers")
-    customers = read_customers(customers_path, rules, problems_out=problems)
+    customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding)
+    warnings += customers.warnings
     typed = customers.typed
     if only_ids is not None:
         typed = _select_ids(customers, only_ids)
     usage = None
     if usage_paths:
         try:
-            usage = scan_usage(list(usage_paths), rules, customers.id_dtype)
+            usage = scan_usage(list(usage_paths), rules, customers.id_dtype, encoding=encoding)
         except DataError as error:
             collect(error)
         if usage is not None and only_ids is not None:
@@ -160,6 +167,7 @@ def prepare(
     *,
     only_ids: Sequence[str] | None = None,
     check_all: bool = False,
+    encoding: str | None = None,
     progress: Progress = _noop,
     previous: pl.DataFrame | None = None,
     prefer: str = "export",
@@ -173,7 +181,7 @@ def prepare(
     """
     problems: list[Problem] | None = [] if check_all else None
     loaded = load(rules, customers_path, usage_paths, only_ids=only_ids, problems=problems,
-                  progress=progress)
+                  encoding=encoding, progress=progress)
     return prepare_loaded(rules, loaded, as_of, previous=previous, prefer=prefer,
                           problems=problems, progress=progress)
 
@@ -207,13 +215,20 @@ def prepare_loaded(
         except DataError as error:
             collect(error)
             metrics = compute_metrics(rules, None, typed.select(ID), as_of)
+    warnings = list(loaded.warnings)
+    if metrics.usage_rows and metrics.unknown_customer_rows == metrics.usage_rows:
+        warnings.append(
+            f"none of the {metrics.usage_rows:,} usage rows belongs to a customer in the "
+            f"customers export: is '{rules.usage_column(ID)}' the usage column that holds "
+            f"the values of '{customers.external[ID]}'? (columns: {{usage: {{customer_id: ...}}}})"
+        )
 
     state, compiled = _state_and_rules(rules, as_of, customers, typed, metrics, collect)
     if problems:
         raise LifecycleError(problems)
     assert compiled is not None  # a RulesError was raised or collected otherwise
-    return Prepared(rules, as_of, customers, usage, metrics, state, compiled,
-                    list(loaded.warnings), overrides)
+    return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings,
+                    overrides)
 
 
 def _state_and_rules(
@@ -360,6 +375,7 @@ def run(
     usage_paths: Sequence[str | Path] = (),
     as_of: dt.date | None = None,
     *,
+    encoding: str | None = None,
     progress: Progress = _noop,
     previous: pl.DataFrame | None = None,
     prefer: str = "export",
@@ -368,8 +384,8 @@ def run(
 
     ``previous`` is a state's stage table to start from (see `prepare`).
     """
-    prepared = prepare(rules, customers_path, usage_paths, as_of, progress=progress,
-                       previous=previous, prefer=prefer)
+    prepared = prepare(rules, customers_path, usage_paths, as_of, encoding=encoding,
+                       progress=progress, previous=previous, prefer=prefer)
     return run_prepared(prepared, progress=progress)
 
 

@@ -53,6 +53,7 @@ def backfill(
         typer.Option("--keep-export-stages", help="Start the first day from the export's "
                      "stages (by default they are ignored: they are today's)."),
     ] = False,
+    encoding: common.EncodingOpt = None,
     quiet: common.QuietOpt = False,
     summary_json: common.SummaryJsonOpt = None,
 ) -> None:
@@ -73,7 +74,8 @@ def backfill(
         with common.progress(not quiet) as step:
             result = replay(
                 rule_set, rules, customers, usage or [], start, end, state,
-                rewind=rewind, keep_export_stages=keep_export_stages, progress=step,
+                rewind=rewind, keep_export_stages=keep_export_stages, encoding=encoding,
+                progress=step,
                 command=" ".join(["lifecycle", *sys.argv[1:]]),
             )
     except LifecycleError as error:

@@ -70,6 +70,17 @@ AsOfOpt = Annotated[
     ),
 ]
 
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of CSV exports, e.g. cp1252 or latin-1 for Excel on Windows, "
+        "utf-16. Default: UTF-8.",
+        show_default=False,
+        metavar="NAME",
+    ),
+]
+
 
 StateOpt = Annotated[
     Path | None,

@@ -37,13 +37,16 @@ def explain(
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="text for people, json for tools.")
     ] = Format.text,
+    encoding: common.EncodingOpt = None,
 ) -> None:
     """For each customer: stage, days in stage, every metric and derived value, each
     candidate rule with its values and verdict, and the winner, hop by hop."""
     rule_set = load_rules(rules)
     with common.progress() as step:
         step("explaining")
-        explanations = explain_customers(rule_set, customers, usage or [], ids, as_of)
+        explanations = explain_customers(
+            rule_set, customers, usage or [], ids, as_of, encoding=encoding
+        )
     if fmt == Format.json:
         common.out.print_json(json.dumps([e.to_dict() for e in explanations], default=str))
         return

@@ -108,6 +108,7 @@ def run(
         bool,
         typer.Option("--allow-shrink", help="With --state: accept an export that shrank."),
     ] = False,
+    encoding: common.EncodingOpt = None,
     quiet: common.QuietOpt = False,
     summary_json: common.SummaryJsonOpt = None,
 ) -> None:
@@ -136,7 +137,8 @@ def run(
             done = run_with_state(
                 rule_set, rules, customers, usage or [], as_of, state_dir=state, out=out,
                 fmt=fmt.value, dry_run=dry_run, rewind=rewind, prefer=prefer.value,
-                guards=guards, progress=step, command=" ".join(["lifecycle", *sys.argv[1:]]),
+                guards=guards, encoding=encoding, progress=step,
+                command=" ".join(["lifecycle", *sys.argv[1:]]),
             )
     except LifecycleError as error:
         if summary_json is not None:

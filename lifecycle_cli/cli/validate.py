@@ -36,6 +36,7 @@ def validate(
     ] = None,
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
+    encoding: common.EncodingOpt = None,
 ) -> None:
     """Check a rules file and report every problem at once, with file, line and rule id.
 
@@ -54,7 +55,15 @@ def validate(
         common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}")
         return
     with common.progress() as step:
-        prepared = prepare(rule_set, customers, usage or [], as_of, check_all=True, progress=step)
+        prepared = prepare(
+            rule_set,
+            customers,
+            usage or [],
+            as_of,
+            check_all=True,
+            encoding=encoding,
+            progress=step,
+        )
     common.err.print(
         f"[green]ok:[/] {escape(str(rules))}: {summary}; checked against "
         f"{prepared.customers.typed.height:,} customers"
