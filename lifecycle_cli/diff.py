@@ -115,6 +115,7 @@ def diff(
     usage_paths: Sequence[str | Path] = (),
     as_of: dt.date | None = None,
     *,
+    encoding: str | None = None,
     progress: Progress = _noop,
 ) -> RulesDiff:
     """Run both rule sets on the same exports and as-of date, and compare the runs.
@@ -127,7 +128,8 @@ def diff(
         "old",
         old_rules,
         lambda: prepare(
-            old_rules, customers_path, usage_paths, as_of, progress=_step("old rules", progress)
+            old_rules, customers_path, usage_paths, as_of, encoding=encoding,
+            progress=_step("old rules", progress),
         ),
     )
     new_prepared = _labelled(
@@ -136,7 +138,8 @@ def diff(
         lambda: (
             prepare_alike(old_prepared, new_rules)
             or prepare(
-                new_rules, customers_path, usage_paths, as_of, progress=_step("new rules", progress)
+                new_rules, customers_path, usage_paths, as_of, encoding=encoding,
+                progress=_step("new rules", progress),
             )
         ),
     )

@@ -60,6 +60,7 @@ def diff(
         bool,
         typer.Option("--stdout", help="Write the diff table to standard output as CSV."),
     ] = False,
+    encoding: common.EncodingOpt = None,
     fail_on_change: Annotated[
         bool,
         typer.Option(
@@ -83,7 +84,8 @@ def diff(
         )
     old_rules, new_rules = _load_both(rules[0], rules[1])
     with common.progress() as step:
-        result = diff_rules(old_rules, new_rules, customers, usage or [], as_of, progress=step)
+        result = diff_rules(old_rules, new_rules, customers, usage or [], as_of,
+                            encoding=encoding, progress=step)
         written: list[str] = []
         if out is not None:
             step("writing the diff")
