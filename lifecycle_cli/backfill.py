@@ -114,8 +114,11 @@ def backfill(
             progress("grouping usage by customer and day")
             replay = MetricsReplay(rules, rows, loaded.usage.schema, loaded.typed.select(ID),
                                    start)
-            if not replay.supported:
+            if replay.supported:  # the days' metrics come from the replay: free the rows
+                loaded.usage = Usage(loaded.usage.paths, rows.head(0).lazy(), loaded.usage.schema)
+            else:
                 replay = None
+            del rows
         facts = [file_facts(p) for p in loaded_paths(loaded)]
         rules_facts = None if rules_path is None else file_facts(Path(rules_path))
         base = state.before(start)
