@@ -271,10 +271,15 @@ def run_with_state(
     prefer: str = "export",
     guards: Guards | None = None,
     encoding: str | None = None,
+    hash_inputs: bool = True,
     progress: Progress = _noop,
     command: str = "lifecycle run",
 ) -> NightlyResult:
-    """A run as cron runs it: guarded, and with ``state_dir``, remembered."""
+    """A run as cron runs it: guarded, and with ``state_dir``, remembered.
+
+    ``hash_inputs``: put the inputs' SHA-256 in the summary (always in a state's
+    manifest); reading big usage files costs time.
+    """
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
     guards = guards or Guards()
@@ -284,7 +289,7 @@ def run_with_state(
         check_moves(result, guards.max_moves)
         written = _write_outputs(result, out, fmt, dry_run, progress)
         summary = build_summary(result, rules_path, started_at, time.monotonic() - started,
-                                written=written, dry_run=dry_run)
+                                written=written, dry_run=dry_run, hash_inputs=hash_inputs)
         return NightlyResult(result, summary, written)
 
     state_path = Path(state_dir)

@@ -118,7 +118,7 @@ def write_tables(
                 _fsync(temp)
         for temp, target in pending:
             os.replace(temp, target)
-        _fsync_dir(out_dir)
+        fsync_dir(out_dir)
     except OSError as err:
         raise OutputError(
             Problem(f"cannot write the outputs: {err.strerror or err}", file=str(out_dir))
@@ -130,22 +130,31 @@ def write_tables(
     return list(dict.fromkeys(targets.values()))
 
 
-def write_text_atomic(target: str | Path, text: str) -> Path:
-    """Write one small text file (a JSON summary) through a temporary file and a rename."""
-    target = Path(target)
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a fsynced temporary file in the same folder and
+    a rename; raise OSError (the target is untouched then)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_path(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_text(text, encoding="utf-8")
-        _fsync(temp)
+        with open(temp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def write_text_atomic(target: str | Path, text: str) -> Path:
+    """Write one small text file (a JSON summary) atomically."""
+    target = Path(target)
+    try:
+        write_atomic(target, text.encode("utf-8"))
     except OSError as err:
         raise OutputError(
             Problem(f"cannot write the file: {err.strerror or err}", file=str(target))
         ) from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
     return target
 
 
@@ -177,7 +186,7 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:

@@ -38,7 +38,6 @@ import io
 import json
 import os
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any
 import polars as pl
 
 from .errors import DataError, OutputError, Problem
+from .outputs import fsync_dir, write_atomic
 
 FORMAT = 1
 INDEX = "state.json"
@@ -115,9 +115,19 @@ def lock(state_dir: Path, command: str) -> Iterator[LockInfo | None]:
     """
     import fcntl
 
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if state_dir.exists() and not state_dir.is_dir():
+        raise StateError(Problem("the state path exists and is not a folder",
+                                 file=str(state_dir), hint="give --state a folder"))
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise StateError(
+            Problem(f"cannot use the state folder: {err.strerror or err}", file=str(state_dir),
+                    hint="--state needs a folder this user can write (it is created if "
+                    "missing)")
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -266,21 +276,6 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsynced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-
-
 def _parquet_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=True)
@@ -315,11 +310,11 @@ class Transaction:
             for table, frame in tables.items():
                 data = _parquet_bytes(frame)
                 relative = f"{table}/{partition}/part-{_digest(data)}.parquet"
-                _write_new(self.state.path / relative, data)
+                write_atomic(self.state.path / relative, data)
                 files[table] = relative
             data = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n").encode()
             relative = f"runs/{partition}/run-{_digest(data)}.json"
-            _write_new(self.state.path / relative, data)
+            write_atomic(self.state.path / relative, data)
             files["manifest"] = relative
         except OSError as err:
             raise OutputError(
@@ -343,8 +338,8 @@ class Transaction:
         }
         data = (json.dumps(index, indent=2) + "\n").encode()
         try:
-            _write_new(self.state.path / INDEX, data)
-            _fsync_dir(self.state.path)
+            write_atomic(self.state.path / INDEX, data)
+            fsync_dir(self.state.path)
         except OSError as err:
             raise OutputError(
                 Problem(f"cannot write the state: {err.strerror or err}; the state is unchanged",
@@ -374,15 +369,6 @@ def collect_garbage(state: State) -> int:
     return removed
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 # -- which stage a run starts from ------------------------------------------------------------
 
 
@@ -393,10 +379,6 @@ def file_facts(path: Path) -> dict[str, Any]:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def now() -> float:
-    return time.monotonic()
 
 
 def empty_overrides() -> pl.DataFrame:

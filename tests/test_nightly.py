@@ -280,3 +280,11 @@ def test_backfill_refuses_to_rewrite_under_later_dates(tmp_path: Path) -> None:
                                                         "2026-11-01"]
     assert "--to 2026-10-01 is before --from" in failed(
         lifecycle(*args[:-2], "--to", "2026-10-01", "--state", state), code=2)
+
+
+def test_a_state_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "state"
+    not_a_folder.write_text("x")
+    message = failed(run_on(not_a_folder, tmp_path / "out"))
+    assert "the state path exists and is not a folder" in message
+    assert not (tmp_path / "out").exists() and not_a_folder.read_text() == "x"

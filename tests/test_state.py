@@ -148,7 +148,7 @@ def test_a_full_disk_leaves_the_state_as_it_was(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     commit(tmp_path, day_write(D(2026, 11, 1)))
     before = snapshot(tmp_path)
-    real_write = state_mod._write_new
+    real_write = state_mod.write_atomic
     calls = []
 
     def fill_up(path: Path, data: bytes) -> None:
@@ -160,10 +160,10 @@ def test_a_full_disk_leaves_the_state_as_it_was(tmp_path: Path,
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(state_mod, "_write_new", fill_up)
+    monkeypatch.setattr(state_mod, "write_atomic", fill_up)
     with pytest.raises(OutputError, match="No space left"):
         commit(tmp_path, day_write(D(2026, 11, 2)))
-    monkeypatch.setattr(state_mod, "_write_new", real_write)
+    monkeypatch.setattr(state_mod, "write_atomic", real_write)
     # the index is unchanged, so the state reads as before; the next commit clears the debris
     assert list(State.open(tmp_path).days) == [D(2026, 11, 1)]
     assert (tmp_path / "state.json").read_bytes() == before["state.json"]

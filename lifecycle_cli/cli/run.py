@@ -138,6 +138,7 @@ def run(
                 rule_set, rules, customers, usage or [], as_of, state_dir=state, out=out,
                 fmt=fmt.value, dry_run=dry_run, rewind=rewind, prefer=prefer.value,
                 guards=guards, encoding=encoding, progress=step,
+                hash_inputs=summary_json is not None,
                 command=" ".join(["lifecycle", *sys.argv[1:]]),
             )
     except LifecycleError as error:
