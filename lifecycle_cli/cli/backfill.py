@@ -12,7 +12,7 @@ import typer
 
 from ..backfill import backfill as replay
 from ..backfill import summary_of
-from ..errors import LifecycleError, OptionError
+from ..errors import LifecycleError
 from ..nightly import error_summary
 from ..rules import load_rules
 from . import common, render
@@ -32,16 +32,20 @@ def backfill(
     customers: common.CustomersOpt,
     rules: common.RulesOpt,
     start: Annotated[
-        dt.date | None,
+        dt.date,
         typer.Option("--from", help="The first as-of date to replay.", parser=common.parse_date,
                      metavar="YYYY-MM-DD", show_default=False),
-    ] = None,
+    ],
     end: Annotated[
-        dt.date | None,
+        dt.date,
         typer.Option("--to", help="The last as-of date to replay (included).",
                      parser=common.parse_date, metavar="YYYY-MM-DD", show_default=False),
-    ] = None,
-    state: common.StateOpt = None,
+    ],
+    state: Annotated[
+        Path,
+        typer.Option("--state", help="The state folder to fill (created if needed).",
+                     show_default=False),
+    ],
     usage: common.UsageOpt = None,
     rewind: Annotated[
         bool,
@@ -65,11 +69,6 @@ def backfill(
     """
     started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
     try:
-        missing = [name for name, value in (("--from", start), ("--to", end),
-                                            ("--state", state)) if value is None]
-        if missing:
-            raise OptionError(f"backfill needs {', '.join(missing)}")
-        assert start is not None and end is not None and state is not None
         rule_set = load_rules(rules)
         with common.progress(not quiet) as step:
             result = replay(
@@ -86,4 +85,4 @@ def backfill(
     if summary_json is not None:
         common.write_json(summary_json, {"status": "ok", "exit_code": 0, **summary_of(result)})
     if not quiet:
-        render.backfill_summary(common.err, result, Path(str(state)))
+        render.backfill_summary(common.err, result, state)
