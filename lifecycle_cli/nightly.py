@@ -34,7 +34,7 @@ from .engine import decide
 from .errors import DataError, LifecycleError, OptionError, Problem
 from .expressions import ExpressionError, parse, referenced_names
 from .inputs import ID
-from .outputs import write_tables
+from .outputs import output_paths, write_tables
 from .rules import BUILTINS, Rules
 from .run import RunResult, load, prepare_loaded, result_of, run, schema_of
 from .state import (
@@ -321,25 +321,32 @@ def _run_on_state(
     loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
     check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
     warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
-    prepared = prepare_loaded(rules, loaded, as_of, previous=state.stages(base), prefer=prefer,
+    previous = state.stages(base)
+    prepared = prepare_loaded(rules, loaded, as_of, previous=previous, prefer=prefer,
                               progress=progress)
     progress("applying transition rules")
     result = result_of(prepared, decide(prepared.state, prepared.compiled))
     check_moves(result, guards.max_moves)
-    written = _write_outputs(result, out, fmt, dry_run, progress)
     replaced = as_of in state.days
     dropped = [d for d in state.days if d > as_of] if rewind else []
+    planned = [] if dry_run or out is None else list(dict.fromkeys(
+        output_paths(result.tables, Path(out), fmt).values()))
     summary = build_summary(
-        result, rules_path, started_at, time.monotonic() - started, written=written,
+        result, rules_path, started_at, time.monotonic() - started, written=planned,
         dry_run=dry_run, state=state_path, base=base, replaced=replaced, dropped=dropped,
         warnings=warnings)
-    if not dry_run:
-        progress("recording the run in the state")
-        txn = Transaction(state)
-        txn.put(day_write(result, state.stages(base), summary))
-        if rewind:
-            txn.drop_after(as_of)
-        txn.commit()
+    if dry_run:
+        return NightlyResult(result, summary, [], state_path, base, replaced, dropped, stale,
+                             warnings)
+    # the state's files first (invisible until the commit), then the outputs, then the
+    # commit: a failure anywhere before the commit leaves the state as it was
+    progress("recording the run in the state")
+    txn = Transaction(state)
+    txn.put(day_write(result, previous, summary))
+    written = _write_outputs(result, out, fmt, dry_run, progress)
+    if rewind:
+        txn.drop_after(as_of)
+    txn.commit()
     return NightlyResult(result, summary, written, state_path, base, replaced, dropped, stale,
                          warnings)
 

@@ -10,8 +10,9 @@ Layout::
       overrides/as_of=2026-11-01/part-<hash>.parquet    stages changed by hand in the export
       runs/as_of=2026-11-01/run-<hash>.json             that day's manifest
 
-Every data file is written once under a name made from its content, then the
-index ``state.json`` is replaced in one atomic rename. A reader (and the next
+Every data file is written under a temporary name, fsynced, renamed to a name
+made from its content, and then the index ``state.json`` is replaced in one
+atomic rename. A reader (and the next
 run) sees only what the index names, so a run killed at any point, or a full
 disk, leaves the previous state exactly as it was; files that no index names
 are removed by the next run. A repeated run for an as-of date replaces that
@@ -276,6 +277,17 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def stage_file(final: Path, data: bytes) -> Path:
+    """Write ``data`` to a fsynced temporary file next to ``final``; return its path."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    with open(temp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return temp
+
+
 def _parquet_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=True)
@@ -299,29 +311,39 @@ class Transaction:
     def __init__(self, state: State) -> None:
         self.state = state
         self.days = dict(state.days)
+        self.staged: list[tuple[Path, Path]] = []  # (temporary file, final name)
 
     def put(self, day: DayWrite) -> None:
-        """Write ``day``'s files (content-named, so a repeated run writes the same names)."""
+        """Write ``day``'s files under temporary names; `commit` gives them their own (made
+        from their content, so a repeated run gives the same names)."""
         files: dict[str, str] = {}
         partition = f"as_of={day.as_of.isoformat()}"
         tables = {"stages": day.stages, "transitions": day.transitions,
                   "overrides": day.overrides}
+        blobs = {table: (_parquet_bytes(frame), "part-{}.parquet", table)
+                 for table, frame in tables.items()}
+        manifest = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n")
+        blobs["manifest"] = (manifest.encode(), "run-{}.json", "runs")
         try:
-            for table, frame in tables.items():
-                data = _parquet_bytes(frame)
-                relative = f"{table}/{partition}/part-{_digest(data)}.parquet"
-                write_atomic(self.state.path / relative, data)
-                files[table] = relative
-            data = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n").encode()
-            relative = f"runs/{partition}/run-{_digest(data)}.json"
-            write_atomic(self.state.path / relative, data)
-            files["manifest"] = relative
+            for key, (data, name, folder) in blobs.items():
+                relative = f"{folder}/{partition}/{name.format(_digest(data))}"
+                final = self.state.path / relative
+                self.staged.append((stage_file(final, data), final))
+                files[key] = relative
         except OSError as err:
+            self.abandon()
             raise OutputError(
                 Problem(f"cannot write the state: {err.strerror or err}; the state is unchanged",
                         file=str(self.state.path))
             ) from None
         self.days[day.as_of] = DayRecord(files)
+
+    def abandon(self) -> None:
+        """Remove the staged files: the state stays as it was."""
+        for temp, _ in self.staged:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        self.staged = []
 
     def drop_after(self, day: dt.date) -> list[dt.date]:
         """Forget every as-of date after ``day`` (a rewind); return them."""
@@ -338,9 +360,15 @@ class Transaction:
         }
         data = (json.dumps(index, indent=2) + "\n").encode()
         try:
+            for temp, final in self.staged:
+                os.replace(temp, final)
+            for folder in sorted({final.parent for _, final in self.staged}):
+                fsync_dir(folder)
+            # the one step that makes the new files part of the state
             write_atomic(self.state.path / INDEX, data)
             fsync_dir(self.state.path)
         except OSError as err:
+            self.abandon()
             raise OutputError(
                 Problem(f"cannot write the state: {err.strerror or err}; the state is unchanged",
                         file=str(self.state.path))

@@ -148,22 +148,23 @@ def test_a_full_disk_leaves_the_state_as_it_was(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     commit(tmp_path, day_write(D(2026, 11, 1)))
     before = snapshot(tmp_path)
-    real_write = state_mod.write_atomic
+    real_stage = state_mod.stage_file
     calls = []
 
-    def fill_up(path: Path, data: bytes) -> None:
-        calls.append(path)
+    def fill_up(final: Path, data: bytes) -> Path:
+        calls.append(final)
         if len(calls) == 3:  # the third file: half written, then the disk is full
-            temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
             temp.parent.mkdir(parents=True, exist_ok=True)
             temp.write_bytes(data[: len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(path, data)
+        return real_stage(final, data)
 
-    monkeypatch.setattr(state_mod, "write_atomic", fill_up)
+    monkeypatch.setattr(state_mod, "stage_file", fill_up)
     with pytest.raises(OutputError, match="No space left"):
         commit(tmp_path, day_write(D(2026, 11, 2)))
-    monkeypatch.setattr(state_mod, "write_atomic", real_write)
+    monkeypatch.setattr(state_mod, "stage_file", real_stage)
+    assert {k: v for k, v in snapshot(tmp_path).items() if ".tmp-" not in k} == before
     # the index is unchanged, so the state reads as before; the next commit clears the debris
     assert list(State.open(tmp_path).days) == [D(2026, 11, 1)]
     assert (tmp_path / "state.json").read_bytes() == before["state.json"]
