@@ -81,10 +81,16 @@ def explain(
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
+    previous: pl.DataFrame | None = None,
+    prefer: str = "export",
 ) -> list[Explanation]:
-    """Explain the decision for each customer id in ``ids`` (in that order)."""
+    """Explain the decision for each customer id in ``ids`` (in that order).
+
+    ``previous``: a state's stage table, as `run` starts from it with ``--state``.
+    """
     prepared = prepare(
-        rules, customers_path, usage_paths, as_of, only_ids=ids, encoding=encoding
+        rules, customers_path, usage_paths, as_of, only_ids=ids, encoding=encoding,
+        previous=previous, prefer=prefer,
     )
     engine = decide(prepared.state, prepared.compiled, trace=True)
     final = final_values(engine.state, prepared.compiled)

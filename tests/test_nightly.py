@@ -288,3 +288,17 @@ def test_a_state_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     message = failed(run_on(not_a_folder, tmp_path / "out"))
     assert "the state path exists and is not a folder" in message
     assert not (tmp_path / "out").exists() and not_a_folder.read_text() == "x"
+
+
+def test_explain_starts_from_the_state(tmp_path: Path) -> None:
+    state, bare = tmp_path / "state", without_stages(tmp_path)
+    ok(run_on(state, tmp_path / "d1"))
+    stage = pl.read_csv(tmp_path / "d1" / "customers.csv", infer_schema=False).filter(
+        pl.col("customer_id") == "0003")["stage"][0]
+    args = ["explain", "0003", "--customers", bare, "--usage", DATA / "usage.csv", "--rules",
+            RULES, "--as-of", "2026-11-02", "--format", "json"]
+    alone = json.loads(ok(lifecycle(*args)).stdout)[0]
+    assert alone["initial_assignment"] is True
+    remembered = json.loads(ok(lifecycle(*args, "--state", state)).stdout)[0]
+    assert remembered["initial_assignment"] is False
+    assert remembered["stage_at_start"] == stage

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..explain import explain as explain_customers
 from ..rules import load_rules
+from ..state import State
 from . import common, render
 
 
@@ -38,14 +41,23 @@ def explain(
         Format, typer.Option("--format", "-f", help="text for people, json for tools.")
     ] = Format.text,
     encoding: common.EncodingOpt = None,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="Start from this state folder's stages, as `run "
+                     "--state` does (read only).", show_default=False),
+    ] = None,
 ) -> None:
     """For each customer: stage, days in stage, every metric and derived value, each
     candidate rule with its values and verdict, and the winner, hop by hop."""
     rule_set = load_rules(rules)
+    previous = None
+    if state is not None:
+        memory = State.open(state)
+        previous = memory.stages(memory.before(as_of or dt.date.today()))
     with common.progress() as step:
         step("explaining")
         explanations = explain_customers(
-            rule_set, customers, usage or [], ids, as_of, encoding=encoding
+            rule_set, customers, usage or [], ids, as_of, encoding=encoding, previous=previous
         )
     if fmt == Format.json:
         common.out.print_json(json.dumps([e.to_dict() for e in explanations], default=str))
