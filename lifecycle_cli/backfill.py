@@ -109,16 +109,15 @@ def backfill(
             loaded.typed = _without_stages(loaded.typed)
         replay = None
         if loaded.usage is not None:
-            rows = _in_memory(loaded.usage, end, progress)
-            loaded.usage = Usage(loaded.usage.paths, rows.lazy(), loaded.usage.schema)
             progress("grouping usage by customer and day")
-            replay = MetricsReplay(rules, rows, loaded.usage.schema, loaded.typed.select(ID),
+            window = _until(loaded.usage, end)
+            replay = MetricsReplay(rules, window, loaded.usage.schema, loaded.typed.select(ID),
                                    start)
-            if replay.supported:  # the days' metrics come from the replay: free the rows
-                loaded.usage = Usage(loaded.usage.paths, rows.head(0).lazy(), loaded.usage.schema)
-            else:
+            if not replay.supported:  # a `where` reads the as-of date: each day from scratch
                 replay = None
-            del rows
+                progress("loading usage")
+                rows = window.collect(engine="streaming")
+                loaded.usage = Usage(loaded.usage.paths, rows.lazy(), loaded.usage.schema)
         facts = [file_facts(p) for p in loaded_paths(loaded)]
         rules_facts = None if rules_path is None else file_facts(Path(rules_path))
         base = state.before(start)
@@ -166,13 +165,12 @@ def loaded_paths(loaded: Loaded) -> list[Path]:
     return [loaded.customers.path, *(loaded.usage.paths if loaded.usage else [])]
 
 
-def _in_memory(usage: Usage, end: dt.date, progress: Progress) -> pl.DataFrame:
-    """The usage rows up to the last day, loaded once."""
-    progress("loading usage")
+def _until(usage: Usage, end: dt.date) -> pl.LazyFrame:
+    """The usage rows up to the last day (and those without a timestamp, to count them)."""
     stop = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     return usage.frame.filter(
         pl.col(TIMESTAMP).is_null() | (pl.col(TIMESTAMP) < pl.lit(stop, dtype=pl.Datetime("us")))
-    ).collect(engine="streaming")
+    )
 
 
 def summary_of(result: BackfillResult) -> dict[str, Any]:

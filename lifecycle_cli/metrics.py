@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from .errors import DataError, Problem
-from .expressions import ExpressionError, Kind, compile_expression, kind_of, parse_iso_date
+from .expressions import (
+    ExpressionError,
+    Kind,
+    compile_expression,
+    kind_of,
+    parse,
+    parse_iso_date,
+    referenced_names,
+)
 from .inputs import ID, TIMESTAMP, Usage
 from .rules import Metric, Rules
 
@@ -382,8 +390,9 @@ class MetricsReplay:
     from day to day), and then callers use `compute_metrics` for each day.
     """
 
-    def __init__(self, rules: Rules, usage: pl.DataFrame, schema: dict[str, pl.DataType],
-                 customer_ids: pl.DataFrame, start: dt.date) -> None:
+    def __init__(self, rules: Rules, usage: pl.DataFrame | pl.LazyFrame,
+                 schema: dict[str, pl.DataType], customer_ids: pl.DataFrame,
+                 start: dt.date) -> None:
         self.rules, self.schema = rules, schema
         self.supported = _where_ignores_as_of(rules, schema, start)
         if not self.supported:
@@ -395,11 +404,16 @@ class MetricsReplay:
         self.ids = customer_ids.select(ID, key.alias(KEY))
         windows = sorted({m.window_days or 0 for m in rules.metrics.values()})
         frame = usage.lazy()
+        keep = [KEY, DAY, TIMESTAMP, *_metric_columns(rules, schema)]
         if any(m.agg in ("first", "last") for m in rules.metrics.values()):
             frame = frame.with_row_index(SEQ)
+            keep.append(SEQ)
+        self.null_timestamps = int(
+            frame.select(pl.col(TIMESTAMP).is_null().sum()).collect(engine="streaming").item())
+        # the rows once, in memory, with only the columns the metrics read
         frame = frame.filter(pl.col(TIMESTAMP).is_not_null()).with_columns(
-            key.alias(KEY), pl.col(TIMESTAMP).dt.date().alias(DAY)).collect().lazy()
-        self.null_timestamps = int(usage.select(pl.col(TIMESTAMP).is_null().sum()).item())
+            key.alias(KEY), pl.col(TIMESTAMP).dt.date().alias(DAY)).select(
+            list(dict.fromkeys(keep))).collect(engine="streaming").lazy()
         # one plan and one daily table per window length (0: all history); the day's rows
         # count (ROWS) rides with the all-history group
         self.groups: list[tuple[int, Plan, pl.DataFrame]] = []
@@ -475,6 +489,20 @@ class MetricsReplay:
             null_timestamp_rows=self.null_timestamps,
             after_as_of_rows=after,
         )
+
+
+def _metric_columns(rules: Rules, schema: dict[str, pl.DataType]) -> list[str]:
+    """The usage columns that the metrics read (their `column` and their `where`)."""
+    out: list[str] = []
+    for m in rules.metrics.values():
+        if m.column:
+            out.append(m.column)
+        if m.where:
+            try:
+                out += referenced_names(parse(m.where))
+            except ExpressionError:
+                continue
+    return [c for c in dict.fromkeys(out) if c in schema and c not in (ID, TIMESTAMP)]
 
 
 def _where_ignores_as_of(rules: Rules, schema: dict[str, pl.DataType], day: dt.date) -> bool:
