@@ -105,6 +105,7 @@ def backfill(
                 )
             )
         loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+        export = loaded.typed.select(ID, STAGE)  # remembered: see state.merge_start
         if not keep_export_stages:
             loaded.typed = _without_stages(loaded.typed)
         replay = None
@@ -137,7 +138,7 @@ def backfill(
                                     day - dt.timedelta(days=1), replaced=day in state.days,
                                     hash_inputs=False)
             summary["inputs"], summary["rules"], summary["command"] = facts, rules_facts, "backfill"
-            record = day_write(result, previous, summary)
+            record = day_write(result, previous, summary, export=export)
             txn.put(record)
             previous = record.stages
             out.days.append(BackfillDay(

@@ -33,7 +33,7 @@ from . import __version__
 from .engine import decide
 from .errors import DataError, LifecycleError, OptionError, Problem
 from .expressions import ExpressionError, parse, referenced_names
-from .inputs import ID
+from .inputs import ID, STAGE
 from .outputs import output_paths, write_tables
 from .rules import BUILTINS, Rules
 from .run import RunResult, load, prepare_loaded, result_of, run, schema_of
@@ -342,7 +342,7 @@ def _run_on_state(
     # commit: a failure anywhere before the commit leaves the state as it was
     progress("recording the run in the state")
     txn = Transaction(state)
-    txn.put(day_write(result, previous, summary))
+    txn.put(day_write(result, previous, summary, export=loaded.typed.select(ID, STAGE)))
     written = _write_outputs(result, out, fmt, dry_run, progress)
     if rewind:
         txn.drop_after(as_of)
@@ -352,12 +352,13 @@ def _run_on_state(
 
 
 def day_write(result: RunResult, previous: pl.DataFrame | None,
-              manifest: dict[str, Any]) -> DayWrite:
-    """A run's records for the state."""
+              manifest: dict[str, Any], export: pl.DataFrame | None = None) -> DayWrite:
+    """A run's records for the state; ``export``: the stages the export gave (ID, STAGE)."""
     transitions = result.transitions.with_columns(pl.col("customer_id").cast(pl.String))
     return DayWrite(
         as_of=result.as_of,
-        stages=stage_table(result.final_stages, previous, result.as_of, id_column=ID),
+        stages=stage_table(result.final_stages, previous, result.as_of, export=export,
+                           id_column=ID),
         transitions=transitions,
         overrides=result.overrides,
         manifest=manifest,
@@ -418,6 +419,7 @@ def build_summary(
                           for k, v in sorted(result.stages_before.items(), key=_none_first)},
         "stages_after": dict(sorted(result.stages_after.items())),
         "overrides": result.overrides.height,
+        "export_lagging": result.lagging,
         "schema": result.schema,
         "warnings": [*result.warnings, *warnings],
         "outputs": [str(p) for p in written],

@@ -52,6 +52,7 @@ class Prepared:
     compiled: CompiledRules
     warnings: list[str] = field(default_factory=list)
     overrides: pl.DataFrame = field(default_factory=empty_overrides)
+    lagging: int = 0  # customers whose export stage lags the state's (see merge_start)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     # customers whose stage in the export differs from the state's (runs with a state)
     overrides: pl.DataFrame = field(default_factory=empty_overrides)
+    lagging: int = 0  # customers whose export stage lags the state's: the state's was kept
     # ID, STAGE, ENTERED after the run, in input order
     final_stages: pl.DataFrame = field(default_factory=pl.DataFrame)
     # "customers"/"usage" -> the export's header -> kind (number, text, date...)
@@ -201,7 +203,7 @@ def prepare_loaded(
     as_of = as_of or dt.date.today()
     collect = _collector(problems)
     customers, usage = loaded.customers, loaded.usage
-    typed, overrides = merge_start(loaded.typed, previous, as_of, id_column=ID,
+    typed, overrides, lagging = merge_start(loaded.typed, previous, as_of, id_column=ID,
                                    stage_column=STAGE, entered_column=ENTERED, prefer=prefer)
     if previous is not None:
         try:
@@ -228,7 +230,7 @@ def prepare_loaded(
         raise LifecycleError(problems)
     assert compiled is not None  # a RulesError was raised or collected otherwise
     return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings,
-                    overrides)
+                    overrides, lagging)
 
 
 def _state_and_rules(
@@ -417,6 +419,7 @@ def result_of(prepared: Prepared, engine: EngineResult) -> RunResult:
         id_column=customers.external[ID],
         warnings=warnings,
         overrides=prepared.overrides,
+        lagging=prepared.lagging,
         final_stages=final.select(ID, STAGE, ENTERED),
         schema=schema_of(prepared.rules, prepared),
     )

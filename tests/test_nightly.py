@@ -302,3 +302,23 @@ def test_explain_starts_from_the_state(tmp_path: Path) -> None:
     remembered = json.loads(ok(lifecycle(*args, "--state", state)).stdout)[0]
     assert remembered["initial_assignment"] is False
     assert remembered["stage_at_start"] == stage
+
+
+def test_a_crm_not_updated_from_the_outputs_does_not_undo_the_moves(tmp_path: Path) -> None:
+    """The same export two nights running: its stages lag the state's; nothing moves back."""
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "d1"))
+    moved = pl.read_csv(tmp_path / "d1" / "transitions.csv").filter(pl.col("hop") > 0)
+    assert moved.height > 0
+    proc = ok(run_on(state, tmp_path / "d2", "2026-11-02"))
+    export = pl.read_csv(DATA / "customers.csv", infer_schema=False)
+    staged = set(export.filter(pl.col("stage").is_not_null())["customer_id"])
+    lagging = set(moved["customer_id"].cast(pl.String).str.zfill(4)) & staged
+    assert f"{len(lagging)} customer(s) have the same stage in the export as last time" \
+        in proc.stderr
+    assert State.open(state).table("overrides").height == 0
+    day1 = pl.read_csv(tmp_path / "d1" / "customers.csv", infer_schema=False)
+    day2 = pl.read_csv(tmp_path / "d2" / "customers.csv", infer_schema=False)
+    assert day2["previous_stage"].to_list() == day1["stage"].to_list()
+    again = pl.read_csv(tmp_path / "d2" / "transitions.csv")
+    assert not set(again["customer_id"].cast(pl.String)) & set(moved["customer_id"].cast(pl.String))

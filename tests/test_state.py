@@ -41,10 +41,11 @@ def export(rows: list[tuple[str, str | None, dt.date | None]]) -> pl.DataFrame:
 
 STATE_TABLE = pl.DataFrame(
     [
-        ("a", "Launched", D(2026, 10, 1), D(2026, 11, 1)),
-        ("b", "Adopting", D(2026, 9, 1), D(2026, 11, 1)),
-        ("c", "Renewal", D(2026, 8, 1), D(2026, 11, 1)),
-        ("gone", "Churned", D(2026, 7, 1), D(2026, 10, 1)),
+        # customer, stage, entered, last seen, the stage the export gave last time
+        ("a", "Launched", D(2026, 10, 1), D(2026, 11, 1), "Onboarding"),
+        ("b", "Adopting", D(2026, 9, 1), D(2026, 11, 1), None),
+        ("c", "Renewal", D(2026, 8, 1), D(2026, 11, 1), "Renewal"),
+        ("gone", "Churned", D(2026, 7, 1), D(2026, 10, 1), "Churned"),
     ],
     schema=state_mod.STAGE_TABLE_SCHEMA,
     orient="row",
@@ -53,7 +54,7 @@ STATE_TABLE = pl.DataFrame(
 
 def test_the_state_fills_what_the_export_leaves_empty() -> None:
     typed = export([("a", None, None), ("new", None, None)])
-    merged, overrides = merge_start(typed, STATE_TABLE, DAY)
+    merged, overrides, _ = merge_start(typed, STATE_TABLE, DAY)
     assert merged.rows() == [("a", "Launched", D(2026, 10, 1)), ("new", None, None)]
     assert overrides.height == 0
 
@@ -64,7 +65,7 @@ def test_the_export_wins_and_a_hand_change_is_recorded() -> None:
         ("b", "Will Churn", D(2026, 10, 30)),  # changed by hand, with a date
         ("c", "Adopting", None),  # changed by hand, no date: seen today
     ])
-    merged, overrides = merge_start(typed, STATE_TABLE, DAY)
+    merged, overrides, _ = merge_start(typed, STATE_TABLE, DAY)
     assert merged.rows() == [
         ("a", "Launched", D(2026, 10, 1)),
         ("b", "Will Churn", D(2026, 10, 30)),
@@ -76,9 +77,17 @@ def test_the_export_wins_and_a_hand_change_is_recorded() -> None:
     ]
 
 
+def test_an_export_that_still_says_what_it_said_lags_and_the_state_wins() -> None:
+    """The CRM was not updated from our outputs: its old stage is not a person's change."""
+    typed = export([("a", "Onboarding", D(2026, 9, 1)), ("c", "Renewal", None)])
+    merged, overrides, lagging = merge_start(typed, STATE_TABLE, DAY)
+    assert merged.rows() == [("a", "Launched", D(2026, 10, 1)), ("c", "Renewal", D(2026, 8, 1))]
+    assert overrides.height == 0 and lagging == 1
+
+
 def test_prefer_state_keeps_the_state_and_still_records() -> None:
     typed = export([("b", "Will Churn", D(2026, 10, 30)), ("new", "Onboarding", None)])
-    merged, overrides = merge_start(typed, STATE_TABLE, DAY, prefer="state")
+    merged, overrides, _ = merge_start(typed, STATE_TABLE, DAY, prefer="state")
     assert merged.rows() == [("b", "Adopting", D(2026, 9, 1)), ("new", "Onboarding", None)]
     assert overrides["kept"].to_list() == ["state"]
 
@@ -89,14 +98,16 @@ def test_ids_match_across_types() -> None:
                          schema={"customer_id": pl.Int64, "stage": pl.String,
                                  "stage_entered_at": pl.Date})
     table = STATE_TABLE.with_columns(pl.lit("7").alias("customer_id")).head(1)
-    merged, _ = merge_start(typed, table, DAY)
+    merged, _, _ = merge_start(typed, table, DAY)
     assert merged["stage"].to_list() == ["Launched"]
 
 
 def test_stage_table_keeps_customers_missing_from_the_export() -> None:
     final = export([("a", "Adopting", DAY), ("new", "Onboarding", DAY)])
-    table = stage_table(final, STATE_TABLE, DAY)
+    given = export([("a", "Launched", None), ("new", None, None)])
+    table = stage_table(final, STATE_TABLE, DAY, export=given)
     assert table["customer_id"].to_list() == ["a", "new", "b", "c", "gone"]
+    assert table["export_stage"].to_list() == ["Launched", None, None, "Renewal", "Churned"]
     assert table.filter(pl.col("customer_id") == "gone")["last_seen"][0] == D(2026, 10, 1)
     assert table.filter(pl.col("customer_id") == "a")["last_seen"][0] == DAY
 

@@ -95,6 +95,12 @@ def run_summary(
             f"{result.overrides.height:,} customer(s) have a stage in the export that differs "
             f"from the state's (changed by hand?); {kept} stage was kept; recorded as overrides"
         )
+    if result.lagging:
+        console.print(
+            f"{result.lagging:,} customer(s) have the same stage in the export as last time, "
+            "older than the state's (the CRM was not updated from the outputs): the state's "
+            "stage was kept"
+        )
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if done.state_path is not None:
