@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from lifecycle_cli import parse_rules
@@ -124,3 +126,46 @@ metrics:
     usage = scan_usage([folder], rules, pl.String)
     ids = pl.DataFrame({"customer_id": ["c1"]})
     assert not MetricsReplay(rules, usage.frame.collect(), usage.schema, ids, AS_OF).supported
+
+
+AGGS = [("count", None), ("sum", "minutes"), ("mean", "minutes"), ("min", "minutes"),
+        ("max", "timestamp"), ("any", None), ("n_unique", "user_id"), ("first", "event"),
+        ("last", "user_id")]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    metrics=st.lists(
+        st.tuples(st.sampled_from(AGGS), st.sampled_from([None, 1, 3, 7]),
+                  st.sampled_from([None, "event = 'login'", "minutes > 10"])),
+        min_size=1, max_size=4),
+    seed=st.integers(0, 10_000),
+    start_offset=st.integers(-3, 18),
+    days=st.integers(1, 6),
+)
+def test_replay_equals_compute_metrics_on_random_rules(
+        tmp_path_factory: pytest.TempPathFactory, metrics: list, seed: int, start_offset: int,
+        days: int) -> None:
+    lines = []
+    for i, ((agg, column), window, where) in enumerate(metrics):
+        parts = [f"agg: {agg}"]
+        if column:
+            parts.append(f"column: {column}")
+        if window:
+            parts.append(f"window_days: {window}")
+        if where:
+            parts.append(f'where: "{where}"')
+        lines.append(f"  m{i}: {{{', '.join(parts)}}}")
+    rules = parse_rules("version: 1\nstages: [{name: A}]\ninitial_stage: A\nmetrics:\n"
+                        + "\n".join(lines) + "\n")
+    folder = usage_parts(tmp_path_factory.mktemp("u") / "usage", 300, 2, seed)
+    usage = scan_usage([folder], rules, pl.String)
+    ids = pl.DataFrame({"customer_id": [f"c{i}" for i in range(42)]})
+    start = dt.date(2026, 10, 20) + dt.timedelta(days=start_offset)
+    replay = MetricsReplay(rules, usage.frame, usage.schema, ids, start)
+    for offset in range(days):
+        day = start + dt.timedelta(days=offset)
+        want = compute_metrics(rules, usage, ids, day)
+        got = replay.metrics(day)
+        assert_frame_equal(got.values, want.values, check_exact=False, rel_tol=1e-12)
+        assert got.usage_rows == want.usage_rows

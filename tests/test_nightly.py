@@ -322,3 +322,26 @@ def test_a_crm_not_updated_from_the_outputs_does_not_undo_the_moves(tmp_path: Pa
     assert day2["previous_stage"].to_list() == day1["stage"].to_list()
     again = pl.read_csv(tmp_path / "d2" / "transitions.csv")
     assert not set(again["customer_id"].cast(pl.String)) & set(moved["customer_id"].cast(pl.String))
+
+
+def test_kill_9_during_a_backfill_leaves_the_state_as_it_was(tmp_path: Path) -> None:
+    customers, usage = big_export(tmp_path, customers=20_000)
+    state = tmp_path / "state"
+    args = ["backfill", "--customers", customers, "--usage", usage, "--rules", RULES,
+            "--state", state]
+    ok(lifecycle(*args, "--from", "2026-10-01", "--to", "2026-10-02"))
+    before = snapshot(state)
+    proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *map(str, args),
+                             "--from", "2026-10-01", "--to", "2026-11-01"],
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    staged: list[Path] = []
+    while len(staged) < 8 and proc.poll() is None and time.monotonic() < deadline:
+        staged = [p for p in state.rglob("*.tmp-*")]  # a few days are done, not committed
+        time.sleep(0.01)
+    assert proc.poll() is None, "the backfill ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    after = {k: v for k, v in snapshot(state).items() if ".tmp-" not in k and k != "lock"}
+    assert after == {k: v for k, v in before.items() if k != "lock"}
+    assert [str(d) for d in State.open(state).days] == ["2026-10-01", "2026-10-02"]
