@@ -34,7 +34,7 @@ from .inputs import ENTERED, ID, STAGE, TIMESTAMP, Usage
 from .metrics import MetricsReplay
 from .nightly import build_summary, day_write
 from .rules import Rules
-from .run import Loaded, RunResult, load, prepare_loaded, result_of
+from .run import Loaded, load, prepare_loaded, result_of
 from .state import State, StateError, Transaction, collect_garbage, file_facts, lock
 
 Progress = Callable[[str], None]
@@ -62,8 +62,6 @@ class BackfillResult:
     dropped: list[dt.date] = field(default_factory=list)  # later dates removed (rewind)
     base: dt.date | None = None
     seconds: float = 0.0
-    last: RunResult | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -145,7 +143,6 @@ def backfill(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,
                 dict(result.stages_after), time.monotonic() - day_began))
-            out.last = result
             if keep_export_stages and day == start:
                 # the export's stages speak for the first day only
                 loaded.typed = _without_stages(loaded.typed)

@@ -336,11 +336,14 @@ class Transaction:
                 files[key] = relative
         except OSError as err:
             self.abandon()
-            raise OutputError(
-                Problem(f"cannot write the state: {err.strerror or err}; the state is unchanged",
-                        file=str(self.state.path))
-            ) from None
+            raise self._failed(err) from None
         self.days[day.as_of] = DayRecord(files)
+
+    def _failed(self, err: OSError) -> OutputError:
+        return OutputError(
+            Problem(f"cannot write the state: {err.strerror or err}; the state is unchanged",
+                    file=str(self.state.path))
+        )
 
     def abandon(self) -> None:
         """Remove the staged files: the state stays as it was."""
@@ -373,10 +376,7 @@ class Transaction:
             fsync_dir(self.state.path)
         except OSError as err:
             self.abandon()
-            raise OutputError(
-                Problem(f"cannot write the state: {err.strerror or err}; the state is unchanged",
-                        file=str(self.state.path))
-            ) from None
+            raise self._failed(err) from None
         self.state.days = dict(sorted(self.days.items()))
         collect_garbage(self.state)
 

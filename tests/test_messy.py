@@ -13,20 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from cli_util import lifecycle, snapshot
+from test_inputs import RULES, write
 
 from lifecycle_cli import DataError, parse_rules
 from lifecycle_cli.inputs import read_customers, scan_usage
-
-RULES = parse_rules("""\
-version: 1
-stages: [{name: Onboarding}, {name: Launched}]
-initial_stage: Onboarding
-""")
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    path.write_bytes(text.encode() if isinstance(text, str) else text)
-    return path
 
 
 def problems(path: Path, rules=RULES, **kwargs) -> str:
