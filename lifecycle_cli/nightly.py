@@ -20,6 +20,7 @@ Which as-of dates a state accepts:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +61,18 @@ def _noop(_: str) -> None:
 # -- guard rails --------------------------------------------------------------------------
 
 
+def parse_share(text: str, option: str) -> float:
+    """"10%" (or 0.1) as 0.1; an OptionError naming ``option`` for anything else."""
+    text = text.strip()
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise OptionError(f"{option} takes a share such as 10%, not '{text}'")
+    return value
+
+
 @dataclass(frozen=True)
 class MaxMoves:
     """``--max-moves``: a number of customers, or a share of them."""
@@ -70,20 +83,13 @@ class MaxMoves:
     @classmethod
     def parse(cls, text: str) -> MaxMoves:
         text = text.strip()
-        try:
-            if text.endswith("%"):
-                share = float(text[:-1]) / 100
-                if not 0 <= share <= 1:
-                    raise ValueError
-                return cls(share=share)
-            count = int(text)
-            if count < 0:
-                raise ValueError
-            return cls(count=count)
-        except ValueError:
+        if text.endswith("%"):
+            return cls(share=parse_share(text, "--max-moves"))
+        if not text.isdigit():
             raise OptionError(
                 f"--max-moves takes a number of customers (500) or a share (5%), not '{text}'"
-            ) from None
+            )
+        return cls(count=int(text))
 
     def limit(self, customers: int) -> int:
         if self.count is not None:
@@ -293,60 +299,43 @@ def run_with_state(
         return NightlyResult(result, summary, written)
 
     state_path = Path(state_dir)
-    if dry_run:
-        # read-only: no lock, nothing created; the index is replaced atomically, so a
-        # concurrent run cannot show us half of it
-        return _run_on_state(rules, rules_path, customers, usage, as_of, state_path, None,
-                             out, fmt, dry_run, rewind, prefer, guards, encoding, progress,
-                             started, started_at)
-    with lock(state_path, command) as stale:
-        return _run_on_state(rules, rules_path, customers, usage, as_of, state_path, stale,
-                             out, fmt, dry_run, rewind, prefer, guards, encoding, progress,
-                             started, started_at)
-
-
-def _run_on_state(
-    rules: Rules, rules_path: Path | None, customers: str | Path,
-    usage: Sequence[str | Path], as_of: dt.date, state_path: Path, stale: LockInfo | None,
-    out: str | Path | None, fmt: str, dry_run: bool, rewind: bool, prefer: str,
-    guards: Guards, encoding: str | None, progress: Progress, started: float,
-    started_at: dt.datetime,
-) -> NightlyResult:
-    state = State.open(state_path)
-    if not dry_run:
-        collect_garbage(state)  # what a killed run left behind
-    base = start_date(state, as_of, rewind=rewind, dry_run=dry_run)
-    previous_manifest = state.manifest(base)
-    # the guards on the export come before the rules meet it: their messages say more
-    loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
-    check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
-    warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
-    previous = state.stages(base)
-    prepared = prepare_loaded(rules, loaded, as_of, previous=previous, prefer=prefer,
-                              progress=progress)
-    progress("applying transition rules")
-    result = result_of(prepared, decide(prepared.state, prepared.compiled))
-    check_moves(result, guards.max_moves)
-    replaced = as_of in state.days
-    dropped = [d for d in state.days if d > as_of] if rewind else []
-    planned = [] if dry_run or out is None else list(dict.fromkeys(
-        output_paths(result.tables, Path(out), fmt).values()))
-    summary = build_summary(
-        result, rules_path, started_at, time.monotonic() - started, written=planned,
-        dry_run=dry_run, state=state_path, base=base, replaced=replaced, dropped=dropped,
-        warnings=warnings)
-    if dry_run:
-        return NightlyResult(result, summary, [], state_path, base, replaced, dropped, stale,
-                             warnings)
-    # the state's files first (invisible until the commit), then the outputs, then the
-    # commit: a failure anywhere before the commit leaves the state as it was
-    progress("recording the run in the state")
-    txn = Transaction(state)
-    txn.put(day_write(result, previous, summary, export=loaded.typed.select(ID, STAGE)))
-    written = _write_outputs(result, out, fmt, dry_run, progress)
-    if rewind:
-        txn.drop_after(as_of)
-    txn.commit()
+    # a dry run only reads: no lock, nothing created (the index is replaced atomically, so
+    # a concurrent run cannot show us half of it)
+    with contextlib.nullcontext(None) if dry_run else lock(state_path, command) as stale:
+        state = State.open(state_path)
+        if not dry_run:
+            collect_garbage(state)  # what a killed run left behind
+        base = start_date(state, as_of, rewind=rewind, dry_run=dry_run)
+        previous_manifest = state.manifest(base)
+        # the guards on the export come before the rules meet it: their messages say more
+        loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+        check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
+        warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
+        previous = state.stages(base)
+        prepared = prepare_loaded(rules, loaded, as_of, previous=previous, prefer=prefer,
+                                  progress=progress)
+        progress("applying transition rules")
+        result = result_of(prepared, decide(prepared.state, prepared.compiled))
+        check_moves(result, guards.max_moves)
+        replaced = as_of in state.days
+        dropped = [d for d in state.days if d > as_of] if rewind else []
+        planned = [] if dry_run or out is None else list(dict.fromkeys(
+            output_paths(result.tables, Path(out), fmt).values()))
+        summary = build_summary(
+            result, rules_path, started_at, time.monotonic() - started, written=planned,
+            dry_run=dry_run, state=state_path, base=base, replaced=replaced, dropped=dropped,
+            warnings=warnings)
+        written = []
+        if not dry_run:
+            # the state's files first (invisible until the commit), then the outputs, then
+            # the commit: a failure anywhere before the commit leaves the state as it was
+            progress("recording the run in the state")
+            txn = Transaction(state)
+            txn.put(day_write(result, previous, summary, export=loaded.typed.select(ID, STAGE)))
+            written = _write_outputs(result, out, fmt, dry_run, progress)
+            if rewind:
+                txn.drop_after(as_of)
+            txn.commit()
     return NightlyResult(result, summary, written, state_path, base, replaced, dropped, stale,
                          warnings)
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ..errors import LifecycleError, OptionError
-from ..nightly import Guards, MaxMoves, error_summary, run_with_state
+from ..nightly import Guards, MaxMoves, error_summary, parse_share, run_with_state
 from ..outputs import write_csv
 from ..rules import load_rules
 from . import common, render
@@ -129,7 +129,7 @@ def run(
                               "give --summary-json a file")
         guards = Guards(
             max_moves=MaxMoves.parse(max_moves) if max_moves is not None else None,
-            max_shrink=_share(max_shrink, "--max-shrink"),
+            max_shrink=parse_share(max_shrink, "--max-shrink"),
             allow_shrink=allow_shrink,
         )
         rule_set = load_rules(rules)
@@ -152,13 +152,3 @@ def run(
     if summary_json is not None:
         common.write_json(summary_json, done.summary)
     render.run_summary(common.err, done, dry_run=dry_run, quiet=quiet)
-
-
-def _share(text: str, option: str) -> float:
-    try:
-        value = float(text.strip().rstrip("%")) / (100 if text.strip().endswith("%") else 1)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise OptionError(f"{option} takes a share such as 10%, not '{text}'")
-    return value
