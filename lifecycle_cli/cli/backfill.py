@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +10,6 @@ import typer
 
 from ..backfill import backfill as replay
 from ..backfill import summary_of
-from ..errors import LifecycleError
-from ..nightly import error_summary
 from ..rules import load_rules
 from . import common, render
 
@@ -67,21 +63,15 @@ def backfill(
     day. The state records every day's transitions, stage table and manifest; it is
     changed only when the whole range has run.
     """
-    started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
-    try:
+    with common.summary_on_error(summary_json, end):
         rule_set = load_rules(rules)
         with common.progress(not quiet) as step:
             result = replay(
                 rule_set, rules, customers, usage or [], start, end, state,
                 rewind=rewind, keep_export_stages=keep_export_stages, encoding=encoding,
                 progress=step,
-                command=" ".join(["lifecycle", *sys.argv[1:]]),
+                command=common.command_line(),
             )
-    except LifecycleError as error:
-        if summary_json is not None:
-            common.write_json(summary_json, error_summary(
-                error, started_at, time.monotonic() - started, end))
-        raise
     if summary_json is not None:
         common.write_json(summary_json, {"status": "ok", "exit_code": 0, **summary_of(result)})
     if not quiet:

@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import EXIT_BAD_INPUT, LifecycleError, Problem
+from ..nightly import error_summary
 from ..outputs import write_text_atomic
 
 # Data goes to stdout; the human summary, progress and errors go to stderr.
@@ -93,6 +95,12 @@ StateOpt = Annotated[
 ]
 
 
+def out_option(what: str) -> Any:
+    """``--out DIR``, for a command whose files are ``what``."""
+    return typer.Option("--out", "-o", help=f"Folder for {what} (created if needed).",
+                        show_default=False)
+
+
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors.")
 ]
@@ -115,6 +123,25 @@ def write_json(target: Path, data: dict[str, Any]) -> None:
         write_to_stdout(lambda stream: stream.write(text.encode()))
         return
     write_text_atomic(target, text)
+
+
+@contextmanager
+def summary_on_error(target: Path | None, as_of: dt.date | None) -> Iterator[None]:
+    """With --summary-json: a failed command still leaves its JSON summary, with the
+    exit code and every problem."""
+    started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
+    try:
+        yield
+    except LifecycleError as error:
+        if target is not None:
+            write_json(target,
+                       error_summary(error, started_at, time.monotonic() - started, as_of))
+        raise
+
+
+def command_line() -> str:
+    """The command as typed, for the state's lock note."""
+    return " ".join(["lifecycle", *sys.argv[1:]])
 
 
 def render_problems(problems: list[Problem], title: str) -> None:

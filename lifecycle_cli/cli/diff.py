@@ -46,15 +46,7 @@ def diff(
     ],
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Folder for the diff table (created if needed).",
-            show_default=False,
-        ),
-    ] = None,
+    out: Annotated[Path | None, common.out_option("the diff table")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
     stdout: Annotated[
         bool,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..errors import LifecycleError, OptionError
-from ..nightly import Guards, MaxMoves, error_summary, parse_share, run_with_state
+from ..errors import OptionError
+from ..nightly import Guards, MaxMoves, parse_share, run_with_state
 from ..outputs import write_csv
 from ..rules import load_rules
 from . import common, render
@@ -48,15 +45,7 @@ def run(
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Folder for customers, transitions (created if needed).",
-            show_default=False,
-        ),
-    ] = None,
+    out: Annotated[Path | None, common.out_option("customers, transitions")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
     stdout: Annotated[
         Table | None,
@@ -118,8 +107,7 @@ def run(
     (--stdout). With --state, runs remember stages and history, and a repeated as-of
     date replaces its records.
     """
-    started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
-    try:
+    with common.summary_on_error(summary_json, as_of):
         if out is None and stdout is None and not dry_run:
             raise OptionError(
                 "give --out DIR for the output files, --stdout TABLE for a pipe, or --dry-run"
@@ -139,13 +127,8 @@ def run(
                 fmt=fmt.value, dry_run=dry_run, rewind=rewind, prefer=prefer.value,
                 guards=guards, encoding=encoding, progress=step,
                 hash_inputs=summary_json is not None,
-                command=" ".join(["lifecycle", *sys.argv[1:]]),
+                command=common.command_line(),
             )
-    except LifecycleError as error:
-        if summary_json is not None:
-            common.write_json(summary_json,
-                              error_summary(error, started_at, time.monotonic() - started, as_of))
-        raise
     result = done.result
     if not dry_run and stdout is not None:
         common.write_to_stdout(lambda stream: write_csv(result.tables[stdout.value], stream))
