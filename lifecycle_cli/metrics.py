@@ -404,7 +404,8 @@ class MetricsReplay:
         self.ids = customer_ids.select(ID, key.alias(KEY))
         windows = sorted({m.window_days or 0 for m in rules.metrics.values()})
         frame = usage.lazy()
-        keep = [KEY, DAY, TIMESTAMP, *_metric_columns(rules, schema)]
+        keep = [KEY, DAY, TIMESTAMP, *[c for c in metric_columns(rules)
+                                        if c in schema and c not in (ID, TIMESTAMP)]]
         if any(m.agg in ("first", "last") for m in rules.metrics.values()):
             frame = frame.with_row_index(SEQ)
             keep.append(SEQ)
@@ -491,7 +492,7 @@ class MetricsReplay:
         )
 
 
-def _metric_columns(rules: Rules, schema: dict[str, pl.DataType]) -> list[str]:
+def metric_columns(rules: Rules) -> list[str]:
     """The usage columns that the metrics read (their `column` and their `where`)."""
     out: list[str] = []
     for m in rules.metrics.values():
@@ -502,7 +503,7 @@ def _metric_columns(rules: Rules, schema: dict[str, pl.DataType]) -> list[str]:
                 out += referenced_names(parse(m.where))
             except ExpressionError:
                 continue
-    return [c for c in dict.fromkeys(out) if c in schema and c not in (ID, TIMESTAMP)]
+    return list(dict.fromkeys(out))
 
 
 def _where_ignores_as_of(rules: Rules, schema: dict[str, pl.DataType], day: dt.date) -> bool:

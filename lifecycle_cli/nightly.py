@@ -35,6 +35,7 @@ from .engine import decide
 from .errors import DataError, LifecycleError, OptionError, Problem
 from .expressions import ExpressionError, parse, referenced_names
 from .inputs import ID, STAGE
+from .metrics import metric_columns
 from .outputs import output_paths, write_tables
 from .rules import BUILTINS, Rules
 from .run import RunResult, load, prepare_loaded, result_of, run, schema_of
@@ -173,16 +174,7 @@ def rules_columns(rules: Rules) -> tuple[set[str], set[str]]:
     customer.update(c.owner for c in rules.ctas if c.owner)
     if rules.default_owner:
         customer.add(rules.default_owner)
-    usage: set[str] = set()
-    for metric in rules.metrics.values():
-        if metric.column:
-            usage.add(metric.column)
-        if metric.where:
-            try:
-                usage.update(referenced_names(parse(metric.where)))
-            except ExpressionError:
-                continue
-    return customer, usage
+    return customer, set(metric_columns(rules))
 
 
 def check_schema(rules: Rules, schema: dict[str, dict[str, str]],

@@ -261,9 +261,6 @@ class State:
             raise StateError(Problem(f"cannot read a run manifest: {err}", file=str(path))) \
                 from None
 
-    def manifests(self) -> list[dict[str, Any]]:
-        return [m for day in self.days if (m := self.manifest(day)) is not None]
-
     def _read(self, path: Path) -> pl.DataFrame:
         try:
             return pl.read_parquet(path)
