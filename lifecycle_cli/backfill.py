@@ -124,13 +124,15 @@ def backfill(
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
         txn = Transaction(state)
+        cta_history = state.table("ctas", end=base) if base else pl.DataFrame()
         for day in days:
             day_began = time.monotonic()
             started_at = dt.datetime.now(dt.UTC)
             progress(f"replaying {day} ({(day - start).days + 1} of {len(days)})")
             metrics = replay.metrics(day) if replay is not None else None
             prepared = prepare_loaded(rules, loaded, day, previous=previous, metrics=metrics)
-            result = result_of(prepared, decide(prepared.state, prepared.compiled))
+            result = result_of(prepared, decide(prepared.state, prepared.compiled),
+                               cta_history=cta_history)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
                                     state=state_path, base=base if day == start else
                                     day - dt.timedelta(days=1), replaced=day in state.days,
@@ -139,6 +141,8 @@ def backfill(
             record = day_write(result, previous, summary, export=export)
             txn.put(record)
             previous = record.stages
+            if record.ctas is not None and record.ctas.height:
+                cta_history = pl.concat([cta_history, record.ctas], how="diagonal_relaxed")
             out.days.append(BackfillDay(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,

@@ -20,7 +20,7 @@ import polars as pl
 from .errors import Problem, RulesError
 from .expressions import Compiled, ExpressionError, Kind, compile_expression, reason_expr
 from .inputs import ENTERED, ID, ROW, STAGE
-from .rules import Rules, Transition, did_you_mean
+from .rules import CTA, Rules, Transition, did_you_mean
 
 DAYS_IN_STAGE = "days_in_stage"
 EXPECTED_DAYS = "expected_days"
@@ -62,6 +62,14 @@ class CompiledRule:
 
 
 @dataclass(frozen=True)
+class CompiledCTA:
+    index: int  # position in the rules file
+    rule: CTA
+    when: Compiled | None
+    close_when: Compiled | None
+
+
+@dataclass(frozen=True)
 class CompiledRules:
     """Every expression of a rules file compiled against one data schema."""
 
@@ -70,6 +78,7 @@ class CompiledRules:
     scope: dict[str, Kind]
     derived: list[tuple[str, Compiled]]
     transitions: list[CompiledRule]  # in decision order: priority desc, then file order
+    ctas: list[CompiledCTA] = field(default_factory=list)  # in file order
 
     def name_expr(self, name: str) -> pl.Expr:
         if name == "as_of":
@@ -126,30 +135,36 @@ def compile_rules(
             expanded = [s for s in non_terminal if s != t.to] if f == "*" else [f]
             stages += [s for s in expanded if s not in stages]
         transitions.append(CompiledRule(i, t, condition, tuple(stages)))
-    # CTAs are created by a later release; their conditions and owners are checked now
+    ctas: list[CompiledCTA] = []
     for i, cta in enumerate(rules.ctas):
-        for key in ("when", "close_when"):
+        conditions: dict[str, Compiled | None] = {"when": None, "close_when": None}
+        for key in conditions:
             text = getattr(cta, key)
             if text:
                 try:
-                    compile_expression(text, scope, as_of=as_of, condition=True)
+                    conditions[key] = compile_expression(text, scope, as_of=as_of,
+                                                         condition=True)
                 except ExpressionError as err:
                     fail(err, "ctas", i, key, rule_id=cta.id)
-        if cta.owner is not None and cta.owner not in attribute_kinds:
+        ctas.append(CompiledCTA(i, cta, conditions["when"], conditions["close_when"]))
+    owners: list[tuple[tuple[str | int, ...], str, str | None]] = [
+        (("ctas", i, "owner"), c.id, c.owner) for i, c in enumerate(rules.ctas)]
+    owners += [(("playbooks", name, j, "owner"), name, task.owner)
+               for name, tasks in rules.playbooks.items() for j, task in enumerate(tasks)]
+    for path, rule_id, owner in owners:
+        if owner is not None and owner not in attribute_kinds:
             problems.append(
                 rules.problem(
-                    f"the owner column '{cta.owner}' is not in the customers export",
-                    "ctas",
-                    i,
-                    "owner",
-                    rule_id=cta.id,
-                    hint=did_you_mean(cta.owner, list(attribute_kinds)),
+                    f"the owner column '{owner}' is not in the customers export",
+                    *path,
+                    rule_id=rule_id,
+                    hint=did_you_mean(owner, list(attribute_kinds)),
                 )
             )
     if problems:
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))
-    return CompiledRules(rules, as_of, scope, derived, transitions)
+    return CompiledRules(rules, as_of, scope, derived, transitions, ctas)
 
 
 # -- the state and its evaluation ---------------------------------------------------------

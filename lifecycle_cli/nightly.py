@@ -31,6 +31,7 @@ from typing import Any
 import polars as pl
 
 from . import __version__
+from .ctas import empty as empty_ctas
 from .engine import decide
 from .errors import DataError, LifecycleError, OptionError, Problem
 from .expressions import ExpressionError, parse, referenced_names
@@ -307,7 +308,8 @@ def run_with_state(
         prepared = prepare_loaded(rules, loaded, as_of, previous=previous, prefer=prefer,
                                   progress=progress)
         progress("applying transition rules")
-        result = result_of(prepared, decide(prepared.state, prepared.compiled))
+        result = result_of(prepared, decide(prepared.state, prepared.compiled),
+                           cta_history=state.table("ctas", end=base) if base else None)
         check_moves(result, guards.max_moves)
         replaced = as_of in state.days
         dropped = [d for d in state.days if d > as_of] if rewind else []
@@ -335,14 +337,19 @@ def run_with_state(
 def day_write(result: RunResult, previous: pl.DataFrame | None,
               manifest: dict[str, Any], export: pl.DataFrame | None = None) -> DayWrite:
     """A run's records for the state; ``export``: the stages the export gave (ID, STAGE)."""
-    transitions = result.transitions.with_columns(pl.col("customer_id").cast(pl.String))
+    def text_ids(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(pl.col("customer_id").cast(pl.String))
+
+    ctas = result.ctas or empty_ctas()
     return DayWrite(
         as_of=result.as_of,
         stages=stage_table(result.final_stages, previous, result.as_of, export=export,
                            id_column=ID),
-        transitions=transitions,
+        transitions=text_ids(result.transitions),
         overrides=result.overrides,
         manifest=manifest,
+        ctas=text_ids(ctas.ctas),
+        tasks=text_ids(ctas.tasks),
     )
 
 
@@ -401,6 +408,7 @@ def build_summary(
         "stages_after": dict(sorted(result.stages_after.items())),
         "overrides": result.overrides.height,
         "export_lagging": result.lagging,
+        "ctas": _cta_facts(result),
         "schema": result.schema,
         "warnings": [*result.warnings, *warnings],
         "outputs": [str(p) for p in written],
@@ -410,6 +418,16 @@ def build_summary(
             "replaced_as_of": replaced,
             "dropped_as_of": [d.isoformat() for d in dropped],
         },
+    }
+
+
+def _cta_facts(result: RunResult) -> dict[str, Any]:
+    counts = result.cta_counts
+    return {
+        "created": int(counts["created"].sum()),
+        "closed": int(counts["closed"].sum()),
+        "tasks": 0 if result.ctas is None else result.ctas.tasks.height,
+        "by_rule": {rule: {"created": c, "closed": d} for rule, c, d in counts.iter_rows()},
     }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from .csvtext import codec_name
+from .ctas import CtaResult, decide_ctas
 from .engine import (
     COMPUTED_COLUMNS,
     DAYS_IN_STAGE,
@@ -77,6 +78,8 @@ class RunResult:
     final_stages: pl.DataFrame = field(default_factory=pl.DataFrame)
     # "customers"/"usage" -> the export's header -> kind (number, text, date...)
     schema: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the CTAs this run created or closed, and the tasks of those it created
+    ctas: CtaResult | None = None
 
     @property
     def moves(self) -> pl.DataFrame:
@@ -92,8 +95,27 @@ class RunResult:
         return self.transitions.filter(pl.col("hop") > 0)["customer_id"].n_unique()
 
     @property
+    def cta_counts(self) -> pl.DataFrame:
+        """CTAs created and closed in this run, by CTA rule (in the rules' order)."""
+        order = [c.id for c in self.rules.ctas]
+        frame = pl.DataFrame({"rule_id": order}, schema={"rule_id": pl.String})
+        events = self.ctas.ctas if self.ctas is not None else pl.DataFrame(
+            schema={"rule_id": pl.String, "status": pl.String})
+        counts = events.group_by("rule_id").agg(
+            (pl.col("status") == "open").sum().alias("created"),
+            (pl.col("status") == "closed").sum().alias("closed"),
+        )
+        # rules removed since a CTA was created still close theirs: list them last
+        gone = counts.join(frame, on="rule_id", how="anti").sort("rule_id").select("rule_id")
+        return pl.concat([frame, gone]).join(counts, on="rule_id", how="left",
+                                             maintain_order="left").fill_null(0)
+
+    @property
     def tables(self) -> dict[str, pl.DataFrame]:
-        return {"customers": self.customers, "transitions": self.transitions}
+        tables = {"customers": self.customers, "transitions": self.transitions}
+        if self.ctas is not None:
+            tables |= {"ctas": self.ctas.ctas, "tasks": self.ctas.tasks}
+        return tables
 
 
 def _noop(_: str) -> None:
@@ -399,9 +421,19 @@ def run_prepared(prepared: Prepared, *, progress: Progress = _noop) -> RunResult
     return result_of(prepared, engine)
 
 
-def result_of(prepared: Prepared, engine: EngineResult) -> RunResult:
+def result_of(prepared: Prepared, engine: EngineResult, *,
+              cta_history: pl.DataFrame | None = None) -> RunResult:
+    """The run's tables; ``cta_history``: the CTA events of earlier days (with a state)."""
     rules, as_of, customers = prepared.rules, prepared.as_of, prepared.customers
     final = final_values(engine.state.sort(ROW), prepared.compiled)
+    # a customer enters its stage by a move (or initial assignment), or by a hand change
+    # in the export that the run kept (see state.merge_start)
+    entered = pl.concat([
+        engine.transitions["customer_id"].cast(pl.String),
+        prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
+    ]).unique()
+    ctas = decide_ctas(final, prepared.compiled, history=cta_history,
+                       entered_now=entered)
     warnings = list(prepared.warnings) + _warnings(engine, final, rules)
     before = prepared.state.group_by(STAGE).len()
     after = final.group_by(STAGE).len()
@@ -422,6 +454,7 @@ def result_of(prepared: Prepared, engine: EngineResult) -> RunResult:
         lagging=prepared.lagging,
         final_stages=final.select(ID, STAGE, ENTERED),
         schema=schema_of(prepared.rules, prepared),
+        ctas=ctas,
     )
 
 

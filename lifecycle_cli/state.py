@@ -54,7 +54,7 @@ from .outputs import fsync_dir, write_atomic
 FORMAT = 1
 INDEX = "state.json"
 LOCK = "lock"
-TABLES = ("stages", "transitions", "overrides")
+TABLES = ("stages", "transitions", "overrides", "ctas", "tasks")
 
 SEEN = "last_seen"  # the last as-of date whose export listed the customer
 EXPORT_STAGE = "export_stage"  # the stage that export gave (empty: none)
@@ -237,7 +237,8 @@ class State:
 
     def table(self, table: str, start: dt.date | None = None,
               end: dt.date | None = None) -> pl.DataFrame:
-        """``transitions`` or ``overrides`` of every as-of date in [start, end], in date order."""
+        """A table (``transitions``, ``overrides``, ``ctas``, ``tasks``) of every as-of date
+        in [start, end], in date order; an empty frame when none holds it."""
         frames = []
         for day in self.days:
             if (start and day < start) or (end and day > end):
@@ -304,6 +305,8 @@ class DayWrite:
     transitions: pl.DataFrame
     overrides: pl.DataFrame
     manifest: dict[str, Any]
+    ctas: pl.DataFrame | None = None  # the day's CTA events (see ctas.py)
+    tasks: pl.DataFrame | None = None  # the tasks of the CTAs created that day
 
 
 class Transaction:
@@ -321,6 +324,8 @@ class Transaction:
         partition = f"as_of={day.as_of.isoformat()}"
         tables = {"stages": day.stages, "transitions": day.transitions,
                   "overrides": day.overrides}
+        if day.ctas is not None and day.tasks is not None:
+            tables |= {"ctas": day.ctas, "tasks": day.tasks}
         blobs = {table: (_parquet_bytes(frame), "part-{}.parquet", table)
                  for table, frame in tables.items()}
         manifest = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n")

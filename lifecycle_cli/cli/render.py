@@ -14,6 +14,7 @@ from ..backfill import BackfillResult
 from ..diff import RulesDiff
 from ..explain import Explanation
 from ..nightly import NightlyResult
+from ..run import RunResult
 
 
 def _fmt(value: Any) -> str:
@@ -88,6 +89,7 @@ def run_summary(
         console.print(table)
     else:
         console.print("No customer moved.")
+    _cta_table(console, result)
 
     if result.overrides.height:
         kept = "the export's" if result.overrides["kept"][0] == "export" else "the state's"
@@ -109,6 +111,25 @@ def run_summary(
         console.print("[bold]dry run:[/] nothing was written")
     for path in done.written:
         console.print(f"wrote {escape(str(path))}")
+
+
+def _cta_table(console: Console, result: RunResult) -> None:
+    counts = result.cta_counts
+    if counts.height == 0:
+        return
+    names = {c.id: c.name for c in result.rules.ctas}
+    table = Table(title="CTAs", title_justify="left", show_edge=False)
+    table.add_column("rule")
+    table.add_column("name")
+    table.add_column("created", justify="right")
+    table.add_column("closed", justify="right")
+    for rule_id, created, closed in counts.iter_rows():
+        table.add_row(escape(rule_id), escape(names.get(rule_id, "(rule removed)")),
+                      f"{created:,}", f"{closed:,}")
+    console.print(table)
+    tasks = 0 if result.ctas is None else result.ctas.tasks.height
+    if tasks:
+        console.print(f"{tasks:,} playbook task(s) for the CTAs created")
 
 
 def _state_line(done: NightlyResult, dry_run: bool) -> str:

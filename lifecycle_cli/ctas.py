@@ -1,0 +1,287 @@
+"""Calls to action: created by CTA rules on a run's final state, closed when their visit ends.
+
+A CTA belongs to a *visit*: one customer's stay in one stage, named by the
+stage and the date the stay began (``stage_entered_at``). Each CTA rule
+creates at most one CTA per customer and visit, so its id is made of the
+rule, the customer and the visit: the same three always give the same id, and
+a CRM import can upsert on it.
+
+A day's CTA *events* are the CTAs it created (status ``open``) and the CTAs
+it closed (status ``closed``, with ``closed_on`` and ``close_reason``). With
+``--state`` the events of every day are kept; the latest row of a ``cta_id``
+is that CTA's current status, and every id ever created is "already done"
+for its visit, so repeated, skipped and replayed days create nothing twice.
+
+Everything here is a Polars expression over all customers; the only Python
+loops are over CTA rules and playbook tasks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from .engine import DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE, CompiledCTA, CompiledRules
+from .expressions import Kind, reason_expr
+from .inputs import ENTERED, ID, ROW, STAGE
+
+OPEN = "open"
+CLOSED = "closed"
+# the spec's columns, then ours: the status, and the visit the CTA belongs to
+CTA_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date(),
+    "cta_id": pl.String(),
+    "rule_id": pl.String(),
+    "customer_id": pl.String(),  # the customers' id dtype in a run's output
+    "name": pl.String(),
+    "type": pl.String(),
+    "priority": pl.String(),
+    "stage": pl.String(),
+    "owner": pl.String(),
+    "created_on": pl.Date(),
+    "due_on": pl.Date(),
+    "reason": pl.String(),
+    "status": pl.String(),
+    "closed_on": pl.Date(),
+    "close_reason": pl.String(),
+    "stage_entered_at": pl.Date(),
+}
+TASK_SCHEMA: dict[str, Any] = {
+    "cta_id": pl.String(),
+    "customer_id": pl.String(),
+    "seq": pl.Int64(),
+    "task": pl.String(),
+    "owner": pl.String(),
+    "due_on": pl.Date(),
+}
+KEY = "__key"  # the customer id as text: the state's and the cta_id's spelling
+RULE_INDEX = "__rule"
+ENTERED_NOW = "__entered_now"
+
+
+@dataclass
+class CtaResult:
+    """A run's CTA events (created and closed) and the tasks of the CTAs it created."""
+
+    ctas: pl.DataFrame  # CTA_SCHEMA, customer_id in the customers' dtype
+    tasks: pl.DataFrame  # TASK_SCHEMA, customer_id in the customers' dtype
+
+    @property
+    def created(self) -> pl.DataFrame:
+        return self.ctas.filter(pl.col("status") == OPEN)
+
+    @property
+    def closed(self) -> pl.DataFrame:
+        return self.ctas.filter(pl.col("status") == CLOSED)
+
+
+def empty(id_dtype: Any = pl.String) -> CtaResult:
+    return CtaResult(
+        pl.DataFrame(schema={**CTA_SCHEMA, "customer_id": id_dtype}),
+        pl.DataFrame(schema={**TASK_SCHEMA, "customer_id": id_dtype}),
+    )
+
+
+def cta_id_expr(rule_id: pl.Expr, key: pl.Expr, stage: pl.Expr, entered: pl.Expr) -> pl.Expr:
+    """``rule:customer:stage:YYYY-MM-DD``: readable, and the same for the same visit."""
+    return pl.concat_str(
+        [rule_id, key, stage, entered.dt.to_string("%Y-%m-%d").fill_null("")], separator=":"
+    )
+
+
+def current(history: pl.DataFrame | None) -> pl.DataFrame:
+    """Each CTA's latest row in a history of CTA events (the state's ``ctas`` table)."""
+    if history is None or history.height == 0:
+        return pl.DataFrame(schema=CTA_SCHEMA)
+    return (
+        history.sort("as_of", maintain_order=True)
+        .unique(subset="cta_id", keep="last", maintain_order=True)
+    )
+
+
+def decide_ctas(
+    final: pl.DataFrame,
+    compiled: CompiledRules,
+    *,
+    entered_now: pl.Series,
+    history: pl.DataFrame | None = None,
+) -> CtaResult:
+    """SPEC "How a run decides" step 5 on a run's final state, plus auto-close.
+
+    ``final`` holds every customer after the run (ROW, ID, STAGE, ENTERED, the
+    built-ins, attributes, metrics and derived values). ``entered_now`` holds
+    the ids of the customers that entered their stage in this run.
+    ``history`` is the CTA events of earlier days (None: a run without a state).
+    """
+    id_dtype = final.schema[ID]
+    if not compiled.ctas:
+        return empty(id_dtype)
+    frame = final.lazy().with_columns(pl.col(ID).cast(pl.String).alias(KEY)).with_columns(
+        pl.col(KEY).is_in(entered_now.cast(pl.String).implode()).alias(ENTERED_NOW)
+    )
+    triggered = pl.concat(
+        [_triggered(frame, c, compiled) for c in compiled.ctas], how="vertical"
+    ).collect()
+    before = current(history)
+    if before.height:
+        triggered = triggered.join(before.select("cta_id"), on="cta_id", how="anti")
+    created = triggered.sort([ROW, RULE_INDEX])
+    closed = _closed(frame, compiled, before.filter(pl.col("status") == OPEN))
+    columns = list(CTA_SCHEMA)
+    ctas = pl.concat([created.select(ROW, RULE_INDEX, *columns),
+                      closed.select(ROW, RULE_INDEX, *columns)], how="vertical")
+    ctas = ctas.sort([ROW, RULE_INDEX, "status"], descending=[False, False, True])
+    tasks = _tasks(created, final, compiled)
+    return CtaResult(ctas.drop(ROW, RULE_INDEX), tasks)
+
+
+def _owner(column: str | None, default: str | None) -> pl.Expr:
+    """The owner named by a customer column; the rules' default_owner where it is empty."""
+    fallback = pl.lit(default, dtype=pl.String)
+    if column is None:
+        return fallback
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text).fill_null(fallback)
+
+
+def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -> pl.LazyFrame:
+    """The customers for whom ``cta`` fires now, as CTA rows (status open)."""
+    rule = cta.rule
+    in_stage = pl.col(STAGE) == rule.stage if rule.stage is not None else pl.lit(True)
+    stage_reason: list[tuple[str, pl.Expr, Kind]] = [
+        ("stage", pl.col(STAGE), Kind.STRING),
+        ("stage_entered_at", pl.col(ENTERED), Kind.DATE),
+    ]
+    if rule.on == "enter":
+        fires = in_stage & pl.col(ENTERED_NOW)
+        reason = reason_expr(stage_reason)
+    elif rule.on == "overdue":
+        fires = in_stage & pl.col(OVERDUE)
+        reason = reason_expr([(DAYS_IN_STAGE, pl.col(DAYS_IN_STAGE), Kind.NUMBER),
+                              (EXPECTED_DAYS, pl.col(EXPECTED_DAYS), Kind.NUMBER)])
+    else:
+        assert cta.when is not None  # validated: `on: when` has a condition
+        fires = in_stage & cta.when.as_condition()
+        reason = compiled.reason_for(cta.when)
+    if cta.close_when is not None:  # nothing to do: it would close at once
+        fires = fires & ~cta.close_when.as_condition()
+    due = pl.lit(compiled.as_of + dt.timedelta(days=rule.due_days), dtype=pl.Date)
+    return frame.filter(fires & pl.col(STAGE).is_not_null()).select(
+        pl.col(ROW),
+        pl.lit(cta.index, dtype=pl.Int64).alias(RULE_INDEX),
+        pl.lit(compiled.as_of, dtype=pl.Date).alias("as_of"),
+        cta_id_expr(pl.lit(rule.id), pl.col(KEY), pl.col(STAGE), pl.col(ENTERED)).alias("cta_id"),
+        pl.lit(rule.id, dtype=pl.String).alias("rule_id"),
+        pl.col(ID).alias("customer_id"),
+        pl.lit(rule.name, dtype=pl.String).alias("name"),
+        pl.lit(rule.type, dtype=pl.String).alias("type"),
+        pl.lit(str(rule.priority), dtype=pl.String).alias("priority"),
+        pl.col(STAGE).alias("stage"),
+        _owner(rule.owner, compiled.rules.default_owner).alias("owner"),
+        pl.lit(compiled.as_of, dtype=pl.Date).alias("created_on"),
+        due.alias("due_on"),
+        reason.alias("reason"),
+        pl.lit(OPEN, dtype=pl.String).alias("status"),
+        pl.lit(None, dtype=pl.Date).alias("closed_on"),
+        pl.lit(None, dtype=pl.String).alias("close_reason"),
+        pl.col(ENTERED).alias("stage_entered_at"),
+    )
+
+
+def _closed(frame: pl.LazyFrame, compiled: CompiledRules, open_before: pl.DataFrame
+            ) -> pl.DataFrame:
+    """The open CTAs that close now: their visit ended, or their `close_when` holds.
+
+    Customers missing from this export keep their stage in the state, and so
+    keep their open CTAs.
+    """
+    given = frame.collect_schema()
+    schema = {ROW: given[ROW], RULE_INDEX: pl.Int64, **CTA_SCHEMA, "customer_id": given[ID]}
+    if open_before.height == 0:
+        return pl.DataFrame(schema=schema)
+    by_id = {c.rule.id: c for c in compiled.ctas}
+    index = {rule_id: c.index for rule_id, c in by_id.items()}
+    close_when = [c for c in compiled.ctas if c.close_when is not None]
+    checks: list[pl.Expr] = []
+    for c in close_when:
+        assert c.close_when is not None
+        checks += [
+            c.close_when.as_condition().alias(f"__close_{c.index}"),
+            compiled.reason_for(c.close_when).alias(f"__why_{c.index}"),
+        ]
+    now = frame.select(pl.col(ROW), pl.col(KEY), pl.col(ID), pl.col(STAGE).alias("__stage"),
+                       pl.col(ENTERED).alias("__entered"), *checks)
+    joined = open_before.lazy().with_columns(
+        pl.col("customer_id").cast(pl.String).alias(KEY),
+        pl.col("rule_id").replace_strict(index, default=None, return_dtype=pl.Int64)
+        .alias(RULE_INDEX),
+    ).drop("customer_id").join(now, on=KEY, how="inner")
+    left = ~(
+        pl.col("__stage").eq_missing(pl.col("stage"))
+        & pl.col("__entered").eq_missing(pl.col("stage_entered_at"))
+    )
+    exit_reason = pl.concat_str(
+        pl.lit("stage exit: "), pl.col("stage"), pl.lit(" → "), pl.col("__stage"),
+        pl.when(pl.col("__stage") == pl.col("stage"))
+        .then(pl.lit(" (entered again on ") + pl.col("__entered").dt.to_string("%Y-%m-%d")
+              + pl.lit(")"))
+        .otherwise(pl.lit("")),
+    )
+    reason: Any = pl.when(left).then(exit_reason)
+    for c in close_when:
+        reason = reason.when((pl.col(RULE_INDEX) == c.index) & pl.col(f"__close_{c.index}")).then(
+            pl.lit("close_when: ") + pl.col(f"__why_{c.index}")
+        )
+    reason = reason.otherwise(None)
+    return (
+        joined.with_columns(reason.alias("close_reason"))
+        .filter(pl.col("close_reason").is_not_null())
+        .with_columns(
+            pl.lit(compiled.as_of, dtype=pl.Date).alias("as_of"),
+            pl.col(ID).alias("customer_id"),
+            pl.lit(CLOSED, dtype=pl.String).alias("status"),
+            pl.lit(compiled.as_of, dtype=pl.Date).alias("closed_on"),
+            pl.col(RULE_INDEX).fill_null(-1),
+        )
+        .select(list(schema))
+        .collect()
+    )
+
+
+def _tasks(created: pl.DataFrame, final: pl.DataFrame, compiled: CompiledRules
+           ) -> pl.DataFrame:
+    """The playbook tasks of the CTAs created now: due ``due_days`` after creation."""
+    rules, as_of = compiled.rules, compiled.as_of
+    id_dtype = final.schema[ID]
+    frames: list[pl.DataFrame] = []
+    for c in compiled.ctas:
+        tasks = rules.playbooks.get(c.rule.playbook or "", [])
+        if not tasks:
+            continue
+        mine = created.filter(pl.col(RULE_INDEX) == c.index).select(ROW, "cta_id", "customer_id",
+                                                                     "owner")
+        if mine.height == 0:
+            continue
+        owner_columns = sorted({t.owner for t in tasks if t.owner is not None})
+        if owner_columns:
+            mine = mine.join(final.select(ROW, *owner_columns), on=ROW, how="left",
+                             maintain_order="left")
+        for seq, task in enumerate(tasks, start=1):
+            owner = (_owner(task.owner, None).fill_null(pl.col("owner"))
+                     if task.owner is not None else pl.col("owner"))
+            frames.append(mine.select(
+                pl.col(ROW),
+                pl.lit(c.index, dtype=pl.Int64).alias(RULE_INDEX),
+                pl.col("cta_id"),
+                pl.col("customer_id"),
+                pl.lit(seq, dtype=pl.Int64).alias("seq"),
+                pl.lit(task.task, dtype=pl.String).alias("task"),
+                owner.alias("owner"),
+                pl.lit(as_of + dt.timedelta(days=task.due_days), dtype=pl.Date).alias("due_on"),
+            ))
+    if not frames:
+        return pl.DataFrame(schema={**TASK_SCHEMA, "customer_id": id_dtype})
+    return pl.concat(frames).sort([ROW, RULE_INDEX, "seq"]).select(list(TASK_SCHEMA))
