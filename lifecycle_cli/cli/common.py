@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -93,6 +94,19 @@ StateOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+class TableFormat(str, Enum):
+    """The file format of tables written to --out."""
+
+    csv = "csv"
+    parquet = "parquet"
+    xlsx = "xlsx"
+
+
+def format_option() -> Any:
+    return typer.Option("--format", "-f", help="Output format (xlsx: one workbook, a sheet "
+                        "per table).")
 
 
 def out_option(what: str) -> Any:

@@ -11,9 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..backfill import BackfillResult
+from ..ctas import Worklist
 from ..diff import RulesDiff
 from ..explain import Explanation
 from ..nightly import NightlyResult
+from ..rules import did_you_mean
 from ..run import RunResult
 
 
@@ -321,3 +323,47 @@ def backfill_summary(console: Console, result: BackfillResult, state: Path) -> N
     if result.dropped:
         console.print(f"dropped the later dates {result.dropped[0]} to {result.dropped[-1]}")
     console.print(f"state {escape(str(state))}: recorded {len(days)} day(s)")
+
+
+def worklist(console: Console, wl: Worklist, owner: str | None) -> None:
+    """A table per owner: each open CTA, its tasks under it, the overdue ones in red."""
+    items = wl.items
+    for (who,), rows in items.group_by("owner", maintain_order=True):
+        table = Table(title=escape(str(who) if who is not None else "(no owner)"),
+                      title_justify="left", show_edge=False)
+        for name, justify in (("due", "left"), ("late", "right"), ("customer", "left"),
+                              ("what", "left"), ("priority", "left"), ("stage", "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for row in rows.iter_rows(named=True):
+            late = row["days_overdue"]
+            style = "red" if late else None
+            what = row["what"] if row["item"] == "cta" else f"  {row['seq']}. {row['what']}"
+            table.add_row(
+                str(row["due_on"] or ""),
+                f"{late}d" if late else "",
+                escape(str(row["customer_id"])),
+                escape(what),
+                escape(row["priority"] or "") if row["item"] == "cta" else "",
+                escape(row["stage"] or "") if row["item"] == "cta" else "",
+                style=style,
+            )
+        console.print(table)
+
+
+def worklist_summary(console: Console, wl: Worklist, owner: str | None,
+                     written: list[str]) -> None:
+    if wl.as_of is None:
+        console.print("the state holds no runs yet")
+        return
+    ctas = wl.items.filter(pl.col("item") == "cta").height
+    tasks = wl.items.height - ctas
+    late = wl.items.filter(pl.col("days_overdue") > 0).height
+    who = f" for {escape(owner)}" if owner else ""
+    console.print(f"open as of {wl.as_of}{who}: {ctas:,} CTA(s), {tasks:,} task(s); "
+                  f"{late:,} past due")
+    if owner and owner.strip().lower() not in {o.strip().lower() for o in wl.owners}:
+        hint = did_you_mean(owner, wl.owners)
+        console.print(f"[yellow]nobody called {escape(owner)!r} owns an open CTA[/]"
+                      + (f"; {escape(hint)}" if hint else ""))
+    for path in written:
+        console.print(f"wrote {escape(path)}")

@@ -15,15 +15,11 @@ from ..rules import load_rules
 from . import common, render
 
 
-class Format(str, Enum):
-    csv = "csv"
-    parquet = "parquet"
-    xlsx = "xlsx"
-
-
 class Table(str, Enum):
     customers = "customers"
     transitions = "transitions"
+    ctas = "ctas"
+    tasks = "tasks"
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +41,8 @@ def run(
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
-    out: Annotated[Path | None, common.out_option("customers, transitions")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    out: Annotated[Path | None, common.out_option("customers, transitions, ctas and tasks")] = None,
+    fmt: Annotated[common.TableFormat, common.format_option()] = common.TableFormat.csv,
     stdout: Annotated[
         Table | None,
         typer.Option(
