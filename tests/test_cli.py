@@ -19,7 +19,9 @@ def test_run_writes_outputs_and_the_summary_goes_to_stderr(tmp_path: Path) -> No
     assert "1 for customers not in the customers export" in result.stderr
     assert "1 without a timestamp" in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "ctas.csv",
         "customers.csv",
+        "tasks.csv",
         "transitions.csv",
     ]
     transitions = pl.read_csv(tmp_path / "out" / "transitions.csv", infer_schema=False)
@@ -290,8 +292,7 @@ def test_validate_with_data_reports_data_and_rules_problems_together(tmp_path: P
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         RULES.read_text().replace('"health_score < 40', '"health_scor < 40')
-        + "ctas:\n  - {id: call, name: Call, on: enter, stage: Launched, "
-        "owner: cs_manager}\n"
+        .replace("owner: csm\n    playbook: adoption", "owner: cs_manager\n    playbook: adoption")
     )
     result = lifecycle(
         "validate", "--rules", rules, "--customers", customers, "--usage", DATA / "usage.csv"

@@ -15,7 +15,7 @@ from cli_util import lifecycle, run_args
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-@pytest.mark.parametrize("name", ["customers.csv", "transitions.csv"])
+@pytest.mark.parametrize("name", ["customers.csv", "transitions.csv", "ctas.csv", "tasks.csv"])
 def test_run_matches_golden(tmp_path: Path, name: str) -> None:
     result = lifecycle(*run_args(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -221,9 +221,9 @@ def test_schema_drift_in_a_column_the_rules_read(tmp_path: Path) -> None:
         in message and "holds text now" in message
     # a column the rules don't read may change: a warning only
     quiet = tmp_path / "quiet.csv"
-    frame.drop("csm").write_csv(quiet)
+    frame.drop("name").write_csv(quiet)
     proc = ok(run_on(state, tmp_path / "d2", "2026-11-02", customers=quiet))
-    assert "no longer has the column 'csm'" in proc.stderr
+    assert "no longer has the column 'name'" in proc.stderr
 
 
 def test_quiet_and_the_json_summary(tmp_path: Path) -> None:
