@@ -16,6 +16,8 @@ Each ``tests/cases/*.yaml`` file holds a list of cases::
         transitions: [{customer_id: "001", rule_id: r1, hop: 1}]   # keys given are compared
         values: {"001": {logins_30d: 1}}
         columns: [customer_id, stage, ...]   # the customers output's header, exactly
+        ctas: [{cta_id: "kickoff:001:Onboarding:2026-11-01", owner: ann}]  # keys given
+        tasks: [{customer_id: "001", seq: 1, due_on: 2026-11-02}]           # are compared
         loops: ["001"]
         pending: ["001"]
         warnings_contain: ["loop"]
@@ -42,7 +44,7 @@ CASES_DIR = Path(__file__).parent / "cases"
 CASE_KEYS = {"name", "as_of", "rules", "customers", "customer_columns", "usage", "xfail",
              "expect"}
 EXPECT_KEYS = {"stages", "transitions", "values", "columns", "loops", "pending",
-               "warnings_contain", "no_warnings", "error"}
+               "warnings_contain", "no_warnings", "error", "ctas", "tasks"}
 
 
 def load_cases() -> list[Any]:
@@ -118,15 +120,13 @@ def test_case(case: dict[str, Any], tmp_path: Path) -> None:
         assert result.customers.columns == expect["columns"]
 
     if "transitions" in expect:
-        got_rows = result.transitions.to_dicts()
-        assert all(r["as_of"] == as_of for r in got_rows)
-        got = [{k: r[k] for k in want} for r, want in zip(got_rows, expect["transitions"],
-                                                            strict=False)]
-        want = [{k: (str(v) if k == "customer_id" else v) for k, v in w.items()}
-                for w in expect["transitions"]]
-        assert len(got_rows) == len(want), f"transitions: {got_rows}"
-        for g, w in zip(got, want, strict=True):
-            assert all(same(w[k], g[k]) for k in w), f"expected {w}, got {g}"
+        assert all(r["as_of"] == as_of for r in result.transitions.to_dicts())
+    assert result.ctas is not None
+    tables = {"transitions": result.transitions, "ctas": result.ctas.ctas,
+              "tasks": result.ctas.tasks}
+    for table, frame in tables.items():
+        if table in expect:
+            same_rows(table, frame.to_dicts(), expect[table])
 
     if "loops" in expect:
         assert [str(c) for c in result.engine.loops["customer_id"]] == [
@@ -140,3 +140,12 @@ def test_case(case: dict[str, Any], tmp_path: Path) -> None:
         assert text in warnings, f"{text!r} not in warnings: {result.warnings}"
     if expect.get("no_warnings"):
         assert result.warnings == []
+
+
+def same_rows(table: str, got_rows: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """The rows in order, comparing the keys each expected row gives."""
+    want = [{k: (str(v) if k == "customer_id" else v) for k, v in w.items()} for w in expected]
+    assert len(got_rows) == len(want), f"{table}: {got_rows}"
+    for g, w in zip(got_rows, want, strict=True):
+        assert all(k in g for k in w), f"{table}: unknown keys in {w}"
+        assert all(same(w[k], g[k]) for k in w), f"{table}: expected {w}, got {g}"
