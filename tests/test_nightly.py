@@ -259,6 +259,8 @@ def test_backfill_equals_running_each_day(tmp_path: Path) -> None:
     for day in a.days:
         assert a.stages(day).equals(b.stages(day)), day
     assert a.table("transitions").equals(b.table("transitions"))
+    assert a.table("ctas").height and a.table("ctas").equals(b.table("ctas"))
+    assert a.table("tasks").equals(b.table("tasks"))
     # again: nothing doubles, the data files are the same
     def data(files: dict[str, bytes]) -> dict[str, bytes]:
         return {k: v for k, v in files.items() if "runs/" not in k and k != "state.json"}

@@ -1,0 +1,267 @@
+"""CTAs across runs with a state: once per visit over repeated, skipped and replayed days,
+auto-close, stable ids, the worklist, and the XLSX workbook.
+
+Single-run triggers are data-driven cases in tests/cases/ctas.yaml.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import fastexcel
+import openpyxl
+import polars as pl
+import pytest
+from cli_util import AS_OF, RULES, lifecycle, run_args
+from conftest import write_csv
+
+from lifecycle_cli import parse_rules
+from lifecycle_cli.backfill import backfill
+from lifecycle_cli.ctas import current, worklist
+from lifecycle_cli.nightly import run_with_state
+from lifecycle_cli.state import State
+
+RULES_TEXT = """
+version: 1
+stages:
+  - {name: Onboarding, expected_days: 10}
+  - {name: Launched}
+initial_stage: Onboarding
+default_owner: CS Ops
+metrics:
+  logins: {agg: count, window_days: 7}
+transitions:
+  - {id: live, from: Onboarding, to: Launched, when: "trained"}
+ctas:
+  - {id: hello, name: Welcome, on: enter, stage: Onboarding, due_days: 2, owner: csm,
+     playbook: onboarding}
+  - {id: late, name: Late, type: Risk, on: overdue, stage: Onboarding, due_days: 1, owner: csm}
+  - {id: quiet, name: Quiet, on: when, stage: Launched, when: "logins = 0",
+     close_when: "logins >= 3", owner: csm}
+playbooks:
+  onboarding:
+    - {task: Send the welcome pack, due_days: 1}
+    - {task: Hold the kickoff, due_days: 5}
+"""
+D = dt.date.fromisoformat
+
+
+class Scenario:
+    """A state folder and one customers export per day, run like cron runs them."""
+
+    def __init__(self, tmp_path: Path, rules: str = RULES_TEXT) -> None:
+        self.tmp = tmp_path
+        tmp_path.mkdir(exist_ok=True)
+        self.rules = parse_rules(rules)
+        self.state = tmp_path / "state"
+        self.usage = write_csv(tmp_path / "usage.csv", [
+            {"customer_id": "002", "timestamp": "2026-10-30 10:00:00"},
+        ])
+
+    def customers(self, day: str, rows: list[dict[str, Any]]) -> Path:
+        return write_csv(self.tmp / f"customers-{day}.csv", rows)
+
+    def run(self, day: str, rows: list[dict[str, Any]], **kw: Any) -> pl.DataFrame:
+        """Run ``day``; return the CTA events the run wrote."""
+        out = self.tmp / f"out-{day}"
+        run_with_state(self.rules, None, self.customers(day, rows), [self.usage], D(day),
+                       state_dir=self.state, out=out, hash_inputs=False, **kw)
+        return pl.read_csv(out / "ctas.csv", infer_schema=False)
+
+    def history(self) -> pl.DataFrame:
+        return State.open(self.state).table("ctas")
+
+
+NEW = [{"customer_id": "001", "csm": "ann", "trained": "false"},
+       {"customer_id": "002", "csm": "", "trained": "false"}]
+
+
+def test_a_repeated_date_creates_nothing_new(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    first = s.run("2026-11-01", NEW)
+    assert first["cta_id"].to_list() == ["hello:001:Onboarding:2026-11-01",
+                                         "hello:002:Onboarding:2026-11-01"]
+    assert first["owner"].to_list() == ["ann", "CS Ops"]
+    again = s.run("2026-11-01", NEW)
+    assert again.equals(first)  # the day is replaced: the same CTAs, not new ones
+    assert s.history().height == 2
+    # the next day, the same visit: nothing
+    assert s.run("2026-11-02", NEW).height == 0
+    assert s.history()["cta_id"].n_unique() == 2
+
+
+def test_skipped_days_create_the_overdue_cta_on_the_next_run(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.run("2026-11-01", NEW)  # entered Onboarding on 11-01; overdue from day 11 (11-12)
+    s.run("2026-11-10", NEW)
+    late = s.run("2026-11-14", NEW)  # 11-11 to 11-13 were skipped
+    assert late["cta_id"].to_list() == ["late:001:Onboarding:2026-11-01",
+                                        "late:002:Onboarding:2026-11-01"]
+    assert set(late["created_on"]) == {"2026-11-14"} and set(late["due_on"]) == {"2026-11-15"}
+    assert late["reason"][0] == "days_in_stage=13; expected_days=10"
+    assert s.run("2026-11-15", NEW).height == 0
+
+
+def test_leaving_the_stage_closes_the_visit_s_ctas(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.run("2026-11-01", NEW)
+    trained = [{**NEW[0], "trained": "true"}, NEW[1]]
+    events = s.run("2026-11-03", trained)
+    closed = events.filter(pl.col("status") == "closed")
+    assert closed.select("cta_id", "closed_on", "close_reason").rows() == [
+        ("hello:001:Onboarding:2026-11-01", "2026-11-03", "stage exit: Onboarding → Launched")]
+    # the closed row keeps what the CTA was: created on, due on, owner
+    assert closed.select("created_on", "due_on", "owner").row(0) == (
+        "2026-11-01", "2026-11-03", "ann")
+    # 001 is in Launched now with no logins in 7 days: the `when` CTA fires there
+    created = events.filter(pl.col("status") == "open")
+    assert created["cta_id"].to_list() == ["quiet:001:Launched:2026-11-03"]
+    status = current(s.history()).sort("cta_id").select("cta_id", "status").rows()
+    assert status == [("hello:001:Onboarding:2026-11-01", "closed"),
+                      ("hello:002:Onboarding:2026-11-01", "open"),
+                      ("quiet:001:Launched:2026-11-03", "open")]
+
+
+def test_close_when_closes_and_the_visit_gets_no_second_cta(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    rows = [{"customer_id": "001", "csm": "ann", "trained": "true",
+             "stage": "Launched", "stage_entered_at": "2026-10-01"}]
+    assert s.run("2026-11-01", rows)["cta_id"].to_list() == ["quiet:001:Launched:2026-10-01"]
+    s.usage = write_csv(tmp_path / "usage.csv", [
+        {"customer_id": "001", "timestamp": f"2026-11-0{d} 10:00:00"} for d in (2, 3, 4)])
+    events = s.run("2026-11-04", rows)
+    assert events.select("status", "close_reason").rows() == [("closed", "close_when: logins=3")]
+    # quiet again, same visit: the rule already had its CTA for this visit
+    s.usage = write_csv(tmp_path / "usage.csv", [
+        {"customer_id": "001", "timestamp": "2026-10-01 10:00:00"}])
+    assert s.run("2026-11-20", rows).height == 0
+
+
+def test_ids_are_stable_they_name_the_visit_not_the_run(tmp_path: Path) -> None:
+    a, b = Scenario(tmp_path / "a"), Scenario(tmp_path / "b")
+    a.run("2026-11-01", NEW)
+    a.run("2026-11-14", NEW)
+    # another state that starts on 11-14 from an export that knows the visit: same ids
+    known = [{**row, "stage": "Onboarding", "stage_entered_at": "2026-11-01"}
+             for row in NEW[::-1]]
+    b.run("2026-11-14", known)
+    ids_a = current(a.history()).filter(pl.col("rule_id") == "late")["cta_id"].to_list()
+    ids_b = current(b.history()).filter(pl.col("rule_id") == "late")["cta_id"].to_list()
+    assert sorted(ids_a) == sorted(ids_b) == ["late:001:Onboarding:2026-11-01",
+                                              "late:002:Onboarding:2026-11-01"]
+
+
+def test_a_backfill_creates_what_the_nightly_runs_create(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    days = [D("2026-11-01") + dt.timedelta(days=i) for i in range(14)]
+    export = s.customers("all", NEW)
+    for day in days:
+        run_with_state(s.rules, None, export, [s.usage], day, state_dir=s.state,
+                       hash_inputs=False)
+    replayed = tmp_path / "replayed"
+    backfill(s.rules, None, export, [s.usage], days[0], days[-1], replayed,
+             keep_export_stages=True)
+    nightly, back = State.open(s.state), State.open(replayed)
+    assert nightly.table("ctas").equals(back.table("ctas"))
+    assert nightly.table("tasks").equals(back.table("tasks"))
+    assert sorted(set(nightly.table("ctas")["rule_id"])) == ["hello", "late"]
+    # a second backfill over the same days replaces them: nothing doubles
+    backfill(s.rules, None, export, [s.usage], days[0], days[-1], replayed,
+             keep_export_stages=True)
+    assert State.open(replayed).table("ctas").equals(back.table("ctas"))
+
+
+def test_a_rewind_forgets_the_later_ctas(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.run("2026-11-01", NEW)
+    s.run("2026-11-14", NEW)
+    assert "late" in set(s.history()["rule_id"])
+    s.run("2026-11-05", NEW, rewind=True)
+    assert set(s.history()["rule_id"]) == {"hello"}
+
+
+def test_the_worklist_lists_open_ctas_and_their_tasks(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.run("2026-11-01", NEW)
+    s.run("2026-11-03", [{**NEW[0], "trained": "true"}, NEW[1]])
+    state = State.open(s.state)
+    wl = worklist(state.table("ctas"), state.table("tasks"), state.latest)
+    assert wl.items.select("owner", "due_on", "days_overdue", "item", "customer_id", "seq",
+                           "what").rows() == [
+        ("CS Ops", D("2026-11-02"), 1, "task", "002", 1, "Send the welcome pack"),
+        ("CS Ops", D("2026-11-03"), 0, "cta", "002", 0, "Welcome"),
+        ("CS Ops", D("2026-11-06"), 0, "task", "002", 2, "Hold the kickoff"),
+        ("ann", D("2026-11-03"), 0, "cta", "001", 0, "Quiet"),
+    ]
+    late = worklist(state.table("ctas"), state.table("tasks"), state.latest, overdue=True)
+    assert late.items["what"].to_list() == ["Send the welcome pack"]
+    ann = worklist(state.table("ctas"), state.table("tasks"), state.latest, owner=" ANN ")
+    assert ann.items["cta_id"].to_list() == ["quiet:001:Launched:2026-11-03"]
+    assert ann.owners == ["CS Ops", "ann"]
+
+
+def test_ctas_command(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    assert lifecycle(*run_args(tmp_path / "out", "--state", state)).returncode == 0
+    proc = lifecycle("ctas", "--state", state, "--stdout")
+    assert proc.returncode == 0, proc.stderr
+    expected = pl.read_csv(tmp_path / "out" / "ctas.csv", infer_schema=False)
+    listed = pl.read_csv(proc.stdout.encode(), infer_schema=False)
+    assert set(listed.filter(pl.col("item") == "cta")["cta_id"]) == set(expected["cta_id"])
+    assert "open as of 2026-11-01" in proc.stderr
+    proc = lifecycle("ctas", "--state", state, "--owner", "Ana Ruis")
+    assert proc.returncode == 0 and "did you mean 'Ana Ruiz'?" in proc.stderr
+    proc = lifecycle("ctas", "--state", state, "--owner", "ana ruiz")
+    assert "Ana Ruiz" in proc.stdout and "Ben Okafor" not in proc.stdout
+    proc = lifecycle("ctas", "--state", state, "--format", "xlsx", "--out", tmp_path / "wl")
+    assert proc.returncode == 0 and (tmp_path / "wl" / "worklist.xlsx").exists()
+    missing = lifecycle("ctas", "--state", tmp_path / "nowhere")
+    assert missing.returncode == 1 and "no lifecycle state here" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    wrong_day = lifecycle("ctas", "--state", state, "--as-of", "2026-10-01")
+    assert wrong_day.returncode == 2 and "2026-11-01 to 2026-11-01" in wrong_day.stderr
+
+
+FORMULAS = ["=1+1", "+44 20 7946 0000", "-5+5", "@SUM(A1:A2)", "=HYPERLINK(\"http://x\")"]
+
+
+def test_the_xlsx_workbook_has_typed_sheets_and_no_formulas(tmp_path: Path) -> None:
+    rows = [{"customer_id": f"00{i}", "csm": owner, "name": owner, "arr": 1000 + i,
+             "stage": "", "stage_entered_at": ""} for i, owner in enumerate(FORMULAS, start=1)]
+    customers = write_csv(tmp_path / "customers.csv", rows)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_TEXT.replace("trained", "arr > 10000"))
+    proc = lifecycle("run", "--customers", customers, "--rules", rules, "--as-of", AS_OF,
+                     "--out", tmp_path / "out", "--format", "xlsx")
+    assert proc.returncode == 0, proc.stderr
+    path = tmp_path / "out" / "lifecycle.xlsx"
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["customers", "transitions", "ctas", "tasks"]
+    for sheet in book.worksheets:
+        assert sheet.freeze_panes == "A2", sheet.title
+        # header filters: the sheet is an Excel table whose header row has filter buttons
+        (table,) = sheet.tables.values()
+        assert table.autoFilter is not None and table.ref.startswith("A1:"), sheet.title
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+    owners = [c.value for c in book["ctas"]["I"][1:]]
+    assert owners == FORMULAS
+    assert [c.value for c in book["tasks"]["E"][1:]] == [o for o in FORMULAS for _ in (1, 2)]
+    # a real reader sees typed columns: dates as dates, ids as text, numbers as numbers
+    reader = fastexcel.read_excel(path)
+    ctas = reader.load_sheet_by_name("ctas").to_polars()
+    assert ctas.schema["created_on"] in (pl.Date, pl.Datetime("ms"))
+    assert ctas.schema["customer_id"] == pl.String
+    assert ctas["customer_id"].to_list() == ["001", "002", "003", "004", "005"]
+    tasks = reader.load_sheet_by_name("tasks").to_polars()
+    assert tasks.schema["seq"] == pl.Float64 and tasks["seq"].to_list()[:2] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("table", ["ctas", "tasks"])
+def test_run_stdout_can_carry_the_cta_tables(tmp_path: Path, table: str) -> None:
+    proc = lifecycle(*run_args(tmp_path / "out", "--stdout", table))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.encode() == (tmp_path / "out" / f"{table}.csv").read_bytes()
