@@ -14,7 +14,7 @@ import fastexcel
 import openpyxl
 import polars as pl
 import pytest
-from cli_util import AS_OF, RULES, lifecycle, run_args
+from cli_util import AS_OF, lifecycle, run_args
 from conftest import write_csv
 
 from lifecycle_cli import parse_rules
