@@ -209,6 +209,76 @@ def test_engine_matches_reference(s: dict[str, Any]) -> None:
     assert sorted(result.engine.pending["customer_id"]) == sorted(want.pending)
 
 
+# -- CTAs on the final state ---------------------------------------------------------------------
+
+@st.composite
+def cta_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    s = draw(scenarios().filter(lambda s: not s["invalid"] and s["customers"]))
+    s["expected"] = {n: draw(st.one_of(st.none(), st.integers(0, 30))) for n in s["names"]}
+    ctas = []
+    for i in range(draw(st.integers(1, 5))):
+        on = draw(st.sampled_from(["enter", "overdue", "when"]))
+        stages = [n for n in s["names"] if on != "overdue" or s["expected"][n] is not None]
+        if not stages:
+            on, stages = "enter", s["names"]
+        stage = draw(st.sampled_from(stages)) if on != "when" or draw(st.booleans()) else None
+        ctas.append({"id": f"k{i}", "on": on, "stage": stage,
+                     "when": draw(conditions) if on == "when" else None,
+                     "close_when": draw(st.one_of(st.none(), conditions))})
+    s["ctas"] = ctas
+    return s
+
+
+@SETTINGS
+@given(cta_scenarios())
+def test_ctas_match_reference(s: dict[str, Any]) -> None:
+    """Which CTA each customer gets in one run: step 5 of SPEC, row by row."""
+    doc = yaml.safe_load(rules_yaml(s))
+    for stage in doc["stages"]:
+        if s["expected"][stage["name"]] is not None:
+            stage["expected_days"] = s["expected"][stage["name"]]
+    doc["ctas"] = []
+    for c in s["ctas"]:
+        rule = {"id": c["id"], "name": c["id"], "on": c["on"]}
+        rule |= {"stage": c["stage"]} if c["stage"] else {}
+        rule |= {"when": to_sql(c["when"])} if c["when"] else {}
+        rule |= {"close_when": to_sql(c["close_when"])} if c["close_when"] else {}
+        doc["ctas"].append(rule)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_csv(Path(tmp) / "customers.csv", [
+            {"customer_id": c.id, "stage": c.stage, "stage_entered_at": c.entered,
+             **c.attributes} for c in s["customers"]],
+            columns=["customer_id", "stage", "stage_entered_at", *ATTRS])
+        result = run(parse_rules(yaml.safe_dump(doc, sort_keys=False)), path, [], AS_OF)
+
+    want = decide(stage_names=s["names"], terminal=s["terminal"], initial_stage=s["initial"],
+                  max_hops=s["max_hops"], rules=reference_rules(s), as_of=AS_OF,
+                  customers=s["customers"])
+    moved = {m.customer_id for m in want.transitions}
+    expected = []
+    for c in s["customers"]:
+        stage, days = want.stages[c.id], want.days_in_stage[c.id]
+        values = {**c.attributes, "stage": stage, "days_in_stage": days}
+        limit = s["expected"][stage]
+        for rule in s["ctas"]:
+            in_stage = rule["stage"] is None or rule["stage"] == stage
+            if rule["on"] == "enter":
+                fires = in_stage and c.id in moved
+            elif rule["on"] == "overdue":
+                fires = in_stage and days is not None and limit is not None and days > limit
+            else:
+                fires = in_stage and evaluate(rule["when"], values) is True
+            if rule["close_when"] and evaluate(rule["close_when"], values) is True:
+                fires = False
+            if fires:
+                entered = want.entered[c.id]
+                expected.append(f"{rule['id']}:{c.id}:{stage}:"
+                                f"{entered.isoformat() if entered else ''}")
+    event(f"CTAs: {min(len(expected), 5)}")
+    assert result.ctas is not None
+    assert result.ctas.ctas["cta_id"].to_list() == expected
+
+
 # -- metrics --------------------------------------------------------------------------------
 
 CUSTOMER_IDS = ["c0", "c1", "c2"]
