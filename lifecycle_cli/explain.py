@@ -18,7 +18,7 @@ import polars as pl
 from .engine import DAYS_IN_STAGE, OVERDUE, WINNER, decide, final_values
 from .inputs import ENTERED, ID, STAGE
 from .rules import Rules
-from .run import prepare
+from .run import ctas_of, prepare
 
 
 @dataclass
@@ -59,6 +59,8 @@ class Explanation:
     overdue: bool
     pending_rule: str | None = None  # would still move, but max_hops was reached
     transitions: list[dict[str, Any]] = field(default_factory=list)
+    # the CTAs this run creates or closes for the customer (CTA rows, see ctas.py)
+    ctas: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -83,10 +85,12 @@ def explain(
     encoding: str | None = None,
     previous: pl.DataFrame | None = None,
     prefer: str = "export",
+    cta_history: pl.DataFrame | None = None,
 ) -> list[Explanation]:
     """Explain the decision for each customer id in ``ids`` (in that order).
 
-    ``previous``: a state's stage table, as `run` starts from it with ``--state``.
+    ``previous``: a state's stage table, as `run` starts from it with ``--state``;
+    ``cta_history``: the state's CTA events before the as-of date.
     """
     prepared = prepare(
         rules, customers_path, usage_paths, as_of, only_ids=ids, encoding=encoding,
@@ -94,6 +98,7 @@ def explain(
     )
     engine = decide(prepared.state, prepared.compiled, trace=True)
     final = final_values(engine.state, prepared.compiled)
+    cta_rows = ctas_of(prepared, engine, final, cta_history).ctas
     compiled = prepared.compiled
     by_index = {r.index: r for r in compiled.transitions}
     pending = {str(c): r for c, r in engine.pending.select(ID, "rule_id").iter_rows()}
@@ -155,6 +160,8 @@ def explain(
                 overdue=bool(end[OVERDUE]),
                 pending_rule=pending.get(wanted),
                 transitions=transitions.drop("as_of").to_dicts(),
+                ctas=cta_rows.filter(pl.col("customer_id").cast(pl.String) == wanted)
+                .drop("as_of", "customer_id").to_dicts(),
             )
         )
     return out

@@ -426,14 +426,7 @@ def result_of(prepared: Prepared, engine: EngineResult, *,
     """The run's tables; ``cta_history``: the CTA events of earlier days (with a state)."""
     rules, as_of, customers = prepared.rules, prepared.as_of, prepared.customers
     final = final_values(engine.state.sort(ROW), prepared.compiled)
-    # a customer enters its stage by a move (or initial assignment), or by a hand change
-    # in the export that the run kept (see state.merge_start)
-    entered = pl.concat([
-        engine.transitions["customer_id"].cast(pl.String),
-        prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
-    ]).unique()
-    ctas = decide_ctas(final, prepared.compiled, history=cta_history,
-                       entered_now=entered)
+    ctas = ctas_of(prepared, engine, final, cta_history)
     warnings = list(prepared.warnings) + _warnings(engine, final, rules)
     before = prepared.state.group_by(STAGE).len()
     after = final.group_by(STAGE).len()
@@ -456,6 +449,18 @@ def result_of(prepared: Prepared, engine: EngineResult, *,
         schema=schema_of(prepared.rules, prepared),
         ctas=ctas,
     )
+
+
+def ctas_of(prepared: Prepared, engine: EngineResult, final: pl.DataFrame,
+            cta_history: pl.DataFrame | None) -> CtaResult:
+    """The CTAs a run creates and closes (``final``: `final_values` of the engine's state)."""
+    # a customer enters its stage by a move (or initial assignment), or by a hand change
+    # in the export that the run kept (see state.merge_start)
+    entered = pl.concat([
+        engine.transitions["customer_id"].cast(pl.String),
+        prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
+    ]).unique()
+    return decide_ctas(final, prepared.compiled, history=cta_history, entered_now=entered)
 
 
 def schema_of(rules: Rules, loaded: Loaded | Prepared) -> dict[str, dict[str, str]]:

@@ -7,6 +7,7 @@ Single-run triggers are data-driven cases in tests/cases/ctas.yaml.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,28 @@ def test_run_stdout_can_carry_the_cta_tables(tmp_path: Path, table: str) -> None
     proc = lifecycle(*run_args(tmp_path / "out", "--stdout", table))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.encode() == (tmp_path / "out" / f"{table}.csv").read_bytes()
+
+
+def test_explain_names_the_ctas_and_why(tmp_path: Path) -> None:
+    args = run_args(tmp_path / "out")
+    args[0] = "explain"
+    args = [a for a in args[: args.index("--out")]] + ["0001", "0004"]
+    proc = lifecycle(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert ("CTA created: Adoption check (rule 'adoption_check'), owner Ana Ruiz, due "
+            "2026-11-15; because stage=Launched; stage_entered_at=2026-11-01; id "
+            "adoption_check:0001:Launched:2026-11-01") in proc.stdout
+    assert "CTA created: Save play (rule 'save_play')" in proc.stdout
+
+
+def test_the_summary_counts_ctas_by_rule(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    proc = lifecycle(*run_args(tmp_path / "out", "--summary-json", summary))
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(summary.read_text())["ctas"]
+    created = pl.read_csv(tmp_path / "out" / "ctas.csv")
+    tasks = pl.read_csv(tmp_path / "out" / "tasks.csv")
+    assert facts["created"] == created.height and facts["closed"] == 0
+    assert facts["tasks"] == tasks.height
+    assert facts["by_rule"]["save_play"] == {"created": 1, "closed": 0}
+    assert "CTAs" in proc.stderr and "Save play" in proc.stderr

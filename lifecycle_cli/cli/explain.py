@@ -50,14 +50,17 @@ def explain(
     """For each customer: stage, days in stage, every metric and derived value, each
     candidate rule with its values and verdict, and the winner, hop by hop."""
     rule_set = load_rules(rules)
-    previous = None
+    previous = cta_history = None
     if state is not None:
         memory = State.open(state)
-        previous = memory.stages(memory.before(as_of or dt.date.today()))
+        base = memory.before(as_of or dt.date.today())
+        previous = memory.stages(base)
+        cta_history = memory.table("ctas", end=base) if base else None
     with common.progress() as step:
         step("explaining")
         explanations = explain_customers(
-            rule_set, customers, usage or [], ids, as_of, encoding=encoding, previous=previous
+            rule_set, customers, usage or [], ids, as_of, encoding=encoding, previous=previous,
+            cta_history=cta_history,
         )
     if fmt == Format.json:
         common.out.print_json(json.dumps([e.to_dict() for e in explanations], default=str))

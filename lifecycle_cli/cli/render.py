@@ -294,6 +294,18 @@ def explanation(console: Console, e: Explanation) -> None:
         f"final stage: [bold]{escape(e.stage)}[/], entered "
         f"{_fmt(e.stage_entered_at)}, day {_fmt(e.days_in_stage)}{expected}{overdue}"
     )
+    for cta in e.ctas:
+        if cta["status"] == "open":
+            console.print(
+                f"CTA created: [bold]{escape(cta['name'])}[/] (rule '{escape(cta['rule_id'])}'), "
+                f"owner {escape(str(cta['owner'] or '(none)'))}, due {_fmt(cta['due_on'])}; "
+                f"because {escape(cta['reason'] or cta['stage'])}; id {escape(cta['cta_id'])}"
+            )
+        else:
+            console.print(
+                f"CTA closed: {escape(cta['name'])} ({escape(cta['cta_id'])}): "
+                f"{escape(cta['close_reason'])}"
+            )
 
 
 def backfill_summary(console: Console, result: BackfillResult, state: Path) -> None:
