@@ -34,7 +34,7 @@ from .inputs import ENTERED, ID, STAGE, TIMESTAMP, Usage
 from .metrics import MetricsReplay
 from .nightly import build_summary, day_write
 from .rules import Rules
-from .run import Loaded, load, prepare_loaded, result_of
+from .run import Loaded, RunResult, load, prepare_loaded, result_of
 from .state import State, StateError, Transaction, collect_garbage, file_facts, lock
 
 Progress = Callable[[str], None]
@@ -51,6 +51,8 @@ class BackfillDay:
     assigned: int  # initial assignments
     stages_after: dict[str, int]
     seconds: float
+    ctas_created: int = 0
+    ctas_closed: int = 0
 
 
 @dataclass
@@ -146,7 +148,8 @@ def backfill(
             out.days.append(BackfillDay(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,
-                dict(result.stages_after), time.monotonic() - day_began))
+                dict(result.stages_after), time.monotonic() - day_began,
+                *_cta_counts(result)))
             if keep_export_stages and day == start:
                 # the export's stages speak for the first day only
                 loaded.typed = _without_stages(loaded.typed)
@@ -155,6 +158,12 @@ def backfill(
         txn.commit()
     out.seconds = time.monotonic() - began
     return out
+
+
+def _cta_counts(result: RunResult) -> tuple[int, int]:
+    if result.ctas is None:
+        return 0, 0
+    return result.ctas.created.height, result.ctas.closed.height
 
 
 def _without_stages(typed: pl.DataFrame) -> pl.DataFrame:
@@ -186,7 +195,8 @@ def summary_of(result: BackfillResult) -> dict[str, Any]:
         "dropped": [d.isoformat() for d in result.dropped],
         "per_day": [
             {"as_of": d.as_of.isoformat(), "moved": d.moved, "assigned": d.assigned,
-             "stages_after": d.stages_after, "seconds": round(d.seconds, 3)}
+             "stages_after": d.stages_after, "ctas_created": d.ctas_created,
+             "ctas_closed": d.ctas_closed, "seconds": round(d.seconds, 3)}
             for d in result.days
         ],
     }

@@ -254,6 +254,8 @@ def test_backfill_equals_running_each_day(tmp_path: Path) -> None:
                         "--rules", RULES, "--from", days[0], "--to", days[-1],
                         "--state", replayed))
     assert "5 day(s)" in proc.stderr
+    created = State.open(replayed).table("ctas").height
+    assert f"CTAs: {created:,} created, 0 closed" in proc.stderr
     a, b = State.open(nightly), State.open(replayed)
     assert list(a.days) == list(b.days)
     for day in a.days:

@@ -314,7 +314,9 @@ def backfill_summary(console: Console, result: BackfillResult, state: Path) -> N
     console.print(
         f"[bold]backfill[/] {result.start} to {result.end}: {len(days)} day(s) in "
         f"{result.seconds:.1f} s; {sum(d.moved for d in days):,} moves, "
-        f"{sum(d.assigned for d in days):,} first assignments"
+        f"{sum(d.assigned for d in days):,} first assignments; CTAs: "
+        f"{sum(d.ctas_created for d in days):,} created, {sum(d.ctas_closed for d in days):,} "
+        "closed"
     )
     table = Table(title="Days", title_justify="left", show_edge=False)
     table.add_column("as of")
