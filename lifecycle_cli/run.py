@@ -130,16 +130,19 @@ def load(
     problems: list[Problem] | None = None,
     encoding: str | None = None,
     progress: Progress = _noop,
+    keep_unknown_stages: bool = False,
 ) -> Loaded:
     """Read the customers export and open the usage exports (lazily).
 
     ``encoding`` names the text encoding of CSV exports (default UTF-8), e.g. ``cp1252``.
+    ``keep_unknown_stages``: see `lifecycle_cli.inputs.read_customers`.
     """
     codec_name(encoding)  # an unknown encoding is an option error, before any reading
     collect = _collector(problems)
     warnings: list[str] = []
     progress("reading customers")
-    customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding)
+    customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding,
+                               keep_unknown_stages=keep_unknown_stages)
     warnings += customers.warnings
     typed = customers.typed
     if only_ids is not None:
