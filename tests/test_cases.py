@@ -21,6 +21,8 @@ Each ``tests/cases/*.yaml`` file holds a list of cases::
         warnings_contain: ["loop"]
         no_warnings: true
         error: ["unknown stage"]  # the run (or parse) raises a LifecycleError containing these
+        findings:                 # `lifecycle check`'s findings, all of them, in table order
+          - {customer_id: "001", finding: overdue, detail: "..."}   # keys given are compared
 
 Every expectation is derived by hand from SPEC.md, not from the program's output.
 """
@@ -37,12 +39,13 @@ import yaml
 from conftest import write_csv
 
 from lifecycle_cli import LifecycleError, parse_rules, run
+from lifecycle_cli.check import check
 
 CASES_DIR = Path(__file__).parent / "cases"
 CASE_KEYS = {"name", "as_of", "rules", "customers", "customer_columns", "usage", "xfail",
              "expect"}
 EXPECT_KEYS = {"stages", "transitions", "values", "columns", "loops", "pending",
-               "warnings_contain", "no_warnings", "error"}
+               "warnings_contain", "no_warnings", "error", "findings"}
 
 
 def load_cases() -> list[Any]:
@@ -88,6 +91,14 @@ def test_case(case: dict[str, Any], tmp_path: Path) -> None:
     usage = []
     if case.get("usage") is not None:
         usage = [write_csv(tmp_path / "usage.csv", case["usage"])]
+
+    if "findings" in expect:
+        findings = check(parse_rules(case["rules"]), customers, usage, as_of).findings
+        got_rows = findings.to_dicts()
+        assert len(got_rows) == len(expect["findings"]), f"findings: {got_rows}"
+        for g, w in zip(got_rows, expect["findings"], strict=True):
+            w = {k: (str(v) if k == "customer_id" else v) for k, v in w.items()}
+            assert all(same(w[k], g[k]) for k in w), f"expected {w}, got {g}"
 
     if "error" in expect:
         with pytest.raises(LifecycleError) as info:

@@ -177,7 +177,7 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
-    writes = fn.__name__ in ("run", "sample", "backfill", "diff")  # the commands that write
+    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check")  # they write
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
