@@ -21,8 +21,8 @@ from lifecycle_cli import parse_rules
 from lifecycle_cli.check import (
     FINDING_SCHEMA,
     check,
-    cta_past_due_findings,
     collect_findings,
+    cta_past_due_findings,
     customer_frame,
     parse_fail_on,
     resolve,
@@ -275,11 +275,10 @@ def test_a_check_runs_while_a_run_holds_the_state(state: Path) -> None:
 
 def test_validate_checks_the_compliance_columns_against_the_export(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.read_text().replace("owner_column: csm",
-                                               "owner_column: csm\n  renewal_date_column: renewal_dat"))
+    rules.write_text(RULES.read_text().replace(
+        "owner_column: csm", "owner_column: csm\n  renewal_date_column: renewal_dat"))
     proc = lifecycle("validate", "--rules", rules, "--customers", EXPORT1)
     assert proc.returncode == 1
-    assert "compliance.renewal_date_column: the column 'renewal_dat' is not in the customers export" \
-        in proc.stderr
+    assert ("compliance.renewal_date_column: the column 'renewal_dat' is not in the customers "
+            "export") in proc.stderr
     assert "did you mean 'renewal_date'?" in proc.stderr
-
