@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,17 +14,6 @@ from ..errors import EXIT_CHECK_FAILED, OptionError
 from ..outputs import write_csv, write_tables
 from ..rules import load_rules
 from . import common, render
-
-
-class Format(str, Enum):
-    csv = "csv"
-    parquet = "parquet"
-    xlsx = "xlsx"
-
-
-class Prefer(str, Enum):
-    export = "export"
-    state = "state"
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +32,7 @@ def check(
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("the findings table")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    fmt: common.FormatOpt = common.TableFormat.csv,
     stdout: Annotated[
         bool, typer.Option("--stdout", help="Write the findings table to standard output as CSV.")
     ] = False,
@@ -79,13 +67,7 @@ def check(
             metavar="YYYY-MM-DD",
         ),
     ] = None,
-    prefer: Annotated[
-        Prefer,
-        typer.Option(
-            "--prefer",
-            help="With --state, when the export's stage differs from the state's: which wins.",
-        ),
-    ] = Prefer.export,
+    prefer: common.PreferOpt = common.Prefer.export,
     encoding: common.EncodingOpt = None,
     quiet: common.QuietOpt = False,
     summary_json: common.SummaryJsonOpt = None,

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -91,6 +92,29 @@ StateOpt = Annotated[
         help="Folder of the tool's memory between runs (created if needed): each as-of "
         "date's transitions, the stage table, a manifest per run.",
         show_default=False,
+    ),
+]
+
+
+class TableFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+    xlsx = "xlsx"
+
+
+FormatOpt = Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+class Prefer(str, Enum):
+    export = "export"
+    state = "state"
+
+
+PreferOpt = Annotated[
+    Prefer,
+    typer.Option(
+        "--prefer",
+        help="With --state, when the export's stage differs from the state's: which wins.",
     ),
 ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +13,6 @@ from ..errors import EXIT_CHECK_FAILED, OptionError, RulesError
 from ..outputs import write_csv, write_tables
 from ..rules import Rules, load_rules
 from . import common, render
-
-
-class Format(str, Enum):
-    csv = "csv"
-    parquet = "parquet"
-    xlsx = "xlsx"
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +40,7 @@ def diff(
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("the diff table")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    fmt: common.FormatOpt = common.TableFormat.csv,
     stdout: Annotated[
         bool,
         typer.Option("--stdout", help="Write the diff table to standard output as CSV."),

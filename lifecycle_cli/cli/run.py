@@ -15,12 +15,6 @@ from ..rules import load_rules
 from . import common, render
 
 
-class Format(str, Enum):
-    csv = "csv"
-    parquet = "parquet"
-    xlsx = "xlsx"
-
-
 class Table(str, Enum):
     customers = "customers"
     transitions = "transitions"
@@ -34,11 +28,6 @@ def register(app: typer.Typer) -> None:
     )(run)
 
 
-class Prefer(str, Enum):
-    export = "export"
-    state = "state"
-
-
 @common.handle_errors
 def run(
     customers: common.CustomersOpt,
@@ -46,7 +35,7 @@ def run(
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("customers, transitions")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    fmt: common.FormatOpt = common.TableFormat.csv,
     stdout: Annotated[
         Table | None,
         typer.Option(
@@ -67,13 +56,7 @@ def run(
             "state's later dates are dropped.",
         ),
     ] = False,
-    prefer: Annotated[
-        Prefer,
-        typer.Option(
-            "--prefer",
-            help="With --state, when the export's stage differs from the state's: which wins.",
-        ),
-    ] = Prefer.export,
+    prefer: common.PreferOpt = common.Prefer.export,
     max_moves: Annotated[
         str | None,
         typer.Option(
