@@ -35,10 +35,10 @@ import polars as pl
 
 from . import state as state_module
 from .engine import DAYS_IN_STAGE, EXPECTED_DAYS, decide, final_values
-from .errors import OptionError, Problem
+from .errors import OptionError, Problem, RulesError
 from .expressions import Kind, reason_expr
 from .inputs import ENTERED, ID, ROW, STAGE, line_of_row
-from .rules import FINDING_KINDS, Metric, Rules, did_you_mean
+from .rules import FINDING_KINDS, Metric, Rules, compliance_column_problems, did_you_mean
 from .run import load, prepare_loaded
 from .state import State, StateError, file_facts, merge_start
 
@@ -536,6 +536,9 @@ def check(
     run_rules = with_last_usage(rules) if usage_wanted else rules
     loaded = load(run_rules, customers_path, usage_paths, encoding=encoding, progress=progress,
                   keep_unknown_stages=True)
+    missing = compliance_column_problems(rules, loaded.typed.columns)
+    if missing:
+        raise RulesError(missing)
     settings = resolve(rules, loaded.typed.columns)
     start, overrides, _ = merge_start(
         loaded.typed, None if records is None else records.stages, as_of, id_column=ID,

@@ -146,18 +146,6 @@ def compile_rules(
                     hint=did_you_mean(cta.owner, list(attribute_kinds)),
                 )
             )
-    # `check` reads these columns; a name given in the rules must be in the export
-    for key in ("owner_column", "renewal_date_column"):
-        column = getattr(rules.compliance, key)
-        if column is not None and column not in attribute_kinds:
-            problems.append(
-                rules.problem(
-                    f"the column '{column}' is not in the customers export",
-                    "compliance",
-                    key,
-                    hint=did_you_mean(column, list(attribute_kinds)),
-                )
-            )
     if problems:
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))

@@ -631,6 +631,19 @@ def cross_check(rules: Rules) -> list[Problem]:
     return problems
 
 
+def compliance_column_problems(rules: Rules, columns: list[str]) -> list[Problem]:
+    """The columns that `compliance:` names and the customers export (``columns``, rules'
+    names) lacks. `check` and `validate` report them; `run` does not read these columns."""
+    problems = []
+    for key in ("owner_column", "renewal_date_column"):
+        column = getattr(rules.compliance, key)
+        if column is not None and column not in columns:
+            problems.append(rules.problem(
+                f"the column '{column}' is not in the customers export", "compliance", key,
+                hint=did_you_mean(column, [c for c in columns if not c.startswith("__")])))
+    return problems
+
+
 def _check_compliance(rules: Rules) -> list[Problem]:
     """Stage names and finding kinds in `compliance:` (its columns need the data: see
     `engine.compile_rules`)."""

@@ -33,7 +33,7 @@ from .errors import DataError, LifecycleError, Problem, RulesError
 from .expressions import Kind, kind_of
 from .inputs import ENTERED, ID, ROW, STAGE, Customers, Usage, read_customers, scan_usage
 from .metrics import MetricsResult, compute_metrics
-from .rules import BUILTINS, Rules, did_you_mean
+from .rules import BUILTINS, Rules, compliance_column_problems, did_you_mean
 from .state import empty_overrides, merge_start
 
 Progress = Callable[[str], None]
@@ -213,6 +213,8 @@ def prepare_loaded(
             _check_state_stages(typed, rules)
         except DataError as error:
             collect(error)
+    if problems is not None:  # `validate`: also what only `check` reads
+        problems.extend(compliance_column_problems(rules, typed.columns))
     if metrics is None:
         progress("computing metrics from usage")
         try:

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from cli_util import lifecycle, snapshot
 
-from lifecycle_cli import parse_rules
+from lifecycle_cli import RulesError, parse_rules, run
 from lifecycle_cli.check import (
     FINDING_SCHEMA,
     check,
@@ -282,3 +282,11 @@ def test_validate_checks_the_compliance_columns_against_the_export(tmp_path: Pat
     assert ("compliance.renewal_date_column: the column 'renewal_dat' is not in the customers "
             "export") in proc.stderr
     assert "did you mean 'renewal_date'?" in proc.stderr
+
+
+def test_run_does_not_need_the_columns_only_check_reads(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text().replace("owner_column: csm", "owner_column: owner"))
+    assert run(load_rules(rules), EXPORT1, [USAGE], DAY1).customers.height == 12
+    with pytest.raises(RulesError, match="the column 'owner' is not in the customers export"):
+        check(load_rules(rules), EXPORT1, [USAGE], DAY1)
