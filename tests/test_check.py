@@ -8,6 +8,7 @@ shows which finding, and why, is in the comments of `test_every_kind_of_the_fixt
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 from pathlib import Path
@@ -290,3 +291,24 @@ def test_run_does_not_need_the_columns_only_check_reads(tmp_path: Path) -> None:
     assert run(load_rules(rules), EXPORT1, [USAGE], DAY1).customers.height == 12
     with pytest.raises(RulesError, match="the column 'owner' is not in the customers export"):
         check(load_rules(rules), EXPORT1, [USAGE], DAY1)
+
+
+def test_the_state_is_read_again_when_a_run_replaced_it_meanwhile(
+        state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lifecycle_cli.state import StateError
+
+    check_module = importlib.import_module("lifecycle_cli.check")  # the package's `check` is
+    # the function
+
+    real, calls = check_module._read_state, []
+
+    def flaky(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:  # a run's commit removed a file the old index named
+            raise StateError("cannot read the state file")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(check_module, "_read_state", flaky)
+    monkeypatch.setattr(check_module.time, "sleep", lambda _: None)
+    records = check_module.read_state(state, DAY2)
+    assert len(calls) == 2 and records.base == DAY1
