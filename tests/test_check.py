@@ -297,8 +297,8 @@ def test_the_state_is_read_again_when_a_run_replaced_it_meanwhile(
         state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lifecycle_cli.state import StateError
 
-    check_module = importlib.import_module("lifecycle_cli.check")  # the package's `check` is
-    # the function
+    # the module: `lifecycle_cli.check` is the function, like `lifecycle_cli.run`
+    check_module = importlib.import_module("lifecycle_cli.check")
 
     real, calls = check_module._read_state, []
 
