@@ -346,7 +346,7 @@ def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],
         if owners.height > top:
             console.print(f"  ... and {owners.height - top:,} more owners")
     for kind, why in result.not_checked.items():
-        console.print(f"not checked: {kind}: {escape(why)}")
+        console.print(f"[dim]not checked: {kind}: {escape(why)}[/]")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for path in written:
