@@ -354,7 +354,7 @@ def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | No
                     parent = None
             if isinstance(parent, dict):  # None: an earlier error set its section aside
                 parent.pop(loc[-1], None)
-        elif head == "compliance" and len(loc) >= 2 and isinstance(data[head], dict):
+        elif head == "compliance" and len(loc) >= 2 and isinstance(data.get(head), dict):
             data[head].pop(loc[1], None)  # that key takes its default
         elif head in _LIST_SECTIONS and len(loc) >= 2 and isinstance(loc[1], int):
             drop_items.setdefault(head, set()).add(loc[1])
