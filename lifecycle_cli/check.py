@@ -35,7 +35,7 @@ import polars as pl
 
 from . import state as state_module
 from .engine import DAYS_IN_STAGE, EXPECTED_DAYS, decide, final_values
-from .errors import OptionError, Problem, RulesError
+from .errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
 from .expressions import Kind, reason_expr
 from .inputs import ENTERED, ID, ROW, STAGE, line_of_row
 from .rules import FINDING_KINDS, Metric, Rules, compliance_column_problems, did_you_mean
@@ -472,7 +472,7 @@ class CheckResult:
         failed = self.failed(fail_on)
         return {
             "status": "failed" if failed else "ok",
-            "exit_code": 3 if failed else 0,
+            "exit_code": EXIT_CHECK_FAILED if failed else EXIT_OK,
             "tool": f"lifecycle {__version__}",
             "command": "check",
             "as_of": self.as_of.isoformat(),
