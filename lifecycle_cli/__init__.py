@@ -9,6 +9,7 @@ The command line (``lifecycle``) is a thin face on this library::
     write_tables(result.tables, "out", "csv", inputs=result.input_paths)
 """
 
+from .check import check
 from .errors import DataError, LifecycleError, OutputError, Problem, RulesError
 from .explain import explain
 from .outputs import write_tables
@@ -25,6 +26,7 @@ __all__ = [
     "Rules",
     "RulesError",
     "RunResult",
+    "check",
     "explain",
     "load_rules",
     "parse_rules",

@@ -551,8 +551,12 @@ def read_customers(
     *,
     problems_out: list[Problem] | None = None,
     encoding: str | None = None,
+    keep_unknown_stages: bool = False,
 ) -> Customers:
     """Read and check the customers export; raise :class:`DataError` listing what is wrong.
+
+    ``keep_unknown_stages``: a stage the rules don't name is kept as it is instead of
+    being an error (`check` reports those customers).
 
     With ``problems_out``, problems in the rows (ids, stages, dates) are added
     to that list instead and the customers are returned as far as they could
@@ -670,7 +674,8 @@ def read_customers(
     if STAGE in typed.columns:
         stage = pl.col(STAGE).cast(pl.String).str.strip_chars()
         typed = typed.with_columns(pl.when(stage != "").then(stage).alias(STAGE))
-        problems += _unknown_stages(typed, rules, path, external[STAGE])
+        if not keep_unknown_stages:
+            problems += _unknown_stages(typed, rules, path, external[STAGE])
     else:
         typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias(STAGE))
 

@@ -26,6 +26,19 @@ NO_COLUMN_AGGS = ("count", "any")
 BUILTINS = ("as_of", "stage", "stage_entered_at", "days_in_stage")
 REQUIRED_CUSTOMER_COLUMNS = ("customer_id",)
 REQUIRED_USAGE_COLUMNS = ("customer_id", "timestamp")
+# What `lifecycle check` finds, most severe first (also the order of its findings table).
+FINDING_KINDS = (
+    "unknown_stage",
+    "entered_in_future",
+    "stuck",
+    "overdue",
+    "cta_past_due",
+    "skipped_stage",
+    "no_owner",
+    "no_renewal_date",
+    "no_usage",
+    "override",
+)
 
 
 class _Model(BaseModel):
@@ -99,6 +112,26 @@ class CTA(_Model):
     _when = field_validator("when", "close_when", mode="before")(_condition_text)
 
 
+class Compliance(_Model):
+    """Thresholds of `lifecycle check`. A key left out takes its default; for the keys
+    whose default is found from the rules or the data (``owner_column``,
+    ``renewal_stage``, ``renewal_date_column``, ``no_usage_days``), ``null`` turns the
+    finding off (see :meth:`given`)."""
+
+    stuck_factor: float = Field(default=2.0, ge=1)
+    no_usage_days: int | None = Field(default=30, ge=1)
+    owner_column: str | None = None
+    renewal_stage: str | None = None
+    renewal_date_column: str | None = None
+    exempt_stages: list[str] | None = None
+    strict_order: bool | list[str] = False
+    fail_on: list[str] = Field(default_factory=list)
+
+    def given(self, key: str) -> bool:
+        """Whether ``key`` was written in the rules file (``null`` included)."""
+        return key in self.model_fields_set
+
+
 class Rules(_Model):
     version: Literal[1]
     name: str | None = None
@@ -115,6 +148,7 @@ class Rules(_Model):
     ctas: list[CTA] = Field(default_factory=list)
     playbooks: dict[str, list[Task]] = Field(default_factory=dict)
     default_owner: str | None = None
+    compliance: Compliance = Field(default_factory=Compliance)
 
     # Where each value came from, for error messages at run time.
     source: Any = Field(default=None, exclude=True, repr=False)
@@ -206,6 +240,8 @@ def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     head = parent[0]
     if head == "columns" and len(parent) == 1:
         return ColumnMap
+    if head == "compliance" and len(parent) == 1:
+        return Compliance
     if len(parent) == 2:
         sections: dict[str, type[BaseModel]] = {
             "stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}
@@ -312,8 +348,14 @@ def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | No
         if e["type"] == "extra_forbidden":
             parent: Any = data
             for part in loc[:-1]:
-                parent = parent[part]
-            parent.pop(loc[-1], None)
+                try:
+                    parent = parent[part]
+                except (KeyError, IndexError, TypeError):
+                    parent = None
+            if isinstance(parent, dict):  # None: an earlier error set its section aside
+                parent.pop(loc[-1], None)
+        elif head == "compliance" and len(loc) >= 2 and isinstance(data.get(head), dict):
+            data[head].pop(loc[1], None)  # that key takes its default
         elif head in _LIST_SECTIONS and len(loc) >= 2 and isinstance(loc[1], int):
             drop_items.setdefault(head, set()).add(loc[1])
         elif head in _MAP_SECTIONS and len(loc) >= 2:
@@ -584,7 +626,59 @@ def cross_check(rules: Rules) -> list[Problem]:
         if m.agg not in NO_COLUMN_AGGS and m.column is None:
             problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
 
+    problems.extend(_check_compliance(rules))
     problems.extend(_check_expressions(rules))
+    return problems
+
+
+def compliance_column_problems(rules: Rules, columns: list[str]) -> list[Problem]:
+    """The columns that `compliance:` names and the customers export (``columns``, rules'
+    names) lacks. `check` and `validate` report them; `run` does not read these columns."""
+    problems = []
+    for key in ("owner_column", "renewal_date_column"):
+        column = getattr(rules.compliance, key)
+        if column is not None and column not in columns:
+            problems.append(rules.problem(
+                f"the column '{column}' is not in the customers export", "compliance", key,
+                hint=did_you_mean(column, [c for c in columns if not c.startswith("__")])))
+    return problems
+
+
+def _check_compliance(rules: Rules) -> list[Problem]:
+    """Stage names and finding kinds in `compliance:` (its columns need the data: see
+    `engine.compile_rules`)."""
+    c = rules.compliance
+    names = rules.stage_names
+    problems: list[Problem] = []
+
+    def check_stage(value: str, *path: str | int) -> None:
+        if value not in names:
+            problems.append(rules.problem(
+                f"unknown stage '{value}'", "compliance", *path,
+                hint=did_you_mean(value, names) or "stages: " + ", ".join(names)))
+
+    if c.renewal_stage is not None:
+        check_stage(c.renewal_stage, "renewal_stage")
+    for i, stage in enumerate(c.exempt_stages or []):
+        check_stage(stage, "exempt_stages", i)
+    if isinstance(c.strict_order, list):
+        seen: set[str] = set()
+        for i, stage in enumerate(c.strict_order):
+            check_stage(stage, "strict_order", i)
+            if stage in seen:
+                problems.append(rules.problem(
+                    f"'{stage}' is named twice in strict_order", "compliance", "strict_order", i))
+            seen.add(stage)
+        if len(c.strict_order) < 2:
+            problems.append(rules.problem(
+                "strict_order needs at least two stages, in the order customers must pass them",
+                "compliance", "strict_order", hint="or `true` for every stage in file order"))
+    for i, kind in enumerate(c.fail_on):
+        if kind != "any" and kind not in FINDING_KINDS:
+            problems.append(rules.problem(
+                f"unknown finding '{kind}'", "compliance", "fail_on", i,
+                hint=did_you_mean(kind, [*FINDING_KINDS, "any"])
+                or "findings: " + ", ".join(FINDING_KINDS)))
     return problems
 
 

@@ -34,7 +34,7 @@ from .errors import DataError, LifecycleError, Problem, RulesError
 from .expressions import Kind, kind_of
 from .inputs import ENTERED, ID, ROW, STAGE, Customers, Usage, read_customers, scan_usage
 from .metrics import MetricsResult, compute_metrics
-from .rules import BUILTINS, Rules, did_you_mean
+from .rules import BUILTINS, Rules, compliance_column_problems, did_you_mean
 from .state import empty_overrides, merge_start
 
 Progress = Callable[[str], None]
@@ -152,16 +152,19 @@ def load(
     problems: list[Problem] | None = None,
     encoding: str | None = None,
     progress: Progress = _noop,
+    keep_unknown_stages: bool = False,
 ) -> Loaded:
     """Read the customers export and open the usage exports (lazily).
 
     ``encoding`` names the text encoding of CSV exports (default UTF-8), e.g. ``cp1252``.
+    ``keep_unknown_stages``: see `lifecycle_cli.inputs.read_customers`.
     """
     codec_name(encoding)  # an unknown encoding is an option error, before any reading
     collect = _collector(problems)
     warnings: list[str] = []
     progress("reading customers")
-    customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding)
+    customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding,
+                               keep_unknown_stages=keep_unknown_stages)
     warnings += customers.warnings
     typed = customers.typed
     if only_ids is not None:
@@ -232,6 +235,8 @@ def prepare_loaded(
             _check_state_stages(typed, rules)
         except DataError as error:
             collect(error)
+    if problems is not None:  # `validate`: also what only `check` reads
+        problems.extend(compliance_column_problems(rules, typed.columns))
     if metrics is None:
         progress("computing metrics from usage")
         try:

@@ -23,6 +23,8 @@ Each ``tests/cases/*.yaml`` file holds a list of cases::
         warnings_contain: ["loop"]
         no_warnings: true
         error: ["unknown stage"]  # the run (or parse) raises a LifecycleError containing these
+        findings:                 # `lifecycle check`'s findings, all of them, in table order
+          - {customer_id: "001", finding: overdue, detail: "..."}   # keys given are compared
 
 Every expectation is derived by hand from SPEC.md, not from the program's output.
 """
@@ -39,12 +41,14 @@ import yaml
 from conftest import write_csv
 
 from lifecycle_cli import LifecycleError, parse_rules, run
+from lifecycle_cli.check import check
 
 CASES_DIR = Path(__file__).parent / "cases"
 CASE_KEYS = {"name", "as_of", "rules", "customers", "customer_columns", "usage", "xfail",
              "expect"}
 EXPECT_KEYS = {"stages", "transitions", "values", "columns", "loops", "pending",
-               "warnings_contain", "no_warnings", "error", "ctas", "tasks"}
+               "warnings_contain", "no_warnings", "error", "ctas", "tasks",
+               "findings"}
 
 
 def load_cases() -> list[Any]:
@@ -90,6 +94,10 @@ def test_case(case: dict[str, Any], tmp_path: Path) -> None:
     usage = []
     if case.get("usage") is not None:
         usage = [write_csv(tmp_path / "usage.csv", case["usage"])]
+
+    if "findings" in expect:
+        findings = check(parse_rules(case["rules"]), customers, usage, as_of).findings
+        same_rows("findings", findings.to_dicts(), expect["findings"])
 
     if "error" in expect:
         with pytest.raises(LifecycleError) as info:

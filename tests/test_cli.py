@@ -279,7 +279,7 @@ def test_sample_is_seeded(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "explain", "sample"])
+@pytest.mark.parametrize("command", ["run", "validate", "explain", "sample", "check"])
 def test_help_has_an_example(command: str) -> None:
     result = lifecycle(command, "--help")
     assert result.returncode == 0

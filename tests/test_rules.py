@@ -221,3 +221,43 @@ def test_metric_where_reads_usage_columns_not_metrics() -> None:
     text = MINIMAL + 'metrics:\n  a: {agg: count}\n  b: {agg: count, where: "a > 1"}\n'
     [p] = problems_of(text)
     assert p.message.startswith("'a' is a metric; a metric's `where` reads the usage")
+
+
+def test_compliance_section_defaults_and_given_keys() -> None:
+    rules = parse_rules(MINIMAL)
+    c = rules.compliance
+    assert (c.stuck_factor, c.no_usage_days, c.strict_order, c.fail_on) == (2.0, 30, False, [])
+    assert not c.given("owner_column")
+    rules = parse_rules(MINIMAL + "compliance:\n  owner_column: null\n  strict_order: [A, B]\n")
+    assert rules.compliance.given("owner_column") and rules.compliance.owner_column is None
+    assert rules.compliance.strict_order == ["A", "B"]
+
+
+def test_compliance_problems_name_the_key_and_suggest() -> None:
+    text = MINIMAL + textwrap.dedent("""\
+        compliance:
+          stuck_factr: 3
+          no_usage_days: 0
+          renewal_stage: b
+          exempt_stages: [Zz]
+          strict_order: [A]
+          fail_on: [overdu, any]
+        """)
+    problems = problems_of(text)
+    by_path = {p.path: p for p in problems}
+    assert by_path["compliance.stuck_factr"].hint == "did you mean 'stuck_factor'?"
+    assert by_path["compliance.stuck_factr"].line == 10
+    assert "greater than or equal to 1" in by_path["compliance.no_usage_days"].message
+    assert by_path["compliance.renewal_stage"].message == "unknown stage 'b'"
+    assert by_path["compliance.renewal_stage"].hint == "did you mean 'B'?"
+    assert by_path["compliance.exempt_stages[0]"].hint == "did you mean 'Z'?"
+    assert "at least two stages" in by_path["compliance.strict_order"].message
+    assert by_path["compliance.fail_on[0]"].message == "unknown finding 'overdu'"
+    assert by_path["compliance.fail_on[0]"].hint == "did you mean 'overdue'?"
+    assert by_path["compliance.fail_on[0]"].line == 15
+
+
+def test_compliance_strict_order_names_each_stage_once() -> None:
+    [p] = problems_of(MINIMAL + "compliance: {strict_order: [A, B, A]}\n")
+    assert p.message == "'A' is named twice in strict_order"
+    assert p.path == "compliance.strict_order[2]"

@@ -104,9 +104,24 @@ class TableFormat(str, Enum):
     xlsx = "xlsx"
 
 
-def format_option() -> Any:
-    return typer.Option("--format", "-f", help="Output format (xlsx: one workbook, a sheet "
-                        "per table).")
+FormatOpt = Annotated[
+    TableFormat,
+    typer.Option("--format", "-f", help="Output format (xlsx: one workbook, a sheet per table)."),
+]
+
+
+class Prefer(str, Enum):
+    export = "export"
+    state = "state"
+
+
+PreferOpt = Annotated[
+    Prefer,
+    typer.Option(
+        "--prefer",
+        help="With --state, when the export's stage differs from the state's: which wins.",
+    ),
+]
 
 
 def out_option(what: str) -> Any:
@@ -191,7 +206,7 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
-    writes = fn.__name__ in ("run", "sample", "backfill", "diff")  # the commands that write
+    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check")  # they write
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -44,7 +44,7 @@ def ctas(
                      metavar="YYYY-MM-DD", show_default=False),
     ] = None,
     out: Annotated[Path | None, common.out_option("the worklist")] = None,
-    fmt: Annotated[common.TableFormat, common.format_option()] = common.TableFormat.csv,
+    fmt: common.FormatOpt = common.TableFormat.csv,
     stdout: Annotated[
         bool, typer.Option("--stdout", help="Write the worklist to standard output as CSV.")
     ] = False,

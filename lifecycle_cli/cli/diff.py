@@ -40,7 +40,7 @@ def diff(
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("the diff table")] = None,
-    fmt: Annotated[common.TableFormat, common.format_option()] = common.TableFormat.csv,
+    fmt: common.FormatOpt = common.TableFormat.csv,
     stdout: Annotated[
         bool,
         typer.Option("--stdout", help="Write the diff table to standard output as CSV."),

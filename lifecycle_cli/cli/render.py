@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..backfill import BackfillResult
+from ..check import SEVERITIES, SEVERITY, CheckResult
 from ..ctas import Worklist
 from ..diff import RulesDiff
 from ..explain import Explanation
@@ -381,3 +383,61 @@ def worklist_summary(console: Console, wl: Worklist, owner: str | None,
                       + (f"; {escape(hint)}" if hint else ""))
     for path in written:
         console.print(f"wrote {escape(path)}")
+
+
+def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],
+                  written: Sequence[Path], *, quiet: bool = False, top: int = 10) -> None:
+    """Findings by kind and by owner, what was not checked, and whether the check fails.
+    ``quiet``: only warnings and, when it fails, the failing kinds."""
+    counts = result.counts()
+    failed = result.failed(fail_on)
+    if quiet:
+        for warning in result.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
+        if failed:
+            console.print(_failed_line(failed, counts))
+        return
+    rules = result.rules
+    total = result.findings.height
+    console.print(
+        f"[bold]{escape(rules.name or 'lifecycle')}[/] check as of {result.as_of.isoformat()}: "
+        f"{result.customers:,} customers, {total:,} finding{'s' if total != 1 else ''}"
+    )
+    kinds = Table(title="Findings", title_justify="left", show_edge=False)
+    for name, justify in (("finding", "left"), ("severity", "left"), ("found", "right"),
+                          ("fails", "left")):
+        kinds.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for kind, n in counts.items():
+        if kind in result.not_checked and not n:
+            continue
+        fails = ("[bold red]yes[/]" if n else "yes") if kind in fail_on else ""
+        shown = f"[bold]{n:,}[/]" if n else "0"
+        kinds.add_row(kind, SEVERITY[kind], shown, fails)
+    console.print(kinds)
+    owners = result.by_owner()
+    if owners.height and result.settings.owner_column:
+        table = Table(title=f"By owner ({escape(result.settings.owner_column)})",
+                      title_justify="left", show_edge=False)
+        table.add_column("owner")
+        for name in ("findings", *SEVERITIES):
+            table.add_column(name, justify="right")
+        for owner, *numbers in owners.head(top).iter_rows():
+            table.add_row(escape(owner or "(none)"), *(f"{n:,}" for n in numbers))
+        console.print(table)
+        if owners.height > top:
+            console.print(f"  ... and {owners.height - top:,} more owners")
+    for kind, why in result.not_checked.items():
+        console.print(f"[dim]not checked: {kind}: {escape(why)}[/]")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for path in written:
+        console.print(f"wrote {escape(str(path))}")
+    if failed:
+        console.print(_failed_line(failed, counts))
+    elif fail_on:
+        console.print(f"[green]ok:[/] none of {', '.join(fail_on)} found")
+
+
+def _failed_line(failed: Sequence[str], counts: dict[str, int]) -> str:
+    found = ", ".join(f"{k} ({counts[k]:,})" for k in failed)
+    return f"[bold red]check failed:[/] {found}"

@@ -30,11 +30,6 @@ def register(app: typer.Typer) -> None:
     )(run)
 
 
-class Prefer(str, Enum):
-    export = "export"
-    state = "state"
-
-
 @common.handle_errors
 def run(
     customers: common.CustomersOpt,
@@ -42,7 +37,7 @@ def run(
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("customers, transitions, ctas and tasks")] = None,
-    fmt: Annotated[common.TableFormat, common.format_option()] = common.TableFormat.csv,
+    fmt: common.FormatOpt = common.TableFormat.csv,
     stdout: Annotated[
         Table | None,
         typer.Option(
@@ -63,13 +58,7 @@ def run(
             "state's later dates are dropped.",
         ),
     ] = False,
-    prefer: Annotated[
-        Prefer,
-        typer.Option(
-            "--prefer",
-            help="With --state, when the export's stage differs from the state's: which wins.",
-        ),
-    ] = Prefer.export,
+    prefer: common.PreferOpt = common.Prefer.export,
     max_moves: Annotated[
         str | None,
         typer.Option(
