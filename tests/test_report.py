@@ -268,3 +268,14 @@ def test_the_period_ends_on_the_states_last_run_before_to(state: Path) -> None:
         history_from_state(state, rules, D(2026, 11, 3), D(2026, 11, 2))
     with pytest.raises(StateError, match="does not exist"):
         history_from_state(state / "nope", rules)
+
+
+def test_stages_the_rules_no_longer_name_come_after_theirs() -> None:
+    history = hand_history()
+    history.current = history.current.with_columns(
+        pl.when(pl.col("customer_id") == "c4").then(pl.lit("Old")).otherwise(pl.col("stage"))
+        .alias("stage"))
+    report = build_report(history)
+    assert report.stages == ["A", "B", "C", "D", "Old"]
+    assert report.distribution.select("stage", "customers").rows()[-2:] == [("D", 0), ("Old", 1)]
+    assert any("stages the rules don't name: Old" in w for w in report.warnings)
