@@ -13,33 +13,19 @@ A benchmark, not a test: it prints, and exits non-zero only when a child fails.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import statistics
 import subprocess
 import tempfile
-from pathlib import Path
 
-from bench_backfill import END, REPO, lifecycle, measure
+from bench_backfill import END, REPO, arguments, lifecycle, measure, sample_data
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--usage-rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=REPO / "bench" / "data")
-    args = parser.parse_args()
-
-    data = args.data / f"bf-c{args.customers}-u{args.usage_rows}"
+    args = arguments(__doc__.splitlines()[0])
+    data = sample_data(args)
     rules = REPO / "rules" / "default.yaml"
     customers = data / "customers.parquet"
-    if not customers.exists():
-        print(f"making {data} ...", flush=True)
-        subprocess.run([*lifecycle(), "sample", "--customers", str(args.customers),
-                        "--usage-rows", str(args.usage_rows), "--seed", "1", "--format",
-                        "parquet", "--as-of", END.isoformat(), "--out", str(data)], check=True)
     state = data / f"state-{args.days}d"
     if not (state / "state.json").exists():
         start = END - dt.timedelta(days=args.days - 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,72 +31,49 @@ def register(app: typer.Typer) -> None:
     )(report)
 
 
+def _option(flag: str, text: str, metavar: str, *short: str, **extra: Any) -> Any:
+    return typer.Option(flag, *short, help=text, metavar=metavar, show_default=False, **extra)
+
+
+DAY = "YYYY-MM-DD"
+
+
 @common.handle_errors
 def report(
     rules: common.RulesOpt,
-    state: Annotated[
-        Path | None,
-        typer.Option("--state", help="A state folder (written by run --state or backfill): "
-                     "report on its history.", show_default=False),
-    ] = None,
-    customers: Annotated[
-        Path | None,
-        typer.Option("--customers", "-c", help="The customers export. Without --state: run "
-                     "the rules on it in memory and report on that run. With --state: the "
-                     "owner, value and name of each customer.", show_default=False),
-    ] = None,
+    state: Annotated[Path | None, _option(
+        "--state", "A state folder (written by run --state or backfill): report on its "
+        "history.", "DIR")] = None,
+    customers: Annotated[Path | None, _option(
+        "--customers", "The customers export. Without --state: run the rules on it in memory "
+        "and report on that run. With --state: the owner, value and name of each customer.",
+        "PATH", "-c")] = None,
     usage: common.UsageOpt = None,
     as_of: common.AsOfOpt = None,
-    start: Annotated[
-        dt.date | None,
-        typer.Option("--from", parser=common.parse_date, metavar="YYYY-MM-DD",
-                     help="With --state: the first day of the period. Default: the state's "
-                     "first.", show_default=False),
-    ] = None,
-    end: Annotated[
-        dt.date | None,
-        typer.Option("--to", parser=common.parse_date, metavar="YYYY-MM-DD",
-                     help="With --state: the last day of the period (the state's last run on "
-                     "or before it). Default: the state's latest.", show_default=False),
-    ] = None,
-    value: Annotated[
-        str | None,
-        typer.Option("--value", help="Numeric customer column to sum per stage. Default: arr, "
-                     "if the export has it.", show_default=False, metavar="COLUMN"),
-    ] = None,
-    owner: Annotated[
-        str | None,
-        typer.Option("--owner-column", help="Customer column naming the owner. Default: the "
-                     "rules' first CTA owner, else csm, if the export has it.",
-                     show_default=False, metavar="COLUMN"),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option("--name-column", help="Customer column with a readable name for the "
-                     "lists. Default: name, if the export has it.", show_default=False,
-                     metavar="COLUMN"),
-    ] = None,
-    stuck_factor: Annotated[
-        float | None,
-        typer.Option("--stuck-factor", help="Stuck: more than this many times the stage's "
-                     "expected days in it. Default: the rules' compliance.stuck_factor, "
-                     "else 2.", show_default=False, metavar="K"),
-    ] = None,
-    html: Annotated[
-        Path | None,
-        typer.Option("--html", help="Write the dashboard: one self-contained HTML file.",
-                     show_default=False, metavar="FILE"),
-    ] = None,
-    xlsx: Annotated[
-        Path | None,
-        typer.Option("--xlsx", help="Write the tables to an XLSX workbook, a sheet each.",
-                     show_default=False, metavar="FILE"),
-    ] = None,
-    csv: Annotated[
-        Path | None,
-        typer.Option("--csv", help="Write the tables as CSV files into this folder.",
-                     show_default=False, metavar="DIR"),
-    ] = None,
+    start: Annotated[dt.date | None, _option(
+        "--from", "With --state: the first day of the period. Default: the state's first.",
+        DAY, parser=common.parse_date)] = None,
+    end: Annotated[dt.date | None, _option(
+        "--to", "With --state: the last day of the period (the state's last run on or before "
+        "it). Default: the state's latest.", DAY, parser=common.parse_date)] = None,
+    value: Annotated[str | None, _option(
+        "--value", "Numeric customer column to sum per stage. Default: arr, if the export has "
+        "it.", "COLUMN")] = None,
+    owner: Annotated[str | None, _option(
+        "--owner-column", "Customer column naming the owner. Default: the rules' first CTA "
+        "owner, else default_owner, else csm, if the export has it.", "COLUMN")] = None,
+    name: Annotated[str | None, _option(
+        "--name-column", "Customer column with a readable name for the lists. Default: name, "
+        "if the export has it.", "COLUMN")] = None,
+    stuck_factor: Annotated[float | None, _option(
+        "--stuck-factor", "Stuck: more than K times the stage's expected days in it. Default: "
+        "the rules' compliance.stuck_factor, else 2.", "K")] = None,
+    html: Annotated[Path | None, _option(
+        "--html", "Write the dashboard: one self-contained HTML file.", "FILE")] = None,
+    xlsx: Annotated[Path | None, _option(
+        "--xlsx", "Write the tables to an XLSX workbook, a sheet each.", "FILE")] = None,
+    csv: Annotated[Path | None, _option(
+        "--csv", "Write the tables as CSV files into this folder.", "DIR")] = None,
     top: Annotated[
         int,
         typer.Option("--top", help="Rows of the longer terminal tables (overdue customers, "
