@@ -189,7 +189,8 @@ def _time_in_stage(report: Report, colors: dict[str, str]) -> str:
         points = curve.filter(pl.col("stage") == r["stage"]).select("days", "survival").rows()
         curves.append(Curve(r["stage"], points, r["expected_days"], r["median_days"],
                             r["p90_days"], r["visits"]))
-    skipped = (f" {report.skipped_visits:,} visit(s) with no known start were left out."
+    skipped = (f" {report.skipped_visits:,} visit(s) whose start is unknown, or after their "
+               "end, were left out."
                if report.skipped_visits else "")
     return (
         '<section id="time"><h2>Time in stage</h2>'

@@ -231,7 +231,6 @@ class Report:
     runs: int
     customers: int
     stages: list[str]  # in the lifecycle's order (then stages the rules no longer name)
-    expected_days: dict[str, int | None]
     value_column: str | None
     owner_column: str | None
     name_column: str | None
@@ -378,7 +377,6 @@ def build_report(
         runs=history.runs,
         customers=customers.height,
         stages=stages,
-        expected_days=expected,
         value_column=value_col,
         owner_column=owner_col,
         name_column=name_col,

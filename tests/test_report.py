@@ -222,11 +222,36 @@ def test_ctas_created_closed_and_open_by_type_and_owner() -> None:
         cta_table(CTAS.drop("status"), START, END)
 
 
-def test_a_history_with_ctas_has_a_cta_table() -> None:
+def test_a_history_with_ctas_has_a_cta_table_in_every_output() -> None:
+    from rich.console import Console
+
+    from lifecycle_cli.cli.render import report_tables
+    from lifecycle_cli.html import render_html
+
     report = build_report(hand_history(ctas=CTAS))
     assert list(report.tables)[-1] == "ctas"
     assert report.ctas is not None and report.ctas.height == 3
     assert "ctas" not in build_report(hand_history()).tables
+    page = render_html(report)
+    assert "<th class=\"n\">past_due</th>" in page and "(no owner)" in page
+    console = Console(record=True, width=120)
+    report_tables(console, report)
+    assert "CTAs 2026-01-01 to 2026-01-31 by type and owner" in console.export_text()
+
+
+def test_the_state_is_asked_for_ctas_once_it_records_them(
+        state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli_util import RULES
+
+    from lifecycle_cli import state as state_module
+
+    rules = load_rules(RULES)
+    assert history_from_state(state, rules).ctas is None  # this state knows no CTAs
+    monkeypatch.setattr(state_module, "TABLES", (*state_module.TABLES, "ctas"))
+    history = history_from_state(state, rules)
+    assert history.ctas is not None and history.ctas.height == 0  # none recorded yet
+    report = build_report(history)
+    assert report.ctas is not None and report.ctas.height == 0 and "ctas" in report.tables
 
 
 # -- a state built by the real command ------------------------------------------------------

@@ -281,8 +281,8 @@ def report_summary(console: Console, report: Report, written: list[Path]) -> Non
         f"{dist['overdue'].sum():,} overdue, {dist['stuck'].sum():,} stuck "
         f"(over {report.stuck_factor:g}x expected days)")
     if report.skipped_visits:
-        console.print(f"time in stage: {report.skipped_visits:,} visit(s) with no known start "
-                      "were left out")
+        console.print(f"time in stage: {report.skipped_visits:,} visit(s) left out: their start "
+                      "is unknown, or after their end")
     if report.ctas is None:
         console.print("CTAs: this source records none")
     for warning in report.warnings:
