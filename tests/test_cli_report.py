@@ -177,13 +177,17 @@ def test_bad_data_exits_1_and_writes_nothing(state: Path, tmp_path: Path) -> Non
         assert not page.exists()
 
 
-def test_an_output_never_replaces_an_input(tmp_path: Path) -> None:
+def test_an_output_never_replaces_an_input(state: Path, tmp_path: Path) -> None:
     customers, rules = evil_export(tmp_path)
     before = customers.read_bytes()
     proc = lifecycle("report", "--customers", customers, "--rules", rules, "--html", customers)
     assert proc.returncode == 1
     assert "would replace the input file" in proc.stderr
     assert customers.read_bytes() == before
+    index = snapshot(state)
+    proc = lifecycle(*on_state(state, "--xlsx", state / "state.json"))
+    assert proc.returncode == 1 and "would replace the input file" in proc.stderr
+    assert snapshot(state) == index
 
 
 def test_help_has_an_example() -> None:

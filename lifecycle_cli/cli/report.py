@@ -15,6 +15,7 @@ from ..html import render_html
 from ..outputs import check_not_inputs, write_tables, write_text_atomic
 from ..report import Report, build_report, history_from_exports, history_from_state
 from ..rules import load_rules
+from ..state import INDEX
 from . import common, render
 
 TEXT_COLUMNS = ["customer_id", "name", "owner", "stage", "from_stage", "to_stage", "next_stage",
@@ -110,6 +111,8 @@ def report(
         raise OptionError(f"--stuck-factor takes a number of at least 1, not {stuck_factor:g}")
     targets = [p for p in (html, xlsx) if p is not None]
     inputs = [p for p in (customers, rules) if p is not None]
+    if state is not None:
+        inputs.append(state / INDEX)
     rule_set = load_rules(rules)
     with common.progress(not quiet) as step:
         if state is not None:
