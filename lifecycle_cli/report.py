@@ -140,7 +140,8 @@ def history_from_state(
         raise StateError(Problem(
             f"the state has no run from {start or 'its start'} to {end or 'its end'}; {held}",
             file=str(path), hint="choose --from and --to within the state's dates"))
-    start, end = start or days[0], days[-1]
+    # the history begins with the state's first run, whatever --from says
+    start, end = max(start or days[0], min(state.days)), days[-1]
     progress("reading the state")
     current = state.stages(end)
     if current is None:

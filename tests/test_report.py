@@ -286,6 +286,8 @@ def test_the_period_ends_on_the_states_last_run_before_to(state: Path) -> None:
     assert (history.start, history.end, history.runs) == (D(2026, 11, 2), D(2026, 11, 2), 1)
     assert history.moves["as_of"].min() == D(2026, 11, 2)
     assert "(by hand)" in history.moves["rule_id"].to_list()  # the hand change of day 2
+    history = history_from_state(state, rules, D(2026, 1, 1))
+    assert (history.start, history.end, history.runs) == (D(2026, 11, 1), D(2026, 12, 15), 3)
     with pytest.raises(StateError, match="no run from 2026-12-16 to its end; it holds "
                        "2026-11-01 to 2026-12-15"):
         history_from_state(state, rules, D(2026, 12, 16))
