@@ -49,21 +49,31 @@ def measure(args: list[str]) -> tuple[float, float]:
     return wall, rss
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.Namespace:
+    """The options every benchmark on the backfill's data set takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--usage-rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=REPO / "bench" / "data")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def sample_data(args: argparse.Namespace) -> Path:
+    """The data set (customers.parquet, usage/), made once with `lifecycle sample`."""
     data = args.data / f"bf-c{args.customers}-u{args.usage_rows}"
     if not (data / "customers.parquet").exists():
         print(f"making {data} ...", flush=True)
         subprocess.run([*lifecycle(), "sample", "--customers", str(args.customers),
                         "--usage-rows", str(args.usage_rows), "--seed", "1", "--format",
                         "parquet", "--as-of", END.isoformat(), "--out", str(data)], check=True)
+    return data
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    data = sample_data(args)
     start = END - dt.timedelta(days=args.days - 1)
     rules = REPO / "rules" / "default.yaml"
     common = ["--customers", str(data / "customers.parquet"), "--usage", str(data / "usage"),

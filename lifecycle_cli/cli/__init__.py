@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import backfill, check, common, ctas, diff, explain, run, sample, validate
+from . import backfill, check, common, ctas, diff, explain, report, run, sample, validate
 
 app = typer.Typer(
     name="lifecycle",
@@ -43,7 +43,7 @@ def _main(
     common.STATE["debug"] = debug
 
 
-for module in (run, backfill, validate, explain, diff, check, ctas, sample):
+for module in (run, backfill, validate, explain, diff, check, ctas, report, sample):
     module.register(app)
 
 

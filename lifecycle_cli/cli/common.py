@@ -206,7 +206,8 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
 
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
-    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check")  # they write
+    # the commands that write files
+    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check", "ctas", "report")
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

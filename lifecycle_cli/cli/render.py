@@ -12,13 +12,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..backfill import BackfillResult
+from ..cells import cell, is_share
 from ..check import SEVERITIES, SEVERITY, CheckResult
 from ..ctas import Worklist
 from ..diff import RulesDiff
 from ..explain import Explanation
 from ..nightly import NightlyResult
+from ..report import NEW, Report
 from ..rules import did_you_mean
 from ..run import RunResult
+
+__all__ = ["escape"]  # the CLI escapes warnings with it too
 
 
 def _fmt(value: Any) -> str:
@@ -222,6 +226,94 @@ def diff_summary(
         console.print(f"[yellow]warning{label}:[/] {escape(warning)}")
     for path in written:
         console.print(f"wrote {escape(path)}")
+
+
+def frame_table(frame: pl.DataFrame, title: str, *, limit: int | None = None,
+                hide_zero: bool = False) -> Table:
+    """A report table for the terminal: numbers right-aligned, shares as percentages;
+    ``hide_zero`` shows zero counts as a dot (a sparse matrix reads better)."""
+    table = Table(title=title, title_justify="left", show_edge=False)
+    numeric = {c: t.is_numeric() for c, t in frame.schema.items()}
+    for column in frame.columns:
+        table.add_column(escape(column), justify="right" if numeric[column] else "left")
+    shown = frame if limit is None else frame.head(limit)
+    for record in shown.iter_rows(named=True):
+        table.add_row(*(
+            "[dim]·[/]" if hide_zero and value == 0 and not is_share(column)
+            else escape(cell(value, column))
+            for column, value in record.items()))
+    return table
+
+
+def _show(console: Console, table: Table) -> None:
+    """A table after a blank line; to a pipe or a file at its natural width, not squeezed
+    into 80 columns."""
+    console.print()
+    if console.is_terminal:
+        console.print(table)
+    else:
+        width = console.width
+        natural = console.measure(table, options=console.options.update_width(10_000))
+        console.width = max(width, natural.maximum)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
+
+
+def _more(console: Console, frame: pl.DataFrame, limit: int, what: str) -> None:
+    if frame.height > limit:
+        console.print(f"  ... and {frame.height - limit:,} more {what} (--top, --xlsx, --csv)")
+
+
+def report_tables(console: Console, report: Report, *, top: int = 20) -> None:
+    """Every table of a report, in reading order (the report is the data: standard output)."""
+    period = (f"{report.start} to {report.end}" if report.start != report.end
+              else str(report.end))
+    console.print(f"[bold]{escape(report.title)}[/]: report for {period}, "
+                  f"{escape(report.source)}")
+    _show(console, frame_table(report.distribution, f"Distribution on {report.end}"))
+    _show(console, frame_table(report.flow_matrix.filter(pl.col("total") > 0),
+                               f"Moves {period}: from (rows) to (columns)", hide_zero=True))
+    _show(console, frame_table(report.funnel, "Funnel: conversion to the next stage"))
+    _show(console, frame_table(report.time_in_stage,
+                               "Time in stage (Kaplan-Meier; customers still in it are censored)"))
+    late = report.overdue.filter(pl.col("overdue") > 0)
+    if late.height:
+        owner = report.owner_column or "owner"
+        _show(console, frame_table(late, f"Overdue and stuck by stage and {escape(owner)}",
+                                   limit=top))
+        _more(console, late, top, "rows")
+        _show(console, frame_table(report.overdue_customers,
+                                   "Overdue customers, stuck first", limit=top))
+        _more(console, report.overdue_customers, top, "customers")
+    else:
+        console.print("\nNobody is overdue.")
+    if report.ctas is not None:
+        if report.ctas.height:
+            _show(console, frame_table(report.ctas, f"CTAs {period} by type and owner"))
+        else:
+            console.print("\nNo CTAs.")
+
+
+def report_summary(console: Console, report: Report, written: list[Path]) -> None:
+    """One line of totals, then the warnings and the files written (standard error)."""
+    moves = report.flows.filter(pl.col("from_stage") != NEW)["moves"].sum()
+    dist = report.distribution
+    console.print(
+        f"{report.customers:,} customers on {report.end}; {moves:,} moves from "
+        f"{report.start} ({report.runs:,} run{'s' if report.runs != 1 else ''}); "
+        f"{dist['overdue'].sum():,} overdue, {dist['stuck'].sum():,} stuck "
+        f"(over {report.stuck_factor:g}x expected days)")
+    if report.skipped_visits:
+        console.print(f"time in stage: {report.skipped_visits:,} visit(s) left out: their start "
+                      "is unknown, or after their end")
+    if report.ctas is None:
+        console.print("CTAs: the rules have none")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for path in written:
+        console.print(f"wrote {escape(str(path))}")
 
 
 def explanation(console: Console, e: Explanation) -> None:

@@ -1,0 +1,658 @@
+"""Reports: where customers stand, how they moved, how long they stay, and who is late.
+
+A report is built in two steps, each usable from Python::
+
+    history = history_from_state("state", rules, start, end, customers="crm.csv")
+    # or, without a state, one run in memory:
+    history = history_from_exports(rules, "crm.csv", ["usage.csv"], as_of)
+    report = build_report(history)
+    report.tables  # name -> Polars DataFrame, for the terminal, HTML, XLSX and CSV
+
+A :class:`History` is what the sources give: the stages at the end of the
+period, the moves within it (transitions, and stages changed by hand in the
+export), customer attributes (owner, value, name) and CTA records.
+:func:`build_report` turns it into tables; renderers only lay them out.
+
+Time in stage is estimated with Kaplan-Meier (`lifecycle_cli.survival`). A
+visit is one customer's stay in one stage. Those that ended in the period end
+with a move (an event; the move says how many days it lasted); those still
+going on at the end are censored at the end date, or at the customer's last
+export if it has left the exports. Visits that began before the period are
+left-truncated at the period's start. Visits with no known start are skipped,
+and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from . import state as state_files
+from .errors import DataError, OptionError, Problem
+from .inputs import ENTERED, ID, ROW, STAGE, read_customers
+from .rules import Rules, did_you_mean
+from .run import prepare, run_prepared
+from .state import SEEN, State, StateError
+from .survival import (
+    AT_RISK,
+    CENSORED,
+    EVENTS,
+    SURVIVAL,
+    TIME,
+    kaplan_meier,
+    quantile_days,
+    survival_at,
+)
+
+Progress = Callable[[str], None]
+
+NEW = "(new)"  # the from-stage of an initial assignment
+BY_HAND = "(by hand)"  # the rule of a stage changed by hand in the export
+NO_OWNER = "(no owner)"
+DEFAULT_STUCK_FACTOR = 2.0
+DEFAULT_VALUE = "arr"
+DEFAULT_OWNER = "csm"
+DEFAULT_NAME = "name"
+
+MOVES_SCHEMA = {
+    "as_of": pl.Date(),
+    "customer_id": pl.String(),
+    "from_stage": pl.String(),
+    "to_stage": pl.String(),
+    "rule_id": pl.String(),
+    "hop": pl.Int64(),
+    "days_in_from_stage": pl.Int64(),
+}
+CTA_COLUMNS = ("as_of", "cta_id", "customer_id", "type", "owner", "created_on", "due_on",
+               "status", "closed_on")
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+# -- the sources ------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What a report is made from.
+
+    ``current``: one row per customer at ``end``: ``customer_id`` (text), ``stage``,
+    ``stage_entered_at``, ``last_seen`` (the last as-of date whose export listed it).
+    ``moves``: every move with ``as_of`` in [``start``, ``end``] (`MOVES_SCHEMA`);
+    ``days_in_from_stage`` is how long the visit it ended lasted.
+    ``attributes``: ``customer_id`` (text) and the customers export's other columns,
+    under the rules' names; None when no export was given.
+    ``ctas``: the state's CTA records up to ``end`` (see :func:`cta_table`), or None.
+    """
+
+    rules: Rules
+    start: dt.date
+    end: dt.date
+    current: pl.DataFrame
+    moves: pl.DataFrame
+    attributes: pl.DataFrame | None = None
+    ctas: pl.DataFrame | None = None
+    source: str = ""
+    runs: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+
+def _attributes(typed: pl.DataFrame) -> pl.DataFrame:
+    """The customers export as the rules see it, keyed by the id as text."""
+    return typed.drop(ROW, STAGE, ENTERED, strict=False).with_columns(
+        pl.col(ID).cast(pl.String))
+
+
+def history_from_state(
+    state_dir: str | Path,
+    rules: Rules,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    *,
+    customers: str | Path | None = None,
+    encoding: str | None = None,
+    progress: Progress = _noop,
+) -> History:
+    """The history a state folder holds from ``start`` to ``end`` (default: all of it).
+
+    The period ends on the state's last as-of date on or before ``end``. ``customers``
+    (an export) gives the attributes: owner, value, name.
+    """
+    if start is not None and end is not None and start > end:
+        raise OptionError(f"--from {start} is after --to {end}")
+    path = Path(state_dir)
+    if not (path / state_files.INDEX).exists():
+        raise StateError(Problem(
+            "no lifecycle state here" if path.is_dir() else "the state folder does not exist",
+            file=str(path), hint="give --state the folder that `lifecycle run --state` or "
+            "`lifecycle backfill` wrote"))
+    state = State.open(path)
+    days = [d for d in state.days if (start is None or d >= start) and (end is None or d <= end)]
+    if not days:
+        first, latest = min(state.days, default=None), state.latest
+        held = f"it holds {first} to {latest}" if first else "it holds no runs"
+        raise StateError(Problem(
+            f"the state has no run from {start or 'its start'} to {end or 'its end'}; {held}",
+            file=str(path), hint="choose --from and --to within the state's dates"))
+    # the history begins with the state's first run, whatever --from says
+    start, end = max(start or days[0], min(state.days)), days[-1]
+    progress("reading the state")
+    current = state.stages(end)
+    if current is None:
+        raise StateError(Problem(f"the state has no stage table for {end}", file=str(path)))
+    if SEEN not in current.columns:
+        current = current.with_columns(pl.lit(end, dtype=pl.Date).alias(SEEN))
+    current = current.select("customer_id", "stage", "stage_entered_at", SEEN)
+    moves = _state_moves(state, start, end)
+    ctas = state.table("ctas", None, end) if rules.ctas else None
+    attributes = None
+    warnings: list[str] = []
+    if customers is not None:
+        progress("reading customers")
+        read = read_customers(customers, rules, encoding=encoding)
+        warnings += read.warnings
+        attributes = _attributes(read.typed)
+        missing = current.join(attributes.select(ID), on=ID, how="anti").height
+        if missing:
+            warnings.append(
+                f"{missing:,} customer(s) of the state are not in {customers}: they have no "
+                "owner or value in the report")
+    gone = current.filter(pl.col(SEEN) < end).height
+    if gone:
+        warnings.append(
+            f"{gone:,} customer(s) were not in the export of {end} (last seen earlier): they "
+            "keep the stage the state holds, and their time in stage stops at their last export")
+    return History(rules, start, end, current, moves, attributes, ctas,
+                   source=f"state {path}", runs=len(days), warnings=warnings)
+
+
+def _state_moves(state: State, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Transitions, and stages changed by hand in the export (overrides the export won)."""
+    transitions = state.table("transitions", start, end)
+    frames = []
+    if transitions.height:
+        frames.append(transitions.select(
+            pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items()))
+    overrides = state.table("overrides", start, end)
+    if overrides.height:
+        frames.append(overrides.filter(pl.col("kept") == "export").select(
+            pl.col("as_of").cast(pl.Date),
+            pl.col("customer_id").cast(pl.String),
+            pl.col("state_stage").alias("from_stage"),
+            pl.col("export_stage").alias("to_stage"),
+            pl.lit(BY_HAND).alias("rule_id"),
+            pl.lit(-1, dtype=pl.Int64).alias("hop"),  # before the run's own moves
+            (pl.col("as_of") - pl.col("state_entered_at")).dt.total_days().cast(pl.Int64)
+            .alias("days_in_from_stage"),
+        ))
+    if not frames:
+        return pl.DataFrame(schema=MOVES_SCHEMA)
+    return pl.concat(frames).sort("as_of", "customer_id", "hop")
+
+
+def history_from_exports(
+    rules: Rules,
+    customers: str | Path,
+    usage: Sequence[str | Path] = (),
+    as_of: dt.date | None = None,
+    *,
+    encoding: str | None = None,
+    progress: Progress = _noop,
+) -> History:
+    """One run in memory (nothing written): the period is its as-of date."""
+    prepared = prepare(rules, customers, usage, as_of, encoding=encoding, progress=progress)
+    result = run_prepared(prepared, progress=progress)
+    day = result.as_of
+    current = result.final_stages.select(
+        pl.col(ID).cast(pl.String), STAGE, ENTERED, pl.lit(day, dtype=pl.Date).alias(SEEN))
+    moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
+    ctas = None
+    if result.ctas is not None and rules.ctas:  # the CTAs this run creates
+        ctas = result.ctas.ctas.with_columns(pl.col("customer_id").cast(pl.String))
+    return History(rules, day, day, current, moves, _attributes(prepared.customers.typed),
+                   ctas, source=f"a run on {customers}", warnings=list(result.warnings))
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """A report's tables (Polars DataFrames) and what they were made from."""
+
+    title: str
+    source: str
+    start: dt.date
+    end: dt.date
+    runs: int
+    customers: int
+    stages: list[str]  # in the lifecycle's order (then stages the rules no longer name)
+    value_column: str | None
+    owner_column: str | None
+    name_column: str | None
+    stuck_factor: float
+    distribution: pl.DataFrame
+    flows: pl.DataFrame
+    flow_matrix: pl.DataFrame
+    funnel: pl.DataFrame
+    time_in_stage: pl.DataFrame
+    survival: pl.DataFrame
+    overdue: pl.DataFrame
+    overdue_customers: pl.DataFrame
+    ctas: pl.DataFrame | None  # None: the rules have no CTAs
+    skipped_visits: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def about(self) -> pl.DataFrame:
+        facts = {
+            "report": self.title,
+            "source": self.source,
+            "period_start": self.start.isoformat(),
+            "period_end": self.end.isoformat(),
+            "runs": str(self.runs),
+            "customers": str(self.customers),
+            "value_column": self.value_column or "",
+            "owner_column": self.owner_column or "",
+            "stuck_factor": f"{self.stuck_factor:g}",
+            "visits_skipped": str(self.skipped_visits),
+        }
+        return pl.DataFrame({"item": list(facts), "value": list(facts.values())})
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """Every table by name, in reading order (a sheet or a CSV file each)."""
+        tables = {
+            "about": self.about,
+            "distribution": self.distribution,
+            "flows": self.flows,
+            "flow_matrix": self.flow_matrix,
+            "funnel": self.funnel,
+            "time_in_stage": self.time_in_stage,
+            "survival": self.survival,
+            "overdue": self.overdue,
+            "overdue_customers": self.overdue_customers,
+        }
+        if self.ctas is not None:
+            tables["ctas"] = self.ctas
+        return tables
+
+
+def _column(attributes: pl.DataFrame | None, rules: Rules, wanted: str | None, default: str | None,
+            option: str) -> str | None:
+    """The attribute column an option names (by the rules' name or the export's header),
+    or its default when that column exists."""
+    if attributes is None:
+        if wanted is not None:
+            raise OptionError(Problem(f"{option} {wanted} needs the customers export",
+                                      hint="give --customers PATH"))
+        return None
+    columns = [c for c in attributes.columns if c != ID]
+    if wanted is None:
+        return default if default in columns else None
+    by_header = {rules.customer_column(c): c for c in columns}
+    found = wanted if wanted in columns else by_header.get(wanted)
+    if found is None:
+        raise OptionError(Problem(
+            f"{option} {wanted}: the customers export has no such column",
+            hint=did_you_mean(wanted, columns) or "columns: " + ", ".join(columns[:20])))
+    return found
+
+
+def _default_owner(rules: Rules) -> str:
+    owners = [c.owner for c in rules.ctas if c.owner]
+    return owners[0] if owners else rules.default_owner or DEFAULT_OWNER
+
+
+def _stuck_factor(rules: Rules, given: float | None) -> float:
+    compliance = getattr(rules, "compliance", None)  # rules gain `compliance:` with `check`
+    factor = given if given is not None else getattr(compliance, "stuck_factor", None)
+    factor = DEFAULT_STUCK_FACTOR if factor is None else float(factor)
+    if not factor >= 1:
+        raise OptionError(f"--stuck-factor takes a number of at least 1, not {factor:g}")
+    return factor
+
+
+def _order(column: str, stages: list[str], first: str | None = None) -> pl.Expr:
+    """A sort key that puts stages in the lifecycle's order (``first`` before them)."""
+    keys = {s: i + 1 for i, s in enumerate(stages)}
+    if first is not None:
+        keys[first] = 0
+    return pl.col(column).replace_strict(keys, default=len(keys) + 1, return_dtype=pl.Int64)
+
+
+def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
+    return pl.when(whole > 0).then(part / whole).otherwise(None).round(4)
+
+
+def build_report(
+    history: History,
+    *,
+    value: str | None = None,
+    owner: str | None = None,
+    name: str | None = None,
+    stuck_factor: float | None = None,
+) -> Report:
+    """Every table of the report for ``history``.
+
+    ``value``: a numeric customer column to sum per stage (default ``arr`` when the
+    export has it); ``owner``: the column naming each customer's owner (default: the
+    rules' first CTA owner, else ``default_owner``, else ``csm``, when present);
+    ``name``: a customer name column for the lists (default ``name``). Stuck means
+    more than ``stuck_factor`` times the stage's expected days in it (default: the
+    rules' ``compliance.stuck_factor``, else 2).
+    """
+    rules, attributes = history.rules, history.attributes
+    value_col = _column(attributes, rules, value, DEFAULT_VALUE, "--value")
+    owner_col = _column(attributes, rules, owner, _default_owner(rules), "--owner-column")
+    name_col = _column(attributes, rules, name, DEFAULT_NAME, "--name-column")
+    factor = _stuck_factor(rules, stuck_factor)
+    warnings = list(history.warnings)
+
+    seen = set(history.current["stage"].drop_nulls()) | set(history.moves["from_stage"]
+                                                            .drop_nulls())
+    seen |= set(history.moves["to_stage"].drop_nulls())
+    unknown = sorted(seen - set(rules.stage_names))
+    if unknown:
+        warnings.append(f"the history holds stages the rules don't name: {', '.join(unknown)}; "
+                        "they are shown after the rules' stages")
+    stages = [*rules.stage_names, *unknown]
+    expected = {s.name: s.expected_days for s in rules.stages} | {s: None for s in unknown}
+
+    customers = _customers(history, attributes, value_col, owner_col, name_col, expected, factor)
+    visits, skipped = _visits(history)
+    time_in_stage, curve = _time_in_stage(visits, skipped, stages, expected)
+    flows = _flows(history.moves, stages)
+    ctas = cta_table(history.ctas, history.start, history.end)
+    title = rules.name or "lifecycle"
+    return Report(
+        title=title,
+        source=history.source,
+        start=history.start,
+        end=history.end,
+        runs=history.runs,
+        customers=customers.height,
+        stages=stages,
+        value_column=value_col,
+        owner_column=owner_col,
+        name_column=name_col,
+        stuck_factor=factor,
+        distribution=_distribution(customers, stages, value_col),
+        flows=flows,
+        flow_matrix=_flow_matrix(flows, stages),
+        funnel=_funnel(history, visits, rules),
+        time_in_stage=time_in_stage,
+        survival=curve,
+        overdue=_overdue(customers, stages, expected, value_col),
+        overdue_customers=_overdue_customers(customers, stages, value_col, name_col),
+        ctas=ctas,
+        skipped_visits=int(skipped["skipped"].sum()) if skipped.height else 0,
+        warnings=warnings,
+    )
+
+
+def _customers(history: History, attributes: pl.DataFrame | None, value: str | None,
+               owner: str | None, name: str | None, expected: dict[str, int | None],
+               factor: float) -> pl.DataFrame:
+    """The customers at the end: stage, days in it, overdue, stuck, owner, value, name."""
+    current = history.current
+    extra = [c for c in dict.fromkeys([name, owner, value]) if c is not None]
+    if attributes is not None and extra:
+        current = current.join(attributes.select(ID, *extra), on=ID, how="left",
+                               maintain_order="left")
+    if value is not None and not current.schema[value].is_numeric():
+        raise DataError(Problem(
+            f"the value column '{value}' holds text, not numbers", column=value,
+            hint="give --value a numeric column such as arr, or fix the values in the export"))
+    days = (pl.lit(history.end, dtype=pl.Date) - pl.col(ENTERED)).dt.total_days().cast(pl.Int64)
+    limit = pl.col(STAGE).replace_strict(expected, default=None, return_dtype=pl.Int64)
+    return current.with_columns(
+        days.alias("days_in_stage"),
+        limit.alias("expected_days"),
+        (pl.col(owner).cast(pl.String) if owner else pl.lit(None, dtype=pl.String))
+        .fill_null(NO_OWNER).alias("owner"),
+        (pl.col(value) if value else pl.lit(None, dtype=pl.Float64)).alias("value"),
+        (pl.col(name).cast(pl.String) if name else pl.lit(None, dtype=pl.String)).alias("name"),
+    ).with_columns(
+        (pl.col("days_in_stage") > pl.col("expected_days")).fill_null(False).alias("overdue"),
+        (pl.col("days_in_stage") > pl.col("expected_days") * factor).fill_null(False)
+        .alias("stuck"),
+    ).select(ID, "name", STAGE, "owner", "value", ENTERED, SEEN, "days_in_stage",
+             "expected_days", "overdue", "stuck")
+
+
+def _distribution(customers: pl.DataFrame, stages: list[str], value: str | None) -> pl.DataFrame:
+    """Customers (and value) per stage now, with shares, overdue and stuck counts."""
+    counts = customers.group_by(STAGE).agg(
+        pl.len().alias("customers"),
+        pl.col("value").sum().alias("value"),
+        pl.col("overdue").sum().alias("overdue"),
+        pl.col("stuck").sum().alias("stuck"),
+    )
+    table = pl.DataFrame({STAGE: stages}).join(counts, on=STAGE, how="left",
+                                               maintain_order="left")
+    table = table.with_columns(pl.col("customers", "overdue", "stuck").fill_null(0)
+                               .cast(pl.Int64))
+    table = table.with_columns(_share(pl.col("customers"), pl.col("customers").sum())
+                               .alias("share"))
+    columns = [STAGE, "customers", "share"]
+    if value is not None:
+        table = table.with_columns(
+            pl.col("value").fill_null(0).alias(value),
+            _share(pl.col("value").fill_null(0), pl.col("value").sum()).alias(f"{value}_share"))
+        columns += [value, f"{value}_share"]
+    return table.select(*columns, "overdue", "stuck")
+
+
+def _flows(moves: pl.DataFrame, stages: list[str]) -> pl.DataFrame:
+    """Moves in the period from stage to stage; initial assignments come from ``(new)``."""
+    return (
+        moves.with_columns(pl.col("from_stage").fill_null(NEW))
+        .group_by("from_stage", "to_stage")
+        .agg(
+            pl.len().cast(pl.Int64).alias("moves"),
+            (pl.col("rule_id") == BY_HAND).sum().cast(pl.Int64).alias("by_hand"),
+            pl.col(ID).n_unique().cast(pl.Int64).alias("customers"),
+        )
+        .sort(_order("from_stage", stages, NEW), _order("to_stage", stages), "from_stage",
+              "to_stage")
+    )
+
+
+def _flow_matrix(flows: pl.DataFrame, stages: list[str]) -> pl.DataFrame:
+    """The flows as a from (rows) x to (columns) matrix of moves, with the stages in order."""
+    rows = [NEW, *stages]
+    cells = [
+        pl.col("moves").filter(pl.col("to_stage") == to).sum().cast(pl.Int64).alias(to)
+        for to in stages
+    ]
+    counts = flows.group_by("from_stage").agg(*cells) if flows.height else None
+    table = pl.DataFrame({"from_stage": rows})
+    if counts is not None:
+        table = table.join(counts, on="from_stage", how="left", maintain_order="left")
+    else:
+        table = table.with_columns(pl.lit(None, dtype=pl.Int64).alias(s) for s in stages)
+    table = table.with_columns(pl.col(stages).fill_null(0))
+    return table.with_columns(pl.sum_horizontal(stages).alias("total"))
+
+
+def _visits(history: History) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The visits in progress at some time in the period, for Kaplan-Meier, and the
+    number skipped per stage (no known start, or a start after their end).
+
+    Columns: ``customer_id``, ``stage``, ``entered``, ``days`` (how long it lasted, or
+    has lasted at its censoring), ``left`` (true: it ended with a move),
+    ``observed_from`` (the age in days at which the period began to see it).
+    """
+    ended = history.moves.filter(pl.col("from_stage").is_not_null()).select(
+        ID,
+        pl.col("from_stage").alias(STAGE),
+        (pl.col("as_of") - pl.duration(days=pl.col("days_in_from_stage"))).alias("entered"),
+        pl.col("as_of").alias("until"),
+        pl.lit(True).alias("left"),
+    )
+    end = pl.lit(history.end, dtype=pl.Date)
+    still = history.current.select(
+        ID,
+        STAGE,
+        pl.col(ENTERED).alias("entered"),
+        pl.min_horizontal(pl.col(SEEN), end).alias("until"),
+        pl.lit(False).alias("left"),
+    ).filter(pl.col(STAGE).is_not_null())
+    all_visits = pl.concat([ended, still]).with_columns(
+        (pl.col("until") - pl.col("entered")).dt.total_days().cast(pl.Int64).alias("days"),
+        (pl.lit(history.start, dtype=pl.Date) - pl.col("entered")).dt.total_days()
+        .cast(pl.Int64).clip(lower_bound=0).alias("observed_from"),
+    )
+    usable = pl.col("days").is_not_null() & (pl.col("days") >= 0)
+    skipped = all_visits.filter(~usable).group_by(STAGE).agg(pl.len().alias("skipped"))
+    # a visit the period never saw (its customer's last export came before the period)
+    visits = all_visits.filter(usable & (pl.col("observed_from") <= pl.col("days")))
+    return visits.select(ID, STAGE, "entered", "days", "left", "observed_from"), skipped
+
+
+def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, stages: list[str],
+                   expected: dict[str, int | None]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Median and p90 days in each stage (Kaplan-Meier) against its expected days, and the
+    survival curves behind them."""
+    curve = kaplan_meier(visits, by=STAGE, duration="days", event="left", entry="observed_from")
+    curve = curve.sort(_order(STAGE, stages), TIME).select(STAGE, TIME, AT_RISK, EVENTS,
+                                                           CENSORED, pl.col(SURVIVAL).round(6))
+    counts = visits.group_by(STAGE).agg(
+        pl.len().cast(pl.Int64).alias("visits"),
+        pl.col("left").sum().cast(pl.Int64).alias("left"),
+        (~pl.col("left")).sum().cast(pl.Int64).alias("still_in"),
+    )
+    table = pl.DataFrame({
+        STAGE: stages, "expected_days": [expected.get(s) for s in stages]},
+        schema={STAGE: pl.String, "expected_days": pl.Int64})
+    table = survival_at(curve, table, STAGE, "expected_days", "over_expected")
+    for part in (counts, skipped, quantile_days(curve, STAGE, 0.5, "median_days"),
+                 quantile_days(curve, STAGE, 0.1, "p90_days")):
+        table = table.join(part, on=STAGE, how="left", maintain_order="left")
+    return table.select(
+        STAGE,
+        "expected_days",
+        pl.col("visits", "left", "still_in", "skipped").fill_null(0).cast(pl.Int64),
+        pl.col("median_days", "p90_days").cast(pl.Int64),
+        pl.col("over_expected").round(4),
+    ), curve
+
+
+def _funnel(history: History, visits: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """Conversion between consecutive stages in the period: of the customers in a stage at
+    any time in it, how many moved straight on to the next stage."""
+    order = rules.stage_names
+    pairs = [(a, b) for a, b in zip(order, order[1:], strict=False)
+             if not rules.stage(a).terminal]
+    frame = pl.DataFrame({STAGE: [a for a, _ in pairs], "next_stage": [b for _, b in pairs]},
+                         schema={STAGE: pl.String, "next_stage": pl.String})
+    # customers whose visit the period saw, with a known start or not
+    was_in = pl.concat([
+        history.moves.filter(pl.col("from_stage").is_not_null())
+        .select(ID, pl.col("from_stage").alias(STAGE)),
+        history.current.filter(pl.col(SEEN) >= history.start).select(ID, STAGE),
+    ]).group_by(STAGE).agg(pl.col(ID).n_unique().cast(pl.Int64).alias("customers"))
+    moved = history.moves.filter(pl.col("from_stage").is_not_null())
+    onward = moved.join(frame, left_on=["from_stage", "to_stage"],
+                        right_on=[STAGE, "next_stage"], how="semi")
+
+    def leaving(frame_: pl.DataFrame, name: str) -> pl.DataFrame:
+        return frame_.group_by(pl.col("from_stage").alias(STAGE)).agg(
+            pl.col(ID).n_unique().cast(pl.Int64).alias(name))
+
+    to_next = leaving(onward, "to_next")
+    elsewhere = leaving(moved.join(onward, on=[ID, "from_stage", "to_stage"], how="anti"),
+                        "left_elsewhere")
+    still = history.current.filter(pl.col(SEEN) >= history.start).group_by(STAGE).agg(
+        pl.len().cast(pl.Int64).alias("still_in"))
+    for part in (was_in, to_next, elsewhere, still):
+        frame = frame.join(part, on=STAGE, how="left", maintain_order="left")
+    frame = frame.with_columns(
+        pl.col("customers", "to_next", "left_elsewhere", "still_in").fill_null(0))
+    return frame.select(STAGE, "next_stage", "customers", "to_next",
+                        _share(pl.col("to_next"), pl.col("customers")).alias("conversion"),
+                        "left_elsewhere", "still_in")
+
+
+def _overdue(customers: pl.DataFrame, stages: list[str], expected: dict[str, int | None],
+             value: str | None) -> pl.DataFrame:
+    """Per stage with expected days and owner: customers, overdue, stuck (and their value)."""
+    timed = [s for s in stages if expected.get(s) is not None]
+    aggs = [
+        pl.len().cast(pl.Int64).alias("customers"),
+        pl.col("overdue").sum().cast(pl.Int64).alias("overdue"),
+        pl.col("stuck").sum().cast(pl.Int64).alias("stuck"),
+        pl.col("days_in_stage").filter(pl.col("overdue")).max().alias("most_days"),
+    ]
+    if value is not None:
+        aggs.append(pl.col("value").filter(pl.col("overdue")).sum().alias(f"{value}_overdue"))
+    return (
+        customers.filter(pl.col(STAGE).is_in(timed))
+        .group_by(STAGE, "owner")
+        .agg(*aggs)
+        .with_columns(_share(pl.col("overdue"), pl.col("customers")).alias("overdue_share"))
+        .sort(_order(STAGE, stages), "owner")
+        .select(STAGE, "owner", "customers", "overdue", "overdue_share", "stuck", "most_days",
+                *([f"{value}_overdue"] if value else []))
+    )
+
+
+def _overdue_customers(customers: pl.DataFrame, stages: list[str], value: str | None,
+                       name: str | None) -> pl.DataFrame:
+    """Every overdue customer, the stuck first, then the longest overdue."""
+    columns = [ID, *(["name"] if name else []), STAGE, "owner", *(["value"] if value else []),
+               ENTERED, "days_in_stage", "expected_days",
+               (pl.col("days_in_stage") / pl.col("expected_days")).round(2)
+               .alias("times_expected"), "stuck"]
+    table = customers.filter(pl.col("overdue")).sort(
+        _order(STAGE, stages), pl.col("stuck"), "days_in_stage", ID,
+        descending=[False, True, True, False])
+    table = table.select(columns)
+    return table.rename({"value": value}) if value else table
+
+
+def cta_table(ctas: pl.DataFrame | None, start: dt.date, end: dt.date) -> pl.DataFrame | None:
+    """CTAs created, closed and open, by type and owner.
+
+    ``ctas`` holds the state's CTA records: a row per CTA event and day (``as_of``,
+    ``cta_id``, ``type``, ``owner``, ``created_on``, ``due_on``, ``status`` open or
+    closed, ``closed_on``, ...); the latest row of a CTA up to ``end`` is its status.
+    Created and closed count those in [``start``, ``end``]; open those open at ``end``,
+    and past_due the open ones whose due date is before ``end``. None without records.
+    """
+    if ctas is None:
+        return None
+    if ctas.height and (missing := [c for c in CTA_COLUMNS if c not in ctas.columns]):
+        raise DataError(f"the CTA records lack the column(s) {', '.join(missing)}")
+    schema = {"type": pl.String, "owner": pl.String, "created": pl.Int64, "closed": pl.Int64,
+              "open": pl.Int64, "past_due": pl.Int64}
+    if ctas.height == 0:
+        return pl.DataFrame(schema=schema)
+    first, last = pl.lit(start, dtype=pl.Date), pl.lit(end, dtype=pl.Date)
+    latest = (
+        ctas.filter(pl.col("as_of") <= last)
+        .sort("cta_id", "as_of", maintain_order=True)
+        .unique("cta_id", keep="last", maintain_order=True)
+    )
+    is_open = pl.col("status") == "open"
+    return (
+        latest.with_columns(pl.col("owner").cast(pl.String).fill_null(NO_OWNER),
+                            pl.col("type").cast(pl.String).fill_null(""))
+        .group_by("type", "owner")
+        .agg(
+            pl.col("created_on").is_between(first, last).sum().alias("created"),
+            ((pl.col("status") == "closed") & pl.col("closed_on").is_between(first, last))
+            .sum().alias("closed"),
+            is_open.sum().alias("open"),
+            (is_open & (pl.col("due_on") < last)).sum().alias("past_due"),
+        )
+        .sort("type", "owner")
+        .select(pl.col(c).cast(t) for c, t in schema.items())
+    )
