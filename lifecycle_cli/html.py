@@ -236,6 +236,28 @@ def _overdue(report: Report, colors: dict[str, str]) -> str:
     )
 
 
+def _cta_charts(ctas: pl.DataFrame, owner_column: str | None) -> str:
+    """Open CTAs by type and by owner, the past-due part hatched."""
+    out = ""
+    for key, title in (("type", "Open CTAs by type"),
+                       ("owner", f"Open CTAs by {owner_column or 'owner'}")):
+        counts = (ctas.group_by(key).agg(pl.col("open").sum(), pl.col("past_due").sum(),
+                                         pl.col("created").sum(), pl.col("closed").sum())
+                  .filter(pl.col("open") > 0)
+                  .sort(["open", key], descending=[True, False]))
+        if counts.height == 0:
+            continue
+        rows = [Bar(str(k or "(none)"), n, late, f"{number(n)} open · {number(late)} past due",
+                    "#0072B2", tip=f"{k}: {number(n)} open, {number(late)} past due; in the "
+                    f"period {number(c)} created, {number(d)} closed")
+                for k, n, late, c, d in counts.head(SHOWN_OWNERS).rows()]
+        out += f"<h3>{esc(title)}</h3>" + bars(rows, title, part_name="past due",
+                                                uid=f"cta-{key}")
+        if counts.height > SHOWN_OWNERS:
+            out += f'<p class="note">The {SHOWN_OWNERS} with the most open CTAs.</p>'
+    return out
+
+
 def _ctas(report: Report, period: str) -> str:
     if report.ctas is None:
         body = '<p class="note">The rules have no CTAs.</p>'
@@ -243,5 +265,6 @@ def _ctas(report: Report, period: str) -> str:
         body = '<p class="note">No CTAs.</p>'
     else:
         body = ('<p class="note">Created and closed in the period; open and past due at its '
-                f"end.</p>{table(report.ctas)}")
+                f"end.</p>{_cta_charts(report.ctas, report.owner_column)}"
+                f"<h3>By type and owner</h3>{table(report.ctas)}")
     return f'<section id="ctas"><h2>CTAs, {esc(period)}</h2>{body}</section>'
