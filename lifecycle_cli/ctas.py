@@ -133,7 +133,7 @@ def decide_ctas(
     columns = list(CTA_SCHEMA)
     ctas = pl.concat([created.select(ROW, RULE_INDEX, *columns),
                       closed.select(ROW, RULE_INDEX, *columns)], how="vertical")
-    ctas = ctas.sort([ROW, RULE_INDEX, "status"], descending=[False, False, True])
+    ctas = ctas.sort([ROW, RULE_INDEX, "status"])  # a closed visit before the new one
     tasks = _tasks(created, final, compiled)
     return CtaResult(ctas.drop(ROW, RULE_INDEX), tasks)
 
@@ -226,7 +226,8 @@ def _closed(frame: pl.LazyFrame, compiled: CompiledRules, open_before: pl.DataFr
     exit_reason = pl.concat_str(
         pl.lit("stage exit: "), pl.col("stage"), pl.lit(" → "), pl.col("__stage"),
         pl.when(pl.col("__stage") == pl.col("stage"))
-        .then(pl.lit(" (entered again on ") + pl.col("__entered").dt.to_string("%Y-%m-%d")
+        .then(pl.lit(" (entered again on ")
+              + pl.col("__entered").dt.to_string("%Y-%m-%d").fill_null("an unknown date")
               + pl.lit(")"))
         .otherwise(pl.lit("")),
     )

@@ -291,3 +291,17 @@ def test_the_summary_counts_ctas_by_rule(tmp_path: Path) -> None:
     assert facts["tasks"] == tasks.height
     assert facts["by_rule"]["save_play"] == {"created": 1, "closed": 0}
     assert "CTAs" in proc.stderr and "Save play" in proc.stderr
+
+
+def test_a_new_entry_date_in_the_export_is_a_new_visit(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    rows = [{"customer_id": "001", "csm": "ann", "trained": "true",
+             "stage": "Launched", "stage_entered_at": "2026-10-01"}]
+    s.run("2026-11-01", rows)
+    again = [{**rows[0], "stage_entered_at": "2026-11-02"}]  # the CRM restarted the stage
+    events = s.run("2026-11-02", again)
+    assert events.select("cta_id", "status", "close_reason").rows() == [
+        ("quiet:001:Launched:2026-10-01", "closed",
+         "stage exit: Launched → Launched (entered again on 2026-11-02)"),
+        ("quiet:001:Launched:2026-11-02", "open", None),
+    ]
