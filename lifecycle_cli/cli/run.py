@@ -86,11 +86,12 @@ def run(
     quiet: common.QuietOpt = False,
     summary_json: common.SummaryJsonOpt = None,
 ) -> None:
-    """Apply the rules to the exports: update stages, write customers and transitions.
+    """Apply the rules to the exports: update stages, create CTAs, write customers,
+    transitions, ctas and tasks.
 
     The summary goes to standard error; data goes to files (--out) or standard output
-    (--stdout). With --state, runs remember stages and history, and a repeated as-of
-    date replaces its records.
+    (--stdout). With --state, runs remember stages, history and CTAs (closing those
+    whose stage the customer left), and a repeated as-of date replaces its records.
     """
     with common.summary_on_error(summary_json, as_of):
         if out is None and stdout is None and not dry_run:
