@@ -28,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from .ctas import current, latest_ctas
 from .engine import decide
 from .errors import OptionError, Problem
 from .inputs import ENTERED, ID, STAGE, TIMESTAMP, Usage
@@ -126,7 +127,7 @@ def backfill(
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
         txn = Transaction(state)
-        cta_history = state.table("ctas", end=base) if base else pl.DataFrame()
+        cta_history = current(state.table("ctas", end=base) if base else None)
         for day in days:
             day_began = time.monotonic()
             started_at = dt.datetime.now(dt.UTC)
@@ -134,7 +135,7 @@ def backfill(
             metrics = replay.metrics(day) if replay is not None else None
             prepared = prepare_loaded(rules, loaded, day, previous=previous, metrics=metrics)
             result = result_of(prepared, decide(prepared.state, prepared.compiled),
-                               cta_history=cta_history)
+                               cta_history=cta_history, history_is_latest=True)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
                                     state=state_path, base=base if day == start else
                                     day - dt.timedelta(days=1), replaced=day in state.days,
@@ -144,7 +145,7 @@ def backfill(
             txn.put(record)
             previous = record.stages
             if record.ctas is not None and record.ctas.height:
-                cta_history = pl.concat([cta_history, record.ctas], how="diagonal_relaxed")
+                cta_history = latest_ctas(cta_history, record.ctas)
             out.days.append(BackfillDay(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,

@@ -102,19 +102,29 @@ def current(history: pl.DataFrame | None) -> pl.DataFrame:
     )
 
 
+def latest_ctas(latest: pl.DataFrame, today: pl.DataFrame) -> pl.DataFrame:
+    """`current` of a history whose `current` is ``latest``, plus a later day's events."""
+    if latest.height == 0:
+        return today
+    return pl.concat([latest.join(today.select("cta_id"), on="cta_id", how="anti"), today],
+                     how="diagonal_relaxed")
+
+
 def decide_ctas(
     final: pl.DataFrame,
     compiled: CompiledRules,
     *,
     entered_now: pl.Series,
     history: pl.DataFrame | None = None,
+    history_is_latest: bool = False,
 ) -> CtaResult:
     """SPEC "How a run decides" step 5 on a run's final state, plus auto-close.
 
     ``final`` holds every customer after the run (ROW, ID, STAGE, ENTERED, the
     built-ins, attributes, metrics and derived values). ``entered_now`` holds
     the ids of the customers that entered their stage in this run.
-    ``history`` is the CTA events of earlier days (None: a run without a state).
+    ``history`` is the CTA events of earlier days (None: a run without a state);
+    ``history_is_latest``: it holds only each CTA's latest row already (see `latest_ctas`).
     """
     id_dtype = final.schema[ID]
     if not compiled.ctas:
@@ -122,13 +132,12 @@ def decide_ctas(
     frame = final.lazy().with_columns(pl.col(ID).cast(pl.String).alias(KEY)).with_columns(
         pl.col(KEY).is_in(entered_now.cast(pl.String).implode()).alias(ENTERED_NOW)
     )
-    triggered = pl.concat(
-        [_triggered(frame, c, compiled) for c in compiled.ctas], how="vertical"
-    ).collect()
-    before = current(history)
-    if before.height:
-        triggered = triggered.join(before.select("cta_id"), on="cta_id", how="anti")
-    created = triggered.sort([ROW, RULE_INDEX])
+    before = history if history_is_latest and history is not None else current(history)
+    triggered = pl.concat([_triggered(frame, c, compiled) for c in compiled.ctas],
+                          how="vertical")
+    if before.height:  # what earlier runs created for the same visit
+        triggered = triggered.join(before.lazy().select("cta_id"), on="cta_id", how="anti")
+    created = triggered.collect().sort([ROW, RULE_INDEX])
     closed = _closed(frame, compiled, before.filter(pl.col("status") == OPEN))
     columns = list(CTA_SCHEMA)
     ctas = pl.concat([created.select(ROW, RULE_INDEX, *columns),
@@ -169,11 +178,13 @@ def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -
     if cta.close_when is not None:  # nothing to do: it would close at once
         fires = fires & ~cta.close_when.as_condition()
     due = pl.lit(compiled.as_of + dt.timedelta(days=rule.due_days), dtype=pl.Date)
-    return frame.filter(fires & pl.col(STAGE).is_not_null()).select(
+    fired = frame.filter(fires & pl.col(STAGE).is_not_null()).with_columns(
+        cta_id_expr(pl.lit(rule.id), pl.col(KEY), pl.col(STAGE), pl.col(ENTERED)).alias("cta_id"))
+    return fired.select(
         pl.col(ROW),
         pl.lit(cta.index, dtype=pl.Int64).alias(RULE_INDEX),
         pl.lit(compiled.as_of, dtype=pl.Date).alias("as_of"),
-        cta_id_expr(pl.lit(rule.id), pl.col(KEY), pl.col(STAGE), pl.col(ENTERED)).alias("cta_id"),
+        pl.col("cta_id"),
         pl.lit(rule.id, dtype=pl.String).alias("rule_id"),
         pl.col(ID).alias("customer_id"),
         pl.lit(rule.name, dtype=pl.String).alias("name"),
@@ -202,50 +213,51 @@ def _closed(frame: pl.LazyFrame, compiled: CompiledRules, open_before: pl.DataFr
     schema = {ROW: given[ROW], RULE_INDEX: pl.Int64, **CTA_SCHEMA, "customer_id": given[ID]}
     if open_before.height == 0:
         return pl.DataFrame(schema=schema)
-    by_id = {c.rule.id: c for c in compiled.ctas}
-    index = {rule_id: c.index for rule_id, c in by_id.items()}
+    index = {c.rule.id: c.index for c in compiled.ctas}
     close_when = [c for c in compiled.ctas if c.close_when is not None]
-    checks: list[pl.Expr] = []
-    for c in close_when:
-        assert c.close_when is not None
-        checks += [
-            c.close_when.as_condition().alias(f"__close_{c.index}"),
-            compiled.reason_for(c.close_when).alias(f"__why_{c.index}"),
-        ]
-    now = frame.select(pl.col(ROW), pl.col(KEY), pl.col(ID), pl.col(STAGE).alias("__stage"),
-                       pl.col(ENTERED).alias("__entered"), *checks)
-    joined = open_before.lazy().with_columns(
+    # the CTA's columns under other names: conditions read the customer's (status, name...)
+    cta = {c: f"__cta_{c}" for c in CTA_SCHEMA}
+    mine = open_before.lazy().with_columns(
         pl.col("customer_id").cast(pl.String).alias(KEY),
         pl.col("rule_id").replace_strict(index, default=None, return_dtype=pl.Int64)
         .alias(RULE_INDEX),
-    ).drop("customer_id").join(now, on=KEY, how="inner")
-    left = ~(
-        pl.col("__stage").eq_missing(pl.col("stage"))
-        & pl.col("__entered").eq_missing(pl.col("stage_entered_at"))
-    )
+    ).rename(cta)
+    # only the customers with open CTAs, with every column a close_when may read
+    now = frame.join(mine.select(KEY).unique(), on=KEY, how="semi")
+    joined = mine.join(now, on=KEY, how="inner")
+    old_stage, old_entered = pl.col(cta["stage"]), pl.col(cta["stage_entered_at"])
+    left = ~(pl.col(STAGE).eq_missing(old_stage) & pl.col(ENTERED).eq_missing(old_entered))
+    closes: Any = left
+    for c in close_when:
+        assert c.close_when is not None
+        closes = closes | ((pl.col(RULE_INDEX) == c.index) & c.close_when.as_condition())
     exit_reason = pl.concat_str(
-        pl.lit("stage exit: "), pl.col("stage"), pl.lit(" → "), pl.col("__stage"),
-        pl.when(pl.col("__stage") == pl.col("stage"))
+        pl.lit("stage exit: "), old_stage, pl.lit(" → "), pl.col(STAGE),
+        pl.when(pl.col(STAGE) == old_stage)
         .then(pl.lit(" (entered again on ")
-              + pl.col("__entered").dt.to_string("%Y-%m-%d").fill_null("an unknown date")
+              + pl.col(ENTERED).dt.to_string("%Y-%m-%d").fill_null("an unknown date")
               + pl.lit(")"))
         .otherwise(pl.lit("")),
     )
     reason: Any = pl.when(left).then(exit_reason)
     for c in close_when:
-        reason = reason.when((pl.col(RULE_INDEX) == c.index) & pl.col(f"__close_{c.index}")).then(
-            pl.lit("close_when: ") + pl.col(f"__why_{c.index}")
-        )
-    reason = reason.otherwise(None)
+        assert c.close_when is not None
+        reason = reason.when(pl.col(RULE_INDEX) == c.index).then(
+            pl.lit("close_when: ") + compiled.reason_for(c.close_when))
+    # reasons only for the CTAs that close
+    closing = joined.filter(closes).with_columns(reason.alias("__why"))
+    kept = [c for c in CTA_SCHEMA
+            if c not in ("as_of", "customer_id", "status", "closed_on", "close_reason")]
     return (
-        joined.with_columns(reason.alias("close_reason"))
-        .filter(pl.col("close_reason").is_not_null())
-        .with_columns(
+        closing.select(
+            pl.col(ROW),
+            pl.col(RULE_INDEX).fill_null(-1),
             pl.lit(compiled.as_of, dtype=pl.Date).alias("as_of"),
             pl.col(ID).alias("customer_id"),
+            *[pl.col(cta[c]).alias(c) for c in kept],
             pl.lit(CLOSED, dtype=pl.String).alias("status"),
             pl.lit(compiled.as_of, dtype=pl.Date).alias("closed_on"),
-            pl.col(RULE_INDEX).fill_null(-1),
+            pl.col("__why").alias("close_reason"),
         )
         .select(list(schema))
         .collect()

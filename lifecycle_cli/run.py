@@ -427,11 +427,13 @@ def run_prepared(prepared: Prepared, *, progress: Progress = _noop) -> RunResult
 
 
 def result_of(prepared: Prepared, engine: EngineResult, *,
-              cta_history: pl.DataFrame | None = None) -> RunResult:
-    """The run's tables; ``cta_history``: the CTA events of earlier days (with a state)."""
+              cta_history: pl.DataFrame | None = None,
+              history_is_latest: bool = False) -> RunResult:
+    """The run's tables; ``cta_history``: the CTA events of earlier days (with a state), or
+    with ``history_is_latest`` only the latest row of each CTA (see ctas.latest_ctas)."""
     rules, as_of, customers = prepared.rules, prepared.as_of, prepared.customers
     final = final_values(engine.state.sort(ROW), prepared.compiled)
-    ctas = ctas_of(prepared, engine, final, cta_history)
+    ctas = ctas_of(prepared, engine, final, cta_history, history_is_latest)
     warnings = list(prepared.warnings) + _warnings(engine, final, rules)
     before = prepared.state.group_by(STAGE).len()
     after = final.group_by(STAGE).len()
@@ -457,7 +459,7 @@ def result_of(prepared: Prepared, engine: EngineResult, *,
 
 
 def ctas_of(prepared: Prepared, engine: EngineResult, final: pl.DataFrame,
-            cta_history: pl.DataFrame | None) -> CtaResult:
+            cta_history: pl.DataFrame | None, history_is_latest: bool = False) -> CtaResult:
     """The CTAs a run creates and closes (``final``: `final_values` of the engine's state)."""
     # a customer enters its stage by a move (or initial assignment), or by a hand change
     # in the export that the run kept (see state.merge_start)
@@ -465,7 +467,8 @@ def ctas_of(prepared: Prepared, engine: EngineResult, final: pl.DataFrame,
         engine.transitions["customer_id"].cast(pl.String),
         prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
     ]).unique()
-    return decide_ctas(final, prepared.compiled, history=cta_history, entered_now=entered)
+    return decide_ctas(final, prepared.compiled, history=cta_history, entered_now=entered,
+                       history_is_latest=history_is_latest)
 
 
 def schema_of(rules: Rules, loaded: Loaded | Prepared) -> dict[str, dict[str, str]]:

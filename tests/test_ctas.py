@@ -305,3 +305,23 @@ def test_a_new_entry_date_in_the_export_is_a_new_visit(tmp_path: Path) -> None:
          "stage exit: Launched → Launched (entered again on 2026-11-02)"),
         ("quiet:001:Launched:2026-11-02", "open", None),
     ]
+
+
+def test_close_when_reads_the_customer_s_columns_not_the_cta_s(tmp_path: Path) -> None:
+    """A customer column named like a CTA column (status, name, type, owner, reason)."""
+    rules = """
+version: 1
+stages: [{name: Trial}, {name: Paying}]
+initial_stage: Trial
+ctas:
+  - {id: convert, name: Convert, on: when, stage: Trial, when: "status = 'trial'",
+     close_when: "status = 'won' AND type = 'smb' AND name <> 'x'"}
+"""
+    s = Scenario(tmp_path, rules)
+    row = {"customer_id": "001", "status": "trial", "type": "smb", "name": "Acme",
+           "owner": "o", "reason": "r"}
+    assert s.run("2026-11-01", [row])["status"].to_list() == ["open"]
+    assert s.run("2026-11-02", [row]).height == 0
+    events = s.run("2026-11-03", [{**row, "status": "won"}])
+    assert events.select("status", "close_reason").rows() == [
+        ("closed", "close_when: status=won; type=smb; name=Acme")]
