@@ -96,10 +96,9 @@ def current(history: pl.DataFrame | None) -> pl.DataFrame:
     """Each CTA's latest row in a history of CTA events (the state's ``ctas`` table)."""
     if history is None or history.height == 0:
         return pl.DataFrame(schema=CTA_SCHEMA)
-    return (
-        history.sort("as_of", maintain_order=True)
-        .unique(subset="cta_id", keep="last", maintain_order=True)
-    )
+    if not history["as_of"].is_sorted():  # the state's tables come in date order already
+        history = history.sort("as_of", maintain_order=True)
+    return history.unique(subset="cta_id", keep="last", maintain_order=True)
 
 
 def latest_ctas(latest: pl.DataFrame, today: pl.DataFrame) -> pl.DataFrame:
