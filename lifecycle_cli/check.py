@@ -390,10 +390,7 @@ def read_state(path: str | Path, as_of: dt.date, since: dt.date | None = None) -
     rename. A run that commits while we read may remove a file the old index named; then
     the index is read again.
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise StateError(Problem("the state folder does not exist", file=str(path),
-                                 hint="give the folder that `lifecycle run --state` writes"))
+    State.open_existing(path, empty_ok=True)  # a wrong --state fails at once, not retried
     for attempt in range(STATE_READ_TRIES):
         try:
             return _read_state(State.open(path), as_of, since)

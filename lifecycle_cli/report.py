@@ -31,7 +31,6 @@ from pathlib import Path
 
 import polars as pl
 
-from . import state as state_files
 from .errors import DataError, OptionError, Problem
 from .inputs import ENTERED, ID, ROW, STAGE, read_customers
 from .rules import Rules, did_you_mean
@@ -127,12 +126,7 @@ def history_from_state(
     if start is not None and end is not None and start > end:
         raise OptionError(f"--from {start} is after --to {end}")
     path = Path(state_dir)
-    if not (path / state_files.INDEX).exists():
-        raise StateError(Problem(
-            "no lifecycle state here" if path.is_dir() else "the state folder does not exist",
-            file=str(path), hint="give --state the folder that `lifecycle run --state` or "
-            "`lifecycle backfill` wrote"))
-    state = State.open(path)
+    state = State.open_existing(path)
     days = [d for d in state.days if (start is None or d >= start) and (end is None or d <= end)]
     if not days:
         first, latest = min(state.days, default=None), state.latest

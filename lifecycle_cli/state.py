@@ -213,6 +213,20 @@ class State:
             ) from None
         return cls(path, dict(sorted(days.items())))
 
+    @classmethod
+    def open_existing(cls, path: str | Path, *, empty_ok: bool = False) -> State:
+        """`open` for the commands that only read a state (ctas, report, check): the folder
+        must exist, and unless ``empty_ok``, hold a state (its index)."""
+        path = Path(path)
+        hint = "give the folder that `lifecycle run --state` or `lifecycle backfill` wrote"
+        if not path.exists():
+            raise StateError(Problem("no lifecycle state here: the state folder does not exist",
+                                     file=str(path), hint=hint))
+        if path.is_dir() and not empty_ok and not (path / INDEX).exists():
+            raise StateError(Problem(f"no lifecycle state here: the folder has no {INDEX}",
+                                     file=str(path), hint=hint))
+        return cls.open(path)
+
     @property
     def latest(self) -> dt.date | None:
         return max(self.days) if self.days else None

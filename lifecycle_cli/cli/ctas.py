@@ -10,7 +10,7 @@ import typer
 from ..ctas import worklist
 from ..errors import OptionError, Problem
 from ..outputs import write_csv, write_tables
-from ..state import State, StateError
+from ..state import State
 from . import common, render
 
 
@@ -56,10 +56,7 @@ def ctas(
     (seq 0) or one of its tasks; days_overdue counts from the as-of date.
     """
     day = common.parse_date(as_of)
-    if not (state / "state.json").exists():
-        raise StateError(Problem("no lifecycle state here", file=str(state),
-                                 hint="run `lifecycle run ... --state DIR` first"))
-    memory = State.open(state)
+    memory = State.open_existing(state)
     if day is not None and day not in memory.days:
         known = list(memory.days)
         raise OptionError(

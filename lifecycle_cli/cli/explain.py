@@ -52,7 +52,7 @@ def explain(
     rule_set = load_rules(rules)
     previous = cta_history = None
     if state is not None:
-        memory = State.open(state)
+        memory = State.open_existing(state, empty_ok=True)
         base = memory.before(as_of or dt.date.today())
         previous = memory.stages(base)
         cta_history = memory.table("ctas", end=base) if base else None
