@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from .ctas import OPEN, current
 from .engine import DAYS_IN_STAGE, EXPECTED_DAYS, decide, final_values
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
 from .expressions import Kind, reason_expr
@@ -328,11 +329,8 @@ def cta_past_due_findings(ctas: pl.DataFrame | None, customers: pl.LazyFrame,
     if ctas is None or ctas.height == 0:
         return []
     latest = (
-        ctas.lazy().filter(pl.col("as_of") <= pl.lit(as_of, dtype=pl.Date))
-        .sort(["cta_id", "as_of"], maintain_order=True)
-        .unique("cta_id", keep="last", maintain_order=True)
-        .filter((pl.col("status") == "open")
-                & (pl.col("due_on") < pl.lit(as_of, dtype=pl.Date)))
+        current(ctas.filter(pl.col("as_of") <= pl.lit(as_of, dtype=pl.Date))).lazy()
+        .filter((pl.col("status") == OPEN) & (pl.col("due_on") < pl.lit(as_of, dtype=pl.Date)))
         .select(
             pl.col("customer_id").cast(pl.String),
             pl.col("stage").alias("__cta_stage"),

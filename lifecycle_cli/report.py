@@ -31,6 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .ctas import CLOSED, OPEN, current
 from .errors import DataError, OptionError, Problem
 from .inputs import ENTERED, ID, ROW, STAGE, read_customers
 from .rules import Rules, did_you_mean
@@ -630,19 +631,15 @@ def cta_table(ctas: pl.DataFrame | None, start: dt.date, end: dt.date) -> pl.Dat
     if ctas.height == 0:
         return pl.DataFrame(schema=schema)
     first, last = pl.lit(start, dtype=pl.Date), pl.lit(end, dtype=pl.Date)
-    latest = (
-        ctas.filter(pl.col("as_of") <= last)
-        .sort("cta_id", "as_of", maintain_order=True)
-        .unique("cta_id", keep="last", maintain_order=True)
-    )
-    is_open = pl.col("status") == "open"
+    latest = current(ctas.filter(pl.col("as_of") <= last))
+    is_open = pl.col("status") == OPEN
     return (
         latest.with_columns(pl.col("owner").cast(pl.String).fill_null(NO_OWNER),
                             pl.col("type").cast(pl.String).fill_null(""))
         .group_by("type", "owner")
         .agg(
             pl.col("created_on").is_between(first, last).sum().alias("created"),
-            ((pl.col("status") == "closed") & pl.col("closed_on").is_between(first, last))
+            ((pl.col("status") == CLOSED) & pl.col("closed_on").is_between(first, last))
             .sum().alias("closed"),
             is_open.sum().alias("open"),
             (is_open & (pl.col("due_on") < last)).sum().alias("past_due"),
