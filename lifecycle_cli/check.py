@@ -103,8 +103,7 @@ def resolve(rules: Rules, columns: Collection[str]) -> Settings:
     stage is ``Renewal`` and its date ``renewal_date`` when they exist, exempt stages are
     the terminal ones; ``strict_order: true`` is every stage in file order."""
     c = rules.compliance
-    owner = c.owner_column if c.given("owner_column") else next(
-        (cta.owner for cta in rules.ctas if cta.owner), None)
+    owner = rules.owner_column
     renewal_stage = c.renewal_stage if c.given("renewal_stage") else (
         "Renewal" if "Renewal" in rules.stage_names else None)
     renewal_date = c.renewal_date_column if c.given("renewal_date_column") else (

@@ -53,7 +53,6 @@ Progress = Callable[[str], None]
 NEW = "(new)"  # the from-stage of an initial assignment
 BY_HAND = "(by hand)"  # the rule of a stage changed by hand in the export
 NO_OWNER = "(no owner)"
-DEFAULT_STUCK_FACTOR = 2.0
 DEFAULT_VALUE = "arr"
 DEFAULT_OWNER = "csm"
 DEFAULT_NAME = "name"
@@ -300,15 +299,8 @@ def _column(attributes: pl.DataFrame | None, rules: Rules, wanted: str | None, d
     return found
 
 
-def _default_owner(rules: Rules) -> str:
-    owners = [c.owner for c in rules.ctas if c.owner]
-    return owners[0] if owners else rules.default_owner or DEFAULT_OWNER
-
-
 def _stuck_factor(rules: Rules, given: float | None) -> float:
-    compliance = getattr(rules, "compliance", None)  # rules gain `compliance:` with `check`
-    factor = given if given is not None else getattr(compliance, "stuck_factor", None)
-    factor = DEFAULT_STUCK_FACTOR if factor is None else float(factor)
+    factor = float(given if given is not None else rules.compliance.stuck_factor)
     if not factor >= 1:
         raise OptionError(f"--stuck-factor takes a number of at least 1, not {factor:g}")
     return factor
@@ -338,14 +330,15 @@ def build_report(
 
     ``value``: a numeric customer column to sum per stage (default ``arr`` when the
     export has it); ``owner``: the column naming each customer's owner (default: the
-    rules' first CTA owner, else ``default_owner``, else ``csm``, when present);
+    rules' `Rules.owner_column`, else ``csm``, when present);
     ``name``: a customer name column for the lists (default ``name``). Stuck means
     more than ``stuck_factor`` times the stage's expected days in it (default: the
-    rules' ``compliance.stuck_factor``, else 2).
+    rules' ``compliance.stuck_factor``, 2 unless written).
     """
     rules, attributes = history.rules, history.attributes
     value_col = _column(attributes, rules, value, DEFAULT_VALUE, "--value")
-    owner_col = _column(attributes, rules, owner, _default_owner(rules), "--owner-column")
+    owner_col = _column(attributes, rules, owner, rules.owner_column or DEFAULT_OWNER,
+                        "--owner-column")
     name_col = _column(attributes, rules, name, DEFAULT_NAME, "--name-column")
     factor = _stuck_factor(rules, stuck_factor)
     warnings = list(history.warnings)

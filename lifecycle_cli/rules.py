@@ -182,6 +182,14 @@ class Rules(_Model):
         return [s.name for s in self.stages]
 
     @property
+    def owner_column(self) -> str | None:
+        """The customer column that names each customer's owner: ``compliance:
+        owner_column`` where written (``null``: none), else the first CTA's ``owner``."""
+        if self.compliance.given("owner_column"):
+            return self.compliance.owner_column
+        return next((cta.owner for cta in self.ctas if cta.owner), None)
+
+    @property
     def effective_max_hops(self) -> int:
         return len(self.stages) if self.max_hops is None else self.max_hops
 

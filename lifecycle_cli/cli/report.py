@@ -61,8 +61,9 @@ def report(
         "--value", "Numeric customer column to sum per stage. Default: arr, if the export has "
         "it.", "COLUMN")] = None,
     owner: Annotated[str | None, _option(
-        "--owner-column", "Customer column naming the owner. Default: the rules' first CTA "
-        "owner, else default_owner, else csm, if the export has it.", "COLUMN")] = None,
+        "--owner-column", "Customer column naming the owner. Default: the rules' "
+        "compliance.owner_column, else the first CTA's owner, else csm, if the export has "
+        "it.", "COLUMN")] = None,
     name: Annotated[str | None, _option(
         "--name-column", "Customer column with a readable name for the lists. Default: name, "
         "if the export has it.", "COLUMN")] = None,
@@ -107,8 +108,6 @@ def report(
                               "is the state's (--customers gives owners and values)")
         if as_of is not None:
             raise OptionError("--as-of is for a run in memory; with --state use --to")
-    if stuck_factor is not None and not stuck_factor >= 1:
-        raise OptionError(f"--stuck-factor takes a number of at least 1, not {stuck_factor:g}")
     targets = [p for p in (html, xlsx) if p is not None]
     inputs = [p for p in (customers, rules) if p is not None]
     if state is not None:
