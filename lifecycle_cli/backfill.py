@@ -35,7 +35,7 @@ from .inputs import ENTERED, ID, STAGE, TIMESTAMP, Usage
 from .metrics import MetricsReplay
 from .nightly import build_summary, day_write
 from .rules import Rules
-from .run import Loaded, RunResult, load, prepare_loaded, result_of
+from .run import Loaded, load, prepare_loaded, result_of
 from .state import State, StateError, Transaction, collect_garbage, file_facts, lock
 
 Progress = Callable[[str], None]
@@ -150,7 +150,7 @@ def backfill(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,
                 dict(result.stages_after), time.monotonic() - day_began,
-                *_cta_counts(result)))
+                summary["ctas"]["created"], summary["ctas"]["closed"]))
             if keep_export_stages and day == start:
                 # the export's stages speak for the first day only
                 loaded.typed = _without_stages(loaded.typed)
@@ -159,12 +159,6 @@ def backfill(
         txn.commit()
     out.seconds = time.monotonic() - began
     return out
-
-
-def _cta_counts(result: RunResult) -> tuple[int, int]:
-    if result.ctas is None:
-        return 0, 0
-    return result.ctas.created.height, result.ctas.closed.height
 
 
 def _without_stages(typed: pl.DataFrame) -> pl.DataFrame:

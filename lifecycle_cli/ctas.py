@@ -341,26 +341,18 @@ def worklist(
     open_ctas = current(history).filter(pl.col("status") == OPEN)
     if as_of is None or open_ctas.height == 0:
         return Worklist(as_of, pl.DataFrame(schema=WORKLIST_SCHEMA), [])
-    shared = ["customer_id", "cta_id", "type", "priority", "stage", "created_on", "reason"]
-    cta_rows = open_ctas.select(
-        pl.col("owner"), pl.col("due_on"), pl.lit("cta").alias("item"),
-        pl.col("customer_id").cast(pl.String), pl.col("cta_id"),
-        pl.lit(0, dtype=pl.Int64).alias("seq"), pl.col("name").alias("what"),
-        *[pl.col(c) for c in shared if c not in ("customer_id", "cta_id")],
-    )
-    frames = [cta_rows]
+    # each row: who, when, what; then the CTA's context, on its tasks too
+    context = ["type", "priority", "stage", "created_on", "reason"]
+    frames = [open_ctas.select(
+        "owner", "due_on", pl.lit("cta").alias("item"), pl.col("customer_id").cast(pl.String),
+        "cta_id", pl.lit(0, dtype=pl.Int64).alias("seq"), pl.col("name").alias("what"),
+        *context,
+    )]
     if tasks.height:
-        task_rows = tasks.with_columns(pl.col("customer_id").cast(pl.String)).join(
-            open_ctas.select("cta_id", *[c for c in shared if c not in ("customer_id",
-                                                                          "cta_id")]),
-            on="cta_id", how="inner",
-        ).select(
-            pl.col("owner"), pl.col("due_on"), pl.lit("task").alias("item"),
-            pl.col("customer_id"), pl.col("cta_id"), pl.col("seq"),
-            pl.col("task").alias("what"),
-            *[pl.col(c) for c in shared if c not in ("customer_id", "cta_id")],
-        )
-        frames.append(task_rows)
+        frames.append(tasks.join(open_ctas.select("cta_id", *context), on="cta_id").select(
+            "owner", "due_on", pl.lit("task").alias("item"), pl.col("customer_id").cast(pl.String),
+            "cta_id", "seq", pl.col("task").alias("what"), *context,
+        ))
     items = pl.concat(frames, how="vertical_relaxed").with_columns(
         (pl.lit(as_of, dtype=pl.Date) - pl.col("due_on")).dt.total_days()
         .clip(lower_bound=0).cast(pl.Int64).alias("days_overdue")

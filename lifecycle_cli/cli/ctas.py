@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -39,9 +40,9 @@ def ctas(
         bool, typer.Option("--overdue", help="Only what is past its due date.")
     ] = False,
     as_of: Annotated[
-        str | None,
+        dt.date | None,
         typer.Option("--as-of", help="A date of the state (YYYY-MM-DD). Default: its latest.",
-                     metavar="YYYY-MM-DD", show_default=False),
+                     parser=common.parse_date, metavar="YYYY-MM-DD", show_default=False),
     ] = None,
     out: Annotated[Path | None, common.out_option("the worklist")] = None,
     fmt: common.FormatOpt = common.TableFormat.csv,
@@ -55,8 +56,8 @@ def ctas(
     or a worklist.xlsx workbook), --stdout writes CSV for a pipe. Each row is a CTA
     (seq 0) or one of its tasks; days_overdue counts from the as-of date.
     """
-    day = common.parse_date(as_of)
     memory = State.open_existing(state)
+    day = as_of
     if day is not None and day not in memory.days:
         known = list(memory.days)
         raise OptionError(
