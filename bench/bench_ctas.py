@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from lifecycle_cli import load_rules
+from lifecycle_cli.columns import ROW
+from lifecycle_cli.day.pipeline import ctas_of, prepare
 from lifecycle_cli.engine import decide, final_values
-from lifecycle_cli.inputs import ROW
-from lifecycle_cli.run import ctas_of, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,14 +9,14 @@ The command line (``lifecycle``) is a thin face on this library::
     write_tables(result.tables, "out", "csv", inputs=result.input_paths)
 """
 
-from .check import check
+from .check.run import check
+from .day.explain import explain
+from .day.pipeline import RunResult, prepare, run
 from .errors import DataError, LifecycleError, OutputError, Problem, RulesError
-from .explain import explain
-from .outputs import write_tables
-from .rules import Rules, load_rules, parse_rules
-from .run import RunResult, prepare, run
-
-__version__ = "0.1.0"
+from .render.tables import write_tables
+from .rules.load import load_rules, parse_rules
+from .rules.model import Rules
+from .version import __version__
 
 __all__ = [
     "DataError",

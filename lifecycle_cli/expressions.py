@@ -23,6 +23,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from .suggest import did_you_mean
+
 
 class Kind(str, Enum):
     """The types an expression can have, as users think of them."""
@@ -261,8 +263,6 @@ class _Compiler:
         if name == "as_of":
             return pl.lit(self.as_of, dtype=pl.Date), Kind.DATE
         if name not in self.scope:
-            from .rules import did_you_mean  # local: rules imports this module
-
             quoted = (
                 node.this.args.get("quoted") if isinstance(node.this, exp.Identifier) else False
             )
@@ -620,8 +620,6 @@ class _Compiler:
             return (
                 self._date_arg(node, name) - pl.lit(self.as_of, dtype=pl.Date)
             ).dt.total_days(), Kind.NUMBER
-        from .rules import did_you_mean
-
         raise ExpressionError(
             f"unknown function {node.this}()",
             hint=did_you_mean(name, list(FUNCTIONS))

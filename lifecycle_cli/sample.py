@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lifecycle_cli.errors import OptionError
+from .errors import OptionError
 
 __all__ = ["SampleResult", "generate_sample"]
 

@@ -19,7 +19,7 @@ import pytest
 from cli_util import lifecycle, snapshot
 
 from lifecycle_cli import RulesError, parse_rules, run
-from lifecycle_cli.check import (
+from lifecycle_cli.check.run import (
     FINDING_SCHEMA,
     check,
     collect_findings,
@@ -29,9 +29,10 @@ from lifecycle_cli.check import (
     resolve,
 )
 from lifecycle_cli.errors import OptionError
-from lifecycle_cli.nightly import run_with_state
-from lifecycle_cli.rules import FINDING_KINDS, load_rules
-from lifecycle_cli.state import lock
+from lifecycle_cli.jobs.nightly import run_with_state
+from lifecycle_cli.rules import load_rules
+from lifecycle_cli.rules.model import FINDING_KINDS
+from lifecycle_cli.state.lock import lock
 
 DATA = Path(__file__).resolve().parent / "data" / "check"
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -298,10 +299,10 @@ def test_run_does_not_need_the_columns_only_check_reads(tmp_path: Path) -> None:
 
 def test_the_state_is_read_again_when_a_run_replaced_it_meanwhile(
         state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lifecycle_cli.state import StateError
+    from lifecycle_cli.state.store import StateError
 
     # the module: `lifecycle_cli.check` is the function, like `lifecycle_cli.run`
-    check_module = importlib.import_module("lifecycle_cli.check")
+    check_module = importlib.import_module("lifecycle_cli.check.run")
 
     real, calls = check_module._read_state, []
 

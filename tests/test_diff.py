@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from lifecycle_cli import DataError, parse_rules, run
-from lifecycle_cli.diff import RuleChange, compare, diff, rule_changes
+from lifecycle_cli.jobs.diff import RuleChange, compare, diff, rule_changes
 
 AS_OF = dt.date(2026, 11, 1)
 STAGES = """\

@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from cli_util import AS_OF, DATA, RULES, lifecycle, run_args, snapshot
 
-from lifecycle_cli import outputs
 from lifecycle_cli.errors import OutputError
-from lifecycle_cli.state import State
+from lifecycle_cli.render import tables as outputs
+from lifecycle_cli.state.store import State
 
 
 def run_on(state: Path, out: Path, as_of: str = AS_OF, *extra: str | Path,
@@ -112,7 +112,7 @@ def test_a_second_run_on_a_locked_state_exits_1(tmp_path: Path) -> None:
     state = tmp_path / "state"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys,time\nfrom pathlib import Path\n"
-         "from lifecycle_cli.state import lock\n"
+         "from lifecycle_cli.state.lock import lock\n"
          "with lock(Path(sys.argv[1]), 'lifecycle run --nightly'):\n"
          "    print('locked', flush=True); time.sleep(60)", str(state)],
         stdout=subprocess.PIPE, text=True)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from lifecycle_cli import OutputError, write_tables
-from lifecycle_cli.outputs import write_csv
+from lifecycle_cli.render.tables import write_csv
 
 DANGEROUS = ["=1+1", "+1+1", "-2+3", "@SUM(A1)", "=cmd|' /C calc'!A0", "http://example.com"]
 
@@ -93,7 +93,7 @@ def test_a_failed_write_leaves_the_old_outputs_and_no_temp_files(
         raise OSError(28, "No space left on device")
 
     changed = {"customers": tables()["customers"].head(1), "transitions": tables()["transitions"]}
-    monkeypatch.setattr("lifecycle_cli.outputs.write_csv", disk_full)
+    monkeypatch.setattr("lifecycle_cli.render.tables.write_csv", disk_full)
     with pytest.raises(OutputError, match="No space left on device"):
         write_tables(changed, tmp_path, "csv")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
@@ -113,7 +113,7 @@ def test_all_files_are_renamed_only_after_all_are_written(
             raise OSError(5, "Input/output error")
         real(frame, target)
 
-    monkeypatch.setattr("lifecycle_cli.outputs.write_csv", second_fails)
+    monkeypatch.setattr("lifecycle_cli.render.tables.write_csv", second_fails)
     with pytest.raises(OutputError):
         write_tables(
             {"customers": tables()["customers"].head(2), "transitions": tables()["transitions"]},

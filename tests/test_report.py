@@ -13,7 +13,7 @@ import pytest
 from report_util import build_state
 
 from lifecycle_cli.errors import DataError, OptionError
-from lifecycle_cli.report import (
+from lifecycle_cli.report.build import (
     MOVES_SCHEMA,
     History,
     _stuck_factor,
@@ -22,7 +22,7 @@ from lifecycle_cli.report import (
     history_from_state,
 )
 from lifecycle_cli.rules import load_rules, parse_rules
-from lifecycle_cli.state import StateError
+from lifecycle_cli.state.store import StateError
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "report"
 D = dt.date
@@ -226,7 +226,7 @@ def test_a_history_with_ctas_has_a_cta_table_in_every_output() -> None:
     from rich.console import Console
 
     from lifecycle_cli.cli.render import report_tables
-    from lifecycle_cli.html import render_html
+    from lifecycle_cli.render.html import render_html
 
     report = build_report(hand_history(ctas=CTAS))
     assert list(report.tables)[-1] == "ctas"
@@ -244,7 +244,7 @@ def test_the_report_counts_the_state_s_ctas(state: Path) -> None:
     from cli_util import RULES
 
     from lifecycle_cli.ctas import current
-    from lifecycle_cli.state import State
+    from lifecycle_cli.state.store import State
 
     rules = load_rules(RULES)
     events = State.open(state).table("ctas")

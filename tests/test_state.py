@@ -16,17 +16,11 @@ import polars as pl
 import pytest
 from cli_util import snapshot
 
-from lifecycle_cli import state as state_mod
+from lifecycle_cli.columns import STAGE_TABLE_SCHEMA
+from lifecycle_cli.day.start import empty_overrides, merge_start, stage_table
 from lifecycle_cli.errors import OutputError
-from lifecycle_cli.state import (
-    DayWrite,
-    State,
-    StateError,
-    Transaction,
-    lock,
-    merge_start,
-    stage_table,
-)
+from lifecycle_cli.state import DayWrite, State, StateError, Transaction, lock
+from lifecycle_cli.state import store as state_mod
 
 DAY = dt.date(2026, 11, 2)
 D = dt.date
@@ -47,7 +41,7 @@ STATE_TABLE = pl.DataFrame(
         ("c", "Renewal", D(2026, 8, 1), D(2026, 11, 1), "Renewal"),
         ("gone", "Churned", D(2026, 7, 1), D(2026, 10, 1), "Churned"),
     ],
-    schema=state_mod.STAGE_TABLE_SCHEMA,
+    schema=STAGE_TABLE_SCHEMA,
     orient="row",
 )
 
@@ -117,7 +111,7 @@ def day_write(day: dt.date, stage: str = "Launched") -> DayWrite:
         as_of=day,
         stages=stage_table(export([("a", stage, day)]), None, day),
         transitions=pl.DataFrame({"as_of": [day], "customer_id": ["a"], "rule_id": ["r"]}),
-        overrides=state_mod.empty_overrides(),
+        overrides=empty_overrides(),
         manifest={"as_of": day.isoformat(), "rows": {"customers": 1}},
     )
 
@@ -195,7 +189,7 @@ def test_a_damaged_index_is_a_clear_error(tmp_path: Path) -> None:
 HOLD = """
 import sys, time
 from pathlib import Path
-from lifecycle_cli.state import lock
+from lifecycle_cli.state.lock import lock
 with lock(Path(sys.argv[1]), "lifecycle run --as-of 2026-11-02"):
     print("locked", flush=True)
     time.sleep(60)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lifecycle_cli.survival import kaplan_meier, quantile_days, survival_at
+from lifecycle_cli.report.survival import kaplan_meier, quantile_days, survival_at
 
 
 def curve_of(rows: list[tuple[str, int, bool, int]]) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
+from ..version import __version__
 from . import backfill, check, common, ctas, diff, explain, report, run, sample, validate
 
 app = typer.Typer(

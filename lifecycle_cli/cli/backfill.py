@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..backfill import backfill as replay
-from ..backfill import summary_of
-from ..rules import load_rules
+from ..jobs.backfill import backfill as replay
+from ..jobs.backfill import summary_of
+from ..rules.load import load_rules
 from . import common, render
 
 

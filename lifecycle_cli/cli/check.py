@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from ..check import FINDING_KINDS, parse_fail_on
-from ..check import check as check_exports
+from ..check.run import FINDING_KINDS, parse_fail_on
+from ..check.run import check as check_exports
 from ..errors import EXIT_CHECK_FAILED, OptionError
-from ..outputs import write_csv, write_tables
-from ..rules import load_rules
+from ..render.tables import write_csv, write_tables
+from ..rules.load import load_rules
 from . import common, render
 
 

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import EXIT_BAD_INPUT, LifecycleError, Problem
-from ..nightly import error_summary
-from ..outputs import write_text_atomic
+from ..files import write_text_atomic
+from ..jobs.nightly import error_summary
 
 # Data goes to stdout; the human summary, progress and errors go to stderr.
 out = Console(highlight=False, soft_wrap=True)

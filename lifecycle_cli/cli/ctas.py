@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from ..ctas import worklist
+from ..ctas.worklist import worklist
 from ..errors import OptionError, Problem
-from ..outputs import write_csv, write_tables
-from ..state import State
+from ..render.tables import write_csv, write_tables
+from ..state.store import State
 from . import common, render
 
 

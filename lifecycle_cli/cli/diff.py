@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from ..diff import DIFF_COLUMNS
-from ..diff import diff as diff_rules
 from ..errors import EXIT_CHECK_FAILED, OptionError, RulesError
-from ..outputs import write_csv, write_tables
-from ..rules import Rules, load_rules
+from ..jobs.diff import DIFF_COLUMNS
+from ..jobs.diff import diff as diff_rules
+from ..render.tables import write_csv, write_tables
+from ..rules.load import load_rules
+from ..rules.model import Rules
 from . import common, render
 
 

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from ..explain import explain as explain_customers
-from ..rules import load_rules
-from ..state import State
+from ..day.explain import explain as explain_customers
+from ..rules.load import load_rules
+from ..state.store import State
 from . import common, render
 
 

@@ -11,16 +11,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..backfill import BackfillResult
-from ..cells import cell, is_share
-from ..check import SEVERITIES, SEVERITY, CheckResult
-from ..ctas import Worklist
-from ..diff import RulesDiff
-from ..explain import Explanation
-from ..nightly import NightlyResult
-from ..report import NEW, Report
-from ..rules import did_you_mean
-from ..run import RunResult
+from ..check.run import SEVERITIES, SEVERITY, CheckResult
+from ..ctas.worklist import Worklist
+from ..day.explain import Explanation
+from ..day.pipeline import RunResult
+from ..jobs.backfill import BackfillResult
+from ..jobs.diff import RulesDiff
+from ..jobs.nightly import NightlyResult
+from ..render.cells import cell, is_share
+from ..report.build import NEW, Report
+from ..suggest import did_you_mean
 
 __all__ = ["escape"]  # the CLI escapes warnings with it too
 

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import OptionError
-from ..html import render_html
-from ..outputs import check_not_inputs, write_tables, write_text_atomic
-from ..report import Report, build_report, history_from_exports, history_from_state
-from ..rules import load_rules
-from ..state import INDEX
+from ..files import write_text_atomic
+from ..render.html import render_html
+from ..render.tables import check_not_inputs, write_tables
+from ..report.build import Report, build_report, history_from_exports, history_from_state
+from ..rules.load import load_rules
+from ..state.store import INDEX
 from . import common, render
 
 TEXT_COLUMNS = ["customer_id", "name", "owner", "stage", "from_stage", "to_stage", "next_stage",

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from ..errors import OptionError
-from ..nightly import Guards, MaxMoves, parse_share, run_with_state
-from ..outputs import write_csv
-from ..rules import load_rules
+from ..jobs.nightly import Guards, MaxMoves, parse_share, run_with_state
+from ..render.tables import write_csv
+from ..rules.load import load_rules
 from . import common, render
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..rules import load_rules
-from ..run import prepare
+from ..day.pipeline import prepare
+from ..rules.load import load_rules
 from . import common
 
 

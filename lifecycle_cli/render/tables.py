@@ -17,8 +17,9 @@ from typing import IO
 
 import polars as pl
 
-from .errors import OutputError, Problem
-from .inputs import infer_types
+from ..errors import OutputError, Problem
+from ..files import fsync, fsync_dir, remove_debris, temp_path
+from ..inputs.types import infer_types
 
 FORMATS = ("csv", "parquet", "xlsx")
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -97,25 +98,25 @@ def write_tables(
                     "holds; use --format csv or parquet"
                 )
     for target in set(targets.values()):
-        _remove_debris(target)
+        remove_debris(target)
     pending: list[tuple[Path, Path]] = []
     try:
         if fmt == "xlsx":
             target = targets[next(iter(tables))]
-            temp = _temp_path(target)
+            temp = temp_path(target)
             pending.append((temp, target))
             write_workbook(tables, temp, created=created, text_columns=text_columns)
-            _fsync(temp)
+            fsync(temp)
         else:
             for name, frame in tables.items():
                 target = targets[name]
-                temp = _temp_path(target)
+                temp = temp_path(target)
                 pending.append((temp, target))
                 if fmt == "csv":
                     write_csv(frame, temp)
                 else:
                     frame.write_parquet(temp, compression="zstd", statistics=True)
-                _fsync(temp)
+                fsync(temp)
         for temp, target in pending:
             os.replace(temp, target)
         fsync_dir(out_dir)
@@ -128,71 +129,6 @@ def write_tables(
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
     return list(dict.fromkeys(targets.values()))
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a fsynced temporary file in the same folder and
-    a rename; raise OSError (the target is untouched then)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(target)
-    try:
-        with open(temp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-
-
-def write_text_atomic(target: str | Path, text: str) -> Path:
-    """Write one small text file (a JSON summary) atomically."""
-    target = Path(target)
-    try:
-        write_atomic(target, text.encode("utf-8"))
-    except OSError as err:
-        raise OutputError(
-            Problem(f"cannot write the file: {err.strerror or err}", file=str(target))
-        ) from None
-    return target
-
-
-def _remove_debris(target: Path) -> None:
-    """Remove the temporary files a killed run left next to ``target``."""
-    for temp in target.parent.glob(f".{target.name}.tmp-*"):
-        pid = temp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                temp.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.tmp-{os.getpid()}")
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def write_csv(frame: pl.DataFrame, target: str | Path | IO[str] | IO[bytes]) -> None:

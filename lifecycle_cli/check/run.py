@@ -33,14 +33,21 @@ from typing import Any
 
 import polars as pl
 
-from .ctas import OPEN, current
-from .engine import DAYS_IN_STAGE, EXPECTED_DAYS, decide, final_values
-from .errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
-from .expressions import Kind, reason_expr
-from .inputs import ENTERED, ID, ROW, STAGE, line_of_row
-from .rules import FINDING_KINDS, Metric, Rules, compliance_column_problems, did_you_mean
-from .run import ctas_of, load, prepare_loaded
-from .state import State, StateError, file_facts, merge_start
+from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, ID, OPEN, ROW, STAGE
+from ..ctas.decide import current
+from ..day.pipeline import ctas_of, load, prepare_loaded
+from ..day.start import merge_start
+from ..engine.builtins import final_values
+from ..engine.decide import decide
+from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
+from ..expressions import Kind, reason_expr
+from ..files import file_facts
+from ..inputs.formats import line_of_row
+from ..rules.checks import compliance_column_problems
+from ..rules.model import FINDING_KINDS, Metric, Rules
+from ..state.store import State, StateError
+from ..suggest import did_you_mean
+from ..version import __version__
 
 Progress = Callable[[str], None]
 
@@ -458,8 +465,6 @@ class CheckResult:
     def summary(self, fail_on: Sequence[str], *, rules_path: Path | None = None,
                 written: Sequence[Path] = ()) -> dict[str, Any]:
         """The ``--summary-json`` document."""
-        from . import __version__
-
         failed = self.failed(fail_on)
         return {
             "status": "failed" if failed else "ok",

@@ -28,15 +28,18 @@ from typing import Any
 
 import polars as pl
 
-from .ctas import current, latest_ctas
-from .engine import decide
-from .errors import OptionError, Problem
-from .inputs import ENTERED, ID, STAGE, TIMESTAMP, Usage
-from .metrics import MetricsReplay
+from ..columns import ENTERED, ID, STAGE, TIMESTAMP
+from ..ctas.decide import current, latest_ctas
+from ..day.pipeline import Loaded, load, prepare_loaded, result_of
+from ..engine.decide import decide
+from ..errors import OptionError, Problem
+from ..files import file_facts
+from ..inputs.usage import Usage
+from ..metrics.replay import MetricsReplay
+from ..rules.model import Rules
+from ..state.lock import lock
+from ..state.store import State, StateError, Transaction, collect_garbage
 from .nightly import build_summary, day_write
-from .rules import Rules
-from .run import Loaded, load, prepare_loaded, result_of
-from .state import State, StateError, Transaction, collect_garbage, file_facts, lock
 
 Progress = Callable[[str], None]
 

@@ -31,12 +31,14 @@ from pathlib import Path
 
 import polars as pl
 
-from .ctas import CLOSED, OPEN, current
-from .errors import DataError, OptionError, Problem
-from .inputs import ENTERED, ID, ROW, STAGE, read_customers
-from .rules import Rules, did_you_mean
-from .run import prepare, run_prepared
-from .state import SEEN, State, StateError
+from ..columns import CLOSED, ENTERED, ID, OPEN, ROW, SEEN, STAGE
+from ..ctas.decide import current
+from ..day.pipeline import prepare, run_prepared
+from ..errors import DataError, OptionError, Problem
+from ..inputs.customers import read_customers
+from ..rules.model import Rules
+from ..state.store import State, StateError
+from ..suggest import did_you_mean
 from .survival import (
     AT_RISK,
     CENSORED,

@@ -16,26 +16,32 @@ from pathlib import Path
 
 import polars as pl
 
-from .csvtext import codec_name
-from .ctas import CtaResult, decide_ctas
-from .engine import (
+from ..columns import (
+    BUILTINS,
     COMPUTED_COLUMNS,
     DAYS_IN_STAGE,
+    ENTERED,
     EXPECTED_DAYS,
+    ID,
     OVERDUE,
     PREVIOUS_STAGE,
-    CompiledRules,
-    EngineResult,
-    compile_rules,
-    decide,
-    final_values,
+    ROW,
+    STAGE,
 )
-from .errors import DataError, LifecycleError, Problem, RulesError
-from .expressions import Kind, kind_of
-from .inputs import ENTERED, ID, ROW, STAGE, Customers, Usage, read_customers, scan_usage
-from .metrics import MetricsResult, compute_metrics
-from .rules import BUILTINS, Rules, compliance_column_problems, did_you_mean
-from .state import empty_overrides, merge_start
+from ..ctas.decide import CtaResult, decide_ctas
+from ..engine.builtins import final_values
+from ..engine.compile import CompiledRules, compile_rules
+from ..engine.decide import EngineResult, decide
+from ..errors import DataError, LifecycleError, Problem, RulesError
+from ..expressions import Kind, kind_of
+from ..inputs.csvtext import codec_name
+from ..inputs.customers import Customers, read_customers
+from ..inputs.usage import Usage, scan_usage
+from ..metrics.compute import MetricsResult, compute_metrics
+from ..rules.checks import compliance_column_problems
+from ..rules.model import Rules
+from ..suggest import did_you_mean
+from .start import empty_overrides, merge_start
 
 Progress = Callable[[str], None]
 

@@ -18,155 +18,32 @@ disk, leaves the previous state exactly as it was; files that no index names
 are removed by the next run. A repeated run for an as-of date replaces that
 date's entry in the index: nothing doubles.
 
-Which stage a run starts from, when the export and the state disagree:
-
-- the export wins where it has a value (it is the CRM, where people change
-  stages by hand), and the state fills what the export leaves empty;
-- a customer whose stage in the export differs from the state's and from what
-  the export gave last time was changed by hand: it is recorded in
-  ``overrides``; when the export gives no ``stage_entered_at`` for such a
-  stage, the stage counts as entered on the as-of date (the day it was seen);
-- one whose export stage differs from the state's but is what the export gave
-  last time shows a CRM not (yet) updated from our outputs: the state wins;
-- ``prefer="state"`` makes the state win always; hand changes are still recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import hashlib
 import io
 import json
 import os
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from .errors import DataError, OutputError, Problem
-from .outputs import fsync_dir, write_atomic
+from ..errors import DataError, OutputError, Problem
+from ..files import fsync_dir, write_atomic
 
 FORMAT = 1
 INDEX = "state.json"
 LOCK = "lock"
 TABLES = ("stages", "transitions", "overrides", "ctas", "tasks")
 
-SEEN = "last_seen"  # the last as-of date whose export listed the customer
-EXPORT_STAGE = "export_stage"  # the stage that export gave (empty: none)
-STAGE_TABLE_SCHEMA = {
-    "customer_id": pl.String(),
-    "stage": pl.String(),
-    "stage_entered_at": pl.Date(),
-    SEEN: pl.Date(),
-    EXPORT_STAGE: pl.String(),
-}
-OVERRIDE_SCHEMA = {
-    "as_of": pl.Date(),
-    "customer_id": pl.String(),
-    "state_stage": pl.String(),
-    "state_entered_at": pl.Date(),
-    "export_stage": pl.String(),
-    "export_entered_at": pl.Date(),
-    "kept": pl.String(),  # "export" or "state": which one the run started from
-}
-
-
 class StateError(DataError):
     """A problem with the state folder (locked, a past date, unreadable): exit 1."""
-
-
-# -- the lock -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    pid: int
-    host: str
-    user: str
-    command: str
-    since: str  # ISO time, UTC
-
-    def describe(self) -> str:
-        return f"pid {self.pid} on {self.host} (user {self.user}), running `{self.command}`, " \
-               f"since {self.since}"
-
-
-def _read_lock_info(fd: int) -> LockInfo | None:
-    os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 65536).decode("utf-8", "replace").strip()
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-        return LockInfo(int(data["pid"]), str(data["host"]), str(data["user"]),
-                        str(data["command"]), str(data["since"]))
-    except (ValueError, KeyError, TypeError):
-        return LockInfo(0, "?", "?", "?", "?")
-
-
-@contextlib.contextmanager
-def lock(state_dir: Path, command: str) -> Iterator[LockInfo | None]:
-    """Hold the state folder's lock; yield what a killed holder left behind, if anything.
-
-    The lock is an OS lock (``flock``) on ``STATE/lock``, which the kernel drops
-    when its process dies, however it dies; the file also says who holds it, for
-    the message a second run prints. A file that still names a holder when the
-    lock is free was left by a killed run: it is stale, and cleared.
-    """
-    import fcntl
-
-    path = state_dir / LOCK
-    if state_dir.exists() and not state_dir.is_dir():
-        raise StateError(Problem("the state path exists and is not a folder",
-                                 file=str(state_dir), hint="give --state a folder"))
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise StateError(
-            Problem(f"cannot use the state folder: {err.strerror or err}", file=str(state_dir),
-                    hint="--state needs a folder this user can write (it is created if "
-                    "missing)")
-        ) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_lock_info(fd)
-            who = holder.describe() if holder else "another process"
-            raise StateError(
-                Problem(
-                    f"the state folder is in use by {who}",
-                    file=str(state_dir),
-                    hint="wait for that run to finish; two runs must not share a state folder",
-                )
-            ) from None
-        stale = _read_lock_info(fd)
-        me = LockInfo(os.getpid(), socket.gethostname(), _user(), command,
-                      dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(me.__dict__).encode())
-        os.fsync(fd)
-        try:
-            yield stale
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
 
 
 # -- the index and its files ----------------------------------------------------------------
@@ -417,120 +294,3 @@ def collect_garbage(state: State) -> int:
     return removed
 
 
-# -- which stage a run starts from ------------------------------------------------------------
-
-
-def file_facts(path: Path) -> dict[str, Any]:
-    """Path, size and SHA-256 of an input file, for the manifest."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def empty_overrides() -> pl.DataFrame:
-    return pl.DataFrame(schema=OVERRIDE_SCHEMA)
-
-
-def merge_start(
-    typed: pl.DataFrame,
-    previous: pl.DataFrame | None,
-    as_of: dt.date,
-    *,
-    id_column: str = "customer_id",
-    stage_column: str = "stage",
-    entered_column: str = "stage_entered_at",
-    prefer: str = "export",
-) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """The stages a run starts from: the export's, filled (or overruled) by the state's.
-
-    ``typed`` holds the export's customers (``id_column``, ``stage_column``,
-    ``entered_column``); ``previous`` is the state's stage table. Returns
-    ``typed`` with its stage columns replaced; the overrides (customers whose
-    stage in the export was changed since the last run, to a stage other than
-    the state's); and how many customers' export stage lags behind the state's
-    (unchanged since the last run, so the CRM was not updated from our outputs:
-    the state's stage is kept for them).
-    """
-    if previous is None or previous.height == 0:
-        return typed, empty_overrides(), 0
-    key, s_stage, s_entered, s_export = (
-        "__state_key", "__state_stage", "__state_entered", "__state_export")
-    last_export = (pl.col(EXPORT_STAGE) if EXPORT_STAGE in previous.columns
-                   else pl.lit(None, dtype=pl.String))
-    joined = typed.with_columns(pl.col(id_column).cast(pl.String).alias(key)).join(
-        previous.select(
-            pl.col("customer_id").alias(key),
-            pl.col("stage").alias(s_stage),
-            pl.col("stage_entered_at").alias(s_entered),
-            last_export.alias(s_export),
-        ),
-        on=key,
-        how="left",
-        maintain_order="left",
-    )
-    e_stage, e_entered = pl.col(stage_column), pl.col(entered_column)
-    st_stage, st_entered = pl.col(s_stage), pl.col(s_entered)
-    day = pl.lit(as_of, dtype=pl.Date)
-    differs = e_stage.is_not_null() & st_stage.is_not_null() & (e_stage != st_stage)
-    # a stage the export gave last time too is the CRM lagging, not a person's change
-    changed = differs & (pl.col(s_export).is_null() | (e_stage != pl.col(s_export)))
-    lagging = differs & ~changed
-    if prefer == "state":
-        stage = pl.coalesce(st_stage, e_stage)
-        entered = pl.when(st_stage.is_not_null()).then(st_entered).otherwise(e_entered)
-    else:
-        stage = pl.when(lagging).then(st_stage).otherwise(pl.coalesce(e_stage, st_stage))
-        entered = (
-            pl.when(e_stage.is_null() | lagging).then(st_entered)
-            .when(changed).then(pl.coalesce(e_entered, day))  # seen changed today
-            .when(st_stage.is_null()).then(e_entered)
-            .otherwise(pl.coalesce(e_entered, st_entered))  # same stage: export's date if given
-        )
-    overrides = joined.filter(changed).select(
-        day.alias("as_of"),
-        pl.col(key).alias("customer_id"),
-        st_stage.alias("state_stage"),
-        st_entered.alias("state_entered_at"),
-        e_stage.alias("export_stage"),
-        e_entered.alias("export_entered_at"),
-        pl.lit(prefer).alias("kept"),
-    )
-    lagging_count = int(joined.select(lagging.sum()).item())
-    merged = joined.with_columns(stage.alias(stage_column), entered.alias(entered_column))
-    return merged.drop(key, s_stage, s_entered, s_export), overrides, lagging_count
-
-
-def stage_table(
-    final: pl.DataFrame,
-    previous: pl.DataFrame | None,
-    as_of: dt.date,
-    *,
-    export: pl.DataFrame | None = None,
-    id_column: str = "customer_id",
-    stage_column: str = "stage",
-    entered_column: str = "stage_entered_at",
-) -> pl.DataFrame:
-    """The stage table after a run: every customer of this run, then those of the state
-    that this export did not list (kept as they were, so a customer missing from one
-    export keeps its stage). ``export`` (``id_column``, ``stage_column``) holds the stages
-    the export gave, remembered to tell the CRM's own changes from its lag next time."""
-    now_table = final.select(
-        pl.col(id_column).cast(pl.String).alias("customer_id"),
-        pl.col(stage_column).alias("stage"),
-        pl.col(entered_column).alias("stage_entered_at"),
-        pl.lit(as_of, dtype=pl.Date).alias(SEEN),
-    )
-    if export is None:
-        now_table = now_table.with_columns(pl.lit(None, dtype=pl.String).alias(EXPORT_STAGE))
-    else:
-        given = export.select(pl.col(id_column).cast(pl.String).alias("customer_id"),
-                              pl.col(stage_column).alias(EXPORT_STAGE))
-        now_table = now_table.join(given, on="customer_id", how="left", maintain_order="left")
-    if previous is None or previous.height == 0:
-        return now_table
-    missing = previous.join(now_table.select("customer_id"), on="customer_id", how="anti")
-    if EXPORT_STAGE not in missing.columns:
-        missing = missing.with_columns(pl.lit(None, dtype=pl.String).alias(EXPORT_STAGE))
-    return pl.concat([now_table, missing.select(list(STAGE_TABLE_SCHEMA))])

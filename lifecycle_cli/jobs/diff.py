@@ -26,11 +26,10 @@ from typing import Any
 
 import polars as pl
 
-from .engine import PREVIOUS_STAGE
-from .errors import LifecycleError, Problem, RulesError
-from .inputs import ID, ROW, STAGE
-from .rules import Rules
-from .run import Prepared, Progress, RunResult, prepare, prepare_alike, run_prepared
+from ..columns import ID, PREVIOUS_STAGE, ROW, STAGE
+from ..day.pipeline import Prepared, Progress, RunResult, prepare, prepare_alike, run_prepared
+from ..errors import LifecycleError, Problem, RulesError
+from ..rules.model import Rules
 
 STAGE_CHANGE = "stage"  # the customer lands in another stage
 PATH_CHANGE = "path"  # the same stage, reached by other rules

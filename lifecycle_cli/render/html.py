@@ -13,9 +13,9 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from . import __version__
+from ..report.build import NEW, Report
+from ..version import __version__
 from .cells import cell, number, percent
-from .report import NEW, Report
 from .svg import Bar, Curve, Flow, Step, bars, esc, funnel, sankey, stage_colors, survival_grid
 
 SHOWN_CUSTOMERS = 50  # overdue customers listed on the page; the XLSX has them all

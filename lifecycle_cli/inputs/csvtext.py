@@ -25,7 +25,7 @@ from typing import IO, cast
 
 import polars as pl
 
-from .errors import DataError, OptionError, Problem
+from ..errors import DataError, OptionError, Problem
 
 _CHUNK = 1 << 20
 _SHOWN = 5  # lines named in one message

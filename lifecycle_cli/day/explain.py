@@ -15,10 +15,11 @@ from typing import Any
 
 import polars as pl
 
-from .engine import DAYS_IN_STAGE, OVERDUE, WINNER, decide, final_values
-from .inputs import ENTERED, ID, STAGE
-from .rules import Rules
-from .run import ctas_of, prepare
+from ..columns import DAYS_IN_STAGE, ENTERED, ID, OVERDUE, STAGE
+from ..engine.builtins import final_values
+from ..engine.decide import WINNER, decide
+from ..rules.model import Rules
+from .pipeline import ctas_of, prepare
 
 
 @dataclass

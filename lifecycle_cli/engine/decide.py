@@ -11,181 +11,27 @@ first hop only the previous movers are evaluated again.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from .errors import Problem, RulesError
-from .expressions import Compiled, ExpressionError, Kind, compile_expression, reason_expr
-from .inputs import ENTERED, ID, ROW, STAGE
-from .rules import CTA, Rules, Transition, did_you_mean
+from ..columns import (
+    DAYS_IN_STAGE,
+    ENTERED,
+    ID,
+    INITIAL_RULE,
+    PREVIOUS_STAGE,
+    ROW,
+    STAGE,
+    TRANSITION_SCHEMA,
+)
+from .builtins import with_builtins
+from .compile import CompiledRule, CompiledRules
 
-DAYS_IN_STAGE = "days_in_stage"
-EXPECTED_DAYS = "expected_days"
-OVERDUE = "overdue"
-PREVIOUS_STAGE = "previous_stage"
 VISITED = "__visited"
 WINNER = "__winner"
 TARGET = "__target"
-INITIAL_RULE = "initial"
-
-BUILTIN_KINDS = {
-    "as_of": Kind.DATE,
-    STAGE: Kind.STRING,
-    ENTERED: Kind.DATE,
-    DAYS_IN_STAGE: Kind.NUMBER,
-    EXPECTED_DAYS: Kind.NUMBER,
-    OVERDUE: Kind.BOOL,
-}
-COMPUTED_COLUMNS = (PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE)
-
-TRANSITION_SCHEMA: dict[str, Any] = {
-    "as_of": pl.Date,
-    "customer_id": pl.String,  # replaced by the customers' id dtype
-    "from_stage": pl.String,
-    "to_stage": pl.String,
-    "rule_id": pl.String,
-    "hop": pl.Int64,
-    "days_in_from_stage": pl.Int64,
-    "reason": pl.String,
-}
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    index: int  # position in the rules file
-    rule: Transition
-    condition: Compiled
-    from_stages: tuple[str, ...]  # "*" expanded
-
-
-@dataclass(frozen=True)
-class CompiledCTA:
-    index: int  # position in the rules file
-    rule: CTA
-    when: Compiled | None
-    close_when: Compiled | None
-
-
-@dataclass(frozen=True)
-class CompiledRules:
-    """Every expression of a rules file compiled against one data schema."""
-
-    rules: Rules
-    as_of: dt.date
-    scope: dict[str, Kind]
-    derived: list[tuple[str, Compiled]]
-    transitions: list[CompiledRule]  # in decision order: priority desc, then file order
-    ctas: list[CompiledCTA] = field(default_factory=list)  # in file order
-
-    def name_expr(self, name: str) -> pl.Expr:
-        if name == "as_of":
-            return pl.lit(self.as_of, dtype=pl.Date)
-        return pl.col(name)
-
-    def reason_for(self, compiled: Compiled) -> pl.Expr:
-        return reason_expr([(n, self.name_expr(n), self.scope[n]) for n in compiled.names])
-
-
-def compile_rules(
-    rules: Rules,
-    attribute_kinds: dict[str, Kind],
-    metric_kinds: dict[str, Kind],
-    as_of: dt.date,
-    *,
-    explain_column: Callable[[str], str | None] | None = None,
-) -> CompiledRules:
-    """Compile derived values and transition conditions; raise RulesError listing every problem.
-
-    ``explain_column(name)`` may add detail (e.g. sample bad values) to a type
-    problem about a customer column.
-    """
-    scope: dict[str, Kind] = {**attribute_kinds, **BUILTIN_KINDS, **metric_kinds}
-    problems: list[Problem] = []
-
-    def fail(err: ExpressionError, *path: str | int, rule_id: str) -> None:
-        hint = err.hint
-        if err.column and explain_column is not None and err.column in attribute_kinds:
-            hint = explain_column(err.column) or hint
-        problems.append(rules.problem(err.message, *path, rule_id=rule_id, hint=hint))
-
-    derived: list[tuple[str, Compiled]] = []
-    for name, text in rules.derived.items():
-        try:
-            compiled = compile_expression(text, scope, as_of=as_of)
-        except ExpressionError as err:
-            fail(err, "derived", name, rule_id=name)
-            scope[name] = Kind.NULL  # keep going: later problems are still worth reporting
-            continue
-        scope[name] = compiled.kind
-        derived.append((name, compiled))
-
-    non_terminal = [s.name for s in rules.stages if not s.terminal]
-    transitions: list[CompiledRule] = []
-    for i, t in enumerate(rules.transitions):
-        try:
-            condition = compile_expression(t.when, scope, as_of=as_of, condition=True)
-        except ExpressionError as err:
-            fail(err, "transitions", i, "when", rule_id=t.id)
-            continue
-        stages: list[str] = []
-        for f in t.from_stages:
-            expanded = [s for s in non_terminal if s != t.to] if f == "*" else [f]
-            stages += [s for s in expanded if s not in stages]
-        transitions.append(CompiledRule(i, t, condition, tuple(stages)))
-    ctas: list[CompiledCTA] = []
-    for i, cta in enumerate(rules.ctas):
-        conditions: dict[str, Compiled | None] = {"when": None, "close_when": None}
-        for key in conditions:
-            text = getattr(cta, key)
-            if text:
-                try:
-                    conditions[key] = compile_expression(text, scope, as_of=as_of,
-                                                         condition=True)
-                except ExpressionError as err:
-                    fail(err, "ctas", i, key, rule_id=cta.id)
-        ctas.append(CompiledCTA(i, cta, conditions["when"], conditions["close_when"]))
-    owners: list[tuple[tuple[str | int, ...], str, str | None]] = [
-        (("ctas", i, "owner"), c.id, c.owner) for i, c in enumerate(rules.ctas)]
-    owners += [(("playbooks", name, j, "owner"), name, task.owner)
-               for name, tasks in rules.playbooks.items() for j, task in enumerate(tasks)]
-    for path, rule_id, owner in owners:
-        if owner is not None and owner not in attribute_kinds:
-            problems.append(
-                rules.problem(
-                    f"the owner column '{owner}' is not in the customers export",
-                    *path,
-                    rule_id=rule_id,
-                    hint=did_you_mean(owner, list(attribute_kinds)),
-                )
-            )
-    if problems:
-        raise RulesError(problems)
-    transitions.sort(key=lambda r: (-r.rule.priority, r.index))
-    return CompiledRules(rules, as_of, scope, derived, transitions, ctas)
-
-
-# -- the state and its evaluation ---------------------------------------------------------
-
-
-def with_builtins(frame: pl.LazyFrame, compiled: CompiledRules) -> pl.LazyFrame:
-    """Add days_in_stage, expected_days, overdue and the derived values."""
-    rules = compiled.rules
-    expected = {s.name: s.expected_days for s in rules.stages}
-    days = (pl.lit(compiled.as_of, dtype=pl.Date) - pl.col(ENTERED)).dt.total_days().cast(pl.Int64)
-    frame = frame.with_columns(
-        days.alias(DAYS_IN_STAGE),
-        pl.col(STAGE)
-        .replace_strict(expected, default=None, return_dtype=pl.Int64)
-        .alias(EXPECTED_DAYS),
-    ).with_columns(
-        (pl.col(DAYS_IN_STAGE) > pl.col(EXPECTED_DAYS)).fill_null(False).alias(OVERDUE),
-    )
-    for name, expr in compiled.derived:
-        frame = frame.with_columns(expr.expr.alias(name))
-    return frame
 
 
 def candidate_expr(rule: CompiledRule) -> pl.Expr:
@@ -376,6 +222,3 @@ def _reason(compiled: CompiledRules, winners: list[int]) -> pl.Expr:
     return chain.otherwise(pl.lit(""))
 
 
-def final_values(state: pl.DataFrame, compiled: CompiledRules) -> pl.DataFrame:
-    """Days in stage, expected days, overdue and the derived values on the final stages."""
-    return with_builtins(state.lazy(), compiled).collect()

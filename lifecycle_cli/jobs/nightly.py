@@ -30,27 +30,26 @@ from typing import Any
 
 import polars as pl
 
-from . import __version__
-from .ctas import empty as empty_ctas
-from .engine import decide
-from .errors import DataError, LifecycleError, OptionError, Problem
-from .expressions import ExpressionError, parse, referenced_names
-from .inputs import ID, STAGE
-from .metrics import metric_columns
-from .outputs import output_paths, write_tables
-from .rules import BUILTINS, Rules
-from .run import RunResult, load, prepare_loaded, result_of, run, schema_of
-from .state import (
+from ..columns import BUILTINS, ID, STAGE
+from ..ctas.decide import empty as empty_ctas
+from ..day.pipeline import RunResult, load, prepare_loaded, result_of, run, schema_of
+from ..day.start import stage_table
+from ..engine.decide import decide
+from ..errors import DataError, LifecycleError, OptionError, Problem
+from ..expressions import ExpressionError, parse, referenced_names
+from ..files import file_facts
+from ..metrics.compute import metric_columns
+from ..render.tables import output_paths, write_tables
+from ..rules.model import Rules
+from ..state.lock import LockInfo, lock
+from ..state.store import (
     DayWrite,
-    LockInfo,
     State,
     StateError,
     Transaction,
     collect_garbage,
-    file_facts,
-    lock,
-    stage_table,
 )
+from ..version import __version__
 
 Progress = Callable[[str], None]
 DEFAULT_MAX_SHRINK = 0.10

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, RulesError
+from ..errors import Problem, RulesError
 
 Path = tuple[str | int, ...]
 

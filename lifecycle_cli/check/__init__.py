@@ -1,0 +1,1 @@
+"""Compliance (``lifecycle check``): who is overdue, stuck, mis-staged or missing data."""

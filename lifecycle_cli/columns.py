@@ -1,0 +1,96 @@
+"""Column names and the tables' columns: one place for every name the tool itself gives.
+
+The rules speak of customers and usage under these names (``columns:`` in the
+rules file maps an export's own headers to them); the outputs and the state's
+tables have the columns below, in this order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+# -- the exports, under the rules' names -------------------------------------------------------
+ROW = "__row"  # 0-based input row index kept alongside the customers
+ID = "customer_id"
+STAGE = "stage"
+ENTERED = "stage_entered_at"
+TIMESTAMP = "timestamp"
+OPTIONAL_CUSTOMER_COLUMNS = (STAGE, ENTERED)
+REQUIRED_CUSTOMER_COLUMNS = (ID,)
+REQUIRED_USAGE_COLUMNS = (ID, TIMESTAMP)
+
+# -- computed per customer: the customers output appends them after the export's columns -----
+PREVIOUS_STAGE = "previous_stage"
+DAYS_IN_STAGE = "days_in_stage"
+EXPECTED_DAYS = "expected_days"
+OVERDUE = "overdue"
+COMPUTED_COLUMNS = (PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE)
+# names an expression may read that no export gives
+BUILTINS = ("as_of", STAGE, ENTERED, DAYS_IN_STAGE)
+
+INITIAL_RULE = "initial"  # the rule id of an initial assignment
+
+# -- outputs -----------------------------------------------------------------------------------
+TRANSITION_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date(),
+    "customer_id": pl.String(),  # the customers' id dtype in a run's output
+    "from_stage": pl.String(),
+    "to_stage": pl.String(),
+    "rule_id": pl.String(),
+    "hop": pl.Int64(),
+    "days_in_from_stage": pl.Int64(),
+    "reason": pl.String(),
+}
+
+OPEN = "open"
+CLOSED = "closed"
+# the spec's columns, then ours: the status, and the visit the CTA belongs to
+CTA_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date(),
+    "cta_id": pl.String(),
+    "rule_id": pl.String(),
+    "customer_id": pl.String(),  # the customers' id dtype in a run's output
+    "name": pl.String(),
+    "type": pl.String(),
+    "priority": pl.String(),
+    "stage": pl.String(),
+    "owner": pl.String(),
+    "created_on": pl.Date(),
+    "due_on": pl.Date(),
+    "reason": pl.String(),
+    "status": pl.String(),
+    "closed_on": pl.Date(),
+    "close_reason": pl.String(),
+    "stage_entered_at": pl.Date(),
+}
+TASK_SCHEMA: dict[str, Any] = {
+    "cta_id": pl.String(),
+    "customer_id": pl.String(),
+    "seq": pl.Int64(),
+    "task": pl.String(),
+    "owner": pl.String(),
+    "due_on": pl.Date(),
+}
+
+# -- the state's tables ------------------------------------------------------------------------
+SEEN = "last_seen"  # the last as-of date whose export listed the customer
+EXPORT_STAGE = "export_stage"  # the stage that export gave (empty: none)
+EXPORT_ENTERED = "export_entered_at"  # the stage_entered_at that export gave (empty: none)
+STAGE_TABLE_SCHEMA: dict[str, Any] = {
+    "customer_id": pl.String(),
+    "stage": pl.String(),
+    "stage_entered_at": pl.Date(),
+    SEEN: pl.Date(),
+    EXPORT_STAGE: pl.String(),
+}
+OVERRIDE_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date(),
+    "customer_id": pl.String(),
+    "state_stage": pl.String(),
+    "state_entered_at": pl.Date(),
+    "export_stage": pl.String(),
+    "export_entered_at": pl.Date(),
+    "kept": pl.String(),  # "export" or "state": which one the run started from
+}

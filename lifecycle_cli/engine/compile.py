@@ -1,0 +1,147 @@
+"""The rules compiled against one data schema: every expression as a Polars expression.
+
+Compiling needs the data (the kinds of the customer columns and metrics) and
+the as-of date, so it happens once per run; it reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, STAGE
+from ..errors import Problem, RulesError
+from ..expressions import Compiled, ExpressionError, Kind, compile_expression, reason_expr
+from ..suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from ..rules.model import CTA, Rules, Transition
+
+BUILTIN_KINDS = {
+    "as_of": Kind.DATE,
+    STAGE: Kind.STRING,
+    ENTERED: Kind.DATE,
+    DAYS_IN_STAGE: Kind.NUMBER,
+    EXPECTED_DAYS: Kind.NUMBER,
+    OVERDUE: Kind.BOOL,
+}
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    index: int  # position in the rules file
+    rule: Transition
+    condition: Compiled
+    from_stages: tuple[str, ...]  # "*" expanded
+
+
+@dataclass(frozen=True)
+class CompiledCTA:
+    index: int  # position in the rules file
+    rule: CTA
+    when: Compiled | None
+    close_when: Compiled | None
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """Every expression of a rules file compiled against one data schema."""
+
+    rules: Rules
+    as_of: dt.date
+    scope: dict[str, Kind]
+    derived: list[tuple[str, Compiled]]
+    transitions: list[CompiledRule]  # in decision order: priority desc, then file order
+    ctas: list[CompiledCTA] = field(default_factory=list)  # in file order
+
+    def name_expr(self, name: str) -> pl.Expr:
+        if name == "as_of":
+            return pl.lit(self.as_of, dtype=pl.Date)
+        return pl.col(name)
+
+    def reason_for(self, compiled: Compiled) -> pl.Expr:
+        return reason_expr([(n, self.name_expr(n), self.scope[n]) for n in compiled.names])
+
+
+def compile_rules(
+    rules: Rules,
+    attribute_kinds: dict[str, Kind],
+    metric_kinds: dict[str, Kind],
+    as_of: dt.date,
+    *,
+    explain_column: Callable[[str], str | None] | None = None,
+) -> CompiledRules:
+    """Compile derived values and transition conditions; raise RulesError listing every problem.
+
+    ``explain_column(name)`` may add detail (e.g. sample bad values) to a type
+    problem about a customer column.
+    """
+    scope: dict[str, Kind] = {**attribute_kinds, **BUILTIN_KINDS, **metric_kinds}
+    problems: list[Problem] = []
+
+    def fail(err: ExpressionError, *path: str | int, rule_id: str) -> None:
+        hint = err.hint
+        if err.column and explain_column is not None and err.column in attribute_kinds:
+            hint = explain_column(err.column) or hint
+        problems.append(rules.problem(err.message, *path, rule_id=rule_id, hint=hint))
+
+    derived: list[tuple[str, Compiled]] = []
+    for name, text in rules.derived.items():
+        try:
+            compiled = compile_expression(text, scope, as_of=as_of)
+        except ExpressionError as err:
+            fail(err, "derived", name, rule_id=name)
+            scope[name] = Kind.NULL  # keep going: later problems are still worth reporting
+            continue
+        scope[name] = compiled.kind
+        derived.append((name, compiled))
+
+    non_terminal = [s.name for s in rules.stages if not s.terminal]
+    transitions: list[CompiledRule] = []
+    for i, t in enumerate(rules.transitions):
+        try:
+            condition = compile_expression(t.when, scope, as_of=as_of, condition=True)
+        except ExpressionError as err:
+            fail(err, "transitions", i, "when", rule_id=t.id)
+            continue
+        stages: list[str] = []
+        for f in t.from_stages:
+            expanded = [s for s in non_terminal if s != t.to] if f == "*" else [f]
+            stages += [s for s in expanded if s not in stages]
+        transitions.append(CompiledRule(i, t, condition, tuple(stages)))
+    ctas: list[CompiledCTA] = []
+    for i, cta in enumerate(rules.ctas):
+        conditions: dict[str, Compiled | None] = {"when": None, "close_when": None}
+        for key in conditions:
+            text = getattr(cta, key)
+            if text:
+                try:
+                    conditions[key] = compile_expression(text, scope, as_of=as_of,
+                                                         condition=True)
+                except ExpressionError as err:
+                    fail(err, "ctas", i, key, rule_id=cta.id)
+        ctas.append(CompiledCTA(i, cta, conditions["when"], conditions["close_when"]))
+    owners: list[tuple[tuple[str | int, ...], str, str | None]] = [
+        (("ctas", i, "owner"), c.id, c.owner) for i, c in enumerate(rules.ctas)]
+    owners += [(("playbooks", name, j, "owner"), name, task.owner)
+               for name, tasks in rules.playbooks.items() for j, task in enumerate(tasks)]
+    for path, rule_id, owner in owners:
+        if owner is not None and owner not in attribute_kinds:
+            problems.append(
+                rules.problem(
+                    f"the owner column '{owner}' is not in the customers export",
+                    *path,
+                    rule_id=rule_id,
+                    hint=did_you_mean(owner, list(attribute_kinds)),
+                )
+            )
+    if problems:
+        raise RulesError(problems)
+    transitions.sort(key=lambda r: (-r.rule.priority, r.index))
+    return CompiledRules(rules, as_of, scope, derived, transitions, ctas)
+
+

@@ -1,0 +1,269 @@
+"""Checks across the sections of a rules file that need no data: stages, ids, metrics,
+expressions and the compliance settings."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from ..columns import BUILTINS, COMPUTED_COLUMNS
+from ..errors import Problem
+from ..expressions import ExpressionError, parse, referenced_names
+from ..suggest import did_you_mean
+from .model import FINDING_KINDS, NO_COLUMN_AGGS, Rules
+
+
+def cross_check(rules: Rules) -> list[Problem]:
+    """Checks across sections that need no data: stages, ids, metrics, expressions."""
+    problems: list[Problem] = []
+    p = rules.problem
+    names = rules.stage_names
+
+    problems += _duplicates(rules, "stages", "name", "stage name")
+
+    def check_stage(value: str, *path: str | int, rule_id: str | None = None) -> None:
+        if value not in names:
+            problems.append(
+                p(
+                    f"unknown stage '{value}'",
+                    *path,
+                    rule_id=rule_id,
+                    hint=did_you_mean(value, names) or "stages: " + ", ".join(names),
+                )
+            )
+
+    check_stage(rules.initial_stage, "initial_stage")
+    if rules.initial_stage in names and rules.stage(rules.initial_stage).terminal:
+        problems.append(
+            p(
+                "initial_stage is a terminal stage: new customers could never leave it",
+                "initial_stage",
+            )
+        )
+
+    try:
+        zoneinfo.ZoneInfo(rules.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            p(
+                f"unknown time zone '{rules.timezone}'",
+                "timezone",
+                hint=did_you_mean(rules.timezone, sorted(zoneinfo.available_timezones()))
+                or "use an IANA name such as 'UTC' or 'Europe/Berlin'",
+            )
+        )
+
+    problems += _duplicates(rules, "transitions", "id", "transition id")
+    problems += _duplicates(rules, "ctas", "id", "CTA id")
+    for i, t in enumerate(rules.transitions):
+        if t.id == "initial":
+            problems.append(
+                p(
+                    "the rule id 'initial' is reserved for initial assignments",
+                    "transitions",
+                    i,
+                    "id",
+                    rule_id=t.id,
+                )
+            )
+        for j, f in enumerate(t.from_stages):
+            if f == "*":
+                continue
+            path = ("transitions", i, "from") + ((j,) if isinstance(t.from_, list) else ())
+            check_stage(f, *path, rule_id=t.id)
+            if f == t.to:
+                problems.append(
+                    p(
+                        f"a rule cannot move customers from '{f}' to itself",
+                        "transitions",
+                        i,
+                        "from",
+                        rule_id=t.id,
+                        hint='remove it from `from`, or use "*" (which skips `to`)',
+                    )
+                )
+        check_stage(t.to, "transitions", i, "to", rule_id=t.id)
+
+    for i, c in enumerate(rules.ctas):
+        if c.stage is not None:
+            check_stage(c.stage, "ctas", i, "stage", rule_id=c.id)
+        elif c.on in ("enter", "overdue"):
+            problems.append(p(f"a CTA with `on: {c.on}` needs a `stage`", "ctas", i, rule_id=c.id))
+        if c.on == "when" and not c.when:
+            problems.append(
+                p("a CTA with `on: when` needs a `when` condition", "ctas", i, rule_id=c.id)
+            )
+        if c.on != "when" and c.when:
+            problems.append(
+                p(
+                    f"`when` only applies to `on: when` CTAs (this one is `on: {c.on}`)",
+                    "ctas",
+                    i,
+                    "when",
+                    rule_id=c.id,
+                )
+            )
+        if c.on == "overdue" and c.stage in names and rules.stage(c.stage).expected_days is None:
+            problems.append(
+                p(
+                    f"stage '{c.stage}' has no expected_days, so nobody is ever overdue in it",
+                    "ctas",
+                    i,
+                    "stage",
+                    rule_id=c.id,
+                )
+            )
+        if c.playbook is not None and c.playbook not in rules.playbooks:
+            problems.append(
+                p(
+                    f"unknown playbook '{c.playbook}'",
+                    "ctas",
+                    i,
+                    "playbook",
+                    rule_id=c.id,
+                    hint=did_you_mean(c.playbook, list(rules.playbooks)),
+                )
+            )
+
+    reserved = set(BUILTINS)
+    outputs = set(COMPUTED_COLUMNS)
+    for name in rules.derived:
+        if name in reserved or name in outputs:
+            problems.append(
+                p(f"'{name}' is a built-in name; choose another", "derived", name, rule_id=name)
+            )
+    for name, m in rules.metrics.items():
+        if name in reserved or name in outputs:
+            problems.append(
+                p(f"'{name}' is a built-in name; choose another", "metrics", name, rule_id=name)
+            )
+        if name in rules.derived:
+            problems.append(
+                p(f"'{name}' is both a metric and a derived value", "metrics", name, rule_id=name)
+            )
+        if m.agg in NO_COLUMN_AGGS and m.column is not None:
+            problems.append(
+                p(
+                    f"`{m.agg}` counts rows and takes no `column`",
+                    "metrics",
+                    name,
+                    "column",
+                    rule_id=name,
+                    hint=f'use `where: "{m.column} IS NOT NULL"` to count rows with a value',
+                )
+            )
+        if m.agg not in NO_COLUMN_AGGS and m.column is None:
+            problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
+
+    problems.extend(_check_compliance(rules))
+    problems.extend(_check_expressions(rules))
+    return problems
+
+
+def compliance_column_problems(rules: Rules, columns: list[str]) -> list[Problem]:
+    """The columns that `compliance:` names and the customers export (``columns``, rules'
+    names) lacks. `check` and `validate` report them; `run` does not read these columns."""
+    problems = []
+    for key in ("owner_column", "renewal_date_column"):
+        column = getattr(rules.compliance, key)
+        if column is not None and column not in columns:
+            problems.append(rules.problem(
+                f"the column '{column}' is not in the customers export", "compliance", key,
+                hint=did_you_mean(column, [c for c in columns if not c.startswith("__")])))
+    return problems
+
+
+def _check_compliance(rules: Rules) -> list[Problem]:
+    """Stage names and finding kinds in `compliance:` (its columns need the data: see
+    `engine.compile_rules`)."""
+    c = rules.compliance
+    names = rules.stage_names
+    problems: list[Problem] = []
+
+    def check_stage(value: str, *path: str | int) -> None:
+        if value not in names:
+            problems.append(rules.problem(
+                f"unknown stage '{value}'", "compliance", *path,
+                hint=did_you_mean(value, names) or "stages: " + ", ".join(names)))
+
+    if c.renewal_stage is not None:
+        check_stage(c.renewal_stage, "renewal_stage")
+    for i, stage in enumerate(c.exempt_stages or []):
+        check_stage(stage, "exempt_stages", i)
+    if isinstance(c.strict_order, list):
+        seen: set[str] = set()
+        for i, stage in enumerate(c.strict_order):
+            check_stage(stage, "strict_order", i)
+            if stage in seen:
+                problems.append(rules.problem(
+                    f"'{stage}' is named twice in strict_order", "compliance", "strict_order", i))
+            seen.add(stage)
+        if len(c.strict_order) < 2:
+            problems.append(rules.problem(
+                "strict_order needs at least two stages, in the order customers must pass them",
+                "compliance", "strict_order", hint="or `true` for every stage in file order"))
+    for i, kind in enumerate(c.fail_on):
+        if kind != "any" and kind not in FINDING_KINDS:
+            problems.append(rules.problem(
+                f"unknown finding '{kind}'", "compliance", "fail_on", i,
+                hint=did_you_mean(kind, [*FINDING_KINDS, "any"])
+                or "findings: " + ", ".join(FINDING_KINDS)))
+    return problems
+
+
+def _duplicates(rules: Rules, section: str, key: str, label: str) -> list[Problem]:
+    """A problem for each item of ``section`` whose ``key`` an earlier item already has."""
+    problems = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(getattr(rules, section)):
+        value = getattr(item, key)
+        if value in first:
+            problems.append(rules.problem(
+                f"duplicate {label} '{value}' (also {section}[{first[value]}])", section, i, key,
+                rule_id=value if key == "id" else None))
+        first.setdefault(value, i)
+    return problems
+
+
+def _check_expressions(rules: Rules) -> list[Problem]:
+    """Syntax and name-order checks of every expression (types need the data)."""
+    problems: list[Problem] = []
+    derived_names = list(rules.derived)
+    metric_names = set(rules.metrics)
+
+    def check(text: str, path: tuple[str | int, ...], rule_id: str,
+              refused: dict[str, tuple[str, str]] | None = None) -> None:
+        """Parse ``text``; names in ``refused`` map to (why, hint)."""
+        try:
+            tree = parse(text)
+        except ExpressionError as err:
+            problems.append(rules.problem(err.message, *path, rule_id=rule_id, hint=err.hint))
+            return
+        for name in referenced_names(tree):
+            if refused and name in refused:
+                why, hint = refused[name]
+                problems.append(rules.problem(why, *path, rule_id=rule_id, hint=hint))
+
+    for i, name in enumerate(derived_names):
+        later = {
+            n: (f"'{n}' is a derived value defined further down; derived values may only use "
+                "the ones above them", "move it up")
+            for n in derived_names[i:]
+        }
+        check(rules.derived[name], ("derived", name), name, later)
+    usage_only = {
+        n: (f"'{n}' is a {'metric' if n in metric_names else 'derived value'}; a metric's "
+            "`where` reads the usage export's columns",
+            "filter on usage columns, e.g. \"event = 'login'\"")
+        for n in (*metric_names, *derived_names)
+    }
+    for name, m in rules.metrics.items():
+        if m.where:
+            check(m.where, ("metrics", name, "where"), name, usage_only)
+    for i, t in enumerate(rules.transitions):
+        check(t.when, ("transitions", i, "when"), t.id)
+    for i, c in enumerate(rules.ctas):
+        for key in ("when", "close_when"):
+            text = getattr(c, key)
+            if text:
+                check(text, ("ctas", i, key), c.id)
+    return problems

@@ -1,0 +1,226 @@
+"""Loading a rules file: YAML safely, then the models, then the checks; every problem at once.
+
+Loading collects every problem (unknown keys with a suggestion, wrong types,
+unknown stages, duplicate ids, bad expressions) and raises them together as
+one :class:`~lifecycle_cli.errors.RulesError`, each with file, line, key path
+and rule id.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import Problem, RulesError
+from ..suggest import did_you_mean
+from .checks import cross_check
+from .model import AGGREGATIONS, Rules, field_names, section_model
+from .yamlsource import YamlDocument, format_path, load_yaml
+
+# -- loading -----------------------------------------------------------------------------
+
+
+def load_rules(path: str | Path) -> Rules:
+    """Load and check a rules file; raise :class:`RulesError` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise RulesError(Problem("rules file not found", file=str(path))) from None
+    except UnicodeDecodeError as err:
+        raise RulesError(
+            Problem(f"rules file is not UTF-8 text ({err.reason})", file=str(path))
+        ) from None
+    except OSError as err:
+        raise RulesError(
+            Problem(f"cannot read rules file: {err.strerror}", file=str(path))
+        ) from None
+    return parse_rules(text, file=str(path))
+
+
+def parse_rules(text: str, file: str | None = None) -> Rules:
+    """Parse rules from YAML text (see :func:`load_rules`)."""
+    doc = load_yaml(text, file)
+    data = doc.data
+    if not isinstance(data, dict):
+        raise RulesError(
+            Problem(
+                "a rules file is a YAML mapping with `version`, `stages`, `initial_stage`, ...",
+                file=file,
+                line=1,
+            )
+        )
+    problems: list[Problem] = []
+    try:
+        rules: Rules | None = Rules.model_validate(data)
+    except ValidationError as err:
+        problems.extend(_pydantic_problems(err, data, doc))
+        rules = _validate_the_rest(data, err)
+    if rules is not None:
+        rules = rules.model_copy(update={"source": doc})
+        problems.extend(cross_check(rules))
+    else:
+        # Even with schema errors, report stage/id problems we can still see.
+        problems.extend(_loose_cross_check(data, doc))
+    if problems:
+        raise RulesError(_dedupe(problems))
+    assert rules is not None
+    return rules
+
+
+_LIST_SECTIONS = ("stages", "transitions", "ctas")
+_MAP_SECTIONS = ("metrics", "derived", "playbooks")
+
+
+def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | None:
+    """Set aside what failed validation and validate the rest, so that the cross-checks
+    can still report their problems in the same pass."""
+    data = copy.deepcopy(data)
+    drop_items: dict[str, set[int]] = {}
+    for e in err.errors():
+        loc = _clean_loc(e["loc"])
+        if not loc:
+            return None
+        head = str(loc[0])
+        if e["type"] == "extra_forbidden":
+            parent: Any = data
+            for part in loc[:-1]:
+                try:
+                    parent = parent[part]
+                except (KeyError, IndexError, TypeError):
+                    parent = None
+            if isinstance(parent, dict):  # None: an earlier error set its section aside
+                parent.pop(loc[-1], None)
+        elif head == "compliance" and len(loc) >= 2 and isinstance(data.get(head), dict):
+            data[head].pop(loc[1], None)  # that key takes its default
+        elif head in _LIST_SECTIONS and len(loc) >= 2 and isinstance(loc[1], int):
+            drop_items.setdefault(head, set()).add(loc[1])
+        elif head in _MAP_SECTIONS and len(loc) >= 2:
+            data[head].pop(loc[1], None)
+        elif head in ("version",):
+            data["version"] = 1
+        elif head in Rules.model_fields and head not in ("stages", "initial_stage"):
+            data.pop(head, None)
+        else:
+            return None
+    index_map: dict[str, list[int]] = {}
+    for head, dropped in drop_items.items():
+        kept = [i for i in range(len(data[head])) if i not in dropped]
+        index_map[head] = kept
+        data[head] = [data[head][i] for i in kept]
+    try:
+        rules = Rules.model_validate(data)
+    except ValidationError:
+        return None
+    return rules.model_copy(update={"index_map": index_map})
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds union member names to loc (e.g. 'str', 'list[str]'): drop those
+    return tuple(
+        p
+        for p in loc
+        if p not in ("str", "int", "bool", "float", "list[str]")
+        and not (isinstance(p, str) and p.startswith(("function-", "literal[")))
+    )
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        key = p.render()
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return sorted(out, key=lambda p: p.line or 0)
+
+
+def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    if len(loc) >= 2 and loc[0] in ("transitions", "ctas") and isinstance(loc[1], int):
+        items = data.get(loc[0])
+        if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
+            rid = items[loc[1]].get("id")
+            return str(rid) if rid is not None else None
+    if len(loc) >= 2 and loc[0] in ("metrics", "derived", "playbooks"):
+        return str(loc[1])
+    return None
+
+
+def _pydantic_problems(
+    err: ValidationError, data: dict[str, Any], doc: YamlDocument
+) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        loc = _clean_loc(e["loc"])
+        kind = e["type"]
+        hint = None
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = section_model(loc)
+            allowed = field_names(model) if model else []
+            hint = did_you_mean(key, allowed)
+            if not hint and allowed:
+                hint = "allowed keys: " + ", ".join(allowed)
+            message = f"unknown key '{key}'"
+        elif kind == "missing":
+            message = f"required key '{loc[-1]}' is missing"
+        elif kind == "literal_error":
+            found = e.get("input")
+            expected = e.get("ctx", {}).get("expected", "")
+            message = f"'{found}' is not allowed here; expected {expected}"
+            if isinstance(found, str) and loc and loc[-1] == "agg":
+                hint = did_you_mean(found, AGGREGATIONS)
+            elif isinstance(found, str) and loc and loc[-1] == "on":
+                hint = did_you_mean(found, ["enter", "overdue", "when"])
+        elif kind == "value_error":  # our own validators say what they expect
+            message = str(e.get("ctx", {}).get("error", e["msg"]))
+        else:
+            message = f"{e['msg'].lower()} (found {e.get('input')!r})"
+        problems.append(
+            Problem(
+                message,
+                file=doc.file,
+                line=doc.line_of(loc),
+                path=format_path(loc) or None,
+                rule_id=_rule_id_at(data, loc),
+                hint=hint,
+            )
+        )
+    return problems
+
+
+def _loose_cross_check(data: dict[str, Any], doc: YamlDocument) -> list[Problem]:
+    """Duplicate ids and unknown stages, from raw data, when the schema check failed."""
+    problems: list[Problem] = []
+    stages = data.get("stages")
+    items = stages if isinstance(stages, list) else []
+    names: list[str] = [s["name"] for s in items if isinstance(s, dict)
+                        and isinstance(s.get("name"), str)]
+    transitions = data.get("transitions")
+    if not isinstance(transitions, list) or not names:
+        return problems
+    for i, t in enumerate(transitions):
+        if not isinstance(t, dict):
+            continue
+        for key in ("from", "to"):
+            value = t.get(key)
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if isinstance(v, str) and v != "*" and v not in names:
+                    problems.append(
+                        Problem(
+                            f"unknown stage '{v}'",
+                            file=doc.file,
+                            line=doc.line_of(("transitions", i, key)),
+                            path=format_path(("transitions", i, key)),
+                            rule_id=str(t.get("id")),
+                            hint=did_you_mean(v, names),
+                        )
+                    )
+    return problems
+
+

@@ -1,0 +1,262 @@
+"""The rules file as typed models: every section and key, with its default.
+
+Unknown keys are refused (with "did you mean"); the checks across sections
+are in `lifecycle_cli.rules.checks`, loading and error locations in
+`lifecycle_cli.rules.load`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import Problem
+from .yamlsource import YamlDocument, format_path
+
+AGGREGATIONS = ("count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last")
+NO_COLUMN_AGGS = ("count", "any")
+# What `lifecycle check` finds, most severe first (also the order of its findings table).
+FINDING_KINDS = (
+    "unknown_stage",
+    "entered_in_future",
+    "stuck",
+    "overdue",
+    "cta_past_due",
+    "skipped_stage",
+    "no_owner",
+    "no_renewal_date",
+    "no_usage",
+    "override",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def _condition_text(value: Any) -> Any:
+    # `when: true` in YAML is a boolean, not a string; accept it as the SQL literal.
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    return value
+
+
+class Stage(_Model):
+    name: str = Field(min_length=1)
+    expected_days: int | None = Field(default=None, ge=0)
+    description: str | None = None
+    terminal: bool = False
+
+
+class ColumnMap(_Model):
+    customers: dict[str, str] = Field(default_factory=dict)
+    usage: dict[str, str] = Field(default_factory=dict)
+
+
+class Metric(_Model):
+    agg: Literal["count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last"]
+    column: str | None = None
+    where: str | None = None
+    window_days: int | None = Field(default=None, ge=1)
+    default: bool | int | float | str | None = None
+    description: str | None = None
+
+
+class Transition(_Model):
+    id: str = Field(min_length=1)
+    from_: str | list[str] = Field(alias="from")
+    to: str
+    when: str
+    priority: int = 0
+    description: str | None = None
+
+    _when = field_validator("when", mode="before")(_condition_text)
+
+    @property
+    def from_stages(self) -> list[str]:
+        return [self.from_] if isinstance(self.from_, str) else list(self.from_)
+
+
+class Task(_Model):
+    task: str
+    due_days: int = Field(default=0, ge=0)
+    owner: str | None = None
+    description: str | None = None
+
+
+class CTA(_Model):
+    id: str = Field(min_length=1)
+    name: str
+    type: str = "Lifecycle"
+    priority: str | int = "Medium"
+    on: Literal["enter", "overdue", "when"]
+    stage: str | None = None
+    when: str | None = None
+    close_when: str | None = None
+    due_days: int = Field(default=0, ge=0)
+    owner: str | None = None
+    playbook: str | None = None
+    description: str | None = None
+
+    _when = field_validator("when", "close_when", mode="before")(_condition_text)
+
+
+class Compliance(_Model):
+    """Thresholds of `lifecycle check`. A key left out takes its default; for the keys
+    whose default is found from the rules or the data (``owner_column``,
+    ``renewal_stage``, ``renewal_date_column``, ``no_usage_days``), ``null`` turns the
+    finding off (see :meth:`given`)."""
+
+    stuck_factor: float = Field(default=2.0, ge=1)
+    no_usage_days: int | None = Field(default=30, ge=1)
+    owner_column: str | None = None
+    renewal_stage: str | None = None
+    renewal_date_column: str | None = None
+    exempt_stages: list[str] | None = None
+    strict_order: bool | list[str] = False
+    fail_on: list[str] = Field(default_factory=list)
+
+    def given(self, key: str) -> bool:
+        """Whether ``key`` was written in the rules file (``null`` included)."""
+        return key in self.model_fields_set
+
+
+class Rules(_Model):
+    version: Literal[1]
+    name: str | None = None
+    description: str | None = None
+    timezone: str = "UTC"
+    date_format: str | None = None  # strftime format of the customers' non-ISO dates
+    columns: ColumnMap = Field(default_factory=ColumnMap)
+    stages: list[Stage] = Field(min_length=1)
+    initial_stage: str
+    max_hops: int | None = Field(default=None, ge=0)
+    derived: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, Metric] = Field(default_factory=dict)
+    transitions: list[Transition] = Field(default_factory=list)
+    ctas: list[CTA] = Field(default_factory=list)
+    playbooks: dict[str, list[Task]] = Field(default_factory=dict)
+    default_owner: str | None = None
+    compliance: Compliance = Field(default_factory=Compliance)
+
+    # Where each value came from, for error messages at run time.
+    source: Any = Field(default=None, exclude=True, repr=False)
+    # When items were set aside to check the rest of a broken file: section -> original indices.
+    index_map: dict[str, list[int]] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        sample = dt.date(2024, 12, 25)
+        try:
+            ok = dt.datetime.strptime(sample.strftime(value), value).date() == sample
+        except ValueError:
+            ok = False
+        if not ok or not any(d in value for d in ("%d", "%e", "%j")):
+            raise ValueError(
+                f"'{value}' is not a date format with day, month and year; "
+                'write it like "%d/%m/%Y" (25/12/2024) or "%m/%d/%Y" (12/25/2024)'
+            )
+        return value
+
+    _derived = field_validator("derived", mode="before")(
+        lambda v: {k: _condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
+    )
+
+    # -- conveniences used by the engine -------------------------------------------------
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    @property
+    def owner_column(self) -> str | None:
+        """The customer column that names each customer's owner: ``compliance:
+        owner_column`` where written (``null``: none), else the first CTA's ``owner``."""
+        if self.compliance.given("owner_column"):
+            return self.compliance.owner_column
+        return next((cta.owner for cta in self.ctas if cta.owner), None)
+
+    @property
+    def effective_max_hops(self) -> int:
+        return len(self.stages) if self.max_hops is None else self.max_hops
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+    def customer_column(self, name: str) -> str:
+        """The export's own header for the rules' customer column ``name``."""
+        return self.columns.customers.get(name, name)
+
+    def usage_column(self, name: str) -> str:
+        return self.columns.usage.get(name, name)
+
+    def _original(self, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        if len(path) >= 2 and isinstance(path[1], int) and str(path[0]) in self.index_map:
+            return (path[0], self.index_map[str(path[0])][path[1]], *path[2:])
+        return path
+
+    def locate(self, *path: str | int) -> tuple[str | None, int | None]:
+        """(file, line) of a key path in the rules file, when known."""
+        path = self._original(path)
+        doc: YamlDocument | None = self.source
+        if doc is None:
+            return None, None
+        return doc.file, doc.line_of(tuple(path))
+
+    def problem(
+        self,
+        message: str,
+        *path: str | int,
+        rule_id: str | None = None,
+        hint: str | None = None,
+        column: str | None = None,
+    ) -> Problem:
+        """A :class:`Problem` located at ``path`` in this rules file."""
+        file, line = self.locate(*path)
+        return Problem(
+            message,
+            file=file,
+            line=line,
+            path=format_path(self._original(path)) or None,
+            rule_id=rule_id,
+            hint=hint,
+            column=column,
+        )
+
+
+# -- allowed keys per section, for "did you mean" ------------------------------------------
+
+
+def section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys are allowed where the unknown key ``loc[-1]`` stands."""
+    parent = loc[:-1]
+    if not parent:
+        return Rules
+    head = parent[0]
+    if head == "columns" and len(parent) == 1:
+        return ColumnMap
+    if head == "compliance" and len(parent) == 1:
+        return Compliance
+    if len(parent) == 2:
+        sections: dict[str, type[BaseModel]] = {
+            "stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}
+        return sections.get(
+            head
+        )
+    if head == "playbooks" and len(parent) == 3:
+        return Task
+    return None
+
+
+def field_names(model: type[BaseModel]) -> list[str]:
+    return [
+        f.alias or name
+        for name, f in model.model_fields.items()
+        if name not in ("source", "index_map")
+    ]
+
+
