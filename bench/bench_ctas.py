@@ -22,7 +22,8 @@ from pathlib import Path
 from lifecycle_cli import load_rules
 from lifecycle_cli.columns import ROW
 from lifecycle_cli.day.pipeline import ctas_of, prepare
-from lifecycle_cli.engine import decide, final_values
+from lifecycle_cli.engine.builtins import final_values
+from lifecycle_cli.engine.decide import decide
 
 REPO = Path(__file__).resolve().parents[1]
 

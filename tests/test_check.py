@@ -30,7 +30,7 @@ from lifecycle_cli.check.run import (
 )
 from lifecycle_cli.errors import OptionError
 from lifecycle_cli.jobs.nightly import run_with_state
-from lifecycle_cli.rules import load_rules
+from lifecycle_cli.rules.load import load_rules
 from lifecycle_cli.rules.model import FINDING_KINDS
 from lifecycle_cli.state.lock import lock
 

@@ -19,7 +19,8 @@ from cli_util import AS_OF, lifecycle, run_args
 from conftest import write_csv
 
 from lifecycle_cli import parse_rules
-from lifecycle_cli.ctas import current, worklist
+from lifecycle_cli.ctas.decide import current
+from lifecycle_cli.ctas.worklist import worklist
 from lifecycle_cli.jobs.backfill import backfill
 from lifecycle_cli.jobs.nightly import run_with_state
 from lifecycle_cli.state.store import State

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from lifecycle_cli import DataError, parse_rules
-from lifecycle_cli.inputs import read_customers, scan_usage
+from lifecycle_cli.inputs.customers import read_customers
+from lifecycle_cli.inputs.usage import scan_usage
 
 RULES = parse_rules("""\
 version: 1

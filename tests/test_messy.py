@@ -16,7 +16,8 @@ from cli_util import lifecycle, snapshot
 from test_inputs import RULES, write
 
 from lifecycle_cli import DataError, parse_rules
-from lifecycle_cli.inputs import read_customers, scan_usage
+from lifecycle_cli.inputs.customers import read_customers
+from lifecycle_cli.inputs.usage import scan_usage
 
 
 def problems(path: Path, rules=RULES, **kwargs) -> str:

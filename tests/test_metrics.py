@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from lifecycle_cli import parse_rules
-from lifecycle_cli.inputs import scan_usage
-from lifecycle_cli.metrics import MetricsReplay, compute_metrics
+from lifecycle_cli.inputs.usage import scan_usage
+from lifecycle_cli.metrics.compute import compute_metrics
+from lifecycle_cli.metrics.replay import MetricsReplay
 
 AS_OF = dt.date(2026, 11, 1)
 RULES = parse_rules("""\

@@ -21,7 +21,7 @@ from lifecycle_cli.report.build import (
     cta_table,
     history_from_state,
 )
-from lifecycle_cli.rules import load_rules, parse_rules
+from lifecycle_cli.rules.load import load_rules, parse_rules
 from lifecycle_cli.state.store import StateError
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "report"
@@ -243,7 +243,7 @@ def test_the_report_counts_the_state_s_ctas(state: Path) -> None:
     """Created, closed and open by type and owner agree with the state's CTA events."""
     from cli_util import RULES
 
-    from lifecycle_cli.ctas import current
+    from lifecycle_cli.ctas.decide import current
     from lifecycle_cli.state.store import State
 
     rules = load_rules(RULES)

@@ -16,7 +16,7 @@ from report_util import EVIL_NAME, build_state, evil_export
 from lifecycle_cli.render.html import render_html
 from lifecycle_cli.render.svg import PALETTE
 from lifecycle_cli.report.build import build_report, history_from_exports, history_from_state
-from lifecycle_cli.rules import load_rules
+from lifecycle_cli.rules.load import load_rules
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -19,8 +19,9 @@ from cli_util import snapshot
 from lifecycle_cli.columns import STAGE_TABLE_SCHEMA
 from lifecycle_cli.day.start import empty_overrides, merge_start, stage_table
 from lifecycle_cli.errors import OutputError
-from lifecycle_cli.state import DayWrite, State, StateError, Transaction, lock
 from lifecycle_cli.state import store as state_mod
+from lifecycle_cli.state.lock import lock
+from lifecycle_cli.state.store import DayWrite, State, StateError, Transaction
 
 DAY = dt.date(2026, 11, 2)
 D = dt.date

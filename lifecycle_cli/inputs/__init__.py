@@ -6,8 +6,3 @@
 - `mapping`: the rules' ``columns:`` applied to a header;
 - `customers`, `usage`: the two exports.
 """
-
-from .customers import Customers, read_customers
-from .usage import Usage, scan_usage
-
-__all__ = ["Customers", "Usage", "read_customers", "scan_usage"]
