@@ -84,6 +84,7 @@ STAGE_TABLE_SCHEMA: dict[str, Any] = {
     "stage_entered_at": pl.Date(),
     SEEN: pl.Date(),
     EXPORT_STAGE: pl.String(),
+    EXPORT_ENTERED: pl.Date(),
 }
 OVERRIDE_SCHEMA: dict[str, Any] = {
     "as_of": pl.Date(),

@@ -137,10 +137,10 @@ def test_case(case: dict[str, Any], tmp_path: Path) -> None:
             same_rows(table, frame.to_dicts(), expect[table])
 
     if "loops" in expect:
-        assert [str(c) for c in result.engine.loops["customer_id"]] == [
+        assert [str(c) for c in result.day.engine.loops["customer_id"]] == [
             str(c) for c in expect["loops"]]
     if "pending" in expect:
-        assert [str(c) for c in result.engine.pending["customer_id"]] == [
+        assert [str(c) for c in result.day.engine.pending["customer_id"]] == [
             str(c) for c in expect["pending"]]
 
     warnings = "\n".join(result.warnings)

@@ -8,7 +8,6 @@ shows which finding, and why, is in the comments of `test_every_kind_of_the_fixt
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import os
 from pathlib import Path
@@ -28,8 +27,8 @@ from lifecycle_cli.check.run import (
     parse_fail_on,
     resolve,
 )
+from lifecycle_cli.ctas.decide import current
 from lifecycle_cli.errors import OptionError
-from lifecycle_cli.jobs.nightly import run_with_state
 from lifecycle_cli.rules.load import load_rules
 from lifecycle_cli.rules.model import FINDING_KINDS
 from lifecycle_cli.state.lock import lock
@@ -46,7 +45,7 @@ EXPORT1, EXPORT2 = DATA / "customers-2026-10-31.csv", DATA / "customers-2026-11-
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The nightly run of 2026-10-31, recorded in a state folder."""
     folder = tmp_path_factory.mktemp("check") / "state"
-    run_with_state(load_rules(RULES), RULES, EXPORT1, [USAGE], DAY1, state_dir=folder)
+    run(load_rules(RULES), EXPORT1, [USAGE], DAY1, state=folder)
     return folder
 
 
@@ -199,7 +198,9 @@ def test_cta_past_due_from_the_latest_record_of_each_cta() -> None:
         pl.DataFrame({"customer_id": ["C1", "C2", "C3"], "stage": ["Live"] * 3,
                       "stage_entered_at": [d("2026-10-20")] * 3}),
         rules, settings, as_of)
-    found = collect_findings(cta_past_due_findings(ctas, customers, as_of))
+    # each CTA's latest row on the as-of date, as the state view gives it
+    latest = current(ctas.filter(pl.col("as_of") <= as_of))
+    found = collect_findings(cta_past_due_findings(latest, customers, as_of))
     assert found.select("customer_id", "stage", "owner", "days_in_stage").rows() == [
         ("C1", "Live", "Ana", 12), ("C9", "Onboarding", "Ana", None)]
     assert found["detail"][0] == ("cta_id=k1; name=Kickoff call; rule_id=kickoff; "
@@ -297,22 +298,3 @@ def test_run_does_not_need_the_columns_only_check_reads(tmp_path: Path) -> None:
         check(load_rules(rules), EXPORT1, [USAGE], DAY1)
 
 
-def test_the_state_is_read_again_when_a_run_replaced_it_meanwhile(
-        state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lifecycle_cli.state.store import StateError
-
-    # the module: `lifecycle_cli.check` is the function, like `lifecycle_cli.run`
-    check_module = importlib.import_module("lifecycle_cli.check.run")
-
-    real, calls = check_module._read_state, []
-
-    def flaky(*args: object) -> object:
-        calls.append(1)
-        if len(calls) == 1:  # a run's commit removed a file the old index named
-            raise StateError("cannot read the state file")
-        return real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(check_module, "_read_state", flaky)
-    monkeypatch.setattr(check_module.time, "sleep", lambda _: None)
-    records = check_module.read_state(state, DAY2)
-    assert len(calls) == 2 and records.base == DAY1

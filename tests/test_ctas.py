@@ -20,10 +20,9 @@ from conftest import write_csv
 
 from lifecycle_cli import parse_rules
 from lifecycle_cli.ctas.decide import current
-from lifecycle_cli.ctas.worklist import worklist
 from lifecycle_cli.jobs.backfill import backfill
-from lifecycle_cli.jobs.nightly import run_with_state
-from lifecycle_cli.state.store import State
+from lifecycle_cli.jobs.nightly import run
+from lifecycle_cli.state.view import StateView
 
 RULES_TEXT = """
 version: 1
@@ -68,12 +67,12 @@ class Scenario:
     def run(self, day: str, rows: list[dict[str, Any]], **kw: Any) -> pl.DataFrame:
         """Run ``day``; return the CTA events the run wrote."""
         out = self.tmp / f"out-{day}"
-        run_with_state(self.rules, None, self.customers(day, rows), [self.usage], D(day),
-                       state_dir=self.state, out=out, hash_inputs=False, **kw)
+        run(self.rules, self.customers(day, rows), [self.usage], D(day), state=self.state,
+            out=out, **kw)
         return pl.read_csv(out / "ctas.csv", infer_schema=False)
 
     def history(self) -> pl.DataFrame:
-        return State.open(self.state).table("ctas")
+        return StateView.open(self.state).history("ctas")
 
 
 NEW = [{"customer_id": "001", "csm": "ann", "trained": "false"},
@@ -160,19 +159,18 @@ def test_a_backfill_creates_what_the_nightly_runs_create(tmp_path: Path) -> None
     days = [D("2026-11-01") + dt.timedelta(days=i) for i in range(14)]
     export = s.customers("all", NEW)
     for day in days:
-        run_with_state(s.rules, None, export, [s.usage], day, state_dir=s.state,
-                       hash_inputs=False)
+        run(s.rules, export, [s.usage], day, state=s.state)
     replayed = tmp_path / "replayed"
     backfill(s.rules, None, export, [s.usage], days[0], days[-1], replayed,
              keep_export_stages=True)
-    nightly, back = State.open(s.state), State.open(replayed)
-    assert nightly.table("ctas").equals(back.table("ctas"))
-    assert nightly.table("tasks").equals(back.table("tasks"))
-    assert sorted(set(nightly.table("ctas")["rule_id"])) == ["hello", "late"]
+    nightly, back = StateView.open(s.state), StateView.open(replayed)
+    assert nightly.history("ctas").equals(back.history("ctas"))
+    assert nightly.history("tasks").equals(back.history("tasks"))
+    assert sorted(set(nightly.history("ctas")["rule_id"])) == ["hello", "late"]
     # a second backfill over the same days replaces them: nothing doubles
     backfill(s.rules, None, export, [s.usage], days[0], days[-1], replayed,
              keep_export_stages=True)
-    assert State.open(replayed).table("ctas").equals(back.table("ctas"))
+    assert StateView.open(replayed).history("ctas").equals(back.history("ctas"))
 
 
 def test_a_rewind_forgets_the_later_ctas(tmp_path: Path) -> None:
@@ -188,8 +186,8 @@ def test_the_worklist_lists_open_ctas_and_their_tasks(tmp_path: Path) -> None:
     s = Scenario(tmp_path)
     s.run("2026-11-01", NEW)
     s.run("2026-11-03", [{**NEW[0], "trained": "true"}, NEW[1]])
-    state = State.open(s.state)
-    wl = worklist(state.table("ctas"), state.table("tasks"), state.latest)
+    state = StateView.open(s.state)
+    wl = state.worklist()
     assert wl.items.select("owner", "due_on", "days_overdue", "item", "customer_id", "seq",
                            "what").rows() == [
         ("CS Ops", D("2026-11-02"), 1, "task", "002", 1, "Send the welcome pack"),
@@ -197,9 +195,9 @@ def test_the_worklist_lists_open_ctas_and_their_tasks(tmp_path: Path) -> None:
         ("CS Ops", D("2026-11-06"), 0, "task", "002", 2, "Hold the kickoff"),
         ("ann", D("2026-11-03"), 0, "cta", "001", 0, "Quiet"),
     ]
-    late = worklist(state.table("ctas"), state.table("tasks"), state.latest, overdue=True)
+    late = state.worklist(overdue=True)
     assert late.items["what"].to_list() == ["Send the welcome pack"]
-    ann = worklist(state.table("ctas"), state.table("tasks"), state.latest, owner=" ANN ")
+    ann = state.worklist(owner=" ANN ")
     assert ann.items["cta_id"].to_list() == ["quiet:001:Launched:2026-11-03"]
     assert ann.owners == ["CS Ops", "ann"]
 

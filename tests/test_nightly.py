@@ -16,7 +16,7 @@ from cli_util import AS_OF, DATA, RULES, lifecycle, run_args, snapshot
 
 from lifecycle_cli.errors import OutputError
 from lifecycle_cli.render import tables as outputs
-from lifecycle_cli.state.store import State
+from lifecycle_cli.state.view import StateView
 
 
 def run_on(state: Path, out: Path, as_of: str = AS_OF, *extra: str | Path,
@@ -57,10 +57,10 @@ def test_a_repeated_date_replaces_its_records(tmp_path: Path) -> None:
 
     assert data(snapshot(state)) == data(first)
     assert len(list((state / "runs").rglob("*.json"))) == 1
-    days = State.open(state)
+    days = StateView.open(state)
     assert [str(d) for d in days.days] == [AS_OF]
     transitions = pl.read_csv(tmp_path / "a" / "transitions.csv")
-    assert days.table("transitions").height == transitions.height
+    assert days.history("transitions").height == transitions.height
 
 
 def test_the_state_carries_stages_when_the_export_has_none(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_a_stage_changed_by_hand_is_recorded(tmp_path: Path) -> None:
     ).write_csv(edited)
     proc = ok(run_on(state, tmp_path / "d2", "2026-11-02", customers=edited))
     assert "1 customer(s) have a stage in the export that differs" in proc.stderr
-    overrides = State.open(state).table("overrides")
+    overrides = StateView.open(state).history("overrides")
     assert overrides.select("customer_id", "export_stage", "kept").rows() == [
         ("0003", "Will Churn", "export")]
     day2 = pl.read_csv(tmp_path / "d2" / "customers.csv", infer_schema=False)
@@ -105,7 +105,7 @@ def test_an_earlier_date_needs_rewind(tmp_path: Path) -> None:
     assert snapshot(state) == before
     proc = ok(run_on(state, tmp_path / "d2", "2026-11-02", "--rewind"))
     assert "dropped the later dates 2026-11-03" in proc.stderr
-    assert [str(d) for d in State.open(state).days] == ["2026-11-01", "2026-11-02"]
+    assert [str(d) for d in StateView.open(state).days] == ["2026-11-01", "2026-11-02"]
 
 
 def test_a_second_run_on_a_locked_state_exits_1(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_kill_9_while_writing_leaves_outputs_and_state_as_they_were(tmp_path: Pa
 
     assert settled(snapshot(out)) == settled(before_out)
     assert settled(snapshot(state)) == settled(before_state)
-    assert [str(d) for d in State.open(state).days] == ["2026-10-31"]
+    assert [str(d) for d in StateView.open(state).days] == ["2026-10-31"]
     # the next run finishes the job and clears what the killed one left
     ok(lifecycle(*args, "--as-of", AS_OF))
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
@@ -254,15 +254,15 @@ def test_backfill_equals_running_each_day(tmp_path: Path) -> None:
                         "--rules", RULES, "--from", days[0], "--to", days[-1],
                         "--state", replayed))
     assert "5 day(s)" in proc.stderr
-    created = State.open(replayed).table("ctas").height
+    created = StateView.open(replayed).history("ctas").height
     assert f"CTAs: {created:,} created, 0 closed" in proc.stderr
-    a, b = State.open(nightly), State.open(replayed)
+    a, b = StateView.open(nightly), StateView.open(replayed)
     assert list(a.days) == list(b.days)
     for day in a.days:
         assert a.stages(day).equals(b.stages(day)), day
-    assert a.table("transitions").equals(b.table("transitions"))
-    assert a.table("ctas").height and a.table("ctas").equals(b.table("ctas"))
-    assert a.table("tasks").equals(b.table("tasks"))
+    assert a.history("transitions").equals(b.history("transitions"))
+    assert a.history("ctas").height and a.history("ctas").equals(b.history("ctas"))
+    assert a.history("tasks").equals(b.history("tasks"))
     # again: nothing doubles, the data files are the same
     def data(files: dict[str, bytes]) -> dict[str, bytes]:
         return {k: v for k, v in files.items() if "runs/" not in k and k != "state.json"}
@@ -280,7 +280,7 @@ def test_backfill_refuses_to_rewrite_under_later_dates(tmp_path: Path) -> None:
             "--rules", RULES, "--from", "2026-10-30", "--to", "2026-11-01", "--state", state]
     assert "--rewind" in failed(lifecycle(*args))
     ok(lifecycle(*args, "--rewind"))
-    assert [str(d) for d in State.open(state).days] == ["2026-10-30", "2026-10-31",
+    assert [str(d) for d in StateView.open(state).days] == ["2026-10-30", "2026-10-31",
                                                         "2026-11-01"]
     assert "--to 2026-10-01 is before --from" in failed(
         lifecycle(*args[:-2], "--to", "2026-10-01", "--state", state), code=2)
@@ -320,7 +320,7 @@ def test_a_crm_not_updated_from_the_outputs_does_not_undo_the_moves(tmp_path: Pa
     lagging = set(moved["customer_id"].cast(pl.String).str.zfill(4)) & staged
     assert f"{len(lagging)} customer(s) have the same stage in the export as last time" \
         in proc.stderr
-    assert State.open(state).table("overrides").height == 0
+    assert StateView.open(state).history("overrides").height == 0
     day1 = pl.read_csv(tmp_path / "d1" / "customers.csv", infer_schema=False)
     day2 = pl.read_csv(tmp_path / "d2" / "customers.csv", infer_schema=False)
     assert day2["previous_stage"].to_list() == day1["stage"].to_list()
@@ -348,4 +348,4 @@ def test_kill_9_during_a_backfill_leaves_the_state_as_it_was(tmp_path: Path) -> 
     proc.wait()
     after = {k: v for k, v in snapshot(state).items() if ".tmp-" not in k and k != "lock"}
     assert after == {k: v for k, v in before.items() if k != "lock"}
-    assert [str(d) for d in State.open(state).days] == ["2026-10-01", "2026-10-02"]
+    assert [str(d) for d in StateView.open(state).days] == ["2026-10-01", "2026-10-02"]

@@ -205,8 +205,8 @@ def test_engine_matches_reference(s: dict[str, Any]) -> None:
                   r["days_in_from_stage"]) for r in result.transitions.iter_rows(named=True)]
     assert got_moves == [(m.customer_id, m.from_stage, m.to_stage, m.rule_id, m.hop,
                           m.days_in_from_stage) for m in want.transitions]
-    assert sorted(result.engine.loops["customer_id"]) == sorted(want.loops)
-    assert sorted(result.engine.pending["customer_id"]) == sorted(want.pending)
+    assert sorted(result.day.engine.loops["customer_id"]) == sorted(want.loops)
+    assert sorted(result.day.engine.pending["customer_id"]) == sorted(want.pending)
 
 
 # -- CTAs on the final state ---------------------------------------------------------------------

@@ -244,10 +244,10 @@ def test_the_report_counts_the_state_s_ctas(state: Path) -> None:
     from cli_util import RULES
 
     from lifecycle_cli.ctas.decide import current
-    from lifecycle_cli.state.store import State
+    from lifecycle_cli.state.view import StateView
 
     rules = load_rules(RULES)
-    events = State.open(state).table("ctas")
+    events = StateView.open(state).history("ctas")
     history = history_from_state(state, rules)
     assert history.ctas is not None and history.ctas.equals(events)
     report = build_report(history)

@@ -17,11 +17,12 @@ import pytest
 from cli_util import snapshot
 
 from lifecycle_cli.columns import STAGE_TABLE_SCHEMA
-from lifecycle_cli.day.start import empty_overrides, merge_start, stage_table
+from lifecycle_cli.day.start import Start, empty_overrides, merge_start, stage_table
 from lifecycle_cli.errors import OutputError
 from lifecycle_cli.state import store as state_mod
 from lifecycle_cli.state.lock import lock
 from lifecycle_cli.state.store import DayWrite, State, StateError, Transaction
+from lifecycle_cli.state.view import StateView
 
 DAY = dt.date(2026, 11, 2)
 D = dt.date
@@ -36,31 +37,37 @@ def export(rows: list[tuple[str, str | None, dt.date | None]]) -> pl.DataFrame:
 
 STATE_TABLE = pl.DataFrame(
     [
-        # customer, stage, entered, last seen, the stage the export gave last time
-        ("a", "Launched", D(2026, 10, 1), D(2026, 11, 1), "Onboarding"),
-        ("b", "Adopting", D(2026, 9, 1), D(2026, 11, 1), None),
-        ("c", "Renewal", D(2026, 8, 1), D(2026, 11, 1), "Renewal"),
-        ("gone", "Churned", D(2026, 7, 1), D(2026, 10, 1), "Churned"),
+        # customer, stage, entered, last seen, what the export gave last time (stage, date)
+        ("a", "Launched", D(2026, 10, 1), D(2026, 11, 1), "Onboarding", D(2026, 9, 1)),
+        ("b", "Adopting", D(2026, 9, 1), D(2026, 11, 1), None, None),
+        ("c", "Renewal", D(2026, 8, 1), D(2026, 11, 1), "Renewal", None),
+        ("gone", "Churned", D(2026, 7, 1), D(2026, 10, 1), "Churned", D(2026, 7, 1)),
     ],
     schema=STAGE_TABLE_SCHEMA,
     orient="row",
 )
 
 
+def merge(typed: pl.DataFrame, table: pl.DataFrame = STATE_TABLE, prefer: str = "export"
+          ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    merged = merge_start(typed, Start(stages=table, prefer=prefer), DAY)
+    return merged.typed, merged.overrides, merged.lagging
+
+
 def test_the_state_fills_what_the_export_leaves_empty() -> None:
     typed = export([("a", None, None), ("new", None, None)])
-    merged, overrides, _ = merge_start(typed, STATE_TABLE, DAY)
+    merged, overrides, _ = merge(typed)
     assert merged.rows() == [("a", "Launched", D(2026, 10, 1)), ("new", None, None)]
     assert overrides.height == 0
 
 
 def test_the_export_wins_and_a_hand_change_is_recorded() -> None:
     typed = export([
-        ("a", "Launched", None),  # same stage, no date: the state's date
-        ("b", "Will Churn", D(2026, 10, 30)),  # changed by hand, with a date
+        ("a", "Launched", None),  # the CRM caught up with the state, no date: the state's date
+        ("b", "Will Churn", D(2026, 10, 30)),  # changed by hand, with a new date
         ("c", "Adopting", None),  # changed by hand, no date: seen today
     ])
-    merged, overrides, _ = merge_start(typed, STATE_TABLE, DAY)
+    merged, overrides, _ = merge(typed)
     assert merged.rows() == [
         ("a", "Launched", D(2026, 10, 1)),
         ("b", "Will Churn", D(2026, 10, 30)),
@@ -72,19 +79,65 @@ def test_the_export_wins_and_a_hand_change_is_recorded() -> None:
     ]
 
 
+def test_a_hand_changed_stage_whose_date_the_export_left_as_it_was_counts_from_today() -> None:
+    """The CRM changed the stage but not its date field: that date was the old stage's."""
+    typed = export([("a", "Renewal", D(2026, 9, 1))])
+    merged, overrides, _ = merge(typed)
+    assert merged.rows() == [("a", "Renewal", DAY)]
+    assert overrides["export_stage"].to_list() == ["Renewal"]
+
+
 def test_an_export_that_still_says_what_it_said_lags_and_the_state_wins() -> None:
     """The CRM was not updated from our outputs: its old stage is not a person's change."""
     typed = export([("a", "Onboarding", D(2026, 9, 1)), ("c", "Renewal", None)])
-    merged, overrides, lagging = merge_start(typed, STATE_TABLE, DAY)
+    merged, overrides, lagging = merge(typed)
     assert merged.rows() == [("a", "Launched", D(2026, 10, 1)), ("c", "Renewal", D(2026, 8, 1))]
     assert overrides.height == 0 and lagging == 1
 
 
+def test_a_date_the_export_did_not_change_is_the_crm_lagging() -> None:
+    """Same stage, an older date the export gave last time too: the state's date stands
+    (the tool moved the customer out and back since; its visit began later)."""
+    table = STATE_TABLE.with_columns(
+        pl.when(pl.col("customer_id") == "a").then(pl.lit("Launched"))
+        .otherwise(pl.col("export_stage")).alias("export_stage"))
+    typed = export([("a", "Launched", D(2026, 9, 1))])
+    merged, overrides, lagging = merge(typed, table)
+    assert merged.rows() == [("a", "Launched", D(2026, 10, 1))]
+    assert overrides.height == 0 and lagging == 0
+
+
+def test_a_date_changed_by_hand_wins_and_is_recorded() -> None:
+    typed = export([("gone", "Churned", D(2026, 7, 15)), ("c", "Renewal", D(2026, 8, 1))])
+    merged, overrides, _ = merge(typed)
+    assert merged.rows() == [("gone", "Churned", D(2026, 7, 15)), ("c", "Renewal", D(2026, 8, 1))]
+    # c's date is new to the export, but the state has it already: no edit to record
+    assert overrides.select("customer_id", "state_entered_at", "export_entered_at").rows() == [
+        ("gone", D(2026, 7, 1), D(2026, 7, 15))]
+
+
+def test_a_state_without_the_export_s_dates_reads_its_dates_as_unchanged() -> None:
+    """States written before the export's date was remembered."""
+    old = STATE_TABLE.drop("export_entered_at")
+    typed = export([("gone", "Churned", D(2026, 7, 15)), ("b", "Will Churn", D(2026, 10, 30))])
+    merged, _, _ = merge(typed, old)
+    assert merged.rows() == [("gone", "Churned", D(2026, 7, 1)),
+                             ("b", "Will Churn", D(2026, 10, 30))]
+
+
 def test_prefer_state_keeps_the_state_and_still_records() -> None:
     typed = export([("b", "Will Churn", D(2026, 10, 30)), ("new", "Onboarding", None)])
-    merged, overrides, _ = merge_start(typed, STATE_TABLE, DAY, prefer="state")
+    merged, overrides, _ = merge(typed, prefer="state")
     assert merged.rows() == [("b", "Adopting", D(2026, 9, 1)), ("new", "Onboarding", None)]
     assert overrides["kept"].to_list() == ["state"]
+
+
+def test_an_export_that_does_not_speak_for_the_day_is_ignored_but_remembered() -> None:
+    """A backfill replays past days with today's export."""
+    typed = export([("a", "Renewal", D(2026, 10, 30)), ("new", "Onboarding", D(2026, 10, 1))])
+    merged = merge_start(typed, Start(stages=STATE_TABLE, use_export_stages=False), DAY)
+    assert merged.typed.rows() == [("a", "Launched", D(2026, 10, 1)), ("new", None, None)]
+    assert merged.overrides.height == 0
 
 
 def test_ids_match_across_types() -> None:
@@ -93,16 +146,17 @@ def test_ids_match_across_types() -> None:
                          schema={"customer_id": pl.Int64, "stage": pl.String,
                                  "stage_entered_at": pl.Date})
     table = STATE_TABLE.with_columns(pl.lit("7").alias("customer_id")).head(1)
-    merged, _, _ = merge_start(typed, table, DAY)
+    merged, _, _ = merge(typed, table)
     assert merged["stage"].to_list() == ["Launched"]
 
 
 def test_stage_table_keeps_customers_missing_from_the_export() -> None:
     final = export([("a", "Adopting", DAY), ("new", "Onboarding", DAY)])
-    given = export([("a", "Launched", None), ("new", None, None)])
+    given = export([("a", "Launched", D(2026, 9, 1)), ("new", None, None)])
     table = stage_table(final, STATE_TABLE, DAY, export=given)
     assert table["customer_id"].to_list() == ["a", "new", "b", "c", "gone"]
     assert table["export_stage"].to_list() == ["Launched", None, None, "Renewal", "Churned"]
+    assert table["export_entered_at"].to_list()[:2] == [D(2026, 9, 1), None]
     assert table.filter(pl.col("customer_id") == "gone")["last_seen"][0] == D(2026, 10, 1)
     assert table.filter(pl.col("customer_id") == "a")["last_seen"][0] == DAY
 
@@ -117,7 +171,7 @@ def day_write(day: dt.date, stage: str = "Launched") -> DayWrite:
     )
 
 
-def commit(path: Path, *days: DayWrite, drop_after: dt.date | None = None) -> State:
+def commit(path: Path, *days: DayWrite, drop_after: dt.date | None = None) -> StateView:
     state = State.open(path)
     txn = Transaction(state)
     for day in days:
@@ -125,7 +179,7 @@ def commit(path: Path, *days: DayWrite, drop_after: dt.date | None = None) -> St
     if drop_after:
         txn.drop_after(drop_after)
     txn.commit()
-    return State.open(path)
+    return StateView.open(path)
 
 
 def test_a_repeated_date_replaces_its_records(tmp_path: Path) -> None:
@@ -135,10 +189,19 @@ def test_a_repeated_date_replaces_its_records(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == first  # content-named files: the same bytes, the same names
     state = commit(tmp_path, day_write(D(2026, 11, 2), stage="Adopting"))
     assert list(state.days) == [D(2026, 11, 1), D(2026, 11, 2)]
-    assert state.table("transitions").height == 2
+    assert state.history("transitions").height == 2
     assert state.stages(D(2026, 11, 2))["stage"].to_list() == ["Adopting"]
     # the replaced files are gone: one file per table and date
     assert len(list((tmp_path / "stages").rglob("*.parquet"))) == 2
+
+
+def test_a_read_that_races_a_commit_reads_the_index_again(tmp_path: Path) -> None:
+    """Readers take no lock: a run that commits meanwhile may remove a file the index they
+    read named (it replaced that date). The view reads the new index and tries again."""
+    view = commit(tmp_path, day_write(D(2026, 11, 1)))
+    commit(tmp_path, day_write(D(2026, 11, 1), stage="Adopting"))  # the old file is gone
+    assert view.stages(D(2026, 11, 1))["stage"].to_list() == ["Adopting"]
+    assert view.history("transitions").height == 1
 
 
 def test_rewind_drops_later_dates_and_their_files(tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ Thresholds come from the rules' ``compliance:`` section (see docs/check.md).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -34,18 +33,17 @@ from typing import Any
 import polars as pl
 
 from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, ID, OPEN, ROW, STAGE
-from ..ctas.decide import current
-from ..day.pipeline import ctas_of, load, prepare_loaded
-from ..day.start import merge_start
-from ..engine.builtins import final_values
-from ..engine.decide import decide
+from ..ctas.decide import latest_ctas
+from ..day.load import load
+from ..day.pipeline import run_day
+from ..engine.builtins import days_in_stage, expected_days, stuck_after
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
 from ..expressions import Kind, reason_expr
 from ..files import file_facts
 from ..inputs.formats import line_of_row
 from ..rules.checks import compliance_column_problems
 from ..rules.model import FINDING_KINDS, Metric, Rules
-from ..state.store import State, StateError
+from ..state.view import StateView
 from ..suggest import did_you_mean
 from ..version import __version__
 
@@ -81,7 +79,6 @@ RENEWAL_DATE = "renewal_date"
 LAST_USAGE = "last_usage"
 # the metric `check` adds to the rules to find each customer's last usage in the same pass
 LAST_USAGE_METRIC = "__check_last_usage"
-STATE_READ_TRIES = 3  # a run that commits while we read may remove a file we were about to read
 
 
 def _noop(_: str) -> None:
@@ -189,7 +186,6 @@ def customer_frame(
     the settings' columns: ``customer_id`` (text), ``stage``, ``stage_entered_at``,
     ``days_in_stage``, ``expected_days``, ``owner``, and, when configured,
     ``renewal_date`` and ``last_usage`` (from the column ``last_usage``); then ``keep``."""
-    expected = {s.name: s.expected_days for s in rules.stages}
     owner = (pl.col(settings.owner_column).cast(pl.String) if settings.owner_column
              else pl.lit(None, dtype=pl.String))
     extra = []
@@ -201,10 +197,8 @@ def customer_frame(
         pl.col(ID).cast(pl.String).alias("customer_id"),
         pl.col(STAGE),
         pl.col(ENTERED),
-        (pl.lit(as_of, dtype=pl.Date) - pl.col(ENTERED)).dt.total_days().cast(pl.Int64)
-        .alias(DAYS_IN_STAGE),
-        pl.col(STAGE).replace_strict(expected, default=None, return_dtype=pl.Int64)
-        .alias(EXPECTED_DAYS),
+        days_in_stage(as_of).alias(DAYS_IN_STAGE),
+        expected_days(rules).alias(EXPECTED_DAYS),
         owner.alias(OWNER),
         *extra,
         *keep,
@@ -243,7 +237,7 @@ def stage_findings(current: pl.LazyFrame, settings: Settings, as_of: dt.date) ->
     after the day's moves. ``current`` is a customer frame (see `customer_frame`); a
     finding whose column it lacks is not looked for."""
     days, expected = pl.col(DAYS_IN_STAGE), pl.col(EXPECTED_DAYS)
-    limit = (expected * settings.stuck_factor).floor().cast(pl.Int64)  # days > limit
+    limit = stuck_after(settings.stuck_factor)
     entered = ("stage_entered_at", pl.col(ENTERED), Kind.DATE)
     out = [
         _rows(current.filter(days > limit), "stuck", as_of, _detail(
@@ -327,15 +321,14 @@ def skipped_stage_findings(transitions: pl.DataFrame | None, customers: pl.LazyF
 
 def cta_past_due_findings(ctas: pl.DataFrame | None, customers: pl.LazyFrame,
                           as_of: dt.date) -> list[pl.LazyFrame]:
-    """``cta_past_due``: CTAs whose latest record (by ``as_of``) is open and due before the
-    as-of date. ``ctas`` holds the state's CTA events (``as_of, cta_id, rule_id,
-    customer_id, name, stage, owner, due_on, status, ...``) of every day up to ``as_of``.
-    The owner is the CTA's; the stage and days are the customer's now (the CTA's stage
-    when the export no longer lists the customer)."""
+    """``cta_past_due``: CTAs open and due before the as-of date. ``ctas`` holds each CTA's
+    latest row on the as-of date (``as_of, cta_id, rule_id, customer_id, name, stage, owner,
+    due_on, status, ...``). The owner is the CTA's; the stage and days are the customer's
+    now (the CTA's stage when the export no longer lists the customer)."""
     if ctas is None or ctas.height == 0:
         return []
     latest = (
-        current(ctas.filter(pl.col("as_of") <= pl.lit(as_of, dtype=pl.Date))).lazy()
+        ctas.lazy()
         .filter((pl.col("status") == OPEN) & (pl.col("due_on") < pl.lit(as_of, dtype=pl.Date)))
         .select(
             pl.col("customer_id").cast(pl.String),
@@ -371,7 +364,7 @@ def collect_findings(parts: Sequence[pl.LazyFrame]) -> pl.DataFrame:
     )
 
 
-# -- reading the state (read-only, no lock) ------------------------------------------------------
+# -- what a check reads from a state ------------------------------------------------------------
 
 
 @dataclass
@@ -379,45 +372,21 @@ class StateRecords:
     """What `check` reads from a state folder for one as-of date."""
 
     path: Path
-    base: dt.date | None  # the day whose stage table the as-of date starts from
-    stages: pl.DataFrame | None
+    base: dt.date | None  # the day whose records the as-of date starts from
     transitions: pl.DataFrame | None  # the days from `since` to the day before the as-of date
     overrides: pl.DataFrame | None
-    ctas: pl.DataFrame  # the CTA events of every day before the as-of date
 
 
-def read_state(path: str | Path, as_of: dt.date, since: dt.date | None = None) -> StateRecords:
-    """The state's records for a check of ``as_of``; ``since``: also the moves and hand
-    changes of the days from ``since`` to the day before ``as_of``.
-
-    No lock is taken: the state's index names only complete files and is replaced in one
-    rename. A run that commits while we read may remove a file the old index named; then
-    the index is read again.
-    """
-    State.open_existing(path, empty_ok=True)  # a wrong --state fails at once, not retried
-    for attempt in range(STATE_READ_TRIES):
-        try:
-            return _read_state(State.open(path), as_of, since)
-        except StateError:
-            if attempt == STATE_READ_TRIES - 1:
-                raise
-            time.sleep(0.2)
-    raise AssertionError("unreachable")
-
-
-def _read_state(state: State, as_of: dt.date, since: dt.date | None) -> StateRecords:
-    base = state.before(as_of)  # like a run for as_of: a re-run starts from the day before
-
+def read_state(view: StateView, as_of: dt.date, since: dt.date | None) -> StateRecords:
+    """The moves and hand edits of the days from ``since`` to the day before ``as_of``."""
     def period(table: str) -> pl.DataFrame | None:
         if since is None or since >= as_of:
             return None
-        frame = state.table(table, since, as_of - dt.timedelta(days=1))
+        frame = view.history(table, since, as_of - dt.timedelta(days=1))
         return frame if frame.width else None
 
-    # the CTAs up to the day before: the check decides the as-of date's own, as a run would
-    ctas = state.table("ctas", None, base) if base is not None else pl.DataFrame()
-    return StateRecords(state.path, base, state.stages(base), period("transitions"),
-                        period("overrides"), ctas)
+    return StateRecords(view.path, view.before(as_of), period("transitions"),
+                        period("overrides"))
 
 
 # -- a check, end to end -------------------------------------------------------------------------
@@ -524,9 +493,12 @@ def check(
     started = time.monotonic()
     as_of = as_of or dt.date.today()
     records = None
+    start = None
     if state_dir is not None:
         progress("reading the state")
-        records = read_state(state_dir, as_of, since)
+        view = StateView.open(state_dir, empty_ok=True)
+        start = view.start(as_of, prefer=prefer)
+        records = read_state(view, as_of, since)
     not_checked: dict[str, str] = {}
     usage_wanted = bool(usage_paths) and rules.compliance.no_usage_days is not None
     run_rules = with_last_usage(rules) if usage_wanted else rules
@@ -536,20 +508,13 @@ def check(
     if missing:
         raise RulesError(missing)
     settings = resolve(rules, loaded.typed.columns)
-    start, overrides, _ = merge_start(
-        loaded.typed, None if records is None else records.stages, as_of, id_column=ID,
-        stage_column=STAGE, entered_column=ENTERED, prefer=prefer)
-    known = pl.col(STAGE).is_null() | pl.col(STAGE).is_in(rules.stage_names)
-    prepared = prepare_loaded(run_rules, dataclasses.replace(loaded, typed=start.filter(known)),
-                              as_of, progress=progress)
-    progress("applying transition rules")
-    engine = decide(prepared.state, prepared.compiled)
+    # the day in memory, exactly as `run --state` decides it; customers whose starting stage
+    # the rules don't name are set aside (unknown_stage findings)
+    day = run_day(run_rules, loaded, as_of, start, set_aside_unknown=True, progress=progress)
     progress("looking for findings")
-    final = final_values(engine.state, prepared.compiled)
-
-    customers = customer_frame(final, rules, settings, as_of,
+    customers = customer_frame(day.final, rules, settings, as_of,
                                last_usage=LAST_USAGE_METRIC if usage_wanted else None)
-    path = prepared.customers.path
+    path = loaded.customers.path
     csv = line_of_row(path, 0) is not None
     where = (  # the export's line, or the state, for an unknown stage
         pl.when(pl.col("__export_stage").eq_missing(pl.col(STAGE)))
@@ -557,18 +522,20 @@ def check(
                              (pl.col(ROW) + (2 if csv else 1)).cast(pl.String)]))
         .otherwise(pl.lit("source=state"))
     )
+    start_stages = day.prepared.started
     started_from = customer_frame(
-        start.with_columns(loaded.typed[STAGE].alias("__export_stage")), rules, settings,
+        start_stages.with_columns(loaded.typed[STAGE].alias("__export_stage")), rules, settings,
         as_of, keep=[where.alias("__where")])
-    columns = customer_frame(start.head(0), rules, settings, as_of).collect_schema().names()
-    everyone = pl.concat([customers.select(columns), started_from.filter(~known).select(columns)])
-    transitions = engine.transitions.with_columns(pl.col("customer_id").cast(pl.String))
+    set_aside = customer_frame(day.prepared.set_aside, rules, settings, as_of)
+    columns = customer_frame(start_stages.head(0), rules, settings, as_of).collect_schema().names()
+    everyone = pl.concat([customers.select(columns), set_aside.select(columns)])
+    transitions = day.transitions.with_columns(pl.col("customer_id").cast(pl.String))
+    overrides = day.overrides
     ctas = None
-    if records is not None:
-        # the as-of date's CTAs, created and closed as `run --state` would, after the history
-        today = ctas_of(dataclasses.replace(prepared, overrides=overrides), engine, final,
-                        records.ctas).ctas
-        ctas = _concat(records.ctas, today.with_columns(pl.col("customer_id").cast(pl.String)))
+    if start is not None and records is not None:
+        # each CTA's latest row after the as-of date's own, created and closed as `run --state`
+        # would
+        ctas = latest_ctas(start.ctas, day.records()["ctas"])
         overrides = _concat(records.overrides, overrides)
         transitions = _concat(records.transitions, transitions)
     parts = [
@@ -598,15 +565,14 @@ def check(
         not_checked["cta_past_due"] = "the rules have no CTAs"
     elif records is None:
         not_checked["cta_past_due"] = "no --state: a run without one knows no CTA past due"
-    warnings = list(prepared.warnings)
     return CheckResult(
         rules=rules,
         as_of=as_of,
         findings=findings,
         settings=settings,
         customers=loaded.typed.height,
-        input_paths=[path, *(prepared.usage.paths if prepared.usage else [])],
-        warnings=warnings,
+        input_paths=loaded.paths,
+        warnings=list(day.prepared.warnings),  # what the day decided is in the findings
         not_checked=not_checked,
         state=records,
         since=since if records is not None else None,

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from ..errors import EXIT_BAD_INPUT, LifecycleError, Problem
 from ..files import write_text_atomic
-from ..jobs.nightly import error_summary
+from ..jobs.summary import error_summary
 
 # Data goes to stdout; the human summary, progress and errors go to stderr.
 out = Console(highlight=False, soft_wrap=True)

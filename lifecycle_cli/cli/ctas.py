@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..ctas.worklist import worklist
 from ..errors import OptionError, Problem
 from ..render.tables import write_csv, write_tables
-from ..state.store import State
+from ..state.view import StateView
 from . import common, render
 
 
@@ -56,17 +55,16 @@ def ctas(
     or a worklist.xlsx workbook), --stdout writes CSV for a pipe. Each row is a CTA
     (seq 0) or one of its tasks; days_overdue counts from the as-of date.
     """
-    memory = State.open_existing(state)
+    view = StateView.open(state)
     day = as_of
-    if day is not None and day not in memory.days:
-        known = list(memory.days)
+    if day is not None and day not in view.days:
+        known = view.days
         raise OptionError(
             Problem(f"the state has no run for {day}", file=str(state),
                     hint=f"its dates run from {known[0]} to {known[-1]}" if known else None)
         )
-    day = day or memory.latest
-    result = worklist(memory.table("ctas", end=day), memory.table("tasks", end=day), day,
-                      owner=owner, overdue=overdue)
+    result = view.worklist(day, owner=owner, overdue=overdue)
+    day = result.as_of
     written: list[str] = []
     if out is not None:
         paths = write_tables({"worklist": result.items}, out, fmt.value, created=day,

@@ -12,7 +12,7 @@ import typer
 
 from ..day.explain import explain as explain_customers
 from ..rules.load import load_rules
-from ..state.store import State
+from ..state.view import StateView
 from . import common, render
 
 
@@ -43,25 +43,22 @@ def explain(
     encoding: common.EncodingOpt = None,
     state: Annotated[
         Path | None,
-        typer.Option("--state", help="Start from this state folder's stages, as `run "
-                     "--state` does (read only).", show_default=False),
+        typer.Option("--state", help="Start from this state folder's stages and CTAs, as "
+                     "`run --state` does (read only).", show_default=False),
     ] = None,
+    prefer: common.PreferOpt = common.Prefer.export,
 ) -> None:
     """For each customer: stage, days in stage, every metric and derived value, each
     candidate rule with its values and verdict, and the winner, hop by hop."""
     rule_set = load_rules(rules)
-    previous = cta_history = None
+    day = as_of or dt.date.today()
+    start = None
     if state is not None:
-        memory = State.open_existing(state, empty_ok=True)
-        base = memory.before(as_of or dt.date.today())
-        previous = memory.stages(base)
-        cta_history = memory.table("ctas", end=base) if base else None
+        start = StateView.open(state, empty_ok=True).start(day, prefer=prefer.value)
     with common.progress() as step:
         step("explaining")
-        explanations = explain_customers(
-            rule_set, customers, usage or [], ids, as_of, encoding=encoding, previous=previous,
-            cta_history=cta_history,
-        )
+        explanations = explain_customers(rule_set, customers, usage or [], ids, day,
+                                         encoding=encoding, start=start)
     if fmt == Format.json:
         common.out.print_json(json.dumps([e.to_dict() for e in explanations], default=str))
         return

@@ -14,10 +14,10 @@ from rich.table import Table
 from ..check.run import SEVERITIES, SEVERITY, CheckResult
 from ..ctas.worklist import Worklist
 from ..day.explain import Explanation
-from ..day.pipeline import RunResult
+from ..day.pipeline import Day
 from ..jobs.backfill import BackfillResult
 from ..jobs.diff import RulesDiff
-from ..jobs.nightly import NightlyResult
+from ..jobs.nightly import RunResult
 from ..render.cells import cell, is_share
 from ..report.build import NEW, Report
 from ..suggest import did_you_mean
@@ -38,12 +38,12 @@ def _fmt(value: Any) -> str:
 
 
 def run_summary(
-    console: Console, done: NightlyResult, *, dry_run: bool = False, quiet: bool = False
+    console: Console, done: RunResult, *, dry_run: bool = False, quiet: bool = False
 ) -> None:
     """Moves by rule, stage counts before and after, usage counts, the state, warnings,
     files. ``quiet``: the warnings only."""
-    result = done.result
-    warnings = [*result.warnings, *done.warnings]
+    result = done.day
+    warnings = done.warnings
     if done.stale_lock is not None:
         warnings.insert(0, "cleared a stale lock on the state folder, left by "
                         + done.stale_lock.describe())
@@ -103,7 +103,8 @@ def run_summary(
         kept = "the export's" if result.overrides["kept"][0] == "export" else "the state's"
         console.print(
             f"{result.overrides.height:,} customer(s) have a stage in the export that differs "
-            f"from the state's (changed by hand?); {kept} stage was kept; recorded as overrides"
+            "from the state's (or its stage_entered_at) and that the export changed since the "
+            f"last run (by hand?); {kept} was kept; recorded as overrides"
         )
     if result.lagging:
         console.print(
@@ -121,7 +122,7 @@ def run_summary(
         console.print(f"wrote {escape(str(path))}")
 
 
-def _cta_table(console: Console, result: RunResult) -> None:
+def _cta_table(console: Console, result: Day) -> None:
     counts = result.cta_counts
     if counts.height == 0:
         return
@@ -135,16 +136,16 @@ def _cta_table(console: Console, result: RunResult) -> None:
         table.add_row(escape(rule_id), escape(names.get(rule_id, "(rule removed)")),
                       f"{created:,}", f"{closed:,}")
     console.print(table)
-    tasks = 0 if result.ctas is None else result.ctas.tasks.height
+    tasks = result.ctas.tasks.height
     if tasks:
         console.print(f"{tasks:,} playbook task(s) for the CTAs created")
 
 
-def _state_line(done: NightlyResult, dry_run: bool) -> str:
+def _state_line(done: RunResult, dry_run: bool) -> str:
     start = (f"started from its stages of {done.base}" if done.base
              else "started from the export alone (no earlier date in the state)")
     what = "would record" if dry_run else "recorded"
-    line = f"state {escape(str(done.state_path))}: {start}; {what} {done.result.as_of}"
+    line = f"state {escape(str(done.state_path))}: {start}; {what} {done.day.as_of}"
     if done.replaced:
         line += " (replacing that date's earlier run)"
     if done.dropped:

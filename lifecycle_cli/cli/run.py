@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from ..errors import OptionError
-from ..jobs.nightly import Guards, MaxMoves, parse_share, run_with_state
+from ..jobs.guards import Guards, MaxMoves, parse_share
+from ..jobs.nightly import run as run_rules
 from ..render.tables import write_csv
 from ..rules.load import load_rules
 from . import common, render
@@ -108,16 +109,15 @@ def run(
         )
         rule_set = load_rules(rules)
         with common.progress(not quiet) as step:
-            done = run_with_state(
-                rule_set, rules, customers, usage or [], as_of, state_dir=state, out=out,
+            done = run_rules(
+                rule_set, customers, usage or [], as_of, rules_path=rules, state=state, out=out,
                 fmt=fmt.value, dry_run=dry_run, rewind=rewind, prefer=prefer.value,
                 guards=guards, encoding=encoding, progress=step,
                 hash_inputs=summary_json is not None,
                 command=common.command_line(),
             )
-    result = done.result
     if not dry_run and stdout is not None:
-        common.write_to_stdout(lambda stream: write_csv(result.tables[stdout.value], stream))
+        common.write_to_stdout(lambda stream: write_csv(done.tables[stdout.value], stream))
     if summary_json is not None:
         common.write_json(summary_json, done.summary)
     render.run_summary(common.err, done, dry_run=dry_run, quiet=quiet)

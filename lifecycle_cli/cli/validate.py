@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..day.pipeline import prepare
+from ..day.pipeline import check_against_data
 from ..rules.load import load_rules
 from . import common
 
@@ -55,18 +55,11 @@ def validate(
         common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}")
         return
     with common.progress() as step:
-        prepared = prepare(
-            rule_set,
-            customers,
-            usage or [],
-            as_of,
-            check_all=True,
-            encoding=encoding,
-            progress=step,
-        )
+        prepared = check_against_data(rule_set, customers, usage or [], as_of,
+                                      encoding=encoding, progress=step)
     common.err.print(
         f"[green]ok:[/] {escape(str(rules))}: {summary}; checked against "
-        f"{prepared.customers.typed.height:,} customers"
+        f"{prepared.loaded.customers.typed.height:,} customers"
     )
     for warning in prepared.warnings:
         common.err.print(f"[yellow]warning:[/] {escape(warning)}")

@@ -86,9 +86,9 @@ def current(history: pl.DataFrame | None) -> pl.DataFrame:
     return history.unique(subset="cta_id", keep="last", maintain_order=True)
 
 
-def latest_ctas(latest: pl.DataFrame, today: pl.DataFrame) -> pl.DataFrame:
+def latest_ctas(latest: pl.DataFrame | None, today: pl.DataFrame) -> pl.DataFrame:
     """`current` of a history whose `current` is ``latest``, plus a later day's events."""
-    if latest.height == 0:
+    if latest is None or latest.height == 0:
         return today
     return pl.concat([latest.join(today.select("cta_id"), on="cta_id", how="anti"), today],
                      how="diagonal_relaxed")
@@ -100,15 +100,14 @@ def decide_ctas(
     *,
     entered_now: pl.Series,
     history: pl.DataFrame | None = None,
-    history_is_latest: bool = False,
 ) -> CtaResult:
     """SPEC "How a run decides" step 5 on a run's final state, plus auto-close.
 
     ``final`` holds every customer after the run (ROW, ID, STAGE, ENTERED, the
     built-ins, attributes, metrics and derived values). ``entered_now`` holds
     the ids of the customers that entered their stage in this run.
-    ``history`` is the CTA events of earlier days (None: a run without a state);
-    ``history_is_latest``: it holds only each CTA's latest row already (see `latest_ctas`).
+    ``history`` is each CTA's latest row before this day (`current` of the state's CTA
+    events; None: a run without a state).
     """
     id_dtype = final.schema[ID]
     if not compiled.ctas:
@@ -116,7 +115,7 @@ def decide_ctas(
     frame = final.lazy().with_columns(pl.col(ID).cast(pl.String).alias(KEY)).with_columns(
         pl.col(KEY).is_in(entered_now.cast(pl.String).implode()).alias(ENTERED_NOW)
     )
-    before = history if history_is_latest and history is not None else current(history)
+    before = history if history is not None else pl.DataFrame(schema=CTA_SCHEMA)
     triggered = pl.concat([_triggered(frame, c, compiled) for c in compiled.ctas],
                           how="vertical")
     if before.height:  # what earlier runs created for the same visit

@@ -10,7 +10,6 @@ from typing import Any
 import polars as pl
 
 from ..columns import OPEN
-from .decide import current
 
 WORKLIST_SCHEMA: dict[str, Any] = {
     "owner": pl.String(),
@@ -37,19 +36,20 @@ class Worklist:
 
 
 def worklist(
-    history: pl.DataFrame,
+    latest: pl.DataFrame,
     tasks: pl.DataFrame,
     as_of: dt.date | None,
     *,
     owner: str | None = None,
     overdue: bool = False,
 ) -> Worklist:
-    """The open CTAs and their tasks on ``as_of``, from the state's ``ctas``/``tasks`` tables.
+    """The open CTAs and their tasks on ``as_of``: ``latest`` holds each CTA's latest row
+    (see `lifecycle_cli.state.view.StateView.ctas`), ``tasks`` the CTAs' playbook tasks.
 
     ``owner`` keeps the rows of one owner (case and surrounding blanks ignored);
     ``overdue`` keeps the rows past their due date.
     """
-    open_ctas = current(history).filter(pl.col("status") == OPEN)
+    open_ctas = latest.filter(pl.col("status") == OPEN)
     if as_of is None or open_ctas.height == 0:
         return Worklist(as_of, pl.DataFrame(schema=WORKLIST_SCHEMA), [])
     # each row: who, when, what; then the CTA's context, on its tasks too

@@ -1,8 +1,8 @@
 """Why is this customer here? Every value and every rule's verdict, hop by hop.
 
-``explain`` runs the same engine as ``run`` on the chosen customers only
-(every customer is decided independently, so the answer is the same), with
-tracing on.
+``explain`` runs the same day as ``run`` (`lifecycle_cli.day.pipeline.run_day`) on
+the chosen customers only (every customer is decided independently, so the
+answer is the same), with tracing on.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any
 import polars as pl
 
 from ..columns import DAYS_IN_STAGE, ENTERED, ID, OVERDUE, STAGE
-from ..engine.builtins import final_values
-from ..engine.decide import WINNER, decide
+from ..engine.decide import WINNER
 from ..rules.model import Rules
-from .pipeline import ctas_of, prepare
+from .load import load
+from .pipeline import run_day
+from .start import Start
 
 
 @dataclass
@@ -84,29 +85,25 @@ def explain(
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
-    previous: pl.DataFrame | None = None,
-    prefer: str = "export",
-    cta_history: pl.DataFrame | None = None,
+    start: Start | None = None,
 ) -> list[Explanation]:
     """Explain the decision for each customer id in ``ids`` (in that order).
 
-    ``previous``: a state's stage table, as `run` starts from it with ``--state``;
-    ``cta_history``: the state's CTA events before the as-of date.
+    ``start``: where the day starts (a state's stages and CTAs, as `run --state` starts
+    from them: see `lifecycle_cli.state.view.StateView.start`).
     """
-    prepared = prepare(
-        rules, customers_path, usage_paths, as_of, only_ids=ids, encoding=encoding,
-        previous=previous, prefer=prefer,
-    )
-    engine = decide(prepared.state, prepared.compiled, trace=True)
-    final = final_values(engine.state, prepared.compiled)
-    cta_rows = ctas_of(prepared, engine, final, cta_history).ctas
+    as_of = as_of or dt.date.today()
+    loaded = load(rules, customers_path, usage_paths, only_ids=ids, encoding=encoding)
+    day = run_day(rules, loaded, as_of, start, trace=True)
+    prepared, engine, final = day.prepared, day.engine, day.final
+    cta_rows = day.ctas.ctas
     compiled = prepared.compiled
     by_index = {r.index: r for r in compiled.transitions}
     pending = {str(c): r for c, r in engine.pending.select(ID, "rule_id").iter_rows()}
     out = []
     for wanted in ids:
         key = pl.col(ID).cast(pl.String) == wanted
-        start = prepared.state.filter(key).row(0, named=True)
+        began = prepared.state.filter(key).row(0, named=True)
         end = final.filter(key).row(0, named=True)
         transitions = engine.transitions.filter(pl.col("customer_id").cast(pl.String) == wanted)
         moved_hops = set(transitions["hop"].to_list())
@@ -147,10 +144,10 @@ def explain(
             )
         out.append(
             Explanation(
-                customer_id=start[ID],
-                stage_at_start=start[STAGE],
-                stage_entered_at_start=start[ENTERED],
-                initial_assignment=start[STAGE] is None,
+                customer_id=began[ID],
+                stage_at_start=began[STAGE],
+                stage_entered_at_start=began[ENTERED],
+                initial_assignment=began[STAGE] is None,
                 metrics={name: end.get(name) for name in rules.metrics},
                 derived={name: end.get(name) for name in rules.derived},
                 hops=hops,

@@ -1,10 +1,24 @@
-"""A run, end to end: read the exports, compute metrics, decide, build the output tables.
+"""One day, end to end: the one place where a day of the lifecycle is assembled.
 
-This is the library's main entry point::
+Given the rules, the exports as loaded (`lifecycle_cli.day.load`), where the
+day starts (`lifecycle_cli.day.start.Start`: the state's stages and CTAs
+before it) and the as-of date, :func:`run_day` returns the day: its stages,
+transitions, metrics, CTAs, tasks, summary counts, and the records the state
+keeps of it. `run`, nightly runs, `backfill`, `explain`, `diff`, `check` and
+`report` all call it::
 
-    from lifecycle_cli import load_rules, run
-    result = run(load_rules("rules/default.yaml"), "customers.csv", ["usage.csv"])
-    result.customers, result.transitions  # Polars DataFrames
+    from lifecycle_cli.day.load import load
+    from lifecycle_cli.day.pipeline import run_day
+
+    loaded = load(rules, "customers.csv", ["usage.csv"])
+    day = run_day(rules, loaded, dt.date(2026, 11, 1))
+    day.customers, day.transitions, day.ctas.ctas  # Polars DataFrames
+
+The steps: merge the export's stages with the state's (`start.merge_start`),
+compute the metrics (`metrics.compute`), compile the rules against the data
+(`engine.compile`), decide the moves (`engine.decide`), compute the built-in
+and derived values on the final stages (`engine.builtins`), decide the CTAs
+(`ctas.decide`), and build the output tables.
 """
 
 from __future__ import annotations
@@ -28,64 +42,110 @@ from ..columns import (
     ROW,
     STAGE,
 )
-from ..ctas.decide import CtaResult, decide_ctas
+from ..ctas.decide import CtaResult, decide_ctas, latest_ctas
 from ..engine.builtins import final_values
 from ..engine.compile import CompiledRules, compile_rules
 from ..engine.decide import EngineResult, decide
 from ..errors import DataError, LifecycleError, Problem, RulesError
-from ..expressions import Kind, kind_of
-from ..inputs.csvtext import codec_name
-from ..inputs.customers import Customers, read_customers
-from ..inputs.usage import Usage, scan_usage
+from ..expressions import kind_of
+from ..inputs.customers import Customers
 from ..metrics.compute import MetricsResult, compute_metrics
 from ..rules.checks import compliance_column_problems
 from ..rules.model import Rules
 from ..suggest import did_you_mean
-from .start import empty_overrides, merge_start
-
-Progress = Callable[[str], None]
+from .load import Loaded, Progress, collector, load, no_progress, schema_of
+from .start import Start, merge_start, stage_table
 
 
 @dataclass
 class Prepared:
-    """Everything a decision needs: the customers' state and the compiled rules."""
+    """Everything a decision needs: the stages the day starts from, the metrics, and the
+    rules compiled against the data."""
 
     rules: Rules
     as_of: dt.date
-    customers: Customers
-    usage: Usage | None
+    loaded: Loaded
+    start: Start
+    started: pl.DataFrame  # every customer with the stage it starts from (input order)
+    state: pl.DataFrame  # the customers decided on: attributes, stages, metrics
+    set_aside: pl.DataFrame  # customers left out: a stage the rules don't name (see run_day)
     metrics: MetricsResult
-    state: pl.DataFrame
     compiled: CompiledRules
+    overrides: pl.DataFrame  # hand edits of the export (see start.merge_start)
+    lagging: int  # customers whose export stage lags the state's: the state's was kept
     warnings: list[str] = field(default_factory=list)
-    overrides: pl.DataFrame = field(default_factory=empty_overrides)
-    lagging: int = 0  # customers whose export stage lags the state's (see merge_start)
 
 
 @dataclass
-class RunResult:
-    """What a run decided, as tables, plus counts for the summary."""
+class Day:
+    """What one day decided, as tables, plus counts for the summary and the state."""
 
-    rules: Rules
-    as_of: dt.date
-    customers: pl.DataFrame  # the customers output, in the export's own columns
-    transitions: pl.DataFrame
+    prepared: Prepared
     engine: EngineResult
-    metrics: MetricsResult
-    stages_before: dict[str | None, int]
-    stages_after: dict[str, int]
-    input_paths: list[Path]
-    id_column: str  # the export's header of the customer id
+    final: pl.DataFrame  # every customer decided on, after the day, in input order
+    customers: pl.DataFrame  # the customers output, in the export's own columns
+    ctas: CtaResult  # the CTAs the day created or closed, and the tasks of those created
+    stages: pl.DataFrame  # the state's stage table after the day
     warnings: list[str] = field(default_factory=list)
-    # customers whose stage in the export differs from the state's (runs with a state)
-    overrides: pl.DataFrame = field(default_factory=empty_overrides)
-    lagging: int = 0  # customers whose export stage lags the state's: the state's was kept
-    # ID, STAGE, ENTERED after the run, in input order
-    final_stages: pl.DataFrame = field(default_factory=pl.DataFrame)
-    # "customers"/"usage" -> the export's header -> kind (number, text, date...)
-    schema: dict[str, dict[str, str]] = field(default_factory=dict)
-    # the CTAs this run created or closed, and the tasks of those it created
-    ctas: CtaResult | None = None
+
+    @property
+    def rules(self) -> Rules:
+        return self.prepared.rules
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.prepared.as_of
+
+    @property
+    def start(self) -> Start:
+        return self.prepared.start
+
+    @property
+    def metrics(self) -> MetricsResult:
+        return self.prepared.metrics
+
+    @property
+    def compiled(self) -> CompiledRules:
+        return self.prepared.compiled
+
+    @property
+    def overrides(self) -> pl.DataFrame:
+        return self.prepared.overrides
+
+    @property
+    def lagging(self) -> int:
+        return self.prepared.lagging
+
+    @property
+    def transitions(self) -> pl.DataFrame:
+        return self.engine.transitions
+
+    @property
+    def input_paths(self) -> list[Path]:
+        return self.prepared.loaded.paths
+
+    @property
+    def id_column(self) -> str:
+        """The export's header of the customer id."""
+        return self.prepared.loaded.customers.external[ID]
+
+    @property
+    def schema(self) -> dict[str, dict[str, str]]:
+        """"customers"/"usage" -> the export's header -> kind (number, text, date...)."""
+        return schema_of(self.rules, self.prepared.loaded)
+
+    @property
+    def final_stages(self) -> pl.DataFrame:
+        """ID, STAGE, ENTERED after the day, in input order."""
+        return self.final.select(ID, STAGE, ENTERED)
+
+    @property
+    def stages_before(self) -> dict[str | None, int]:
+        return dict(self.prepared.state.group_by(STAGE).len().iter_rows())
+
+    @property
+    def stages_after(self) -> dict[str, int]:
+        return dict(self.final.group_by(STAGE).len().iter_rows())
 
     @property
     def moves(self) -> pl.DataFrame:
@@ -98,16 +158,15 @@ class RunResult:
 
     @property
     def moved_customers(self) -> int:
+        """Customers that left a stage (first assignments are not moves)."""
         return self.transitions.filter(pl.col("hop") > 0)["customer_id"].n_unique()
 
     @property
     def cta_counts(self) -> pl.DataFrame:
-        """CTAs created and closed in this run, by CTA rule (in the rules' order)."""
+        """CTAs created and closed on the day, by CTA rule (in the rules' order)."""
         order = [c.id for c in self.rules.ctas]
         frame = pl.DataFrame({"rule_id": order}, schema={"rule_id": pl.String})
-        events = self.ctas.ctas if self.ctas is not None else pl.DataFrame(
-            schema={"rule_id": pl.String, "status": pl.String})
-        counts = events.group_by("rule_id").agg(
+        counts = self.ctas.ctas.group_by("rule_id").agg(
             (pl.col("status") == "open").sum().alias("created"),
             (pl.col("status") == "closed").sum().alias("closed"),
         )
@@ -118,125 +177,64 @@ class RunResult:
 
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
-        tables = {"customers": self.customers, "transitions": self.transitions}
-        if self.ctas is not None:
-            tables |= {"ctas": self.ctas.ctas, "tasks": self.ctas.tasks}
-        return tables
+        """The outputs: customers, transitions, ctas and tasks."""
+        return {"customers": self.customers, "transitions": self.transitions,
+                "ctas": self.ctas.ctas, "tasks": self.ctas.tasks}
 
+    def records(self) -> dict[str, pl.DataFrame]:
+        """What the state keeps of the day: its stage table, and its transitions, hand
+        edits, CTA events and tasks with customer ids as text."""
+        return {
+            "stages": self.stages,
+            "transitions": _text_ids(self.transitions),
+            "overrides": self.overrides,
+            "ctas": _text_ids(self.ctas.ctas),
+            "tasks": _text_ids(self.ctas.tasks),
+        }
 
-def _noop(_: str) -> None:
-    pass
-
-
-@dataclass
-class Loaded:
-    """The exports as read, before any as-of date comes in: read once, run for many days."""
-
-    customers: Customers
-    typed: pl.DataFrame  # the customers the run is for: all, or the selected ids
-    usage: Usage | None
-    warnings: list[str] = field(default_factory=list)
-
-
-def _collector(problems: list[Problem] | None) -> Callable[[LifecycleError], None]:
-    """Raise at once, or (for `validate`) keep the problems and go on."""
-
-    def collect(error: LifecycleError) -> None:
-        if problems is None:
-            raise error
-        problems.extend(error.problems)
-
-    return collect
-
-
-def load(
-    rules: Rules,
-    customers_path: str | Path,
-    usage_paths: Sequence[str | Path] = (),
-    *,
-    only_ids: Sequence[str] | None = None,
-    problems: list[Problem] | None = None,
-    encoding: str | None = None,
-    progress: Progress = _noop,
-    keep_unknown_stages: bool = False,
-) -> Loaded:
-    """Read the customers export and open the usage exports (lazily).
-
-    ``encoding`` names the text encoding of CSV exports (default UTF-8), e.g. ``cp1252``.
-    ``keep_unknown_stages``: see `lifecycle_cli.inputs.read_customers`.
-    """
-    codec_name(encoding)  # an unknown encoding is an option error, before any reading
-    collect = _collector(problems)
-    warnings: list[str] = []
-    progress("reading customers")
-    customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding,
-                               keep_unknown_stages=keep_unknown_stages)
-    warnings += customers.warnings
-    typed = customers.typed
-    if only_ids is not None:
-        typed = _select_ids(customers, only_ids)
-    usage = None
-    if usage_paths:
-        try:
-            usage = scan_usage(list(usage_paths), rules, customers.id_dtype, encoding=encoding)
-        except DataError as error:
-            collect(error)
-        if usage is not None and only_ids is not None:
-            usage = Usage(
-                usage.paths, usage.frame.filter(pl.col(ID).is_in(typed[ID].implode())), usage.schema
-            )
-    elif rules.metrics:
-        warnings.append(
-            f"no usage export given: every metric takes its default ({', '.join(rules.metrics)})"
+    def next_start(self) -> Start:
+        """Where the next day starts, as a state that recorded this day gives it: the day's
+        stage table and each CTA's latest row. A backfill carries days on with it."""
+        return Start(
+            stages=self.stages,
+            ctas=latest_ctas(self.start.ctas, self.records()["ctas"]),
+            base=self.as_of,
+            prefer=self.start.prefer,
         )
-    return Loaded(customers, typed, usage, warnings)
+
+
+def _text_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col("customer_id").cast(pl.String))
 
 
 def prepare(
     rules: Rules,
-    customers_path: str | Path,
-    usage_paths: Sequence[str | Path] = (),
-    as_of: dt.date | None = None,
-    *,
-    only_ids: Sequence[str] | None = None,
-    check_all: bool = False,
-    encoding: str | None = None,
-    progress: Progress = _noop,
-    previous: pl.DataFrame | None = None,
-    prefer: str = "export",
-) -> Prepared:
-    """Read the exports, compute metrics and compile the rules against the data.
-
-    With ``check_all`` (for `validate`), go on past problems in one step to
-    find those of the next, and raise them all together. ``previous`` is a
-    state's stage table (see `lifecycle_cli.state.merge_start`): it fills the
-    stages the export leaves empty.
-    """
-    problems: list[Problem] | None = [] if check_all else None
-    loaded = load(rules, customers_path, usage_paths, only_ids=only_ids, problems=problems,
-                  encoding=encoding, progress=progress)
-    return prepare_loaded(rules, loaded, as_of, previous=previous, prefer=prefer,
-                          problems=problems, progress=progress)
-
-
-def prepare_loaded(
-    rules: Rules,
     loaded: Loaded,
-    as_of: dt.date | None = None,
+    as_of: dt.date,
+    start: Start | None = None,
     *,
-    previous: pl.DataFrame | None = None,
-    prefer: str = "export",
-    problems: list[Problem] | None = None,
-    progress: Progress = _noop,
     metrics: MetricsResult | None = None,
+    set_aside_unknown: bool = False,
+    problems: list[Problem] | None = None,
+    progress: Progress = no_progress,
 ) -> Prepared:
-    """`prepare` for exports already read; ``metrics`` when already computed."""
-    as_of = as_of or dt.date.today()
-    collect = _collector(problems)
-    customers, usage = loaded.customers, loaded.usage
-    typed, overrides, lagging = merge_start(loaded.typed, previous, as_of, id_column=ID,
-                                   stage_column=STAGE, entered_column=ENTERED, prefer=prefer)
-    if previous is not None:
+    """The day up to its decision: starting stages, metrics, rules compiled on the data.
+
+    ``metrics``: already computed for this day (a backfill's replay, `diff`'s second
+    rule set). ``set_aside_unknown``: customers whose starting stage the rules don't
+    name are left out of the day (`check` reports them) instead of being an error.
+    With ``problems`` (for `validate`), go on past problems in one step to find those
+    of the next, and raise them all together at the end.
+    """
+    start = start or Start()
+    collect = collector(problems)
+    merged = merge_start(loaded.typed, start, as_of)
+    typed = merged.typed
+    unknown = pl.col(STAGE).is_not_null() & ~pl.col(STAGE).is_in(rules.stage_names)
+    set_aside = typed.filter(unknown) if set_aside_unknown else typed.head(0)
+    if set_aside_unknown:
+        typed = typed.filter(~unknown)
+    elif start.stages is not None:
         try:
             _check_state_stages(typed, rules)
         except DataError as error:
@@ -246,7 +244,7 @@ def prepare_loaded(
     if metrics is None:
         progress("computing metrics from usage")
         try:
-            metrics = compute_metrics(rules, usage, typed.select(ID), as_of)
+            metrics = compute_metrics(rules, loaded.usage, typed.select(ID), as_of)
         except DataError as error:
             collect(error)
             metrics = compute_metrics(rules, None, typed.select(ID), as_of)
@@ -255,15 +253,99 @@ def prepare_loaded(
         warnings.append(
             f"none of the {metrics.usage_rows:,} usage rows belongs to a customer in the "
             f"customers export: is '{rules.usage_column(ID)}' the usage column that holds "
-            f"the values of '{customers.external[ID]}'? (columns: {{usage: {{customer_id: ...}}}})"
+            f"the values of '{loaded.customers.external[ID]}'? "
+            "(columns: {usage: {customer_id: ...}})"
         )
-
-    state, compiled = _state_and_rules(rules, as_of, customers, typed, metrics, collect)
+    state, compiled = _state_and_rules(rules, as_of, loaded.customers, typed, metrics, collect)
     if problems:
         raise LifecycleError(problems)
     assert compiled is not None  # a RulesError was raised or collected otherwise
-    return Prepared(rules, as_of, customers, usage, metrics, state, compiled, warnings,
-                    overrides, lagging)
+    return Prepared(rules, as_of, loaded, start, merged.typed, state, set_aside, metrics,
+                    compiled, merged.overrides, merged.lagging, warnings)
+
+
+def run_day(
+    rules: Rules,
+    loaded: Loaded,
+    as_of: dt.date,
+    start: Start | None = None,
+    *,
+    metrics: MetricsResult | None = None,
+    set_aside_unknown: bool = False,
+    trace: bool = False,
+    progress: Progress = no_progress,
+) -> Day:
+    """Decide one day: SPEC "How a run decides", steps 1 to 5, on ``loaded`` for ``as_of``,
+    starting from ``start`` (default: no state). With ``trace``, the engine keeps every
+    hop's verdicts (for `explain`). See :func:`prepare` for the other options.
+    """
+    prepared = prepare(rules, loaded, as_of, start, metrics=metrics,
+                       set_aside_unknown=set_aside_unknown, progress=progress)
+    return decide_day(prepared, trace=trace, progress=progress)
+
+
+def decide_day(prepared: Prepared, *, trace: bool = False,
+               progress: Progress = no_progress) -> Day:
+    """The rest of :func:`run_day`, for a day already prepared."""
+    progress("applying transition rules")
+    engine = decide(prepared.state, prepared.compiled, trace=trace)
+    progress("deciding CTAs")
+    final = final_values(engine.state.sort(ROW), prepared.compiled)
+    # a customer enters its stage by a move (or initial assignment), or by a hand edit in
+    # the export that the day kept (see start.merge_start)
+    entered = pl.concat([
+        engine.transitions["customer_id"].cast(pl.String),
+        prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
+    ]).unique()
+    ctas = decide_ctas(final, prepared.compiled, history=prepared.start.ctas,
+                       entered_now=entered)
+    progress("building outputs")
+    rules = prepared.rules
+    stages = stage_table(final, prepared.start.stages, prepared.as_of,
+                         export=prepared.loaded.export_stages)
+    return Day(
+        prepared=prepared,
+        engine=engine,
+        final=final,
+        customers=customer_table(prepared.loaded.customers, final, rules),
+        ctas=ctas,
+        stages=stages,
+        warnings=[*prepared.warnings, *_warnings(engine, final, rules)],
+    )
+
+
+def check_against_data(
+    rules: Rules,
+    customers_path: str | Path,
+    usage_paths: Sequence[str | Path] = (),
+    as_of: dt.date | None = None,
+    *,
+    encoding: str | None = None,
+    progress: Progress = no_progress,
+) -> Prepared:
+    """`validate` with data: read the exports and prepare a day (metrics, the rules compiled
+    against the data) without deciding it; raise every problem found, together."""
+    problems: list[Problem] = []
+    loaded = load(rules, customers_path, usage_paths, problems=problems, encoding=encoding,
+                  progress=progress)
+    return prepare(rules, loaded, as_of or dt.date.today(), problems=problems,
+                   progress=progress)
+
+
+def reads_alike(a: Rules, b: Rules) -> bool:
+    """Whether two rule sets read the exports into the same customers and metrics.
+
+    They do when they map the same columns, take days in the same time zone, know
+    the same stages (the customers read checks the stage values) and define the
+    same metrics; derived values and transitions may differ.
+    """
+    return (
+        a.columns == b.columns
+        and a.timezone == b.timezone
+        and set(a.stage_names) == set(b.stage_names)
+        and {k: m.model_dump() for k, m in a.metrics.items()}
+        == {k: m.model_dump() for k, m in b.metrics.items()}
+    )
 
 
 def _state_and_rules(
@@ -317,74 +399,6 @@ def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
         ])
 
 
-def reads_alike(a: Rules, b: Rules) -> bool:
-    """Whether two rule sets read the exports into the same customers and metrics.
-
-    They do when they map the same columns, take days in the same time zone, know
-    the same stages (the customers read checks the stage values) and define the
-    same metrics; derived values and transitions may differ.
-    """
-    return (
-        a.columns == b.columns
-        and a.timezone == b.timezone
-        and set(a.stage_names) == set(b.stage_names)
-        and {k: m.model_dump() for k, m in a.metrics.items()}
-        == {k: m.model_dump() for k, m in b.metrics.items()}
-    )
-
-
-def prepare_alike(prepared: Prepared, rules: Rules) -> Prepared | None:
-    """``prepared`` for other ``rules``, reusing its exports and metrics; no file is read again.
-
-    Returns None when the rules read the exports differently (see :func:`reads_alike`):
-    then call :func:`prepare` with them.
-    """
-    if not reads_alike(prepared.rules, rules):
-        return None
-    customers = prepared.customers
-    typed = customers.typed.filter(pl.col(ROW).is_in(prepared.state[ROW].implode()))
-
-    def collect(error: LifecycleError) -> None:
-        raise error
-
-    state, compiled = _state_and_rules(
-        rules, prepared.as_of, customers, typed, prepared.metrics, collect
-    )
-    assert compiled is not None
-    return Prepared(
-        rules,
-        prepared.as_of,
-        customers,
-        prepared.usage,
-        prepared.metrics,
-        state,
-        compiled,
-        list(prepared.warnings),
-        prepared.overrides,
-    )
-
-
-def _select_ids(customers: Customers, ids: Sequence[str]) -> pl.DataFrame:
-    typed = customers.typed
-    wanted = pl.Series(list(ids), dtype=pl.String)
-    found = typed.filter(pl.col(ID).cast(pl.String).is_in(wanted.implode()))
-    missing = sorted(set(ids) - set(found[ID].cast(pl.String).to_list()))
-    if missing:
-        known = typed[ID].cast(pl.String).to_list()
-        raise DataError(
-            [
-                Problem(
-                    f"no customer with id '{m}'",
-                    file=str(customers.path),
-                    column=customers.external[ID],
-                    hint=did_you_mean(m, known),
-                )
-                for m in missing
-            ]
-        )
-    return found
-
-
 def _explain_text_column(customers: Customers, column: str) -> str | None:
     """For a text column used as a date or number: which values are in the way."""
     typed = customers.typed
@@ -404,95 +418,12 @@ def _explain_text_column(customers: Customers, column: str) -> str | None:
     return f"'{column}' holds text such as {shown}; fix these values in the export"
 
 
-def run(
-    rules: Rules,
-    customers_path: str | Path,
-    usage_paths: Sequence[str | Path] = (),
-    as_of: dt.date | None = None,
-    *,
-    encoding: str | None = None,
-    progress: Progress = _noop,
-    previous: pl.DataFrame | None = None,
-    prefer: str = "export",
-) -> RunResult:
-    """Apply ``rules`` to the exports for ``as_of`` (default: today).
-
-    ``previous`` is a state's stage table to start from (see `prepare`).
-    """
-    prepared = prepare(rules, customers_path, usage_paths, as_of, encoding=encoding,
-                       progress=progress, previous=previous, prefer=prefer)
-    return run_prepared(prepared, progress=progress)
-
-
-def run_prepared(prepared: Prepared, *, progress: Progress = _noop) -> RunResult:
-    """Decide on ``prepared`` exports (see :func:`prepare`) and build the output tables."""
-    progress("applying transition rules")
-    engine = decide(prepared.state, prepared.compiled)
-    progress("building outputs")
-    return result_of(prepared, engine)
-
-
-def result_of(prepared: Prepared, engine: EngineResult, *,
-              cta_history: pl.DataFrame | None = None,
-              history_is_latest: bool = False) -> RunResult:
-    """The run's tables; ``cta_history``: the CTA events of earlier days (with a state), or
-    with ``history_is_latest`` only the latest row of each CTA (see ctas.latest_ctas)."""
-    rules, as_of, customers = prepared.rules, prepared.as_of, prepared.customers
-    final = final_values(engine.state.sort(ROW), prepared.compiled)
-    ctas = ctas_of(prepared, engine, final, cta_history, history_is_latest)
-    warnings = list(prepared.warnings) + _warnings(engine, final, rules)
-    before = prepared.state.group_by(STAGE).len()
-    after = final.group_by(STAGE).len()
-    input_paths = [customers.path, *(prepared.usage.paths if prepared.usage else [])]
-    return RunResult(
-        rules=rules,
-        as_of=as_of,
-        customers=customer_table(customers, final, rules),
-        transitions=engine.transitions,
-        engine=engine,
-        metrics=prepared.metrics,
-        stages_before=dict(before.iter_rows()),
-        stages_after=dict(after.iter_rows()),
-        input_paths=input_paths,
-        id_column=customers.external[ID],
-        warnings=warnings,
-        overrides=prepared.overrides,
-        lagging=prepared.lagging,
-        final_stages=final.select(ID, STAGE, ENTERED),
-        schema=schema_of(prepared.rules, prepared),
-        ctas=ctas,
-    )
-
-
-def ctas_of(prepared: Prepared, engine: EngineResult, final: pl.DataFrame,
-            cta_history: pl.DataFrame | None, history_is_latest: bool = False) -> CtaResult:
-    """The CTAs a run creates and closes (``final``: `final_values` of the engine's state)."""
-    # a customer enters its stage by a move (or initial assignment), or by a hand change
-    # in the export that the run kept (see state.merge_start)
-    entered = pl.concat([
-        engine.transitions["customer_id"].cast(pl.String),
-        prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
-    ]).unique()
-    return decide_ctas(final, prepared.compiled, history=cta_history, entered_now=entered,
-                       history_is_latest=history_is_latest)
-
-
-def schema_of(rules: Rules, loaded: Loaded | Prepared) -> dict[str, dict[str, str]]:
-    """The exports' columns and their kinds, under the exports' own headers."""
-    customers = {
-        rules.customer_column(c): kind_of(t).value
-        for c, t in loaded.customers.typed.schema.items()
-        if c != ROW
-    }
-    usage = {} if loaded.usage is None else {
-        rules.usage_column(c): kind_of(t).value for c, t in loaded.usage.schema.items()
-    }
-    return {"customers": customers, "usage": usage}
-
-
 def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     """The customers output: the export's columns and values, stages updated, computed after."""
     raw = customers.raw
+    if final.height != raw.height:  # a day for some customers only (`explain`)
+        raw = raw.with_row_index(ROW).join(final.select(ROW), on=ROW, how="semi",
+                                           maintain_order="left").drop(ROW)
     computed = [
         PREVIOUS_STAGE,
         DAYS_IN_STAGE,
@@ -555,14 +486,5 @@ def _warnings(engine: EngineResult, final: pl.DataFrame, rules: Rules) -> list[s
     return out
 
 
-__all__ = [
-    "Prepared",
-    "RunResult",
-    "prepare",
-    "prepare_alike",
-    "reads_alike",
-    "run",
-    "run_prepared",
-    "customer_table",
-    "Kind",
-]
+__all__ = ["Day", "Prepared", "check_against_data", "decide_day", "prepare", "reads_alike",
+           "run_day"]

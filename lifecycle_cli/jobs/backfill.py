@@ -1,15 +1,19 @@
 """`lifecycle backfill`: replay a range of as-of dates into a state folder.
 
-Each day is a run for that as-of date, with the usage as it was on that day
-(rows after it are ignored, as in every run), starting from the stages the
-previous day left. The exports are read once; usage is loaded once, then
-each day aggregates its own rows.
+Each day is a day of `lifecycle_cli.day.pipeline.run_day` for that as-of
+date, with the usage as it was on that day (rows after it are ignored, as in
+every run), starting where the previous day left (`Day.next_start`: exactly
+what the state would give a nightly run). The exports are read once; usage is
+loaded once, then each day merges its own partial aggregates.
 
-Where the first day starts from: the state's stages before it, if the state
+Where the first day starts from: the state's records before it, if the state
 has any, else the initial stage for every customer. The export's own stage
 columns are today's, not the replayed days', so they are ignored, unless
 ``keep_export_stages`` makes them the first day's starting point (with the
-state filling what they leave empty, as in `run`).
+state filling what they leave empty, as in `run`). Either way every day's
+stage table remembers what the export gave, so the first nightly run after a
+backfill sees no change in the same export and continues the backfill's
+history.
 
 The whole range is recorded in the state at once at the end: a backfill that
 fails or is killed leaves the state as it was. Dates of the state after the
@@ -21,17 +25,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from ..columns import ENTERED, ID, STAGE, TIMESTAMP
-from ..ctas.decide import current, latest_ctas
-from ..day.pipeline import Loaded, load, prepare_loaded, result_of
-from ..engine.decide import decide
+from ..columns import ID, TIMESTAMP
+from ..day.load import Progress, load, no_progress
+from ..day.pipeline import run_day
 from ..errors import OptionError, Problem
 from ..files import file_facts
 from ..inputs.usage import Usage
@@ -39,13 +42,9 @@ from ..metrics.replay import MetricsReplay
 from ..rules.model import Rules
 from ..state.lock import lock
 from ..state.store import State, StateError, Transaction, collect_garbage
-from .nightly import build_summary, day_write
-
-Progress = Callable[[str], None]
-
-
-def _noop(_: str) -> None:
-    pass
+from ..state.view import StateView
+from .nightly import day_write
+from .summary import build_summary
 
 
 @dataclass
@@ -88,7 +87,7 @@ def backfill(
     rewind: bool = False,
     keep_export_stages: bool = False,
     encoding: str | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
     command: str = "lifecycle backfill",
 ) -> BackfillResult:
     """Replay every as-of date from ``start`` to ``end`` into ``state_dir``."""
@@ -109,9 +108,6 @@ def backfill(
                 )
             )
         loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
-        export = loaded.typed.select(ID, STAGE)  # remembered: see state.merge_start
-        if not keep_export_stages:
-            loaded.typed = _without_stages(loaded.typed)
         replay = None
         if loaded.usage is not None:
             progress("grouping usage by customer and day")
@@ -123,55 +119,38 @@ def backfill(
                 progress("loading usage")
                 rows = window.collect(engine="streaming")
                 loaded.usage = Usage(loaded.usage.paths, rows.lazy(), loaded.usage.schema)
-        facts = [file_facts(p) for p in loaded_paths(loaded)]
+        facts = [file_facts(p) for p in loaded.paths]
         rules_facts = None if rules_path is None else file_facts(Path(rules_path))
-        base = state.before(start)
-        previous = state.stages(base)
+        view = StateView(state)
+        base = view.before(start)
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
         txn = Transaction(state)
-        cta_history = current(state.table("ctas", end=base) if base else None)
+        # the export's stages are today's: they speak for no replayed day, unless asked for
+        # the first one; they are remembered, so a later run sees no change in the export
+        begin = view.start(start, use_export_stages=keep_export_stages)
         for day in days:
             day_began = time.monotonic()
             started_at = dt.datetime.now(dt.UTC)
             progress(f"replaying {day} ({(day - start).days + 1} of {len(days)})")
             metrics = replay.metrics(day) if replay is not None else None
-            prepared = prepare_loaded(rules, loaded, day, previous=previous, metrics=metrics)
-            result = result_of(prepared, decide(prepared.state, prepared.compiled),
-                               cta_history=cta_history, history_is_latest=True)
+            result = run_day(rules, loaded, day, begin, metrics=metrics)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
-                                    state=state_path, base=base if day == start else
-                                    day - dt.timedelta(days=1), replaced=day in state.days,
-                                    hash_inputs=False)
+                                    state=state_path, base=begin.base,
+                                    replaced=day in state.days, hash_inputs=False)
             summary["inputs"], summary["rules"], summary["command"] = facts, rules_facts, "backfill"
-            record = day_write(result, previous, summary, export=export)
-            txn.put(record)
-            previous = record.stages
-            if record.ctas is not None and record.ctas.height:
-                cta_history = latest_ctas(cta_history, record.ctas)
+            txn.put(day_write(result, summary))
+            begin = result.next_start()
             out.days.append(BackfillDay(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,
                 dict(result.stages_after), time.monotonic() - day_began,
                 summary["ctas"]["created"], summary["ctas"]["closed"]))
-            if keep_export_stages and day == start:
-                # the export's stages speak for the first day only
-                loaded.typed = _without_stages(loaded.typed)
         progress("recording the backfill in the state")
         txn.drop_after(end)
         txn.commit()
     out.seconds = time.monotonic() - began
     return out
-
-
-def _without_stages(typed: pl.DataFrame) -> pl.DataFrame:
-    return typed.with_columns(
-        pl.lit(None, dtype=pl.String).alias(STAGE), pl.lit(None, dtype=pl.Date).alias(ENTERED)
-    )
-
-
-def loaded_paths(loaded: Loaded) -> list[Path]:
-    return [loaded.customers.path, *(loaded.usage.paths if loaded.usage else [])]
 
 
 def _until(usage: Usage, end: dt.date) -> pl.LazyFrame:

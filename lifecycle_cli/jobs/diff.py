@@ -22,18 +22,21 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from ..columns import ID, PREVIOUS_STAGE, ROW, STAGE
-from ..day.pipeline import Prepared, Progress, RunResult, prepare, prepare_alike, run_prepared
+from ..day.load import Progress, load, no_progress
+from ..day.pipeline import Day, reads_alike, run_day
 from ..errors import LifecycleError, Problem, RulesError
 from ..rules.model import Rules
 
 STAGE_CHANGE = "stage"  # the customer lands in another stage
 PATH_CHANGE = "path"  # the same stage, reached by other rules
 MOVE_SEPARATOR = " > "  # between the moves of one run, in hop order
+
+T = TypeVar("T")
 
 DIFF_COLUMNS = (
     "stage_before",
@@ -69,8 +72,8 @@ class RuleChange:
 class RulesDiff:
     """What two rule sets decide differently on the same customers, as tables and counts."""
 
-    old: RunResult
-    new: RunResult
+    old: Day
+    new: Day
     table: pl.DataFrame  # one row per customer whose stage or path differs, in input order
     stage_moves: pl.DataFrame  # old_stage, new_stage, customers: most first
     rule_moves: pl.DataFrame  # rule_id, old, new, delta: moves by rule, biggest change first
@@ -103,10 +106,6 @@ class RulesDiff:
         return {"diff": self.table}
 
 
-def _noop(_: str) -> None:
-    pass
-
-
 def diff(
     old_rules: Rules,
     new_rules: Rules,
@@ -115,7 +114,7 @@ def diff(
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> RulesDiff:
     """Run both rule sets on the same exports and as-of date, and compare the runs.
 
@@ -123,27 +122,21 @@ def diff(
     mapping, time zone, stages and metrics); otherwise each run reads them.
     """
     as_of = as_of or dt.date.today()
-    old_prepared = _labelled(
-        "old",
-        old_rules,
-        lambda: prepare(
-            old_rules, customers_path, usage_paths, as_of, encoding=encoding,
-            progress=_step("old rules", progress),
-        ),
-    )
-    new_prepared = _labelled(
-        "new",
-        new_rules,
-        lambda: (
-            prepare_alike(old_prepared, new_rules)
-            or prepare(
-                new_rules, customers_path, usage_paths, as_of, encoding=encoding,
-                progress=_step("new rules", progress),
-            )
-        ),
-    )
-    old = run_prepared(old_prepared, progress=_step("old rules", progress))
-    new = run_prepared(new_prepared, progress=_step("new rules", progress))
+    old_loaded = _labelled("old", old_rules, lambda: load(
+        old_rules, customers_path, usage_paths, encoding=encoding,
+        progress=_step("old rules", progress)))
+    old = _labelled("old", old_rules, lambda: run_day(
+        old_rules, old_loaded, as_of, progress=_step("old rules", progress)))
+    if reads_alike(old_rules, new_rules):  # the same customers and metrics: read nothing again
+        new = _labelled("new", new_rules, lambda: run_day(
+            new_rules, old_loaded, as_of, metrics=old.metrics,
+            progress=_step("new rules", progress)))
+    else:
+        new_loaded = _labelled("new", new_rules, lambda: load(
+            new_rules, customers_path, usage_paths, encoding=encoding,
+            progress=_step("new rules", progress)))
+        new = _labelled("new", new_rules, lambda: run_day(
+            new_rules, new_loaded, as_of, progress=_step("new rules", progress)))
     progress("comparing")
     return compare(old, new)
 
@@ -152,10 +145,10 @@ def _step(label: str, progress: Progress) -> Progress:
     return lambda message: progress(f"{label}: {message}")
 
 
-def _labelled(label: str, rules: Rules, prepare_run: Callable[[], Prepared]) -> Prepared:
-    """Run ``prepare_run``; say which rules were in play in problems that do not name them."""
+def _labelled(label: str, rules: Rules, step: Callable[[], T]) -> T:
+    """Run ``step``; say which rules were in play in problems that do not name them."""
     try:
-        prepared = prepare_run()
+        return step()
     except LifecycleError as error:
         file = getattr(rules.source, "file", None)
         with_rules = f"with the {label} rules" + (f" ({file})" if file else "")
@@ -166,10 +159,9 @@ def _labelled(label: str, rules: Rules, prepare_run: Callable[[], Prepared]) -> 
             for p in error.problems
         ]
         raise type(error)(problems) from None
-    return prepared
 
 
-def compare(old: RunResult, new: RunResult) -> RulesDiff:
+def compare(old: Day, new: Day) -> RulesDiff:
     """Compare two runs over the same customers and as-of date."""
     if old.as_of != new.as_of:
         raise ValueError(f"the runs speak for different days: {old.as_of} and {new.as_of}")
@@ -219,7 +211,7 @@ def compare(old: RunResult, new: RunResult) -> RulesDiff:
     )
 
 
-def _decided(result: RunResult) -> pl.DataFrame:
+def _decided(result: Day) -> pl.DataFrame:
     """Per customer in input order: stage before and after, the moves and their reasons.
 
     ``path`` (each move's rule and target stage, in hop order) tells whether two runs
@@ -265,7 +257,7 @@ def _stage_moves(table: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _rule_moves(old: RunResult, new: RunResult) -> pl.DataFrame:
+def _rule_moves(old: Day, new: Day) -> pl.DataFrame:
     """Moves by rule (initial assignments included) in each run, and the difference."""
     return (
         old.moves.rename({"customers": "old"})

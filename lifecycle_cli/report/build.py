@@ -33,11 +33,14 @@ import polars as pl
 
 from ..columns import CLOSED, ENTERED, ID, OPEN, ROW, SEEN, STAGE
 from ..ctas.decide import current
-from ..day.pipeline import prepare, run_prepared
+from ..day.load import load
+from ..day.pipeline import run_day
+from ..engine.builtins import days_in_stage, expected_days, overdue, stuck
 from ..errors import DataError, OptionError, Problem
 from ..inputs.customers import read_customers
 from ..rules.model import Rules
-from ..state.store import State, StateError
+from ..state.store import StateError
+from ..state.view import StateView
 from ..suggest import did_you_mean
 from .survival import (
     AT_RISK,
@@ -128,25 +131,25 @@ def history_from_state(
     if start is not None and end is not None and start > end:
         raise OptionError(f"--from {start} is after --to {end}")
     path = Path(state_dir)
-    state = State.open_existing(path)
-    days = [d for d in state.days if (start is None or d >= start) and (end is None or d <= end)]
+    view = StateView.open(path)
+    days = [d for d in view.days if (start is None or d >= start) and (end is None or d <= end)]
     if not days:
-        first, latest = min(state.days, default=None), state.latest
+        first, latest = view.first, view.latest
         held = f"it holds {first} to {latest}" if first else "it holds no runs"
         raise StateError(Problem(
             f"the state has no run from {start or 'its start'} to {end or 'its end'}; {held}",
             file=str(path), hint="choose --from and --to within the state's dates"))
     # the history begins with the state's first run, whatever --from says
-    start, end = max(start or days[0], min(state.days)), days[-1]
+    start, end = max(start or days[0], view.first or days[0]), days[-1]
     progress("reading the state")
-    current = state.stages(end)
+    current = view.stages(end)
     if current is None:
         raise StateError(Problem(f"the state has no stage table for {end}", file=str(path)))
     if SEEN not in current.columns:
         current = current.with_columns(pl.lit(end, dtype=pl.Date).alias(SEEN))
     current = current.select("customer_id", "stage", "stage_entered_at", SEEN)
-    moves = _state_moves(state, start, end)
-    ctas = state.table("ctas", None, end) if rules.ctas else None
+    moves = _state_moves(view, start, end)
+    ctas = view.ctas(end) if rules.ctas else None
     attributes = None
     warnings: list[str] = []
     if customers is not None:
@@ -168,16 +171,19 @@ def history_from_state(
                    source=f"state {path}", runs=len(days), warnings=warnings)
 
 
-def _state_moves(state: State, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """Transitions, and stages changed by hand in the export (overrides the export won)."""
-    transitions = state.table("transitions", start, end)
+def _state_moves(view: StateView, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Transitions, and stages changed by hand in the export (overrides the export won;
+    a hand edit of the date alone is no move)."""
+    transitions = view.history("transitions", start, end)
     frames = []
     if transitions.height:
         frames.append(transitions.select(
             pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items()))
-    overrides = state.table("overrides", start, end)
+    overrides = view.history("overrides", start, end)
     if overrides.height:
-        frames.append(overrides.filter(pl.col("kept") == "export").select(
+        moved = (pl.col("kept") == "export") & pl.col("state_stage").ne_missing(
+            pl.col("export_stage"))
+        frames.append(overrides.filter(moved).select(
             pl.col("as_of").cast(pl.Date),
             pl.col("customer_id").cast(pl.String),
             pl.col("state_stage").alias("from_stage"),
@@ -201,17 +207,15 @@ def history_from_exports(
     encoding: str | None = None,
     progress: Progress = _noop,
 ) -> History:
-    """One run in memory (nothing written): the period is its as-of date."""
-    prepared = prepare(rules, customers, usage, as_of, encoding=encoding, progress=progress)
-    result = run_prepared(prepared, progress=progress)
+    """One day in memory (nothing written): the period is its as-of date."""
+    loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+    result = run_day(rules, loaded, as_of or dt.date.today(), progress=progress)
     day = result.as_of
     current = result.final_stages.select(
         pl.col(ID).cast(pl.String), STAGE, ENTERED, pl.lit(day, dtype=pl.Date).alias(SEEN))
     moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
-    ctas = None
-    if result.ctas is not None and rules.ctas:  # the CTAs this run creates
-        ctas = result.ctas.ctas.with_columns(pl.col("customer_id").cast(pl.String))
-    return History(rules, day, day, current, moves, _attributes(prepared.customers.typed),
+    ctas = result.records()["ctas"] if rules.ctas else None  # the CTAs this day creates
+    return History(rules, day, day, current, moves, _attributes(loaded.customers.typed),
                    ctas, source=f"a run on {customers}", warnings=list(result.warnings))
 
 
@@ -355,7 +359,7 @@ def build_report(
     stages = [*rules.stage_names, *unknown]
     expected = {s.name: s.expected_days for s in rules.stages} | {s: None for s in unknown}
 
-    customers = _customers(history, attributes, value_col, owner_col, name_col, expected, factor)
+    customers = _customers(history, attributes, value_col, owner_col, name_col, factor)
     visits, skipped = _visits(history)
     time_in_stage, curve = _time_in_stage(visits, skipped, stages, expected)
     flows = _flows(history.moves, stages)
@@ -388,8 +392,7 @@ def build_report(
 
 
 def _customers(history: History, attributes: pl.DataFrame | None, value: str | None,
-               owner: str | None, name: str | None, expected: dict[str, int | None],
-               factor: float) -> pl.DataFrame:
+               owner: str | None, name: str | None, factor: float) -> pl.DataFrame:
     """The customers at the end: stage, days in it, overdue, stuck, owner, value, name."""
     current = history.current
     extra = [c for c in dict.fromkeys([name, owner, value]) if c is not None]
@@ -400,19 +403,16 @@ def _customers(history: History, attributes: pl.DataFrame | None, value: str | N
         raise DataError(Problem(
             f"the value column '{value}' holds text, not numbers", column=value,
             hint="give --value a numeric column such as arr, or fix the values in the export"))
-    days = (pl.lit(history.end, dtype=pl.Date) - pl.col(ENTERED)).dt.total_days().cast(pl.Int64)
-    limit = pl.col(STAGE).replace_strict(expected, default=None, return_dtype=pl.Int64)
     return current.with_columns(
-        days.alias("days_in_stage"),
-        limit.alias("expected_days"),
+        days_in_stage(history.end).alias("days_in_stage"),
+        expected_days(history.rules).alias("expected_days"),
         (pl.col(owner).cast(pl.String) if owner else pl.lit(None, dtype=pl.String))
         .fill_null(NO_OWNER).alias("owner"),
         (pl.col(value) if value else pl.lit(None, dtype=pl.Float64)).alias("value"),
         (pl.col(name).cast(pl.String) if name else pl.lit(None, dtype=pl.String)).alias("name"),
     ).with_columns(
-        (pl.col("days_in_stage") > pl.col("expected_days")).fill_null(False).alias("overdue"),
-        (pl.col("days_in_stage") > pl.col("expected_days") * factor).fill_null(False)
-        .alias("stuck"),
+        overdue().alias("overdue"),
+        stuck(factor).alias("stuck"),
     ).select(ID, "name", STAGE, "owner", "value", ENTERED, SEEN, "days_in_stage",
              "expected_days", "overdue", "stuck")
 

@@ -1,10 +1,10 @@
-"""The state folder (``--state DIR``): the tool's memory between runs.
+"""The state folder (``--state DIR``) as files: the index, and writing a day into it.
 
 Layout::
 
     STATE/
       state.json                                  the index: the one commit point
-      lock                                        who runs now (see `lock`)
+      lock                                        who runs now (see `state.lock`)
       stages/as_of=2026-11-01/part-<hash>.parquet       stage table after that day's run
       transitions/as_of=2026-11-01/part-<hash>.parquet  that day's moves
       overrides/as_of=2026-11-01/part-<hash>.parquet    stages changed by hand in the export
@@ -18,6 +18,7 @@ disk, leaves the previous state exactly as it was; files that no index names
 are removed by the next run. A repeated run for an as-of date replaces that
 date's entry in the index: nothing doubles.
 
+Everything that reads a state goes through `lifecycle_cli.state.view.StateView`.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from ..files import fsync_dir, write_atomic
 
 FORMAT = 1
 INDEX = "state.json"
-LOCK = "lock"
 TABLES = ("stages", "transitions", "overrides", "ctas", "tasks")
+
 
 class StateError(DataError):
     """A problem with the state folder (locked, a past date, unreadable): exit 1."""
@@ -90,20 +91,6 @@ class State:
             ) from None
         return cls(path, dict(sorted(days.items())))
 
-    @classmethod
-    def open_existing(cls, path: str | Path, *, empty_ok: bool = False) -> State:
-        """`open` for the commands that only read a state (ctas, report, check): the folder
-        must exist, and unless ``empty_ok``, hold a state (its index)."""
-        path = Path(path)
-        hint = "give the folder that `lifecycle run --state` or `lifecycle backfill` wrote"
-        if not path.exists():
-            raise StateError(Problem("no lifecycle state here: the state folder does not exist",
-                                     file=str(path), hint=hint))
-        if path.is_dir() and not empty_ok and not (path / INDEX).exists():
-            raise StateError(Problem(f"no lifecycle state here: the folder has no {INDEX}",
-                                     file=str(path), hint=hint))
-        return cls.open(path)
-
     @property
     def latest(self) -> dt.date | None:
         return max(self.days) if self.days else None
@@ -113,54 +100,19 @@ class State:
         earlier = [d for d in self.days if d < day]
         return max(earlier) if earlier else None
 
-    def _file(self, day: dt.date, table: str) -> Path | None:
-        record = self.days.get(day)
+    def file(self, day: dt.date | None, table: str) -> Path | None:
+        """The file of ``table`` (or ``manifest``) for ``day``; None when it holds none."""
+        record = self.days.get(day) if day is not None else None
         if record is None or table not in record.files:
             return None
         return self.path / record.files[table]
 
-    def stages(self, day: dt.date | None) -> pl.DataFrame | None:
-        """The stage table after ``day``'s run (None for no day)."""
-        if day is None:
-            return None
-        path = self._file(day, "stages")
-        return None if path is None else self._read(path)
-
-    def table(self, table: str, start: dt.date | None = None,
-              end: dt.date | None = None) -> pl.DataFrame:
-        """A table (``transitions``, ``overrides``, ``ctas``, ``tasks``) of every as-of date
-        in [start, end], in date order; an empty frame when none holds it."""
-        frames = []
-        for day in self.days:
-            if (start and day < start) or (end and day > end):
-                continue
-            path = self._file(day, table)
-            if path is not None:
-                frames.append(self._read(path))
-        if not frames:
-            return pl.DataFrame()
-        return pl.concat(frames, how="diagonal_relaxed")
-
-    def manifest(self, day: dt.date | None) -> dict[str, Any] | None:
-        if day is None:
-            return None
-        path = self._file(day, "manifest")
-        if path is None:
-            return None
-        try:
-            return dict(json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError) as err:
-            raise StateError(Problem(f"cannot read a run manifest: {err}", file=str(path))) \
-                from None
-
-    def _read(self, path: Path) -> pl.DataFrame:
-        try:
-            return pl.read_parquet(path)
-        except (OSError, pl.exceptions.PolarsError) as err:
-            raise StateError(
-                Problem(f"cannot read the state file: {str(err).splitlines()[0]}", file=str(path),
-                        hint="the state folder was changed by hand or damaged")
-            ) from None
+    def files(self, table: str, start: dt.date | None = None,
+              end: dt.date | None = None) -> list[Path]:
+        """The files of ``table`` for the days in [start, end], in date order."""
+        found = (self.file(day, table) for day in self.days
+                 if not ((start and day < start) or (end and day > end)))
+        return [f for f in found if f is not None]
 
 
 # -- writing: stage files, then commit the index ---------------------------------------------
