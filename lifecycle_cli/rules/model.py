@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ..errors import Problem
+from ..models import RulesModel, condition_text
 from .yamlsource import YamlDocument, format_path
 
 AGGREGATIONS = ("count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last")
@@ -32,30 +33,19 @@ FINDING_KINDS = (
 )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-
-def _condition_text(value: Any) -> Any:
-    # `when: true` in YAML is a boolean, not a string; accept it as the SQL literal.
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    return value
-
-
-class Stage(_Model):
+class Stage(RulesModel):
     name: str = Field(min_length=1)
     expected_days: int | None = Field(default=None, ge=0)
     description: str | None = None
     terminal: bool = False
 
 
-class ColumnMap(_Model):
+class ColumnMap(RulesModel):
     customers: dict[str, str] = Field(default_factory=dict)
     usage: dict[str, str] = Field(default_factory=dict)
 
 
-class Metric(_Model):
+class Metric(RulesModel):
     agg: Literal["count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last"]
     column: str | None = None
     where: str | None = None
@@ -64,7 +54,7 @@ class Metric(_Model):
     description: str | None = None
 
 
-class Transition(_Model):
+class Transition(RulesModel):
     id: str = Field(min_length=1)
     from_: str | list[str] = Field(alias="from")
     to: str
@@ -72,21 +62,21 @@ class Transition(_Model):
     priority: int = 0
     description: str | None = None
 
-    _when = field_validator("when", mode="before")(_condition_text)
+    _when = field_validator("when", mode="before")(condition_text)
 
     @property
     def from_stages(self) -> list[str]:
         return [self.from_] if isinstance(self.from_, str) else list(self.from_)
 
 
-class Task(_Model):
+class Task(RulesModel):
     task: str
     due_days: int = Field(default=0, ge=0)
     owner: str | None = None
     description: str | None = None
 
 
-class CTA(_Model):
+class CTA(RulesModel):
     id: str = Field(min_length=1)
     name: str
     type: str = "Lifecycle"
@@ -100,10 +90,10 @@ class CTA(_Model):
     playbook: str | None = None
     description: str | None = None
 
-    _when = field_validator("when", "close_when", mode="before")(_condition_text)
+    _when = field_validator("when", "close_when", mode="before")(condition_text)
 
 
-class Compliance(_Model):
+class Compliance(RulesModel):
     """Thresholds of `lifecycle check`. A key left out takes its default; for the keys
     whose default is found from the rules or the data (``owner_column``,
     ``renewal_stage``, ``renewal_date_column``, ``no_usage_days``), ``null`` turns the
@@ -123,7 +113,7 @@ class Compliance(_Model):
         return key in self.model_fields_set
 
 
-class Rules(_Model):
+class Rules(RulesModel):
     version: Literal[1]
     name: str | None = None
     description: str | None = None
@@ -164,7 +154,7 @@ class Rules(_Model):
         return value
 
     _derived = field_validator("derived", mode="before")(
-        lambda v: {k: _condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
+        lambda v: {k: condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
     )
 
     # -- conveniences used by the engine -------------------------------------------------
