@@ -8,8 +8,9 @@ import zoneinfo
 from ..columns import BUILTINS, COMPUTED_COLUMNS
 from ..errors import Problem
 from ..expressions import ExpressionError, parse, referenced_names
+from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
-from .model import FINDING_KINDS, NO_COLUMN_AGGS, Rules
+from .model import FINDING_KINDS, Rules
 
 
 def cross_check(rules: Rules) -> list[Problem]:
@@ -140,7 +141,8 @@ def cross_check(rules: Rules) -> list[Problem]:
             problems.append(
                 p(f"'{name}' is both a metric and a derived value", "metrics", name, rule_id=name)
             )
-        if m.agg in NO_COLUMN_AGGS and m.column is not None:
+        takes_column = aggregation(m.agg).takes_column
+        if not takes_column and m.column is not None:
             problems.append(
                 p(
                     f"`{m.agg}` counts rows and takes no `column`",
@@ -151,7 +153,7 @@ def cross_check(rules: Rules) -> list[Problem]:
                     hint=f'use `where: "{m.column} IS NOT NULL"` to count rows with a value',
                 )
             )
-        if m.agg not in NO_COLUMN_AGGS and m.column is None:
+        if takes_column and m.column is None:
             problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
 
     problems.extend(_check_compliance(rules))

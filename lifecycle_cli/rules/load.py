@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import Problem, RulesError
+from ..metrics.aggregations import AGGREGATIONS
 from ..suggest import did_you_mean
 from .checks import cross_check
-from .model import AGGREGATIONS, Rules, field_names, section_model
+from .model import Rules, field_names, section_model
 from .yamlsource import YamlDocument, format_path, load_yaml
 
 # -- loading -----------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def _pydantic_problems(
             expected = e.get("ctx", {}).get("expected", "")
             message = f"'{found}' is not allowed here; expected {expected}"
             if isinstance(found, str) and loc and loc[-1] == "agg":
-                hint = did_you_mean(found, AGGREGATIONS)
+                hint = did_you_mean(found, list(AGGREGATIONS))
             elif isinstance(found, str) and loc and loc[-1] == "on":
                 hint = did_you_mean(found, ["enter", "overdue", "when"])
         elif kind == "value_error":  # our own validators say what they expect

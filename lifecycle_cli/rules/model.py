@@ -11,13 +11,14 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from ..errors import Problem
+from ..metrics.aggregations import AGGREGATIONS
 from ..models import RulesModel, condition_text
+from ..suggest import or_list
 from .yamlsource import YamlDocument, format_path
 
-AGGREGATIONS = ("count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last")
-NO_COLUMN_AGGS = ("count", "any")
 # What `lifecycle check` finds, most severe first (also the order of its findings table).
 FINDING_KINDS = (
     "unknown_stage",
@@ -46,12 +47,22 @@ class ColumnMap(RulesModel):
 
 
 class Metric(RulesModel):
-    agg: Literal["count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last"]
+    agg: str  # a registered aggregation: lifecycle_cli.metrics.aggregations
     column: str | None = None
     where: str | None = None
     window_days: int | None = Field(default=None, ge=1)
     default: bool | int | float | str | None = None
     description: str | None = None
+
+    @field_validator("agg", mode="before")
+    @classmethod
+    def _registered(cls, value: Any) -> Any:
+        # the registry is read when validating, so an aggregation registered later counts;
+        # the error is the one a Literal of the registered names would give
+        if isinstance(value, str) and value in AGGREGATIONS:
+            return value
+        raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                  {"expected": or_list(list(AGGREGATIONS))})
 
 
 class Transition(RulesModel):
