@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SerializeAsAny, field_validator
 from pydantic_core import PydanticCustomError
 
+from ..ctas.triggers import CTABase, model_for, validate_cta_rules
 from ..errors import Problem
 from ..metrics.aggregations import AGGREGATIONS
 from ..models import RulesModel, condition_text
@@ -87,23 +88,6 @@ class Task(RulesModel):
     description: str | None = None
 
 
-class CTA(RulesModel):
-    id: str = Field(min_length=1)
-    name: str
-    type: str = "Lifecycle"
-    priority: str | int = "Medium"
-    on: Literal["enter", "overdue", "when"]
-    stage: str | None = None
-    when: str | None = None
-    close_when: str | None = None
-    due_days: int = Field(default=0, ge=0)
-    owner: str | None = None
-    playbook: str | None = None
-    description: str | None = None
-
-    _when = field_validator("when", "close_when", mode="before")(condition_text)
-
-
 class Compliance(RulesModel):
     """Thresholds of `lifecycle check`. A key left out takes its default; for the keys
     whose default is found from the rules or the data (``owner_column``,
@@ -137,7 +121,8 @@ class Rules(RulesModel):
     derived: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, Metric] = Field(default_factory=dict)
     transitions: list[Transition] = Field(default_factory=list)
-    ctas: list[CTA] = Field(default_factory=list)
+    # each one the model of its trigger (`on:`): lifecycle_cli.ctas.triggers
+    ctas: list[SerializeAsAny[CTABase]] = Field(default_factory=list)
     playbooks: dict[str, list[Task]] = Field(default_factory=dict)
     default_owner: str | None = None
     compliance: Compliance = Field(default_factory=Compliance)
@@ -167,6 +152,13 @@ class Rules(RulesModel):
     _derived = field_validator("derived", mode="before")(
         lambda v: {k: condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
     )
+
+    @field_validator("ctas", mode="before")
+    @classmethod
+    def _cta_rules(cls, value: Any) -> Any:
+        # the union of the triggers registered when validating, so that one registered later
+        # counts; errors inside a rule name its trigger (see rules.load._clean_loc)
+        return validate_cta_rules(value) if isinstance(value, list) else value
 
     # -- conveniences used by the engine -------------------------------------------------
     @property
@@ -232,8 +224,9 @@ class Rules(RulesModel):
 # -- allowed keys per section, for "did you mean" ------------------------------------------
 
 
-def section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model whose keys are allowed where the unknown key ``loc[-1]`` stands."""
+def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | None:
+    """The model whose keys are allowed where the unknown key ``loc[-1]`` stands; ``data``,
+    the rules file's data, tells a CTA rule's trigger."""
     parent = loc[:-1]
     if not parent:
         return Rules
@@ -242,14 +235,23 @@ def section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return ColumnMap
     if head == "compliance" and len(parent) == 1:
         return Compliance
+    if head == "ctas" and len(parent) == 2:
+        return model_for(cta_rule_on(data, parent[1]))
     if len(parent) == 2:
         sections: dict[str, type[BaseModel]] = {
-            "stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}
-        return sections.get(
-            head
-        )
+            "stages": Stage, "transitions": Transition, "metrics": Metric}
+        return sections.get(head)
     if head == "playbooks" and len(parent) == 3:
         return Task
+    return None
+
+
+def cta_rule_on(data: Any, index: Any) -> Any:
+    """The `on:` written in the CTA rule ``ctas[index]`` of the rules file's ``data``."""
+    items = data.get("ctas") if isinstance(data, dict) else None
+    if isinstance(items, list) and isinstance(index, int) and 0 <= index < len(items):
+        item = items[index]
+        return item.get("on") if isinstance(item, dict) else None
     return None
 
 
