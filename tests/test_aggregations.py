@@ -49,7 +49,7 @@ def test_aggregations() -> Iterator[None]:
     added = [
         # the sum of the squares of a numeric column; 0 with no rows
         Aggregation("sum_squares", ColumnUse.NUMERIC, always(Kind.NUMBER), zero=0,
-                    partials=lambda rows: {"": Partial((rows.values() ** 2).sum(), "sum")},
+                    partials=lambda rows: {"": Partial((rows.values ** 2).sum(), "sum")},
                     final=lambda part: part("")),
         # true when no row is left (after `where` and the window); true with no rows
         Aggregation("quiet", ColumnUse.NONE, always(Kind.BOOL), zero=True,

@@ -58,6 +58,7 @@ class Rows:
         assert self.column is not None, "this aggregation takes no column"
         return pl.col(self.column)
 
+    @property
     def values(self) -> pl.Expr:
         """The column's values on the rows that count, NULL on the others."""
         return self.col if self.cond is None else pl.when(self.cond).then(self.col)
@@ -172,21 +173,21 @@ register(Aggregation(
 ))
 register(Aggregation(
     "sum", ColumnUse.NUMERIC, always(Kind.NUMBER), zero=0,
-    partials=lambda rows: _one(rows.values().sum(), "sum"), final=_itself,
+    partials=lambda rows: _one(rows.values.sum(), "sum"), final=_itself,
 ))
 register(Aggregation(
     "mean", ColumnUse.NUMERIC, always(Kind.NUMBER), zero=None,
-    partials=lambda rows: {"sum": Partial(rows.values().cast(pl.Float64).sum(), "sum"),
-                           "n": Partial(rows.values().count(), "sum")},
+    partials=lambda rows: {"sum": Partial(rows.values.cast(pl.Float64).sum(), "sum"),
+                           "n": Partial(rows.values.count(), "sum")},
     final=lambda part: pl.when(part("n") > 0).then(part("sum") / part("n")),
 ))
 register(Aggregation(
     "min", ColumnUse.ANY, same_as_column, zero=None,
-    partials=lambda rows: _one(rows.values().min(), "min"), final=_itself,
+    partials=lambda rows: _one(rows.values.min(), "min"), final=_itself,
 ))
 register(Aggregation(
     "max", ColumnUse.ANY, same_as_column, zero=None,
-    partials=lambda rows: _one(rows.values().max(), "max"), final=_itself,
+    partials=lambda rows: _one(rows.values.max(), "max"), final=_itself,
 ))
 register(Aggregation(
     "n_unique", ColumnUse.ANY, always(Kind.NUMBER), zero=0, dtype=pl.Int64(),

@@ -180,15 +180,16 @@ def _pydantic_problems(
         loc = _clean_loc(e["loc"])
         kind = e["type"]
         found = e.get("input")
+        ctx = e.get("ctx", {})
+        expected = ctx.get("expected", "")
         if kind in _UNION_TAG_ERRORS:
             # the key that picks the model of a union's member (a CTA rule's `on`) is
             # missing or names none: word it as a missing key or a Literal's error
-            tag = str(e.get("ctx", {}).get("discriminator", "")).strip("'")
+            tag = str(ctx.get("discriminator", "")).strip("'")
             loc = (*loc, tag)
             kind = "missing" if kind == "union_tag_not_found" else "literal_error"
             found = found.get(tag) if isinstance(found, dict) else found
-            tags = str(e.get("ctx", {}).get("expected_tags", ""))
-            e["ctx"] = {"expected": or_list([t.strip(" '") for t in tags.split(",")])}
+            expected = or_list([t.strip(" '") for t in str(ctx.get("expected_tags")).split(",")])
         hint = None
         if kind == "extra_forbidden":
             key = str(loc[-1])
@@ -208,14 +209,13 @@ def _pydantic_problems(
         elif kind == "missing":
             message = f"required key '{loc[-1]}' is missing"
         elif kind == "literal_error":
-            expected = e.get("ctx", {}).get("expected", "")
             message = f"'{found}' is not allowed here; expected {expected}"
             if isinstance(found, str) and loc and loc[-1] == "agg":
                 hint = did_you_mean(found, list(AGGREGATIONS))
             elif isinstance(found, str) and loc and loc[-1] == "on":
                 hint = did_you_mean(found, list(TRIGGERS))
         elif kind == "value_error":  # our own validators say what they expect
-            message = str(e.get("ctx", {}).get("error", e["msg"]))
+            message = str(ctx.get("error", e["msg"]))
         elif kind == "model_attributes_type" and loc[0] == "ctas":
             # the words pydantic used for one CTA model, before a model per trigger
             message = f"input should be a valid dictionary or instance of cta (found {found!r})"
