@@ -22,3 +22,9 @@ def suggest(
 def did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
     best = suggest(word, candidates)
     return f"did you mean '{best}'?" if best else None
+
+
+def or_list(names: list[str] | tuple[str, ...]) -> str:
+    """``'a', 'b' or 'c'``: the allowed values, as pydantic words a Literal's."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]

@@ -48,3 +48,26 @@ def export(tmp_path: Path):
         return write_csv(tmp_path / name, rows, columns)
 
     return write
+
+
+def runtime_imports(path: Path) -> list[str]:
+    """The modules a package module imports when it runs (not under ``TYPE_CHECKING``),
+    relative imports made absolute (``lifecycle_cli.rules.model``)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    package = list(path.resolve().relative_to(root).with_suffix("").parts[:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {id(node) for stmt in ast.walk(tree) if isinstance(stmt, ast.If)
+               and "TYPE_CHECKING" in ast.unparse(stmt.test) for node in ast.walk(stmt)}
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found += [module] if node.module else [f"{module}.{a.name}" for a in node.names]
+    return found

@@ -24,27 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..columns import (
-    CLOSED,
-    CTA_SCHEMA,
-    DAYS_IN_STAGE,
-    ENTERED,
-    EXPECTED_DAYS,
-    ID,
-    OPEN,
-    OVERDUE,
-    ROW,
-    STAGE,
-    TASK_SCHEMA,
-)
-from ..expressions import Kind, reason_expr
+from ..columns import CLOSED, CTA_SCHEMA, ENTERED, ID, OPEN, ROW, STAGE, TASK_SCHEMA
+from .triggers import ENTERED_NOW, Firing, trigger
 
 if TYPE_CHECKING:
     from ..engine.compile import CompiledCTA, CompiledRules
 
 KEY = "__key"  # the customer id as text: the state's and the cta_id's spelling
 RULE_INDEX = "__rule"
-ENTERED_NOW = "__entered_now"
 
 
 @dataclass
@@ -142,22 +129,9 @@ def _owner(column: str | None, default: str | None) -> pl.Expr:
 def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -> pl.LazyFrame:
     """The customers for whom ``cta`` fires now, as CTA rows (status open)."""
     rule = cta.rule
-    in_stage = pl.col(STAGE) == rule.stage if rule.stage is not None else pl.lit(True)
-    stage_reason: list[tuple[str, pl.Expr, Kind]] = [
-        ("stage", pl.col(STAGE), Kind.STRING),
-        ("stage_entered_at", pl.col(ENTERED), Kind.DATE),
-    ]
-    if rule.on == "enter":
-        fires = in_stage & pl.col(ENTERED_NOW)
-        reason = reason_expr(stage_reason)
-    elif rule.on == "overdue":
-        fires = in_stage & pl.col(OVERDUE)
-        reason = reason_expr([(DAYS_IN_STAGE, pl.col(DAYS_IN_STAGE), Kind.NUMBER),
-                              (EXPECTED_DAYS, pl.col(EXPECTED_DAYS), Kind.NUMBER)])
-    else:
-        assert cta.when is not None  # validated: `on: when` has a condition
-        fires = in_stage & cta.when.as_condition()
-        reason = compiled.reason_for(cta.when)
+    how = trigger(rule.on)  # what fires it, and the reason it gives
+    firing = Firing(rule, cta.when, compiled.reason_for)
+    fires, reason = how.fires(firing), how.reason(firing)
     if cta.close_when is not None:  # nothing to do: it would close at once
         fires = fires & ~cta.close_when.as_condition()
     due = pl.lit(compiled.as_of + dt.timedelta(days=rule.due_days), dtype=pl.Date)

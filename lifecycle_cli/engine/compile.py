@@ -19,7 +19,8 @@ from ..expressions import Compiled, ExpressionError, Kind, compile_expression, r
 from ..suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from ..rules.model import CTA, Rules, Transition
+    from ..ctas.triggers import CTABase
+    from ..rules.model import Rules, Transition
 
 BUILTIN_KINDS = {
     "as_of": Kind.DATE,
@@ -42,7 +43,7 @@ class CompiledRule:
 @dataclass(frozen=True)
 class CompiledCTA:
     index: int  # position in the rules file
-    rule: CTA
+    rule: CTABase  # the model of its trigger
     when: Compiled | None
     close_when: Compiled | None
 

@@ -1,11 +1,13 @@
 """Per-customer metrics aggregated from the usage export.
 
-All metrics but `n_unique` are computed in one lazy group-by over the usage
-rows up to the end of the as-of day, collected with the streaming engine and
-in batches of rows, so usage larger than memory works. ``where`` and
-``window_days`` become conditions inside each aggregation, so one pass
-serves every metric. `n_unique` metrics take a pass each over their own
-rows (distinct customer/value pairs), which Polars runs in less memory.
+All metrics but the distinct counts (`n_unique`) are computed in one lazy
+group-by over the usage rows up to the end of the as-of day, collected with
+the streaming engine and in batches of rows, so usage larger than memory
+works. ``where`` and ``window_days`` become conditions inside each
+aggregation, so one pass serves every metric. A distinct count takes a pass
+of its own over its rows (distinct customer/value pairs), which Polars runs
+in less memory. What each `agg` computes, and how, is in
+`lifecycle_cli.metrics.aggregations`.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ from ..expressions import (
 from ..inputs.usage import Usage
 from ..rules.model import Metric, Rules
 from ..suggest import did_you_mean
+from .aggregations import SEQ, Aggregation, ColumnUse, Rows, aggregation
 
 ROWS = "__usage_rows"
 LEFT = "__rows_left_"  # + metric name: rows left after `where` and the window
-SEQ = "__usage_seq"
-_ZERO_DEFAULT = {"count": 0, "sum": 0, "n_unique": 0, "any": False}
+PART = "__part{index}_{key}"  # a metric's partial aggregate: the metric's place, the key
 
 
 @dataclass(frozen=True)
@@ -52,25 +54,16 @@ Distinct = tuple[str, pl.Expr | None, str]  # metric name, row condition, column
 
 
 def metric_kind(metric: Metric, usage_kinds: dict[str, Kind]) -> Kind:
-    if metric.agg in ("count", "n_unique", "sum", "mean"):
-        return Kind.NUMBER
-    if metric.agg == "any":
-        return Kind.BOOL
-    return usage_kinds.get(metric.column or "", Kind.NULL)
+    return aggregation(metric.agg).kind(usage_kinds.get(metric.column or "", Kind.NULL))
 
 
 def default_kinds(rules: Rules) -> dict[str, Kind]:
-    """Kinds of the metrics when there is no usage to look at (from their defaults)."""
+    """Kinds of the metrics when there is no usage to look at: a column's kind is guessed
+    from the metric's default (`timestamp`: a datetime)."""
     out = {}
     for name, m in rules.metrics.items():
-        if m.agg in ("count", "n_unique", "sum", "mean"):
-            out[name] = Kind.NUMBER
-        elif m.agg == "any":
-            out[name] = Kind.BOOL
-        elif m.column == TIMESTAMP:
-            out[name] = Kind.DATETIME
-        else:
-            out[name] = _kind_of_value(m.default)
+        column = Kind.DATETIME if m.column == TIMESTAMP else _kind_of_value(m.default)
+        out[name] = aggregation(m.agg).kind(column)
     return out
 
 
@@ -134,11 +127,36 @@ class Plan:
     distinct: list[Distinct] = field(default_factory=list)
     kinds: dict[str, Kind] = field(default_factory=dict)
     needs_seq: bool = False
+    planned: int = 0  # metrics with partials so far
 
     def add(self, partial: pl.Expr, name: str, combine: str) -> None:
         """A partial aggregate kept as column ``name`` and merged with ``combine``."""
         self.partials.append(partial.alias(name))
         self.combines.append(getattr(pl.col(name), combine)().alias(name))
+
+    def add_metric(self, name: str, agg: Aggregation, rows: Rows) -> None:
+        """Metric ``name``: ``agg`` over ``rows``, as partials, merges and a final value, or
+        as a distinct count in a pass of its own."""
+        if agg.distinct_pairs:
+            # its own pass: filter, distinct (customer, value) pairs, count per customer.
+            # The filter is pushed into the scan, and the pass needs far less memory
+            # than n_unique inside the shared group-by.
+            assert rows.column is not None
+            self.distinct.append((name, rows.cond, rows.column))
+            return
+        assert agg.partials is not None and agg.final is not None
+        self.needs_seq |= agg.reads_order
+        self.planned += 1  # numbers the metric's partial columns (names may hold anything)
+        index = self.planned
+
+        def part(key: str) -> pl.Expr:
+            return pl.col(PART.format(index=index, key=key))
+
+        for key, partial in agg.partials(rows).items():
+            self.partials.append(partial.expr.alias(PART.format(index=index, key=key)))
+            self.combines.append(partial.merged(part, key).alias(PART.format(index=index,
+                                                                              key=key)))
+        self.finals.append(agg.final(part).alias(name))
 
 
 def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date) -> Plan:
@@ -180,9 +198,11 @@ def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date) -> 
                 )
             )
             continue
+        agg = aggregation(m.agg)
         kind = metric_kind(m, usage_kinds)
         column = m.column or ""
-        if m.agg in ("sum", "mean") and kind_of(schema[column]) not in (Kind.NUMBER, Kind.BOOL):
+        if agg.column is ColumnUse.NUMERIC and kind_of(schema[column]) not in (
+                Kind.NUMBER, Kind.BOOL):
             problems.append(
                 rules.problem(
                     f"`{m.agg}` needs a numeric column, but '{m.column}' holds "
@@ -195,7 +215,6 @@ def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date) -> 
                 )
             )
             continue
-        plan.kinds[name] = kind
         if m.default is not None:
             default_problem = _default_problem(rules, name, m, kind)
             if default_problem:
@@ -204,53 +223,11 @@ def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date) -> 
             # "no rows" means none left after `where` and the window: count them
             plan.add(pl.len() if cond is None else cond.sum(), LEFT + name, "sum")
             plan.finals.append(pl.col(LEFT + name))
-        _plan_metric(plan, name, m.agg, pl.col(column), column, cond)
+        plan.kinds[name] = kind
+        plan.add_metric(name, agg, Rows(m.column, cond))
     if problems:
         raise DataError(problems)
     return plan
-
-
-def _plan_metric(plan: Plan, name: str, agg: str, col: pl.Expr, column: str,
-                 cond: pl.Expr | None) -> None:
-    values = col if cond is None else pl.when(cond).then(col)
-    part = f"__part_{name}"
-    if agg == "count":
-        plan.add((pl.len() if cond is None else cond.sum()).cast(pl.Int64), name, "sum")
-    elif agg == "any":
-        plan.add(pl.len() > 0 if cond is None else cond.any(), name, "any")
-    elif agg == "n_unique":
-        # its own pass: filter, distinct (customer, value) pairs, count per customer.
-        # The filter is pushed into the scan, and the pass needs far less memory
-        # than n_unique inside the shared group-by.
-        plan.distinct.append((name, cond, column))
-        return
-    elif agg in ("sum", "min", "max"):
-        plan.add(getattr(values, agg)(), name, agg)
-    elif agg == "mean":
-        plan.add(values.cast(pl.Float64).sum(), part + "_sum", "sum")
-        plan.add(values.count(), part + "_n", "sum")
-        total, n = pl.col(part + "_sum"), pl.col(part + "_n")
-        plan.finals.append(pl.when(n > 0).then(total / n).alias(name))
-        return
-    else:  # first / last, by timestamp, ties by input order (a global row number)
-        plan.needs_seq = True
-        keys = [pl.col(TIMESTAMP), pl.col(SEQ)]
-        picked = col
-        if cond is not None:
-            picked = picked.filter(cond)
-            keys = [k.filter(cond) for k in keys]
-        take = "first" if agg == "first" else "last"
-        for expr, suffix in ((picked, ""), (keys[0], "_ts"), (keys[1], "_seq")):
-            plan.partials.append(getattr(expr.sort_by(keys), take)().alias(part + suffix))
-        # merge: among the batches' picks (a batch with no row has no key), the earliest/latest
-        found = pl.col(part + "_ts").is_not_null()
-        merge_keys = [pl.col(part + "_ts").filter(found), pl.col(part + "_seq").filter(found)]
-        for suffix in ("", "_ts", "_seq"):
-            picked_col = pl.col(part + suffix).filter(found).sort_by(merge_keys)
-            plan.combines.append(getattr(picked_col, take)().alias(part + suffix))
-        plan.finals.append(pl.col(part).alias(name))
-        return
-    plan.finals.append(pl.col(name))
 
 
 # Rows grouped at once. Polars' streaming group-by needs memory in proportion to the rows
@@ -335,22 +312,22 @@ def compute_metrics(
 
 
 def finish(rules: Rules, values: pl.DataFrame, kinds: dict[str, Kind]) -> pl.DataFrame:
-    """One column per metric, in rules order; customers with no rows left get 0 (count,
-    sum, n_unique), false (any) or NULL, or the metric's `default:`."""
+    """One column per metric, in rules order; customers with no rows left get the
+    aggregation's zero (0 for count, sum, n_unique; false for any; else NULL), or the
+    metric's `default:`."""
     columns = [pl.col(ID)]
     dtypes: dict[Kind, pl.DataType] = {Kind.NUMBER: pl.Float64(), Kind.BOOL: pl.Boolean(),
                                        Kind.DATETIME: pl.Datetime("us"), Kind.DATE: pl.Date(),
                                        Kind.STRING: pl.String()}
     for name, m in rules.metrics.items():
+        agg = aggregation(m.agg)
         kind = kinds.get(name, Kind.NULL)
         if name in values.columns:
             value = pl.col(name)
         else:
-            dtype = (pl.Int64() if m.agg in ("count", "n_unique")
-                     else dtypes.get(kind, pl.Null()))
-            value = pl.lit(None, dtype=dtype)
-        if m.agg in _ZERO_DEFAULT:
-            value = value.fill_null(_ZERO_DEFAULT[m.agg])
+            value = pl.lit(None, dtype=agg.dtype or dtypes.get(kind, pl.Null()))
+        if agg.zero is not None:
+            value = value.fill_null(agg.zero)
         default = default_value(m, kind)
         if default is not None:
             left = pl.col(LEFT + name) if LEFT + name in values.columns else pl.lit(0)

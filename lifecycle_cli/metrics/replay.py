@@ -15,7 +15,8 @@ import polars as pl
 from ..columns import ID, TIMESTAMP
 from ..expressions import ExpressionError, compile_expression, kind_of
 from ..rules.model import Rules
-from .compute import ROWS, SEQ, MetricsResult, Plan, build_plan, finish, metric_columns
+from .aggregations import SEQ
+from .compute import ROWS, MetricsResult, Plan, build_plan, finish, metric_columns
 
 DAY = "__usage_day"
 KEY = "__customer_key"
@@ -37,8 +38,8 @@ class MetricsReplay:
     aggregates that batches use (``where`` applied, no window). A day's
     metrics then merge the partials of the days they cover: the window's
     days for a metric with ``window_days``, and for the others the previous
-    day's merged partials plus the new day's. `n_unique` counts (customer,
-    value) pairs by the first day each was seen, or within the window.
+    day's merged partials plus the new day's. Distinct counts (`n_unique`) count
+    (customer, value) pairs by the first day each was seen, or within the window.
     Customers are grouped by an integer key rather than their text id.
 
     Equal to `compute_metrics` for each day (tests/test_metrics.py checks it);
@@ -62,7 +63,7 @@ class MetricsReplay:
         frame = usage.lazy()
         keep = [KEY, DAY, TIMESTAMP, *[c for c in metric_columns(rules)
                                         if c in schema and c not in (ID, TIMESTAMP)]]
-        if any(m.agg in ("first", "last") for m in rules.metrics.values()):
+        if plan.needs_seq:  # first/last break timestamp ties by input order
             frame = frame.with_row_index(SEQ)
             keep.append(SEQ)
         self.null_timestamps = int(

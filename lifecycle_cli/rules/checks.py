@@ -6,10 +6,12 @@ from __future__ import annotations
 import zoneinfo
 
 from ..columns import BUILTINS, COMPUTED_COLUMNS
+from ..ctas.triggers import trigger as cta_trigger
 from ..errors import Problem
 from ..expressions import ExpressionError, parse, referenced_names
+from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
-from .model import FINDING_KINDS, NO_COLUMN_AGGS, Rules
+from .model import FINDING_KINDS, Rules
 
 
 def cross_check(rules: Rules) -> list[Problem]:
@@ -83,35 +85,16 @@ def cross_check(rules: Rules) -> list[Problem]:
                 )
         check_stage(t.to, "transitions", i, "to", rule_id=t.id)
 
+    # each stage's expected_days (the first stage of a name, as rules.stage gives it)
+    expected_days = {s.name: s.expected_days for s in reversed(rules.stages)}
     for i, c in enumerate(rules.ctas):
+        trigger = cta_trigger(c.on)
         if c.stage is not None:
             check_stage(c.stage, "ctas", i, "stage", rule_id=c.id)
-        elif c.on in ("enter", "overdue"):
+        elif trigger.needs_stage:
             problems.append(p(f"a CTA with `on: {c.on}` needs a `stage`", "ctas", i, rule_id=c.id))
-        if c.on == "when" and not c.when:
-            problems.append(
-                p("a CTA with `on: when` needs a `when` condition", "ctas", i, rule_id=c.id)
-            )
-        if c.on != "when" and c.when:
-            problems.append(
-                p(
-                    f"`when` only applies to `on: when` CTAs (this one is `on: {c.on}`)",
-                    "ctas",
-                    i,
-                    "when",
-                    rule_id=c.id,
-                )
-            )
-        if c.on == "overdue" and c.stage in names and rules.stage(c.stage).expected_days is None:
-            problems.append(
-                p(
-                    f"stage '{c.stage}' has no expected_days, so nobody is ever overdue in it",
-                    "ctas",
-                    i,
-                    "stage",
-                    rule_id=c.id,
-                )
-            )
+        for message, key in trigger.check(c, expected_days):
+            problems.append(p(message, "ctas", i, *([key] if key else []), rule_id=c.id))
         if c.playbook is not None and c.playbook not in rules.playbooks:
             problems.append(
                 p(
@@ -140,7 +123,8 @@ def cross_check(rules: Rules) -> list[Problem]:
             problems.append(
                 p(f"'{name}' is both a metric and a derived value", "metrics", name, rule_id=name)
             )
-        if m.agg in NO_COLUMN_AGGS and m.column is not None:
+        takes_column = aggregation(m.agg).takes_column
+        if not takes_column and m.column is not None:
             problems.append(
                 p(
                     f"`{m.agg}` counts rows and takes no `column`",
@@ -151,7 +135,7 @@ def cross_check(rules: Rules) -> list[Problem]:
                     hint=f'use `where: "{m.column} IS NOT NULL"` to count rows with a value',
                 )
             )
-        if m.agg not in NO_COLUMN_AGGS and m.column is None:
+        if takes_column and m.column is None:
             problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
 
     problems.extend(_check_compliance(rules))

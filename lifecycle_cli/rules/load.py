@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
+from ..ctas.triggers import TRIGGERS, common_key_errors, triggers_taking
 from ..errors import Problem, RulesError
-from ..suggest import did_you_mean
+from ..metrics.aggregations import AGGREGATIONS
+from ..suggest import did_you_mean, or_list
 from .checks import cross_check
-from .model import AGGREGATIONS, Rules, field_names, section_model
+from .model import Rules, cta_rule_on, field_names, section_model
 from .yamlsource import YamlDocument, format_path, load_yaml
 
 # -- loading -----------------------------------------------------------------------------
@@ -120,12 +123,16 @@ def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | No
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds union member names to loc (e.g. 'str', 'list[str]'): drop those
-    return tuple(
+    loc = tuple(
         p
         for p in loc
         if p not in ("str", "int", "bool", "float", "list[str]")
         and not (isinstance(p, str) and p.startswith(("function-", "literal[")))
     )
+    # and the trigger that a CTA rule's `on` picked (the union's tag): ctas[0].enter.due_days
+    if len(loc) >= 3 and loc[0] == "ctas" and isinstance(loc[1], int) and loc[2] in TRIGGERS:
+        loc = loc[:2] + loc[3:]
+    return loc
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -150,36 +157,70 @@ def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
     return None
 
 
+def _errors(err: ValidationError) -> list[ErrorDetails]:
+    """pydantic's errors; for a CTA rule whose `on` names no trigger (pydantic then reports
+    only that), also those in the keys every CTA rule takes, so they show in the same pass."""
+    out = []
+    for e in err.errors():
+        out.append(e)
+        if e["type"] in _UNION_TAG_ERRORS and isinstance(e["input"], dict):
+            out += [{**inner, "loc": (*e["loc"], *inner["loc"])}
+                    for inner in common_key_errors(e["input"])]
+    return out
+
+
+_UNION_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
+
+
 def _pydantic_problems(
     err: ValidationError, data: dict[str, Any], doc: YamlDocument
 ) -> list[Problem]:
     problems = []
-    for e in err.errors():
+    for e in _errors(err):
         loc = _clean_loc(e["loc"])
         kind = e["type"]
+        found = e.get("input")
+        ctx = e.get("ctx", {})
+        expected = ctx.get("expected", "")
+        if kind in _UNION_TAG_ERRORS:
+            # the key that picks the model of a union's member (a CTA rule's `on`) is
+            # missing or names none: word it as a missing key or a Literal's error
+            tag = str(ctx.get("discriminator", "")).strip("'")
+            loc = (*loc, tag)
+            kind = "missing" if kind == "union_tag_not_found" else "literal_error"
+            found = found.get(tag) if isinstance(found, dict) else found
+            expected = or_list([t.strip(" '") for t in str(ctx.get("expected_tags")).split(",")])
         hint = None
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            model = section_model(loc)
+            model = section_model(loc, data)
             allowed = field_names(model) if model else []
+            others = triggers_taking(key) if loc[0] == "ctas" and len(loc) == 3 else []
             hint = did_you_mean(key, allowed)
             if not hint and allowed:
                 hint = "allowed keys: " + ", ".join(allowed)
             message = f"unknown key '{key}'"
+            if others:  # a key of another trigger's CTA rules
+                on = cta_rule_on(data, loc[1])
+                message = (f"`{key}` only applies to "
+                           + " or ".join(f"`on: {o}`" for o in others)
+                           + f" CTAs (this one is `on: {on}`)")
+                hint = None
         elif kind == "missing":
             message = f"required key '{loc[-1]}' is missing"
         elif kind == "literal_error":
-            found = e.get("input")
-            expected = e.get("ctx", {}).get("expected", "")
             message = f"'{found}' is not allowed here; expected {expected}"
             if isinstance(found, str) and loc and loc[-1] == "agg":
-                hint = did_you_mean(found, AGGREGATIONS)
+                hint = did_you_mean(found, list(AGGREGATIONS))
             elif isinstance(found, str) and loc and loc[-1] == "on":
-                hint = did_you_mean(found, ["enter", "overdue", "when"])
+                hint = did_you_mean(found, list(TRIGGERS))
         elif kind == "value_error":  # our own validators say what they expect
-            message = str(e.get("ctx", {}).get("error", e["msg"]))
+            message = str(ctx.get("error", e["msg"]))
+        elif kind == "model_attributes_type" and loc[0] == "ctas":
+            # the words pydantic used for one CTA model, before a model per trigger
+            message = f"input should be a valid dictionary or instance of cta (found {found!r})"
         else:
-            message = f"{e['msg'].lower()} (found {e.get('input')!r})"
+            message = f"{e['msg'].lower()} (found {found!r})"
         problems.append(
             Problem(
                 message,

@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, SerializeAsAny, field_validator
+from pydantic_core import PydanticCustomError
 
+from ..ctas.triggers import CTABase, model_for, validate_cta_rules
 from ..errors import Problem
+from ..metrics.aggregations import AGGREGATIONS
+from ..models import RulesModel, condition_text
+from ..suggest import or_list
 from .yamlsource import YamlDocument, format_path
 
-AGGREGATIONS = ("count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last")
-NO_COLUMN_AGGS = ("count", "any")
 # What `lifecycle check` finds, most severe first (also the order of its findings table).
 FINDING_KINDS = (
     "unknown_stage",
@@ -32,39 +35,38 @@ FINDING_KINDS = (
 )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-
-def _condition_text(value: Any) -> Any:
-    # `when: true` in YAML is a boolean, not a string; accept it as the SQL literal.
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    return value
-
-
-class Stage(_Model):
+class Stage(RulesModel):
     name: str = Field(min_length=1)
     expected_days: int | None = Field(default=None, ge=0)
     description: str | None = None
     terminal: bool = False
 
 
-class ColumnMap(_Model):
+class ColumnMap(RulesModel):
     customers: dict[str, str] = Field(default_factory=dict)
     usage: dict[str, str] = Field(default_factory=dict)
 
 
-class Metric(_Model):
-    agg: Literal["count", "sum", "mean", "min", "max", "n_unique", "any", "first", "last"]
+class Metric(RulesModel):
+    agg: str  # a registered aggregation: lifecycle_cli.metrics.aggregations
     column: str | None = None
     where: str | None = None
     window_days: int | None = Field(default=None, ge=1)
     default: bool | int | float | str | None = None
     description: str | None = None
 
+    @field_validator("agg", mode="before")
+    @classmethod
+    def _registered(cls, value: Any) -> Any:
+        # the registry is read when validating, so an aggregation registered later counts;
+        # the error is the one a Literal of the registered names would give
+        if isinstance(value, str) and value in AGGREGATIONS:
+            return value
+        raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                  {"expected": or_list(list(AGGREGATIONS))})
 
-class Transition(_Model):
+
+class Transition(RulesModel):
     id: str = Field(min_length=1)
     from_: str | list[str] = Field(alias="from")
     to: str
@@ -72,38 +74,21 @@ class Transition(_Model):
     priority: int = 0
     description: str | None = None
 
-    _when = field_validator("when", mode="before")(_condition_text)
+    _when = field_validator("when", mode="before")(condition_text)
 
     @property
     def from_stages(self) -> list[str]:
         return [self.from_] if isinstance(self.from_, str) else list(self.from_)
 
 
-class Task(_Model):
+class Task(RulesModel):
     task: str
     due_days: int = Field(default=0, ge=0)
     owner: str | None = None
     description: str | None = None
 
 
-class CTA(_Model):
-    id: str = Field(min_length=1)
-    name: str
-    type: str = "Lifecycle"
-    priority: str | int = "Medium"
-    on: Literal["enter", "overdue", "when"]
-    stage: str | None = None
-    when: str | None = None
-    close_when: str | None = None
-    due_days: int = Field(default=0, ge=0)
-    owner: str | None = None
-    playbook: str | None = None
-    description: str | None = None
-
-    _when = field_validator("when", "close_when", mode="before")(_condition_text)
-
-
-class Compliance(_Model):
+class Compliance(RulesModel):
     """Thresholds of `lifecycle check`. A key left out takes its default; for the keys
     whose default is found from the rules or the data (``owner_column``,
     ``renewal_stage``, ``renewal_date_column``, ``no_usage_days``), ``null`` turns the
@@ -123,7 +108,7 @@ class Compliance(_Model):
         return key in self.model_fields_set
 
 
-class Rules(_Model):
+class Rules(RulesModel):
     version: Literal[1]
     name: str | None = None
     description: str | None = None
@@ -136,7 +121,8 @@ class Rules(_Model):
     derived: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, Metric] = Field(default_factory=dict)
     transitions: list[Transition] = Field(default_factory=list)
-    ctas: list[CTA] = Field(default_factory=list)
+    # each one the model of its trigger (`on:`): lifecycle_cli.ctas.triggers
+    ctas: list[SerializeAsAny[CTABase]] = Field(default_factory=list)
     playbooks: dict[str, list[Task]] = Field(default_factory=dict)
     default_owner: str | None = None
     compliance: Compliance = Field(default_factory=Compliance)
@@ -164,8 +150,15 @@ class Rules(_Model):
         return value
 
     _derived = field_validator("derived", mode="before")(
-        lambda v: {k: _condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
+        lambda v: {k: condition_text(x) for k, x in v.items()} if isinstance(v, dict) else v
     )
+
+    @field_validator("ctas", mode="before")
+    @classmethod
+    def _cta_rules(cls, value: Any) -> Any:
+        # the union of the triggers registered when validating, so that one registered later
+        # counts; errors inside a rule name its trigger (see rules.load._clean_loc)
+        return validate_cta_rules(value) if isinstance(value, list) else value
 
     # -- conveniences used by the engine -------------------------------------------------
     @property
@@ -231,8 +224,9 @@ class Rules(_Model):
 # -- allowed keys per section, for "did you mean" ------------------------------------------
 
 
-def section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model whose keys are allowed where the unknown key ``loc[-1]`` stands."""
+def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | None:
+    """The model whose keys are allowed where the unknown key ``loc[-1]`` stands; ``data``,
+    the rules file's data, tells a CTA rule's trigger."""
     parent = loc[:-1]
     if not parent:
         return Rules
@@ -241,14 +235,23 @@ def section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return ColumnMap
     if head == "compliance" and len(parent) == 1:
         return Compliance
+    if head == "ctas" and len(parent) == 2:
+        return model_for(cta_rule_on(data, parent[1]))
     if len(parent) == 2:
         sections: dict[str, type[BaseModel]] = {
-            "stages": Stage, "transitions": Transition, "ctas": CTA, "metrics": Metric}
-        return sections.get(
-            head
-        )
+            "stages": Stage, "transitions": Transition, "metrics": Metric}
+        return sections.get(head)
     if head == "playbooks" and len(parent) == 3:
         return Task
+    return None
+
+
+def cta_rule_on(data: Any, index: Any) -> Any:
+    """The `on:` written in the CTA rule ``ctas[index]`` of the rules file's ``data``."""
+    items = data.get("ctas") if isinstance(data, dict) else None
+    if isinstance(items, list) and isinstance(index, int) and 0 <= index < len(items):
+        item = items[index]
+        return item.get("on") if isinstance(item, dict) else None
     return None
 
 
