@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+import typer.main
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -33,6 +34,12 @@ FIXTURE = ["--customers", DATA / "customers.csv", "--usage", DATA / "usage.csv"]
 
 # What the command sees in both ways of running it: a wide terminal that takes no colour.
 ENV = {"COLUMNS": "120", "NO_COLOR": "1"}
+
+
+def commands() -> dict[str, Any]:
+    """The app's registered commands (Click commands) by name, for help and docs tests."""
+    group: Any = typer.main.get_command(app)
+    return dict(sorted(group.commands.items()))
 
 
 def run_args(out: Path, *extra: str | Path, customers: Path = DATA / "customers.csv") -> list:
