@@ -13,7 +13,7 @@ from hypothesis import settings
 
 # Hypothesis profiles. `ci` (CI=1, set by .ci/run) tries as many examples as the tests ask
 # for; `dev`, the default elsewhere, a quarter of that, for quick local runs.
-# HYPOTHESIS_PROFILE=ci (or dev) chooses one explicitly; `pytest -v` names the one loaded.
+# HYPOTHESIS_PROFILE=ci (or dev) chooses one explicitly; `pytest -vv` names the one loaded.
 CI_EXAMPLES = 100  # Hypothesis's own default
 settings.register_profile("ci", max_examples=CI_EXAMPLES)
 settings.register_profile("dev", max_examples=CI_EXAMPLES // 4)
