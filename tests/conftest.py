@@ -1,13 +1,30 @@
-"""Shared test helpers: small exports written as CSV files."""
+"""Shared test helpers: Hypothesis profiles, and small exports written as CSV files."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles. `ci` (CI=1, set by .ci/run) tries as many examples as the tests ask
+# for; `dev`, the default elsewhere, a quarter of that, for quick local runs.
+# HYPOTHESIS_PROFILE=ci (or dev) chooses one explicitly; `pytest -vv` names the one loaded.
+CI_EXAMPLES = 100  # Hypothesis's own default
+settings.register_profile("ci", max_examples=CI_EXAMPLES)
+settings.register_profile("dev", max_examples=CI_EXAMPLES // 4)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or
+                      ("ci" if os.environ.get("CI") else "dev"))
+
+
+def examples(ci: int) -> int:
+    """``max_examples`` for a test that tries ``ci`` examples in the `ci` profile: scaled
+    to the loaded profile, so a test keeps its weight relative to the others."""
+    return max(1, round(ci * settings.default.max_examples / CI_EXAMPLES))
 
 
 def csv_cell(value: object) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
 from cli_util import lifecycle, snapshot
+from golden_util import assert_golden
 
 from lifecycle_cli import RulesError, parse_rules, run
 from lifecycle_cli.check.run import (
@@ -34,7 +34,6 @@ from lifecycle_cli.rules.model import FINDING_KINDS
 from lifecycle_cli.state.lock import lock
 
 DATA = Path(__file__).resolve().parent / "data" / "check"
-GOLDEN = Path(__file__).resolve().parent / "golden"
 RULES = DATA / "rules.yaml"
 USAGE = DATA / "usage.csv"
 DAY1, DAY2 = dt.date(2026, 10, 31), dt.date(2026, 11, 1)
@@ -216,11 +215,7 @@ def test_findings_match_golden(state: Path, tmp_path: Path) -> None:
     before = snapshot(state)
     proc = lifecycle(*check_args("--from", DAY1.isoformat(), "--out", tmp_path, state=state))
     assert proc.returncode == 3, proc.stderr  # the rules' fail_on: stuck, unknown_stage
-    produced = (tmp_path / "findings.csv").read_bytes()
-    golden = GOLDEN / "findings.csv"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_bytes(produced)
-    assert produced == golden.read_bytes()
+    assert_golden(tmp_path / "findings.csv", "findings.csv")
     assert snapshot(state) == before
     assert "check failed: unknown_stage (1), stuck (1)" in proc.stderr
 

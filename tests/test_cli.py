@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from cli_util import AS_OF, DATA, FIXTURE, RULES, lifecycle, run_args, snapshot
+from cli_util import AS_OF, DATA, FIXTURE, RULES, commands, lifecycle, run_args, snapshot
 
 
 def test_run_writes_outputs_and_the_summary_goes_to_stderr(tmp_path: Path) -> None:
@@ -279,11 +279,15 @@ def test_sample_is_seeded(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "explain", "sample", "check"])
+@pytest.mark.parametrize("command", commands())
 def test_help_has_an_example(command: str) -> None:
+    epilog = commands()[command].epilog or ""
+    assert epilog.startswith("Example")
+    example = " ".join(epilog.split("\n\n")[1].split()[:3])  # e.g. lifecycle run --customers
+    assert example.startswith(f"lifecycle {command} ")
     result = lifecycle(command, "--help")
     assert result.returncode == 0
-    assert "Example" in result.stdout
+    assert "Example" in result.stdout and example in result.stdout
 
 
 def test_validate_with_data_reports_data_and_rules_problems_together(tmp_path: Path) -> None:

@@ -1,29 +1,30 @@
 """Golden outputs: the bundled fixture through the real command, compared byte for byte.
 
 Set UPDATE_GOLDEN=1 to rewrite the golden files after a deliberate change, and
-review the diff.
+review the diff (see golden_util.py).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from cli_util import lifecycle, run_args
+from golden_util import assert_golden
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+
+@pytest.fixture(scope="module")
+def run_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `lifecycle run` on the fixture, whose four outputs the tests compare."""
+    out = tmp_path_factory.mktemp("golden")
+    result = lifecycle(*run_args(out))
+    assert result.returncode == 0, result.stderr
+    return out
 
 
 @pytest.mark.parametrize("name", ["customers.csv", "transitions.csv", "ctas.csv", "tasks.csv"])
-def test_run_matches_golden(tmp_path: Path, name: str) -> None:
-    result = lifecycle(*run_args(tmp_path))
-    assert result.returncode == 0, result.stderr
-    produced = (tmp_path / name).read_bytes()
-    golden = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_bytes(produced)
-    assert produced == golden.read_bytes()
+def test_run_matches_golden(run_out: Path, name: str) -> None:
+    assert_golden(run_out / name, name)
 
 
 def test_diff_matches_golden(tmp_path: Path) -> None:
@@ -33,8 +34,4 @@ def test_diff_matches_golden(tmp_path: Path) -> None:
     args[0] = "diff"
     result = lifecycle(*args)
     assert result.returncode == 0, result.stderr
-    produced = (tmp_path / "diff.csv").read_bytes()
-    golden = GOLDEN / "diff.csv"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_bytes(produced)
-    assert produced == golden.read_bytes()
+    assert_golden(tmp_path / "diff.csv", "diff.csv")

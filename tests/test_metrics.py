@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -134,7 +135,7 @@ AGGS = [("count", None), ("sum", "minutes"), ("mean", "minutes"), ("min", "minut
         ("last", "user_id")]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     metrics=st.lists(
         st.tuples(st.sampled_from(AGGS), st.sampled_from([None, 1, 3, 7]),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from cli_util import AS_OF, DATA, RULES, lifecycle, run_args, snapshot
+from cli_util import AS_OF, DATA, RULES, Result, lifecycle, run_args, snapshot
 
 from lifecycle_cli.errors import OutputError
 from lifecycle_cli.render import tables as outputs
@@ -20,18 +20,18 @@ from lifecycle_cli.state.view import StateView
 
 
 def run_on(state: Path, out: Path, as_of: str = AS_OF, *extra: str | Path,
-           customers: Path = DATA / "customers.csv") -> subprocess.CompletedProcess[str]:
+           customers: Path = DATA / "customers.csv") -> Result:
     args = run_args(out, "--state", state, *extra, customers=customers)
     args[args.index("--as-of") + 1] = as_of
     return lifecycle(*args)
 
 
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+def ok(proc: Result) -> Result:
     assert proc.returncode == 0, proc.stderr
     return proc
 
 
-def failed(proc: subprocess.CompletedProcess[str], code: int = 1) -> str:
+def failed(proc: Result, code: int = 1) -> str:
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     return proc.stderr

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import write_csv
+from conftest import examples, write_csv
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from reference import (
@@ -40,7 +40,7 @@ STAGE_POOL = ["Onboarding", "Launched", "Adopting", "Renewal", "Will Churn", "Ch
 OPS = ["=", "<>", "<", "<=", ">", ">="]
 INT_ATTRS = ("a", "c")
 ATTRS = ("a", "b", "c")
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=examples(150), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -4,12 +4,12 @@ golden tables for a state built by the real command."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import polars as pl
 import pytest
+from golden_util import assert_golden
 from report_util import build_state
 
 from lifecycle_cli.errors import DataError, OptionError
@@ -24,7 +24,6 @@ from lifecycle_cli.report.build import (
 from lifecycle_cli.rules.load import load_rules, parse_rules
 from lifecycle_cli.state.store import StateError
 
-GOLDEN = Path(__file__).resolve().parent / "golden" / "report"
 D = dt.date
 START, END = D(2026, 1, 1), D(2026, 1, 31)
 
@@ -284,11 +283,7 @@ def test_golden_tables_for_a_fixed_state(state: Path, name: str, tmp_path: Path)
     report = build_report(history)
     produced = tmp_path / f"{name}.csv"
     report.tables[name].write_csv(produced)
-    golden = GOLDEN / f"{name}.csv"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_bytes(produced.read_bytes())
-    assert produced.read_text() == golden.read_text()
+    assert_golden(produced, f"report/{name}.csv")
 
 
 def test_the_period_ends_on_the_states_last_run_before_to(state: Path) -> None:

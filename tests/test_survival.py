@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,7 +102,7 @@ visit = st.tuples(st.integers(0, 30), st.integers(0, 30), st.booleans()).map(
     lambda v: (min(v[0], v[1]), max(v[0], v[1]), v[2]))  # entry <= days
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(groups=st.dictionaries(st.sampled_from(["A", "B", "C"]),
                               st.lists(visit, min_size=1, max_size=40), min_size=1))
 def test_vectorised_equals_the_row_by_row_reference(
