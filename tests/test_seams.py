@@ -1,0 +1,176 @@
+"""Where two commands must agree: a backfill and the nightly runs it replaces, an export
+that lags and one that says nothing, `explain --state` and `run --state`.
+
+Each runs on random exports (Hypothesis) through the real library calls and commands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from cli_util import RULES, lifecycle
+from conftest import examples, write_csv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lifecycle_cli import StateView, backfill, load_rules, run
+
+DAY0 = dt.date(2026, 3, 1)
+STAGES = ["Onboarding", "Launched", "Adopting", "Renewal", "Will Churn", "Churned"]
+EVENTS = ["login", "login", "login", "feature_use", "training_completed"]
+RULE_SET = load_rules(RULES)
+SEAM = settings(max_examples=examples(12), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+@st.composite
+def exports(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Customers as the default rules read them (some with a stage and date, some without)
+    and usage over the 60 days before ``DAY0`` and the days after it."""
+    n = draw(st.integers(3, 14))
+    customers = []
+    for i in range(n):
+        stage = draw(st.sampled_from([None, *STAGES]))
+        entered = None  # a stage without a date now and then: days in it unknown
+        if stage is not None and draw(st.integers(0, 4)):
+            entered = DAY0 - dt.timedelta(days=draw(st.integers(0, 120)))
+        customers.append({
+            "customer_id": f"C{i:03d}",
+            "csm": draw(st.sampled_from(["Ana", "Bo", None])),
+            "renewal_date": DAY0 + dt.timedelta(days=draw(st.integers(-20, 200))),
+            "health_score": draw(st.integers(10, 95)),
+            "status": draw(st.sampled_from(["active"] * 5 + ["churned"])),
+            "churn_notice": draw(st.booleans()),
+            "stage": stage,
+            "stage_entered_at": entered,
+        })
+    usage = []
+    for _ in range(draw(st.integers(1, 80))):  # a header-only CSV has no column types
+        usage.append({
+            "customer_id": f"C{draw(st.integers(0, n - 1)):03d}",
+            "timestamp": dt.datetime.combine(DAY0, dt.time(9))
+            + dt.timedelta(days=draw(st.integers(-60, 12)), minutes=draw(st.integers(0, 900))),
+            "event": draw(st.sampled_from(EVENTS)),
+            "user_id": f"u{draw(st.integers(0, 5))}",
+            "minutes": draw(st.integers(1, 60)),
+        })
+    return customers, usage
+
+
+def write_exports(folder: Path, customers: list[dict[str, Any]], usage: list[dict[str, Any]]
+                  ) -> tuple[Path, list[Path]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = ["customer_id", "csm", "renewal_date", "health_score", "status", "churn_notice",
+               "stage", "stage_entered_at"]
+    usage_columns = ["customer_id", "timestamp", "event", "user_id", "minutes"]
+    return (write_csv(folder / "customers.csv", customers, columns),
+            [write_csv(folder / "usage.csv", usage, usage_columns)])
+
+
+def records(state: Path) -> dict[str, Any]:
+    """Everything the state decided, day by day (manifests aside: they hold durations)."""
+    view = StateView.open(state)
+    return {
+        "days": view.days,
+        "stages": {d: view.stages(d) for d in view.days},
+        **{t: view.history(t) for t in ("transitions", "overrides", "ctas", "tasks")},
+        "worklist": view.worklist().items,
+    }
+
+
+def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a["days"] == b["days"]
+    for day in a["days"]:
+        assert a["stages"][day].equals(b["stages"][day]), day
+    for table in ("transitions", "overrides", "ctas", "tasks", "worklist"):
+        assert a[table].equals(b[table]), table
+
+
+@SEAM
+@given(data=exports(), days=st.integers(2, 7), split=st.data())
+def test_a_backfill_equals_a_shorter_backfill_then_nightly_runs(
+        tmp_path_factory: Any, data: Any, days: int, split: Any) -> None:
+    """backfill D1..Dn holds what backfill D1..Dk and then `run --state` for k+1..n hold,
+    on the same export: stage tables, transitions, hand edits, CTAs, tasks, the worklist."""
+    k = split.draw(st.integers(1, days - 1), label="k")
+    keep = split.draw(st.booleans(), label="keep_export_stages")
+    folder = tmp_path_factory.mktemp("seam")
+    customers, usage = write_exports(folder, *data)
+    last = DAY0 + dt.timedelta(days=days - 1)
+    backfill(RULE_SET, None, customers, usage, DAY0, last, folder / "whole",
+             keep_export_stages=keep)
+    backfill(RULE_SET, None, customers, usage, DAY0, DAY0 + dt.timedelta(days=k - 1),
+             folder / "mixed", keep_export_stages=keep)
+    for i in range(k, days):
+        run(RULE_SET, customers, usage, DAY0 + dt.timedelta(days=i), state=folder / "mixed")
+    assert_same(records(folder / "whole"), records(folder / "mixed"))
+
+
+@SEAM
+@given(data=exports())
+def test_an_export_that_lags_for_ten_nights_changes_nothing_the_tool_decided(
+        tmp_path_factory: Any, data: Any) -> None:
+    """After the first night, an export that keeps giving the same stages and dates decides
+    what an export that gives none decides: the state's."""
+    customers_rows, usage_rows = data
+    folder = tmp_path_factory.mktemp("lag")
+    customers, usage = write_exports(folder / "lagging", customers_rows, usage_rows)
+    blank = [{**row, "stage": None, "stage_entered_at": None} for row in customers_rows]
+    silent, _ = write_exports(folder / "silent", blank, usage_rows)
+    for state in ("a", "b"):
+        run(RULE_SET, customers, usage, DAY0, state=folder / state)
+    for night in range(1, 11):
+        day = DAY0 + dt.timedelta(days=night)
+        run(RULE_SET, customers, usage, day, state=folder / "a")
+        run(RULE_SET, silent, usage, day, state=folder / "b")
+    a, b = records(folder / "a"), records(folder / "b")
+    decided = ["customer_id", "stage", "stage_entered_at", "last_seen"]
+    for day in a["days"]:
+        assert a["stages"][day].select(decided).equals(b["stages"][day].select(decided)), day
+    for table in ("transitions", "overrides", "ctas", "tasks", "worklist"):
+        assert a[table].equals(b[table]), table
+    assert a["overrides"].height == 0
+
+
+@SEAM
+@given(data=exports(), edits=st.lists(st.tuples(st.integers(0, 13), st.sampled_from(STAGES),
+                                                st.integers(0, 30)), max_size=4))
+def test_explain_with_a_state_starts_where_run_with_the_state_starts(
+        tmp_path_factory: Any, data: Any, edits: list[tuple[int, str, int]]) -> None:
+    """For both --prefer values, `explain --state` starts each customer where `run --state`
+    does, and ends it in the same stage: hand edits, lagging stages and new customers."""
+    customers_rows, usage_rows = data
+    folder = tmp_path_factory.mktemp("explain")
+    customers, usage = write_exports(folder / "night1", customers_rows, usage_rows)
+    state = folder / "state"
+    run(RULE_SET, customers, usage, DAY0, state=state)
+    edited = [dict(row) for row in customers_rows]
+    for i, stage, days in edits:  # hand edits in the CRM, some with a new date
+        if i < len(edited):
+            edited[i]["stage"] = stage
+            edited[i]["stage_entered_at"] = DAY0 - dt.timedelta(days=days) if days else None
+    edited.append({**customers_rows[0], "customer_id": "NEW", "stage": None})
+    night2, _ = write_exports(folder / "night2", edited, usage_rows)
+    as_of = (DAY0 + dt.timedelta(days=1)).isoformat()
+    ids = [row["customer_id"] for row in edited]
+    common = ["--customers", night2, "--usage", usage[0], "--rules", RULES, "--as-of", as_of]
+    for prefer in ("export", "state"):
+        copy = shutil.copytree(state, folder / f"state-{prefer}")  # the run records its day
+        ran = lifecycle("run", *common, "--state", copy, "--prefer", prefer, "--stdout",
+                        "customers")
+        explained = lifecycle("explain", *ids, *common, "--state", state, "--prefer", prefer,
+                              "--format", "json")
+        assert ran.returncode == 0, ran.stderr
+        assert explained.returncode == 0, explained.stderr
+        out = pl.read_csv(ran.stdout.encode(), infer_schema=False)
+        want = [(r["customer_id"], r["previous_stage"] or None, r["stage"],
+                 r["stage_entered_at"] or None) for r in out.iter_rows(named=True)]
+        got = [(e["customer_id"], e["stage_at_start"], e["stage"], e["stage_entered_at"])
+               for e in json.loads(explained.stdout)]
+        assert got == want, prefer
