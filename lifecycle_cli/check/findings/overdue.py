@@ -20,7 +20,7 @@ class Overdue(Finding):
     overdue too).
 
     Looks at: the stages after the day's moves
-    Reads: —
+    Reads: the stages' `expected_days`
 
     A customer who moved today has 0 days in its new stage and is not overdue.
     """

@@ -19,7 +19,7 @@ class Stuck(Finding):
     """`days_in_stage > stuck_factor × expected_days` (rounded down).
 
     Looks at: the stages after the day's moves
-    Reads: `stuck_factor`
+    Reads: `stuck_factor`; the stages' `expected_days`
 
     A stage without `expected_days` has no stuck customers. The threshold is computed in
     `engine.builtins`, with days in stage and expected days.
