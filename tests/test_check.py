@@ -201,7 +201,7 @@ def test_cta_past_due_from_the_latest_record_of_each_cta() -> None:
 
     def context(ctas: pl.DataFrame | None) -> Context:
         return Context(as_of=as_of, rules=rules, settings=settings, start=customers,
-                       after=customers, everyone=customers, ctas=ctas, state_read=True)
+                       after=customers, everyone=customers, ctas=ctas, state_given=True)
 
     past_due = findings.finding("cta_past_due")
     found = collect_findings([past_due.find(context(latest))])

@@ -72,6 +72,14 @@ def test_each_finding_is_a_module_of_its_own_named_for_it(name: str) -> None:
     assert finding.problems() == []  # a summary, `Looks at:` and `Reads:`
 
 
+def test_every_finding_has_a_test_case() -> None:
+    """Each kind is expected somewhere: in the data-driven cases of tests/cases/check.yaml,
+    or in the golden findings of the fixture in tests/data/check (tests/test_check.py)."""
+    cases = set(re.findall(r"finding: (\w+)", (ROOT / "tests/cases/check.yaml").read_text()))
+    golden = set(pl.read_csv(ROOT / "tests/golden/findings.csv")["finding"])
+    assert set(findings.names()) - cases - golden == set()
+
+
 def test_every_module_of_the_package_is_a_registered_finding_or_its_support() -> None:
     modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "base", "context"}
     assert modules == set(BUILT_IN)
@@ -219,7 +227,7 @@ class StaleStage(Finding):
     severity = WARNING
 
     def not_checked(self, context: Context) -> str | None:
-        return None if context.usage_read else "no usage export given"
+        return None if context.usage_given else "no usage export given"
 
     def find(self, context: Context) -> pl.LazyFrame:
         days = pl.col(DAYS_IN_STAGE)

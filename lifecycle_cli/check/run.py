@@ -36,7 +36,7 @@ from ..rules.model import Metric, Rules
 from ..state.view import StateView
 from ..suggest import did_you_mean
 from ..version import __version__
-from . import findings
+from . import findings as registry  # the findings, one module each
 from .findings import FINDING_SCHEMA, SEVERITIES, Context, customer_frame
 from .findings.context import WHERE
 
@@ -93,14 +93,14 @@ def resolve(rules: Rules, columns: Collection[str]) -> Settings:
         renewal_date_column=renewal_date if renewal_date in columns else None,
         exempt_stages=tuple(exempt),
         strict_order=tuple(order),
-        fail_on=findings.expand(c.fail_on),
+        fail_on=registry.expand(c.fail_on),
     )
 
 
 def parse_fail_on(text: str) -> tuple[str, ...]:
     """``--fail-on overdue,stuck`` (or ``any``, ``none``); an OptionError for unknown kinds."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    allowed = [*findings.names(), *findings.RESERVED]
+    allowed = [*registry.names(), *registry.RESERVED]
     problems = [
         Problem(f"--fail-on: unknown finding '{k}'",
                 hint=did_you_mean(k, allowed) or "findings: " + ", ".join(allowed))
@@ -111,7 +111,7 @@ def parse_fail_on(text: str) -> tuple[str, ...]:
                                 hint="findings: " + ", ".join(allowed)))
     if problems:
         raise OptionError(problems)
-    return findings.expand(kinds)
+    return registry.expand(kinds)
 
 
 # -- the findings table ---------------------------------------------------------------------
@@ -121,7 +121,7 @@ def collect_findings(parts: Sequence[pl.LazyFrame]) -> pl.DataFrame:
     """One findings table: most severe kind first, then customer id, then detail."""
     if not parts:
         return pl.DataFrame(schema=FINDING_SCHEMA)
-    rank = {kind: i for i, kind in enumerate(findings.names())}
+    rank = {kind: i for i, kind in enumerate(registry.names())}
     return (
         pl.concat(parts, how="vertical")
         .sort(pl.col("finding").replace_strict(rank, return_dtype=pl.Int32),
@@ -181,7 +181,7 @@ class CheckResult:
     def counts(self) -> dict[str, int]:
         """Findings per kind, every kind listed (0 included), most severe first."""
         found = dict(self.findings.group_by("finding").len().iter_rows())
-        return {kind: int(found.get(kind, 0)) for kind in findings.names()}
+        return {kind: int(found.get(kind, 0)) for kind in registry.names()}
 
     def by_owner(self) -> pl.DataFrame:
         """``owner, findings, error, warning, info``: most findings first."""
@@ -195,7 +195,7 @@ class CheckResult:
     def failed(self, fail_on: Sequence[str]) -> list[str]:
         """The kinds of ``fail_on`` that were found."""
         counts = self.counts()
-        return [k for k in findings.names() if k in fail_on and counts[k]]
+        return [k for k in registry.names() if k in fail_on and counts[k]]
 
     def summary(self, fail_on: Sequence[str], *, rules_path: Path | None = None,
                 written: Sequence[Path] = ()) -> dict[str, Any]:
@@ -277,8 +277,9 @@ def check(
     # the rules don't name are set aside (unknown_stage findings)
     day = run_day(run_rules, loaded, as_of, start, set_aside_unknown=True, progress=progress)
     progress("looking for findings")
-    context = _context(rules, settings, loaded, day, as_of, usage_wanted, start, records)
-    parts, not_checked = findings.look(context)
+    context = _context(rules, settings, loaded, day, as_of, start, records,
+                       usage_given=bool(usage_paths), last_usage=usage_wanted)
+    parts, not_checked = registry.look(context)
     table = collect_findings(parts)
     return CheckResult(
         rules=rules,
@@ -296,10 +297,12 @@ def check(
 
 
 def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: dt.date,
-             usage_read: bool, start: Start | None, records: StateRecords | None) -> Context:
-    """What the findings look at, from the day as `run_day` decided it (and the state)."""
+             start: Start | None, records: StateRecords | None, *, usage_given: bool,
+             last_usage: bool) -> Context:
+    """What the findings look at, from the day as `run_day` decided it (and the state).
+    ``last_usage``: the rules were run `with_last_usage`."""
     after = customer_frame(day.final, rules, settings, as_of,
-                           last_usage=LAST_USAGE_METRIC if usage_read else None)
+                           last_usage=LAST_USAGE_METRIC if last_usage else None)
     csv = line_of_row(loaded.customers.path, 0) is not None
     where = (  # the export's line, or the state, for an unknown stage
         pl.when(pl.col("__export_stage").eq_missing(pl.col(STAGE)))
@@ -325,8 +328,8 @@ def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: 
         moves = _concat(records.transitions, moves)
     return Context(
         as_of=as_of, rules=rules, settings=settings, start=started_from, after=after,
-        everyone=everyone, moves=moves, overrides=overrides, ctas=ctas, usage_read=usage_read,
-        state_read=records is not None,
+        everyone=everyone, moves=moves, overrides=overrides, ctas=ctas,
+        usage_given=usage_given, state_given=records is not None,
     )
 
 

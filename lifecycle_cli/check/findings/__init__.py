@@ -100,17 +100,18 @@ def look(context: Context) -> tuple[list[pl.LazyFrame], dict[str, str]]:
     others, why not."""
     parts: list[pl.LazyFrame] = []
     not_checked: dict[str, str] = {}
-    for kind in FINDINGS.values():
-        why = kind.not_checked(context)
+    for each in FINDINGS.values():
+        why = each.not_checked(context)
         if why is None:
-            parts.append(kind.find(context))
+            parts.append(each.find(context))
         else:
-            not_checked[kind.name] = why
+            not_checked[each.name] = why
     return parts, not_checked
 
 
-for _finding in BUILT_IN:
-    register(_finding)
+for _built_in in BUILT_IN:
+    register(_built_in)
+del _built_in
 
 __all__ = [
     "BUILT_IN",

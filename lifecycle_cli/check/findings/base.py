@@ -1,30 +1,33 @@
 """What a compliance finding is: a name, a severity, a docstring, and the rows it finds.
 
-A finding is a subclass of :class:`Finding` in a module of its own. Its class
-docstring is its documentation, in three parts, the first two required::
+A finding is a subclass of :class:`Finding` in a module of its own, named for
+it. Its class docstring is its documentation: a first paragraph, a
+``Looks at:`` and a ``Reads:`` line (all three required), then anything else
+for the reader of the code::
 
     class Stuck(Finding):
-        \"""More days in the stage than `stuck_factor` times its `expected_days`.
+        \"""`days_in_stage > stuck_factor × expected_days` (rounded down).
 
-        Looks at: the stages after the day's moves.
-        Reads: `compliance: stuck_factor`.
+        Looks at: the stages after the day's moves
+        Reads: `stuck_factor`; the stages' `expected_days`
 
-        Anything else worth knowing, for the reader of the code.
+        A stage without `expected_days` has no stuck customers.
         \"""
 
-The first paragraph says when a customer has the finding; ``Looks at:`` which
-customers or records it looks at (the stages the day starts from, the stages
-after the day's moves, the day's moves, the state's records); ``Reads:`` the
-settings it reads. The findings table of docs/check.md is made of these parts
-(tests/test_findings.py keeps it up to date).
+The first paragraph says when a customer has the finding; ``Looks at:`` what
+it looks at (the stages the day starts from, the stages after the day's
+moves, the day's moves, the state's records); ``Reads:`` the settings it reads
+(``—`` for none). The table of findings in docs/check.md is made of these
+parts, one line each (tests/test_findings.py keeps it up to date).
 
 :meth:`Finding.find` returns the finding's rows as a LazyFrame in the columns
 of :data:`FINDING_SCHEMA`, built with :meth:`Finding.rows` from one of the
 context's customer frames; :meth:`Finding.not_checked` says why the finding
 cannot be looked for in a context (None: it can).
 
-This package must not import `lifecycle_cli.rules` (the rules model imports
-the registry), nor the packages above the rules (day, jobs, state, report).
+This package must not import `lifecycle_cli.rules` (the rules import the
+registry), nor `day`, `jobs`, `state`, `report`, `render` or `check.run`, but
+for type hints.
 """
 
 from __future__ import annotations

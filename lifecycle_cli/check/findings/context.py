@@ -53,8 +53,8 @@ class Context:
     moves: pl.DataFrame | None = None
     overrides: pl.DataFrame | None = None
     ctas: pl.DataFrame | None = None
-    usage_read: bool = False  # the usage was read: `after` has LAST_USAGE
-    state_read: bool = False  # the day started from a state folder
+    usage_given: bool = False  # usage was read; with `no_usage_days`, `after` has LAST_USAGE
+    state_given: bool = False  # the day started from a state folder
 
 
 def customer_frame(

@@ -33,7 +33,7 @@ class CtaPastDue(Finding):
     def not_checked(self, context: Context) -> str | None:
         if not context.rules.ctas:
             return "the rules have no CTAs"
-        if not context.state_read:
+        if not context.state_given:
             return "no --state: a run without one knows no CTA past due"
         return None
 

@@ -31,7 +31,7 @@ class NoUsage(Finding):
     def not_checked(self, context: Context) -> str | None:
         if context.settings.no_usage_days is None:
             return "compliance: no_usage_days is null"
-        if not context.usage_read:
+        if not context.usage_given:
             return "no usage export given"
         return None
 

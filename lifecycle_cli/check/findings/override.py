@@ -28,7 +28,7 @@ class Override(Finding):
     severity = INFO
 
     def not_checked(self, context: Context) -> str | None:
-        if not context.state_read:
+        if not context.state_given:
             return "no --state to compare the export with"
         return None
 
