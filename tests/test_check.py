@@ -18,19 +18,18 @@ from cli_util import lifecycle, snapshot
 from golden_util import assert_golden
 
 from lifecycle_cli import RulesError, parse_rules, run
+from lifecycle_cli.check import findings
+from lifecycle_cli.check.findings import Context, customer_frame
 from lifecycle_cli.check.run import (
     FINDING_SCHEMA,
     check,
     collect_findings,
-    cta_past_due_findings,
-    customer_frame,
     parse_fail_on,
     resolve,
 )
 from lifecycle_cli.ctas.decide import current
 from lifecycle_cli.errors import OptionError
 from lifecycle_cli.rules.load import load_rules
-from lifecycle_cli.rules.model import FINDING_KINDS
 from lifecycle_cli.state.lock import lock
 
 DATA = Path(__file__).resolve().parent / "data" / "check"
@@ -136,7 +135,7 @@ def test_no_usage_is_not_checked_without_usage() -> None:
 
 def test_parse_fail_on() -> None:
     assert parse_fail_on("stuck, overdue") == ("stuck", "overdue")  # findings' order
-    assert parse_fail_on("any") == FINDING_KINDS
+    assert parse_fail_on("any") == findings.names()
     assert parse_fail_on("none") == ()
     with pytest.raises(OptionError) as info:
         parse_fail_on("overdue,stuk")
@@ -165,7 +164,7 @@ ctas: [{id: c, name: x, on: enter, stage: A, owner: csm}]
                         "strict_order: true, exempt_stages: [], fail_on: [any]}\n")
     s = resolve(rules, ["customer_id", "csm", "renewal_date"])
     assert (s.owner_column, s.renewal_date_column, s.exempt_stages) == (None, None, ())
-    assert s.strict_order == ("A", "Renewal", "Z") and s.fail_on == FINDING_KINDS
+    assert s.strict_order == ("A", "Renewal", "Z") and s.fail_on == findings.names()
     # a default column the export lacks is off, not an error
     assert resolve(parse_rules(text), ["customer_id"]).renewal_date_column is None
 
@@ -199,13 +198,19 @@ def test_cta_past_due_from_the_latest_record_of_each_cta() -> None:
         rules, settings, as_of)
     # each CTA's latest row on the as-of date, as the state view gives it
     latest = current(ctas.filter(pl.col("as_of") <= as_of))
-    found = collect_findings(cta_past_due_findings(latest, customers, as_of))
+
+    def context(ctas: pl.DataFrame | None) -> Context:
+        return Context(as_of=as_of, rules=rules, settings=settings, start=customers,
+                       after=customers, everyone=customers, ctas=ctas, state_given=True)
+
+    past_due = findings.finding("cta_past_due")
+    found = collect_findings([past_due.find(context(latest))])
     assert found.select("customer_id", "stage", "owner", "days_in_stage").rows() == [
         ("C1", "Live", "Ana", 12), ("C9", "Onboarding", "Ana", None)]
     assert found["detail"][0] == ("cta_id=k1; name=Kickoff call; rule_id=kickoff; "
                                   "due_on=2026-10-08; days_past_due=24")
     assert set(found["severity"]) == {"warning"}
-    assert cta_past_due_findings(None, customers, as_of) == []
+    assert past_due.find(context(None)).collect().height == 0
 
 
 # -- the command ----------------------------------------------------------------------------

@@ -1,24 +1,16 @@
 """Compliance (``lifecycle check``): who is overdue, stuck, mis-staged or missing data.
 
 Findings are data, not errors: one row per finding and customer, in the
-columns of :data:`FINDING_SCHEMA`. The kinds (:data:`FINDING_KINDS`), and the
-stages each one looks at:
+columns of :data:`FINDING_SCHEMA`. Each kind of finding is a module of
+`lifecycle_cli.check.findings`, which says what it looks at: the stages the day
+starts from, the stages after the as-of date's moves (decided in memory exactly
+as ``run``, or ``run --state``, would decide them; nothing is written to the
+state), the moves and hand changes of the as-of date (and with a state folder
+and ``since``, of the state's earlier days), or the state's CTAs.
 
-- on the stages the day starts from (the export's, filled by the state's with
-  a state folder), before any rule runs: ``unknown_stage`` (a stage the rules
-  don't name; ``run`` stops on it, ``check`` reports it and leaves those
-  customers out of the rest) and ``entered_in_future`` (a
-  ``stage_entered_at`` after the as-of date);
-- on the stages after the as-of date's moves, decided in memory exactly as
-  ``run`` (``run --state``) would decide them: ``stuck``, ``overdue``,
-  ``no_owner``, ``no_renewal_date``, ``no_usage``. Nothing is written to the
-  state;
-- on the moves and hand changes of the as-of date (from the same in-memory
-  run) and, with a state folder and ``since``, of the state's earlier days:
-  ``skipped_stage`` and ``override``;
-- on the state's CTAs, when it keeps them: ``cta_past_due``.
-
-Thresholds come from the rules' ``compliance:`` section (see docs/check.md).
+:func:`check` runs the day, builds the one :class:`~.findings.Context` the
+findings look at, and collects their rows. Thresholds come from the rules'
+``compliance:`` section (see docs/check.md), resolved by :func:`resolve`.
 """
 
 from __future__ import annotations
@@ -28,55 +20,33 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, ID, OPEN, ROW, STAGE
+from ..columns import ROW, STAGE
 from ..ctas.decide import latest_ctas
 from ..day.load import load
 from ..day.pipeline import run_day
-from ..engine.builtins import days_in_stage, expected_days, stuck_after
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
-from ..expressions import Kind, reason_expr
 from ..files import file_facts
 from ..inputs.formats import line_of_row
 from ..rules.checks import compliance_column_problems
-from ..rules.model import FINDING_KINDS, Metric, Rules
+from ..rules.model import Metric, Rules
 from ..state.view import StateView
 from ..suggest import did_you_mean
 from ..version import __version__
+from . import findings as registry  # the findings, one module each
+from .findings import FINDING_SCHEMA, SEVERITIES, Context, customer_frame
+from .findings.context import WHERE
+
+if TYPE_CHECKING:
+    from ..day.load import Loaded
+    from ..day.pipeline import Day
+    from ..day.start import Start
 
 Progress = Callable[[str], None]
 
-SEVERITY = {
-    "unknown_stage": "error",
-    "entered_in_future": "error",
-    "stuck": "error",
-    "overdue": "warning",
-    "cta_past_due": "warning",
-    "skipped_stage": "warning",
-    "no_owner": "warning",
-    "no_renewal_date": "warning",
-    "no_usage": "warning",
-    "override": "info",
-}
-SEVERITIES = ("error", "warning", "info")
-FINDING_SCHEMA: dict[str, Any] = {
-    "as_of": pl.Date,
-    "finding": pl.String,
-    "severity": pl.String,
-    "customer_id": pl.String,
-    "stage": pl.String,
-    "owner": pl.String,
-    "days_in_stage": pl.Int64,
-    "expected_days": pl.Int64,
-    "detail": pl.String,
-}
-# the columns of a customers frame that the finding functions read (see `customer_frame`)
-OWNER = "owner"
-RENEWAL_DATE = "renewal_date"
-LAST_USAGE = "last_usage"
 # the metric `check` adds to the rules to find each customer's last usage in the same pass
 LAST_USAGE_METRIC = "__check_last_usage"
 
@@ -123,21 +93,14 @@ def resolve(rules: Rules, columns: Collection[str]) -> Settings:
         renewal_date_column=renewal_date if renewal_date in columns else None,
         exempt_stages=tuple(exempt),
         strict_order=tuple(order),
-        fail_on=expand_kinds(c.fail_on),
+        fail_on=registry.expand(c.fail_on),
     )
-
-
-def expand_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
-    """Finding kinds in :data:`FINDING_KINDS` order; ``any`` is every kind, ``none`` none."""
-    if "any" in kinds:
-        return FINDING_KINDS
-    return tuple(k for k in FINDING_KINDS if k in kinds)
 
 
 def parse_fail_on(text: str) -> tuple[str, ...]:
     """``--fail-on overdue,stuck`` (or ``any``, ``none``); an OptionError for unknown kinds."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    allowed = [*FINDING_KINDS, "any", "none"]
+    allowed = [*registry.names(), *registry.RESERVED]
     problems = [
         Problem(f"--fail-on: unknown finding '{k}'",
                 hint=did_you_mean(k, allowed) or "findings: " + ", ".join(allowed))
@@ -148,214 +111,17 @@ def parse_fail_on(text: str) -> tuple[str, ...]:
                                 hint="findings: " + ", ".join(allowed)))
     if problems:
         raise OptionError(problems)
-    return expand_kinds(kinds)
+    return registry.expand(kinds)
 
 
-# -- the findings, each from its own frame ------------------------------------------------------
-
-
-def _rows(frame: pl.LazyFrame, kind: str, as_of: dt.date, detail: pl.Expr) -> pl.LazyFrame:
-    """Rows of the findings table from a customers frame (see `customer_frame`)."""
-    return frame.select(
-        pl.lit(as_of, dtype=pl.Date).alias("as_of"),
-        pl.lit(kind, dtype=pl.String).alias("finding"),
-        pl.lit(SEVERITY[kind], dtype=pl.String).alias("severity"),
-        pl.col("customer_id").cast(pl.String),
-        pl.col(STAGE).cast(pl.String),
-        pl.col(OWNER).cast(pl.String),
-        pl.col(DAYS_IN_STAGE).cast(pl.Int64),
-        pl.col(EXPECTED_DAYS).cast(pl.Int64),
-        detail.alias("detail"),
-    )
-
-
-def _detail(*items: tuple[str, pl.Expr, Kind]) -> pl.Expr:
-    return reason_expr(list(items))
-
-
-def customer_frame(
-    frame: pl.DataFrame | pl.LazyFrame,
-    rules: Rules,
-    settings: Settings,
-    as_of: dt.date,
-    *,
-    last_usage: str | None = None,
-    keep: Sequence[str | pl.Expr] = (),
-) -> pl.LazyFrame:
-    """The columns the finding functions read, from customers with ID, STAGE, ENTERED and
-    the settings' columns: ``customer_id`` (text), ``stage``, ``stage_entered_at``,
-    ``days_in_stage``, ``expected_days``, ``owner``, and, when configured,
-    ``renewal_date`` and ``last_usage`` (from the column ``last_usage``); then ``keep``."""
-    owner = (pl.col(settings.owner_column).cast(pl.String) if settings.owner_column
-             else pl.lit(None, dtype=pl.String))
-    extra = []
-    if settings.renewal_date_column:
-        extra.append(pl.col(settings.renewal_date_column).alias(RENEWAL_DATE))
-    if last_usage:
-        extra.append(pl.col(last_usage).cast(pl.Date).alias(LAST_USAGE))
-    return frame.lazy().select(
-        pl.col(ID).cast(pl.String).alias("customer_id"),
-        pl.col(STAGE),
-        pl.col(ENTERED),
-        days_in_stage(as_of).alias(DAYS_IN_STAGE),
-        expected_days(rules).alias(EXPECTED_DAYS),
-        owner.alias(OWNER),
-        *extra,
-        *keep,
-    )
-
-
-def entry_findings(start: pl.LazyFrame, rules: Rules, as_of: dt.date,
-                   where: str | None = None) -> list[pl.LazyFrame]:
-    """``unknown_stage`` and ``entered_in_future`` on the stages the day starts from.
-
-    ``start`` is a customer frame (see `customer_frame`); its column ``where`` (text), if
-    given, says where each customer's stage came from, e.g. ``source=export; line=5``."""
-    names = rules.stage_names
-    unknown = pl.col(STAGE).is_not_null() & ~pl.col(STAGE).is_in(names)
-    values = start.filter(unknown).select(pl.col(STAGE).unique()).collect()[STAGE].to_list()
-    # a suggestion per distinct unknown value (a handful), not per customer
-    closest = {v: (best[len("did you mean '"):-2] if (best := did_you_mean(v, names)) else None)
-               for v in sorted(values)}
-    parts = [("closest", pl.col(STAGE).replace_strict(closest, default=None,
-                                                      return_dtype=pl.String), Kind.STRING)]
-    detail = _detail(*parts)
-    if where is not None:
-        detail = pl.concat_str([detail, pl.lit("; "), pl.col(where)])
-    future = pl.col(STAGE).is_not_null() & (pl.col(ENTERED) > pl.lit(as_of, dtype=pl.Date))
-    return [
-        _rows(start.filter(unknown), "unknown_stage", as_of, detail),
-        _rows(start.filter(future), "entered_in_future", as_of, _detail(
-            ("stage_entered_at", pl.col(ENTERED), Kind.DATE),
-            ("days_ahead", -pl.col(DAYS_IN_STAGE), Kind.NUMBER),
-        )),
-    ]
-
-
-def stage_findings(current: pl.LazyFrame, settings: Settings, as_of: dt.date) -> list[pl.LazyFrame]:
-    """``stuck``, ``overdue``, ``no_owner``, ``no_renewal_date``, ``no_usage`` on the stages
-    after the day's moves. ``current`` is a customer frame (see `customer_frame`); a
-    finding whose column it lacks is not looked for."""
-    days, expected = pl.col(DAYS_IN_STAGE), pl.col(EXPECTED_DAYS)
-    limit = stuck_after(settings.stuck_factor)
-    entered = ("stage_entered_at", pl.col(ENTERED), Kind.DATE)
-    out = [
-        _rows(current.filter(days > limit), "stuck", as_of, _detail(
-            entered, ("stuck_after_days", limit, Kind.NUMBER))),
-        _rows(current.filter(days > expected), "overdue", as_of, _detail(
-            entered, ("days_over", days - expected, Kind.NUMBER))),
-    ]
-    columns = current.collect_schema().names()
-    active = ~pl.col(STAGE).is_in(list(settings.exempt_stages))
-    if settings.owner_column:
-        blank = pl.col(OWNER).is_null() | (pl.col(OWNER).str.strip_chars() == "")
-        out.append(_rows(current.filter(active & blank), "no_owner", as_of, _detail(
-            ("column", pl.lit(settings.owner_column), Kind.STRING))))
-    if settings.renewal_stage and RENEWAL_DATE in columns:
-        renewal = pl.col(RENEWAL_DATE)
-        if current.collect_schema()[RENEWAL_DATE] == pl.String:
-            renewal = pl.when(renewal.str.strip_chars() != "").then(renewal)
-        missing = (pl.col(STAGE) == settings.renewal_stage) & renewal.is_null()
-        out.append(_rows(current.filter(missing), "no_renewal_date", as_of, _detail(
-            ("column", pl.lit(settings.renewal_date_column), Kind.STRING))))
-    if settings.no_usage_days and LAST_USAGE in columns:
-        since = (pl.lit(as_of, dtype=pl.Date) - pl.col(LAST_USAGE)).dt.total_days()
-        quiet = pl.col(LAST_USAGE).is_null() | (since >= settings.no_usage_days)
-        out.append(_rows(current.filter(active & quiet), "no_usage", as_of, _detail(
-            ("last_usage", pl.col(LAST_USAGE), Kind.DATE),
-            ("days_since", since, Kind.NUMBER),
-            ("no_usage_days", pl.lit(settings.no_usage_days), Kind.NUMBER),
-        )))
-    return out
-
-
-def _with_customer(events: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
-    """``events`` (with ``customer_id`` as text) joined to the customers' current values;
-    customers that the export no longer lists get NULLs."""
-    return events.join(customers, on="customer_id", how="left", maintain_order="left")
-
-
-def override_findings(overrides: pl.DataFrame | None, customers: pl.LazyFrame,
-                      as_of: dt.date) -> list[pl.LazyFrame]:
-    """``override``: stages changed by hand in the export (`state.OVERRIDE_SCHEMA` rows)."""
-    if overrides is None or overrides.height == 0:
-        return []
-    events = overrides.lazy().select(
-        pl.col("customer_id").cast(pl.String),
-        pl.col("as_of").alias("__seen_on"),
-        "state_stage", "export_stage", "kept",
-    )
-    return [_rows(_with_customer(events, customers), "override", as_of, _detail(
-        ("state_stage", pl.col("state_stage"), Kind.STRING),
-        ("export_stage", pl.col("export_stage"), Kind.STRING),
-        ("kept", pl.col("kept"), Kind.STRING),
-        ("seen_on", pl.col("__seen_on"), Kind.DATE),
-    ))]
-
-
-def skipped_stage_findings(transitions: pl.DataFrame | None, customers: pl.LazyFrame,
-                           order: Sequence[str], as_of: dt.date) -> list[pl.LazyFrame]:
-    """``skipped_stage``: moves forward over stages of ``order`` (the strict order). Moves
-    to or from a stage outside it, backward moves and initial assignments are not skips."""
-    if transitions is None or transitions.height == 0 or len(order) < 2:
-        return []
-    index = {name: i for i, name in enumerate(order)}
-    # what each (from, to) pair skips: a few stages squared, not one entry per customer
-    skipped = {f"{a}\x00{b}": ", ".join(order[i + 1:j])
-               for a, i in index.items() for b, j in index.items() if j > i + 1}
-    pair = pl.concat_str([pl.col("from_stage"), pl.lit("\x00"), pl.col("to_stage")])
-    events = transitions.lazy().select(
-        pl.col("customer_id").cast(pl.String),
-        pl.col("as_of").alias("__moved_on"),
-        "from_stage", "to_stage", "rule_id",
-        pair.replace_strict(skipped, default=None, return_dtype=pl.String).alias("__skipped"),
-    ).filter(pl.col("__skipped").is_not_null())
-    return [_rows(_with_customer(events, customers), "skipped_stage", as_of, _detail(
-        ("from_stage", pl.col("from_stage"), Kind.STRING),
-        ("to_stage", pl.col("to_stage"), Kind.STRING),
-        ("skipped", pl.col("__skipped"), Kind.STRING),
-        ("rule_id", pl.col("rule_id"), Kind.STRING),
-        ("moved_on", pl.col("__moved_on"), Kind.DATE),
-    ))]
-
-
-def cta_past_due_findings(ctas: pl.DataFrame | None, customers: pl.LazyFrame,
-                          as_of: dt.date) -> list[pl.LazyFrame]:
-    """``cta_past_due``: CTAs open and due before the as-of date. ``ctas`` holds each CTA's
-    latest row on the as-of date (``as_of, cta_id, rule_id, customer_id, name, stage, owner,
-    due_on, status, ...``). The owner is the CTA's; the stage and days are the customer's
-    now (the CTA's stage when the export no longer lists the customer)."""
-    if ctas is None or ctas.height == 0:
-        return []
-    latest = (
-        ctas.lazy()
-        .filter((pl.col("status") == OPEN) & (pl.col("due_on") < pl.lit(as_of, dtype=pl.Date)))
-        .select(
-            pl.col("customer_id").cast(pl.String),
-            pl.col("stage").alias("__cta_stage"),
-            pl.col("owner").cast(pl.String).alias("__cta_owner"),
-            "cta_id", "rule_id", "name", "due_on",
-        )
-    )
-    joined = _with_customer(latest, customers.drop(OWNER)).with_columns(
-        pl.coalesce(pl.col(STAGE), pl.col("__cta_stage")).alias(STAGE),
-        pl.col("__cta_owner").alias(OWNER),
-    )
-    return [_rows(joined, "cta_past_due", as_of, _detail(
-        ("cta_id", pl.col("cta_id"), Kind.STRING),
-        ("name", pl.col("name"), Kind.STRING),
-        ("rule_id", pl.col("rule_id"), Kind.STRING),
-        ("due_on", pl.col("due_on"), Kind.DATE),
-        ("days_past_due", (pl.lit(as_of, dtype=pl.Date) - pl.col("due_on")).dt.total_days(),
-         Kind.NUMBER),
-    ))]
+# -- the findings table ---------------------------------------------------------------------
 
 
 def collect_findings(parts: Sequence[pl.LazyFrame]) -> pl.DataFrame:
     """One findings table: most severe kind first, then customer id, then detail."""
     if not parts:
         return pl.DataFrame(schema=FINDING_SCHEMA)
-    rank = {kind: i for i, kind in enumerate(FINDING_KINDS)}
+    rank = {kind: i for i, kind in enumerate(registry.names())}
     return (
         pl.concat(parts, how="vertical")
         .sort(pl.col("finding").replace_strict(rank, return_dtype=pl.Int32),
@@ -415,7 +181,7 @@ class CheckResult:
     def counts(self) -> dict[str, int]:
         """Findings per kind, every kind listed (0 included), most severe first."""
         found = dict(self.findings.group_by("finding").len().iter_rows())
-        return {kind: int(found.get(kind, 0)) for kind in FINDING_KINDS}
+        return {kind: int(found.get(kind, 0)) for kind in registry.names()}
 
     def by_owner(self) -> pl.DataFrame:
         """``owner, findings, error, warning, info``: most findings first."""
@@ -429,7 +195,7 @@ class CheckResult:
     def failed(self, fail_on: Sequence[str]) -> list[str]:
         """The kinds of ``fail_on`` that were found."""
         counts = self.counts()
-        return [k for k in FINDING_KINDS if k in fail_on and counts[k]]
+        return [k for k in registry.names() if k in fail_on and counts[k]]
 
     def summary(self, fail_on: Sequence[str], *, rules_path: Path | None = None,
                 written: Sequence[Path] = ()) -> dict[str, Any]:
@@ -499,7 +265,6 @@ def check(
         view = StateView.open(state_dir, empty_ok=True)
         start = view.start(as_of, prefer=prefer)
         records = read_state(view, as_of, since)
-    not_checked: dict[str, str] = {}
     usage_wanted = bool(usage_paths) and rules.compliance.no_usage_days is not None
     run_rules = with_last_usage(rules) if usage_wanted else rules
     loaded = load(run_rules, customers_path, usage_paths, encoding=encoding, progress=progress,
@@ -512,63 +277,14 @@ def check(
     # the rules don't name are set aside (unknown_stage findings)
     day = run_day(run_rules, loaded, as_of, start, set_aside_unknown=True, progress=progress)
     progress("looking for findings")
-    customers = customer_frame(day.final, rules, settings, as_of,
-                               last_usage=LAST_USAGE_METRIC if usage_wanted else None)
-    path = loaded.customers.path
-    csv = line_of_row(path, 0) is not None
-    where = (  # the export's line, or the state, for an unknown stage
-        pl.when(pl.col("__export_stage").eq_missing(pl.col(STAGE)))
-        .then(pl.concat_str([pl.lit("source=export; line=" if csv else "source=export; row="),
-                             (pl.col(ROW) + (2 if csv else 1)).cast(pl.String)]))
-        .otherwise(pl.lit("source=state"))
-    )
-    start_stages = day.prepared.started
-    started_from = customer_frame(
-        start_stages.with_columns(loaded.typed[STAGE].alias("__export_stage")), rules, settings,
-        as_of, keep=[where.alias("__where")])
-    set_aside = customer_frame(day.prepared.set_aside, rules, settings, as_of)
-    columns = customer_frame(start_stages.head(0), rules, settings, as_of).collect_schema().names()
-    everyone = pl.concat([customers.select(columns), set_aside.select(columns)])
-    transitions = day.transitions.with_columns(pl.col("customer_id").cast(pl.String))
-    overrides = day.overrides
-    ctas = None
-    if start is not None and records is not None:
-        # each CTA's latest row after the as-of date's own, created and closed as `run --state`
-        # would
-        ctas = latest_ctas(start.ctas, day.records()["ctas"])
-        overrides = _concat(records.overrides, overrides)
-        transitions = _concat(records.transitions, transitions)
-    parts = [
-        *entry_findings(started_from, rules, as_of, "__where"),
-        *stage_findings(customers, settings, as_of),
-        *override_findings(overrides, everyone, as_of),
-        *skipped_stage_findings(transitions, everyone, settings.strict_order, as_of),
-        *cta_past_due_findings(ctas, everyone, as_of),
-    ]
-    findings = collect_findings(parts)
-
-    if settings.owner_column is None:
-        not_checked["no_owner"] = "no owner column (compliance: owner_column, or a CTA's owner)"
-    if settings.no_usage_days is None:
-        not_checked["no_usage"] = "compliance: no_usage_days is null"
-    elif not usage_paths:
-        not_checked["no_usage"] = "no usage export given"
-    if settings.renewal_stage is None or settings.renewal_date_column is None:
-        not_checked["no_renewal_date"] = (
-            "no renewal stage (compliance: renewal_stage)" if settings.renewal_stage is None
-            else "no renewal date column (compliance: renewal_date_column)")
-    if len(settings.strict_order) < 2:
-        not_checked["skipped_stage"] = "the stage order is not strict (compliance: strict_order)"
-    if records is None:
-        not_checked["override"] = "no --state to compare the export with"
-    if not rules.ctas:
-        not_checked["cta_past_due"] = "the rules have no CTAs"
-    elif records is None:
-        not_checked["cta_past_due"] = "no --state: a run without one knows no CTA past due"
+    context = _context(rules, settings, loaded, day, as_of, start, records,
+                       usage_given=bool(usage_paths), last_usage=usage_wanted)
+    parts, not_checked = registry.look(context)
+    table = collect_findings(parts)
     return CheckResult(
         rules=rules,
         as_of=as_of,
-        findings=findings,
+        findings=table,
         settings=settings,
         customers=loaded.typed.height,
         input_paths=loaded.paths,
@@ -580,6 +296,43 @@ def check(
     )
 
 
+def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: dt.date,
+             start: Start | None, records: StateRecords | None, *, usage_given: bool,
+             last_usage: bool) -> Context:
+    """What the findings look at, from the day as `run_day` decided it (and the state).
+    ``last_usage``: the rules were run `with_last_usage`."""
+    after = customer_frame(day.final, rules, settings, as_of,
+                           last_usage=LAST_USAGE_METRIC if last_usage else None)
+    csv = line_of_row(loaded.customers.path, 0) is not None
+    where = (  # the export's line, or the state, for an unknown stage
+        pl.when(pl.col("__export_stage").eq_missing(pl.col(STAGE)))
+        .then(pl.concat_str([pl.lit("source=export; line=" if csv else "source=export; row="),
+                             (pl.col(ROW) + (2 if csv else 1)).cast(pl.String)]))
+        .otherwise(pl.lit("source=state"))
+    )
+    start_stages = day.prepared.started
+    started_from = customer_frame(
+        start_stages.with_columns(loaded.typed[STAGE].alias("__export_stage")), rules, settings,
+        as_of, keep=[where.alias(WHERE)])
+    set_aside = customer_frame(day.prepared.set_aside, rules, settings, as_of)
+    columns = customer_frame(start_stages.head(0), rules, settings, as_of).collect_schema().names()
+    everyone = pl.concat([after.select(columns), set_aside.select(columns)])
+    moves = day.transitions.with_columns(pl.col("customer_id").cast(pl.String))
+    overrides = day.overrides
+    ctas = None
+    if start is not None and records is not None:
+        # each CTA's latest row after the as-of date's own, created and closed as `run --state`
+        # would
+        ctas = latest_ctas(start.ctas, day.records()["ctas"])
+        overrides = _concat(records.overrides, overrides)
+        moves = _concat(records.transitions, moves)
+    return Context(
+        as_of=as_of, rules=rules, settings=settings, start=started_from, after=after,
+        everyone=everyone, moves=moves, overrides=overrides, ctas=ctas,
+        usage_given=usage_given, state_given=records is not None,
+    )
+
+
 def _concat(earlier: pl.DataFrame | None, today: pl.DataFrame) -> pl.DataFrame:
     if earlier is None or earlier.height == 0:
         return today
@@ -587,18 +340,11 @@ def _concat(earlier: pl.DataFrame | None, today: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = [
-    "FINDING_KINDS",
     "FINDING_SCHEMA",
     "CheckResult",
     "Settings",
     "check",
     "collect_findings",
-    "cta_past_due_findings",
-    "customer_frame",
-    "entry_findings",
-    "override_findings",
     "parse_fail_on",
     "resolve",
-    "skipped_stage_findings",
-    "stage_findings",
 ]

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..check.run import FINDING_KINDS, parse_fail_on
+from ..check import findings
 from ..check.run import check as check_exports
+from ..check.run import parse_fail_on
 from ..errors import EXIT_CHECK_FAILED, OptionError
 from ..render.tables import write_csv, write_tables
 from ..rules.load import load_rules
@@ -41,7 +42,7 @@ def check(
         typer.Option(
             "--fail-on",
             help=f"Exit with {EXIT_CHECK_FAILED} when any of these findings is present: a comma "
-            f"list of {', '.join(FINDING_KINDS)}; or any, or none. Default: the rules' "
+            f"list of {', '.join(findings.names())}; or any, or none. Default: the rules' "
             "compliance: fail_on.",
             show_default=False,
             metavar="KIND,...",

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..check.run import SEVERITIES, SEVERITY, CheckResult
+from ..check.findings import SEVERITIES, severity
+from ..check.run import CheckResult
 from ..ctas.worklist import Worklist
 from ..day.explain import Explanation
 from ..day.pipeline import Day
@@ -505,7 +506,7 @@ def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],
             continue
         fails = ("[bold red]yes[/]" if n else "yes") if kind in fail_on else ""
         shown = f"[bold]{n:,}[/]" if n else "0"
-        kinds.add_row(kind, SEVERITY[kind], shown, fails)
+        kinds.add_row(kind, severity(kind), shown, fails)
     console.print(kinds)
     owners = result.by_owner()
     if owners.height and result.settings.owner_column:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import zoneinfo
 
+from ..check import findings
 from ..columns import BUILTINS, COMPUTED_COLUMNS
 from ..ctas.triggers import trigger as cta_trigger
 from ..errors import Problem
 from ..expressions import ExpressionError, parse, referenced_names
 from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
-from .model import FINDING_KINDS, Rules
+from .model import Rules
 
 
 def cross_check(rules: Rules) -> list[Problem]:
@@ -185,12 +186,12 @@ def _check_compliance(rules: Rules) -> list[Problem]:
             problems.append(rules.problem(
                 "strict_order needs at least two stages, in the order customers must pass them",
                 "compliance", "strict_order", hint="or `true` for every stage in file order"))
+    kinds = findings.names()  # the registered findings (lifecycle_cli.check.findings)
     for i, kind in enumerate(c.fail_on):
-        if kind != "any" and kind not in FINDING_KINDS:
+        if kind != "any" and kind not in kinds:
             problems.append(rules.problem(
                 f"unknown finding '{kind}'", "compliance", "fail_on", i,
-                hint=did_you_mean(kind, [*FINDING_KINDS, "any"])
-                or "findings: " + ", ".join(FINDING_KINDS)))
+                hint=did_you_mean(kind, [*kinds, "any"]) or "findings: " + ", ".join(kinds)))
     return problems
 
 

@@ -20,20 +20,6 @@ from ..models import RulesModel, condition_text
 from ..suggest import or_list
 from .yamlsource import YamlDocument, format_path
 
-# What `lifecycle check` finds, most severe first (also the order of its findings table).
-FINDING_KINDS = (
-    "unknown_stage",
-    "entered_in_future",
-    "stuck",
-    "overdue",
-    "cta_past_due",
-    "skipped_stage",
-    "no_owner",
-    "no_renewal_date",
-    "no_usage",
-    "override",
-)
-
 
 class Stage(RulesModel):
     name: str = Field(min_length=1)
@@ -101,7 +87,7 @@ class Compliance(RulesModel):
     renewal_date_column: str | None = None
     exempt_stages: list[str] | None = None
     strict_order: bool | list[str] = False
-    fail_on: list[str] = Field(default_factory=list)
+    fail_on: list[str] = Field(default_factory=list)  # findings: lifecycle_cli.check.findings
 
     def given(self, key: str) -> bool:
         """Whether ``key`` was written in the rules file (``null`` included)."""
