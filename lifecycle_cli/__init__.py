@@ -19,7 +19,7 @@ One day at a time, in memory, for many days from one read of the exports::
 A state folder is read through ``StateView`` (the worklist, the CTAs, the history).
 """
 
-from .check.run import check
+from .compliance.run import check
 from .day.explain import explain
 from .day.load import load
 from .day.pipeline import Day, run_day

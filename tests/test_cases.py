@@ -41,7 +41,7 @@ import yaml
 from conftest import write_csv
 
 from lifecycle_cli import LifecycleError, parse_rules, run
-from lifecycle_cli.check.run import check
+from lifecycle_cli.compliance.run import check
 
 CASES_DIR = Path(__file__).parent / "cases"
 CASE_KEYS = {"name", "as_of", "rules", "customers", "customer_columns", "usage", "xfail",

@@ -18,9 +18,9 @@ from cli_util import lifecycle, snapshot
 from golden_util import assert_golden
 
 from lifecycle_cli import RulesError, parse_rules, run
-from lifecycle_cli.check import findings
-from lifecycle_cli.check.findings import Context, customer_frame
-from lifecycle_cli.check.run import (
+from lifecycle_cli.compliance import findings
+from lifecycle_cli.compliance.findings import Context, customer_frame
+from lifecycle_cli.compliance.run import (
     FINDING_SCHEMA,
     check,
     collect_findings,

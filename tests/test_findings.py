@@ -1,4 +1,4 @@
-"""The findings registry (`lifecycle_cli.check.findings`): the rest of `check` follows it,
+"""The findings registry (`lifecycle_cli.compliance.findings`): the rest of `check` follows it,
 docs/check.md agrees with it, and a new finding is one module.
 
 A test-only finding (`stale_stage`) is registered by a fixture and removed afterwards,
@@ -25,8 +25,9 @@ from cli_util import ROOT, lifecycle
 from conftest import runtime_imports
 
 from lifecycle_cli import RulesError, parse_rules
-from lifecycle_cli.check import findings
-from lifecycle_cli.check.findings import (
+from lifecycle_cli.columns import DAYS_IN_STAGE
+from lifecycle_cli.compliance import findings
+from lifecycle_cli.compliance.findings import (
     FINDING_SCHEMA,
     FINDINGS,
     SEVERITIES,
@@ -36,9 +37,8 @@ from lifecycle_cli.check.findings import (
     register,
     unregister,
 )
-from lifecycle_cli.check.findings.base import detail
-from lifecycle_cli.check.run import check, parse_fail_on
-from lifecycle_cli.columns import DAYS_IN_STAGE
+from lifecycle_cli.compliance.findings.base import detail
+from lifecycle_cli.compliance.run import check, parse_fail_on
 from lifecycle_cli.errors import OptionError
 from lifecycle_cli.expressions import Kind
 from lifecycle_cli.rules.load import load_rules
@@ -49,7 +49,7 @@ USAGE = DATA / "usage.csv"
 EXPORT = DATA / "customers-2026-11-01.csv"
 AS_OF = dt.date(2026, 11, 1)
 CHECK_MD = ROOT / "docs" / "check.md"
-PACKAGE = ROOT / "lifecycle_cli" / "check" / "findings"
+PACKAGE = ROOT / "lifecycle_cli" / "compliance" / "findings"
 
 BUILT_IN = ["unknown_stage", "entered_in_future", "stuck", "overdue", "cta_past_due",
             "skipped_stage", "no_owner", "no_renewal_date", "no_usage", "override"]
@@ -67,7 +67,7 @@ def test_the_built_in_findings_most_severe_first() -> None:
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_each_finding_is_a_module_of_its_own_named_for_it(name: str) -> None:
     finding = findings.finding(name)
-    assert type(finding).__module__ == f"lifecycle_cli.check.findings.{name}"
+    assert type(finding).__module__ == f"lifecycle_cli.compliance.findings.{name}"
     assert (PACKAGE / f"{name}.py").is_file()
     assert finding.problems() == []  # a summary, `Looks at:` and `Reads:`
 
@@ -139,15 +139,15 @@ ALLOWED = {"lifecycle_cli.columns", "lifecycle_cli.expressions", "lifecycle_cli.
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
 def test_findings_import_only_leaves_at_runtime(path: Path) -> None:
     ours = {m for m in runtime_imports(path) if m.startswith("lifecycle_cli")}
-    assert {m for m in ours if not m.startswith("lifecycle_cli.check.findings")} <= ALLOWED
+    assert {m for m in ours if not m.startswith("lifecycle_cli.compliance.findings")} <= ALLOWED
 
 
-@pytest.mark.parametrize("first", ["lifecycle_cli.check.findings", "lifecycle_cli.rules.model",
+@pytest.mark.parametrize("first", ["lifecycle_cli.compliance.findings", "lifecycle_cli.rules.model",
                                    "lifecycle_cli.rules.checks",
-                                   "lifecycle_cli.check.findings.stuck",
-                                   "lifecycle_cli.check.run", "lifecycle_cli.cli"])
+                                   "lifecycle_cli.compliance.findings.stuck",
+                                   "lifecycle_cli.compliance.run", "lifecycle_cli.cli"])
 def test_no_import_cycle_whichever_module_comes_first(first: str) -> None:
-    code = (f"import {first}; from lifecycle_cli.check import findings; "
+    code = (f"import {first}; from lifecycle_cli.compliance import findings; "
             "import lifecycle_cli.rules.model; "
             f"assert findings.names() == {tuple(BUILT_IN)!r}")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..check import findings
-from ..check.run import check as check_exports
-from ..check.run import parse_fail_on
+from ..compliance import findings
+from ..compliance.run import check as check_exports
+from ..compliance.run import parse_fail_on
 from ..errors import EXIT_CHECK_FAILED, OptionError
 from ..render.tables import write_csv, write_tables
 from ..rules.load import load_rules

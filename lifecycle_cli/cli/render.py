@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..check.findings import SEVERITIES, severity
-from ..check.run import CheckResult
+from ..compliance.findings import SEVERITIES, severity
+from ..compliance.run import CheckResult
 from ..ctas.worklist import Worklist
 from ..day.explain import Explanation
 from ..day.pipeline import Day

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import zoneinfo
 
-from ..check import findings
 from ..columns import BUILTINS, COMPUTED_COLUMNS
+from ..compliance import findings
 from ..ctas.triggers import trigger as cta_trigger
 from ..errors import Problem
 from ..expressions import ExpressionError, parse, referenced_names
@@ -186,7 +186,7 @@ def _check_compliance(rules: Rules) -> list[Problem]:
             problems.append(rules.problem(
                 "strict_order needs at least two stages, in the order customers must pass them",
                 "compliance", "strict_order", hint="or `true` for every stage in file order"))
-    kinds = findings.names()  # the registered findings (lifecycle_cli.check.findings)
+    kinds = findings.names()  # the registered findings (lifecycle_cli.compliance.findings)
     for i, kind in enumerate(c.fail_on):
         if kind != "any" and kind not in kinds:
             problems.append(rules.problem(

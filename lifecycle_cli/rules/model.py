@@ -87,7 +87,7 @@ class Compliance(RulesModel):
     renewal_date_column: str | None = None
     exempt_stages: list[str] | None = None
     strict_order: bool | list[str] = False
-    fail_on: list[str] = Field(default_factory=list)  # findings: lifecycle_cli.check.findings
+    fail_on: list[str] = Field(default_factory=list)  # findings: lifecycle_cli.compliance.findings
 
     def given(self, key: str) -> bool:
         """Whether ``key`` was written in the rules file (``null`` included)."""

@@ -2,7 +2,7 @@
 
 Findings are data, not errors: one row per finding and customer, in the
 columns of :data:`FINDING_SCHEMA`. Each kind of finding is a module of
-`lifecycle_cli.check.findings`, which says what it looks at: the stages the day
+`lifecycle_cli.compliance.findings`, which says what it looks at: the stages the day
 starts from, the stages after the as-of date's moves (decided in memory exactly
 as ``run``, or ``run --state``, would decide them; nothing is written to the
 state), the moves and hand changes of the as-of date (and with a state folder
