@@ -185,3 +185,47 @@ def test_explain_with_a_state_starts_where_run_with_the_state_starts(
         got = [(e["customer_id"], e["stage_at_start"], e["stage"], e["stage_entered_at"])
                for e in json.loads(explained.stdout)]
         assert got == want, prefer
+
+
+P1_RULES = """
+version: 1
+stages: [{name: Adopting}, {name: Will Churn}, {name: Renewal}]
+initial_stage: Adopting
+transitions:
+  - {id: risk, from: Adopting, to: Will Churn, when: "as_of = DATE '2026-03-02'"}
+  - {id: saved, from: Will Churn, to: Adopting, when: "as_of = DATE '2026-03-03'"}
+  - {id: renewal, from: Adopting, to: Renewal, when: "as_of = DATE '2026-03-06'"}
+ctas:
+  - {id: check_in, name: Check in, on: enter, stage: Adopting, due_days: 7}
+"""
+
+
+def test_a_lagging_export_does_not_reset_a_visit_the_tool_began(tmp_path: Path) -> None:
+    """The issue's case: the CRM says `P1, Adopting, 2026-01-01` every night. The tool moves
+    P1 to Will Churn on 03-02 and back on 03-03; the visit it began on 03-03 goes on (its
+    CTA stays open) until P1 leaves on 03-06 after 3 days in it."""
+    from lifecycle_cli import parse_rules
+
+    rules = parse_rules(P1_RULES)
+    crm = write_csv(tmp_path / "crm.csv", [
+        {"customer_id": "P1", "stage": "Adopting", "stage_entered_at": dt.date(2026, 1, 1)}])
+    state = tmp_path / "state"
+    for day in range(1, 7):
+        run(rules, crm, [], dt.date(2026, 3, day), state=state)
+    view = StateView.open(state)
+    moves = view.history("transitions").select("as_of", "from_stage", "to_stage",
+                                               "days_in_from_stage")
+    assert moves.rows() == [
+        (dt.date(2026, 3, 2), "Adopting", "Will Churn", 60),
+        (dt.date(2026, 3, 3), "Will Churn", "Adopting", 1),
+        (dt.date(2026, 3, 6), "Adopting", "Renewal", 3),
+    ]
+    assert view.stages(dt.date(2026, 3, 4))["stage_entered_at"].to_list() == [
+        dt.date(2026, 3, 3)]
+    ctas = view.history("ctas").select("as_of", "cta_id", "status", "close_reason")
+    assert ctas.rows() == [  # the first night's stage came from the export: no entry, no CTA
+        (dt.date(2026, 3, 3), "check_in:P1:Adopting:2026-03-03", "open", None),
+        (dt.date(2026, 3, 6), "check_in:P1:Adopting:2026-03-03", "closed",
+         "stage exit: Adopting → Renewal"),
+    ]
+    assert view.history("overrides").height == 0
