@@ -95,3 +95,45 @@ OVERRIDE_SCHEMA: dict[str, Any] = {
     "export_entered_at": pl.Date(),
     "kept": pl.String(),  # "export" or "state": which one the run started from
 }
+
+# -- what commands other than run write --------------------------------------------------------
+# `lifecycle ctas`: a row per open CTA (seq 0) or task
+WORKLIST_SCHEMA: dict[str, Any] = {
+    "owner": pl.String(),
+    "due_on": pl.Date(),
+    "days_overdue": pl.Int64(),  # days past due_on on the as-of date; 0 when not yet due
+    "item": pl.String(),  # "cta", or "task" (one of a CTA's playbook tasks)
+    "customer_id": pl.String(),
+    "cta_id": pl.String(),
+    "seq": pl.Int64(),  # 0 for the CTA itself, then the task's place in its playbook
+    "what": pl.String(),  # the CTA's name or the task
+    "type": pl.String(),
+    "priority": pl.String(),
+    "stage": pl.String(),
+    "created_on": pl.Date(),
+    "reason": pl.String(),
+}
+
+# `lifecycle check`: a row per finding and customer
+FINDING_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date,
+    "finding": pl.String,
+    "severity": pl.String,
+    "customer_id": pl.String,
+    "stage": pl.String,
+    "owner": pl.String,
+    "days_in_stage": pl.Int64,
+    "expected_days": pl.Int64,
+    "detail": pl.String,
+}
+
+# a report's moves: transitions, and stages changed by hand (rule "(by hand)", hop -1)
+MOVES_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date(),
+    "customer_id": pl.String(),
+    "from_stage": pl.String(),
+    "to_stage": pl.String(),
+    "rule_id": pl.String(),
+    "hop": pl.Int64(),
+    "days_in_from_stage": pl.Int64(),
+}

@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
-from ..columns import OPEN
-
-WORKLIST_SCHEMA: dict[str, Any] = {
-    "owner": pl.String(),
-    "due_on": pl.Date(),
-    "days_overdue": pl.Int64(),  # days past due_on on the as-of date; 0 when not yet due
-    "item": pl.String(),  # "cta", or "task" (one of a CTA's playbook tasks)
-    "customer_id": pl.String(),
-    "cta_id": pl.String(),
-    "seq": pl.Int64(),  # 0 for the CTA itself, then the task's place in its playbook
-    "what": pl.String(),  # the CTA's name or the task
-    "type": pl.String(),
-    "priority": pl.String(),
-    "stage": pl.String(),
-    "created_on": pl.Date(),
-    "reason": pl.String(),
-}
+from ..columns import OPEN, WORKLIST_SCHEMA
 
 
 @dataclass

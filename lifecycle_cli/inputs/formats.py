@@ -56,10 +56,20 @@ PARQUET = Format("Parquet", (".parquet", ".pq"), lambda path, _: pl.read_parquet
                  lambda path, _, __: pl.scan_parquet(path))
 EXCEL = Format("Excel", (".xlsx",), lambda path, _: pl.read_excel(path, infer_schema_length=0),
                lambda path, _, __: pl.read_excel(path).lazy(), in_folders=False)
-FORMATS: tuple[Format, ...] = (CSV, PARQUET, EXCEL)
-CSV_SUFFIXES = CSV.suffixes
-PARQUET_SUFFIXES = PARQUET.suffixes
-EXCEL_SUFFIXES = EXCEL.suffixes
+FORMATS: list[Format] = [CSV, PARQUET, EXCEL]
+
+
+def register(fmt: Format) -> Format:
+    """Read files with these suffixes this way, from now on (customers, usage, folders)."""
+    taken = {s for f in FORMATS for s in f.suffixes}
+    if any(name == fmt.name for name in (f.name for f in FORMATS)) or taken & set(fmt.suffixes):
+        raise ValueError(f"a format named {fmt.name!r} or with one of its suffixes exists")
+    FORMATS.append(fmt)
+    return fmt
+
+
+def unregister(name: str) -> None:
+    FORMATS[:] = [f for f in FORMATS if f.name != name]
 
 
 def format_of(path: Path) -> Format | None:

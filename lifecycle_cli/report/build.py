@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..columns import CLOSED, ENTERED, ID, OPEN, ROW, SEEN, STAGE
+from ..columns import CLOSED, ENTERED, ID, MOVES_SCHEMA, OPEN, ROW, SEEN, STAGE
 from ..ctas.decide import current
 from ..day.load import load
 from ..day.pipeline import run_day
@@ -62,15 +62,6 @@ DEFAULT_VALUE = "arr"
 DEFAULT_OWNER = "csm"
 DEFAULT_NAME = "name"
 
-MOVES_SCHEMA = {
-    "as_of": pl.Date(),
-    "customer_id": pl.String(),
-    "from_stage": pl.String(),
-    "to_stage": pl.String(),
-    "rule_id": pl.String(),
-    "hop": pl.Int64(),
-    "days_in_from_stage": pl.Int64(),
-}
 CTA_COLUMNS = ("as_of", "cta_id", "customer_id", "type", "owner", "created_on", "due_on",
                "status", "closed_on")
 

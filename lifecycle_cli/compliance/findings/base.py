@@ -35,11 +35,11 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
-from ...columns import DAYS_IN_STAGE, EXPECTED_DAYS, STAGE
+from ...columns import DAYS_IN_STAGE, EXPECTED_DAYS, FINDING_SCHEMA, STAGE
 from ...expressions import Kind, reason_expr
 from .context import OWNER
 
@@ -51,17 +51,6 @@ WARNING = "warning"
 INFO = "info"
 SEVERITIES = (ERROR, WARNING, INFO)  # most severe first: the order of the findings table
 
-FINDING_SCHEMA: dict[str, Any] = {
-    "as_of": pl.Date,
-    "finding": pl.String,
-    "severity": pl.String,
-    "customer_id": pl.String,
-    "stage": pl.String,
-    "owner": pl.String,
-    "days_in_stage": pl.Int64,
-    "expected_days": pl.Int64,
-    "detail": pl.String,
-}
 
 # words that `--fail-on` and `compliance: fail_on` take besides the findings' names
 RESERVED = ("any", "none")
