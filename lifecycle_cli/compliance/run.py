@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ import polars as pl
 
 from ..columns import ROW, STAGE
 from ..ctas.decide import latest_ctas
-from ..day.load import load
+from ..day.load import Progress, load, no_progress
 from ..day.pipeline import run_day
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
 from ..files import file_facts
@@ -45,14 +45,10 @@ if TYPE_CHECKING:
     from ..day.pipeline import Day
     from ..day.start import Start
 
-Progress = Callable[[str], None]
 
 # the metric `check` adds to the rules to find each customer's last usage in the same pass
 LAST_USAGE_METRIC = "__check_last_usage"
 
-
-def _noop(_: str) -> None:
-    pass
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -247,7 +243,7 @@ def check(
     since: dt.date | None = None,
     prefer: str = "export",
     encoding: str | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> CheckResult:
     """Find what the rules' ``compliance:`` section asks about, for ``as_of`` (default: today).
 

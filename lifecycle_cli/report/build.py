@@ -25,7 +25,7 @@ and counted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import polars as pl
 
 from ..columns import CLOSED, ENTERED, ID, MOVES_SCHEMA, OPEN, ROW, SEEN, STAGE
 from ..ctas.decide import current
-from ..day.load import load
+from ..day.load import Progress, load, no_progress
 from ..day.pipeline import run_day
 from ..engine.builtins import days_in_stage, expected_days, overdue, stuck
 from ..errors import DataError, OptionError, Problem
@@ -53,8 +53,6 @@ from .survival import (
     survival_at,
 )
 
-Progress = Callable[[str], None]
-
 NEW = "(new)"  # the from-stage of an initial assignment
 BY_HAND = "(by hand)"  # the rule of a stage changed by hand in the export
 NO_OWNER = "(no owner)"
@@ -65,9 +63,6 @@ DEFAULT_NAME = "name"
 CTA_COLUMNS = ("as_of", "cta_id", "customer_id", "type", "owner", "created_on", "due_on",
                "status", "closed_on")
 
-
-def _noop(_: str) -> None:
-    pass
 
 
 # -- the sources ------------------------------------------------------------------------------
@@ -112,7 +107,7 @@ def history_from_state(
     *,
     customers: str | Path | None = None,
     encoding: str | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> History:
     """The history a state folder holds from ``start`` to ``end`` (default: all of it).
 
@@ -196,7 +191,7 @@ def history_from_exports(
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> History:
     """One day in memory (nothing written): the period is its as-of date."""
     loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
