@@ -4,16 +4,21 @@ Text is parsed with sqlglot into a syntax tree, never evaluated as code. We
 then walk the tree ourselves, with a small type system, instead of handing
 the text to ``pl.sql_expr``: that lets us refuse what would be silently
 wrong (``renewal_date - as_of <= 90`` compares microseconds in Polars), give
-the whole-day functions ``days_since``/``days_until``, make NULL conditions
-false, and know which columns each expression reads (for ``reason`` and
-``explain``).
+the whole-day functions ``days_since``/``days_until`` and the calendar-month
+ones (``months_since``, ``months_until``, ``add_months``, ``INTERVAL '3 months'``),
+make NULL conditions false, and know which columns each expression reads (for
+``reason`` and ``explain``).
+
+``previous(name)`` reads a customer's value of ``name`` at the state's previous
+run: it compiles to the column ``previous(name)``, which the day adds to the
+customers it decides on (`lifecycle_cli.day.pipeline`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -35,6 +40,7 @@ class Kind(str, Enum):
     DATE = "date"
     DATETIME = "datetime"
     DURATION = "date difference"
+    MONTHS = "month interval"  # INTERVAL '3 months': no fixed number of days, so only added to dates
     NULL = "null"
     OTHER = "other"
 
@@ -69,9 +75,13 @@ class ExpressionError(Exception):
 
 
 BARE_NUMBER_HINT = "write days_since(d) > 30, days_until(d) <= 90 or d > DATE '2026-01-01'"
-DATE_FUNCTIONS = ("days_since", "days_until")
+MONTHS_HINT = ("compare dates (as_of >= renewal_date - INTERVAL '3 months') or count months "
+               "(months_until(renewal_date) <= 3)")
+DATE_FUNCTIONS = ("days_since", "days_until", "months_since", "months_until", "add_months")
+PREVIOUS = "previous"
 FUNCTIONS = (
     *DATE_FUNCTIONS,
+    PREVIOUS,
     "abs",
     "round",
     "lower",
@@ -128,6 +138,57 @@ def referenced_names(tree: exp.Expression) -> list[str]:
     return out
 
 
+def previous_column(name: str) -> str:
+    """The column that holds ``name``'s value at the state's previous run: ``previous(name)``."""
+    return f"{PREVIOUS}({name})"
+
+
+def previous_of(column: str) -> str | None:
+    """``name`` for the column ``previous(name)``; None for any other column."""
+    match = re.fullmatch(rf"{PREVIOUS}\((.+)\)", column)
+    return match.group(1) if match else None
+
+
+def _is_previous(node: exp.Expression | None) -> bool:
+    return isinstance(node, exp.Anonymous) and str(node.this).lower() == PREVIOUS
+
+
+def previous_names(tree: exp.Expression) -> list[str]:
+    """The names that ``previous()`` reads in an expression, in order, each once.
+
+    Raises :class:`ExpressionError` for a ``previous()`` that does not take one plain name.
+    """
+    out: list[str] = []
+    for node in tree.find_all(exp.Anonymous, bfs=False):
+        if _is_previous(node):
+            name = _previous_argument(node)
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _previous_argument(node: exp.Anonymous) -> str:
+    args = list(node.expressions)
+    if len(args) != 1 or not isinstance(args[0], exp.Column) or args[0].table:
+        shown = ", ".join(a.sql() for a in args)
+        raise ExpressionError(
+            f"previous({shown}): previous() takes one name",
+            hint="e.g. previous(health_score) - health_score >= 20",
+        )
+    return str(args[0].name)
+
+
+def reason_names(tree: exp.Expression) -> list[str]:
+    """The columns an expression reads, for ``reason``: a name read by ``previous()`` is the
+    column ``previous(name)``."""
+    out: list[str] = []
+    for col in tree.find_all(exp.Column, bfs=False):
+        name = previous_column(col.name) if _is_previous(col.parent) else col.name
+        if name not in out:
+            out.append(name)
+    return out
+
+
 @dataclass(frozen=True)
 class Compiled:
     """A compiled expression: the Polars expression, its kind and the names it reads."""
@@ -148,15 +209,24 @@ def compile_expression(
     *,
     as_of: dt.date,
     condition: bool = False,
+    previous: Collection[str] | None = None,
 ) -> Compiled:
     """Compile ``text`` against the names in ``scope``.
 
     Names become ``pl.col(name)``, except ``as_of``, the as-of date. With
-    ``condition=True`` the result must be true/false.
+    ``condition=True`` the result must be true/false. ``previous``: the names that
+    ``previous(name)`` may read (None: ``previous()`` is not allowed here); it becomes
+    ``pl.col("previous(name)")``, of the kind of ``name``.
     """
     tree = parse(text)
-    compiler = _Compiler(scope, as_of)
+    compiler = _Compiler(scope, as_of, previous)
     expr, kind = compiler.compile(tree)
+    if kind == Kind.MONTHS:
+        raise ExpressionError(
+            f"{text!r} is a month interval, not a value",
+            hint="add it to a date (start_date + INTERVAL '12 months'), or use "
+            "add_months(start_date, 12)",
+        )
     if condition and kind not in (Kind.BOOL, Kind.NULL):
         raise ExpressionError(
             f"a condition must be true or false, but {text!r} is a {kind.value}",
@@ -164,7 +234,7 @@ def compile_expression(
         )
     if condition and kind == Kind.NULL:
         expr = expr.cast(pl.Boolean)
-    return Compiled(text, expr, kind, tuple(referenced_names(tree)))
+    return Compiled(text, expr, kind, tuple(reason_names(tree)))
 
 
 def format_value(expr: pl.Expr, kind: Kind) -> pl.Expr:
@@ -214,7 +284,37 @@ _SYMBOLS: dict[type, str] = {
     exp.Div: "/",
     exp.Mod: "%",
 }
-_TEMPORAL = (Kind.DATE, Kind.DATETIME, Kind.DURATION)
+_TEMPORAL = (Kind.DATE, Kind.DATETIME, Kind.DURATION, Kind.MONTHS)
+_DATES = (Kind.DATE, Kind.DATETIME)
+MAX_MONTHS = 12 * 5000  # add_months beyond this gives NULL: no calendar date is that far
+
+
+def add_months(date: pl.Expr, months: pl.Expr) -> pl.Expr:
+    """``date`` (a date or datetime) plus a whole number of calendar months (an Int64
+    expression). A day that the target month lacks becomes its last day: Jan 31 + 1 month
+    is Feb 28 (Feb 29 in a leap year), Feb 29 + 12 months is Feb 28."""
+    ok = months.abs() <= MAX_MONTHS
+    return pl.when(ok).then(date.dt.offset_by(pl.format("{}mo", months)))
+
+
+def whole_months(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """Whole calendar months from ``start`` to ``end`` (dates): the largest ``n`` with
+    ``add_months(start, n) <= end``, so Jan 31 to Feb 28 is one month (Jan 31 + 1 month is
+    Feb 28) and Jan 15 to Feb 14 is none; when ``end`` is before ``start``, minus the whole
+    months from ``end`` to ``start``."""
+
+    def month_number(d: pl.Expr) -> pl.Expr:
+        return d.dt.year().cast(pl.Int64) * 12 + d.dt.month().cast(pl.Int64)
+
+    def short(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+        # 1 when the last month from a to b is not whole: b's day comes before a's, and b is
+        # not the last day of its month (a month that lacks a's day ends on its last day)
+        return ((a.dt.day() > b.dt.day()) & (b.dt.day() < b.dt.month_end().dt.day())).cast(
+            pl.Int64)
+
+    forward = month_number(end) - month_number(start) - short(start, end)
+    backward = month_number(end) - month_number(start) + short(end, start)
+    return pl.when(end >= start).then(forward).otherwise(backward)
 
 
 def _phrase(kind: Kind) -> str:
@@ -232,9 +332,11 @@ def parse_iso_date(text: str) -> dt.date | dt.datetime | None:
 
 
 class _Compiler:
-    def __init__(self, scope: Mapping[str, Kind], as_of: dt.date):
+    def __init__(self, scope: Mapping[str, Kind], as_of: dt.date,
+                 previous: Collection[str] | None = None):
         self.scope = scope
         self.as_of = as_of
+        self.previous = previous
 
     def compile(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
         method = getattr(self, "_" + type(node).__name__.lower(), None)
@@ -250,7 +352,8 @@ class _Compiler:
         raise ExpressionError(
             f"{node.sql()!r} is not supported here",
             hint="supported: AND OR NOT, comparisons, + - * /, IN, BETWEEN, "
-            "LIKE, ILIKE, IS NULL, COALESCE, CASE, days_since(), days_until()",
+            "LIKE, ILIKE, IS NULL, COALESCE, CASE, days_since(), days_until(), "
+            "months_since(), months_until(), add_months(), previous()",
         )
 
     # leaves
@@ -302,13 +405,18 @@ class _Compiler:
         text = amount.name if isinstance(amount, exp.Literal) else ""
         if not unit and " " in text:
             text, unit = text.split(None, 1)
-        factor = {"day": 1, "days": 1, "week": 7, "weeks": 7}.get(unit.lower().strip())
-        if factor is None or not re.fullmatch(r"[+-]?\d+", text.strip()):
-            raise ExpressionError(
-                f"{node.sql()!r}: intervals are whole days or weeks",
-                hint="write INTERVAL '90 days'",
-            )
-        return pl.lit(dt.timedelta(days=int(text) * factor)), Kind.DURATION
+        unit = unit.lower().strip()
+        whole = re.fullmatch(r"[+-]?\d+", text.strip())
+        days = {"day": 1, "days": 1, "week": 7, "weeks": 7}.get(unit)
+        months = {"month": 1, "months": 1, "year": 12, "years": 12}.get(unit)
+        if whole and days is not None:
+            return pl.lit(dt.timedelta(days=int(text) * days)), Kind.DURATION
+        if whole and months is not None:
+            return pl.lit(int(text) * months, dtype=pl.Int64), Kind.MONTHS
+        raise ExpressionError(
+            f"{node.sql()!r}: intervals are whole days, weeks, months or years",
+            hint="write INTERVAL '90 days' or INTERVAL '3 months'",
+        )
 
     def _cast(self, node: exp.Cast) -> tuple[pl.Expr, Kind]:
         target = node.to.this
@@ -403,6 +511,11 @@ class _Compiler:
             kb in (Kind.DATE, Kind.DATETIME) and ka == Kind.STRING and isinstance(left, exp.Literal)
         ):
             a, ka = self._date_from_literal(left, kb)
+        if Kind.MONTHS in (ka, kb):
+            raise ExpressionError(
+                f"{node.sql()!r} compares a month interval: a month has no fixed number of days",
+                hint=MONTHS_HINT,
+            )
         if Kind.NULL in (ka, kb) or ka == kb:
             return a, b, kb if ka == Kind.NULL else ka
         if {ka, kb} == {Kind.DATE, Kind.DATETIME}:
@@ -492,6 +605,8 @@ class _Compiler:
         a, ka = self.compile(node.this)
         b, kb = self.compile(node.expression)
         op = _SYMBOLS[type(node)]
+        if Kind.MONTHS in (ka, kb):
+            return self._month_arith(node, op, a, ka, b, kb)
         if (
             ka == Kind.NUMBER
             and kb == Kind.NUMBER
@@ -527,9 +642,36 @@ class _Compiler:
 
     _add = _sub = _mul = _div = _mod = _arith
 
+    def _month_arith(self, node: exp.Expression, op: str, a: pl.Expr, ka: Kind, b: pl.Expr,
+                     kb: Kind) -> tuple[pl.Expr, Kind]:
+        """Arithmetic with a month interval: added to or taken from a date, or to another."""
+        if op in "+-" and ka in _DATES and kb == Kind.MONTHS:
+            return add_months(a, b if op == "+" else -b), ka
+        if op == "+" and ka == Kind.MONTHS and kb in _DATES:
+            return add_months(b, a), kb
+        if op in "+-" and ka == kb == Kind.MONTHS:
+            return (a + b if op == "+" else a - b), Kind.MONTHS
+        if op in "+-" and Kind.NULL in (ka, kb):
+            return pl.lit(None), Kind.NULL
+        if Kind.DURATION in (ka, kb):
+            raise ExpressionError(
+                f"{node.sql()!r} combines months with days: a month has no fixed number of days",
+                hint="add them to the date one after the other: "
+                "d + INTERVAL '1 month' + INTERVAL '3 days'",
+            )
+        if Kind.NUMBER in (ka, kb):
+            raise ExpressionError(
+                f"{node.sql()!r} mixes a month interval with a bare number",
+                hint="add a number of months with add_months(d, n)",
+            )
+        raise ExpressionError(
+            f"{node.sql()!r}: cannot apply {op} to a {ka.value} and a {kb.value}",
+            hint="a month interval is added to or taken from a date: d + INTERVAL '3 months'",
+        )
+
     def _neg(self, node: exp.Neg) -> tuple[pl.Expr, Kind]:
         expr, kind = self.compile(node.this)
-        if kind not in (Kind.NUMBER, Kind.DURATION, Kind.NULL):
+        if kind not in (Kind.NUMBER, Kind.DURATION, Kind.MONTHS, Kind.NULL):
             raise ExpressionError(f"{node.sql()!r}: cannot negate a {kind.value}")
         return -expr, kind
 
@@ -588,15 +730,26 @@ class _Compiler:
         args = list(node.expressions) if isinstance(node, exp.Anonymous) else [node.this]
         if len(args) != 1:
             raise ExpressionError(f"{name}() takes one date, e.g. {name}(renewal_date)")
-        expr, kind = self.compile(args[0])
-        if kind == Kind.DATETIME:
-            return expr.dt.date()
-        if kind in (Kind.DATE, Kind.NULL):
-            return expr.cast(pl.Date)
-        column = args[0].name if isinstance(args[0], exp.Column) else None
+        expr, kind = self._date_value(args[0], f"{name}({args[0].sql()})")
+        return expr.dt.date() if kind == Kind.DATETIME else expr
+
+    def _date_value(self, arg: exp.Expression, call: str) -> tuple[pl.Expr, Kind]:
+        """A function's date argument: a date, a datetime, or NULL (read as a date).
+        ``call``: the function call, as the error shows it."""
+        expr, kind = self.compile(arg)
+        if kind in (Kind.DATE, Kind.DATETIME):
+            return expr, kind
+        if kind == Kind.NULL:
+            return expr.cast(pl.Date), Kind.DATE
+        column = arg.name if isinstance(arg, exp.Column) else None
+        hint = None
+        if column:
+            hint = "its values are not all dates (YYYY-MM-DD) in the export"
+        elif isinstance(arg, exp.Literal) and arg.is_string:
+            hint = f"write a date literal: DATE '{arg.this}'"
         raise ExpressionError(
-            f"{name}({args[0].sql()}) needs a date, but {args[0].sql()} is {kind.value}",
-            hint=("its values are not all dates (YYYY-MM-DD) in the export" if column else None),
+            f"{call} needs a date, but {arg.sql()} is {_phrase(kind)}",
+            hint=hint,
             column=column,
         )
 
@@ -620,11 +773,60 @@ class _Compiler:
             return (
                 self._date_arg(node, name) - pl.lit(self.as_of, dtype=pl.Date)
             ).dt.total_days(), Kind.NUMBER
+        as_of = pl.lit(self.as_of, dtype=pl.Date)
+        if name == "months_since":
+            return whole_months(self._date_arg(node, name), as_of), Kind.NUMBER
+        if name == "months_until":
+            return whole_months(as_of, self._date_arg(node, name)), Kind.NUMBER
+        if name == PREVIOUS:
+            return self._previous(node)
         raise ExpressionError(
             f"unknown function {node.this}()",
             hint=did_you_mean(name, list(FUNCTIONS))
             or "functions: " + ", ".join(f"{f}()" for f in FUNCTIONS),
         )
+
+    def _addmonths(self, node: exp.AddMonths) -> tuple[pl.Expr, Kind]:
+        months = node.expression
+        if node.this is None or months is None:
+            raise ExpressionError("add_months() takes a date and a number of months, "
+                                  "e.g. add_months(contract_start, 12)")
+        call = f"add_months({node.this.sql()}, {months.sql()})"
+        date, kind = self._date_value(node.this, call)
+        literal = months.this if isinstance(months, exp.Neg) else months
+        if isinstance(literal, exp.Literal) and not (
+                not literal.is_string and float(literal.this).is_integer()):
+            raise ExpressionError(f"{call}: add_months() adds a whole number of months",
+                                  hint="e.g. add_months(contract_start, 12)")
+        count = self._number_arg(months, "add_months").cast(pl.Float64)
+        # a number of months that is not whole gives NULL, as a failed cast does
+        whole = pl.when(count == count.floor()).then(count.cast(pl.Int64, strict=False))
+        return add_months(date, whole), kind
+
+    def _previous(self, node: exp.Anonymous) -> tuple[pl.Expr, Kind]:
+        name = _previous_argument(node)
+        call = previous_column(name)
+        if self.previous is None:
+            raise ExpressionError(
+                f"{call}: previous() is not allowed here",
+                hint="previous() reads a customer's value at the state's previous run; a "
+                "metric's `where` reads usage rows",
+            )
+        if name not in self.previous:
+            if name == "as_of" or name in self.scope:
+                raise ExpressionError(
+                    f"{call}: '{name}' is a built-in value; previous() reads a "
+                    "customer column, a derived value or a metric",
+                    hint="define a derived value that holds it (days: \"days_in_stage\") and "
+                    "read previous(days)",
+                )
+            raise ExpressionError(
+                f"unknown name '{name}' in {call}",
+                hint=did_you_mean(name, list(self.previous))
+                or "previous() reads customer columns, derived values and metrics",
+                column=name,
+            )
+        return pl.col(previous_column(name)), self.scope[name]
 
     def _number_arg(self, node: exp.Expression, name: str) -> pl.Expr:
         expr, kind = self.compile(node)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import polars as pl
 import pytest
+from conftest import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lifecycle_cli.expressions import (
     ExpressionError,
@@ -157,3 +161,129 @@ def test_double_pipe_is_not_or() -> None:
     assert "|| joins text" in info.value.message
     assert "OR" in (info.value.hint or "")
     assert values("s || '!'") == ["churned!", "x!", None, "Churned!"]
+
+
+# -- months and years -------------------------------------------------------------------------
+
+
+def on(day: dt.date, text: str, as_of: dt.date = AS_OF) -> object:
+    """The value of ``text`` with ``d`` = ``day``."""
+    frame = pl.DataFrame({"d": [day]}, schema={"d": pl.Date})
+    compiled = compile_expression(text, {"d": Kind.DATE, "n": Kind.NUMBER}, as_of=as_of)
+    return frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("n")).select(
+        compiled.expr.alias("v"))["v"].item()
+
+
+@pytest.mark.parametrize(
+    ("day", "text", "expected"),
+    [
+        # a day the target month lacks becomes its last day
+        (dt.date(2026, 1, 31), "d + INTERVAL '1 month'", dt.date(2026, 2, 28)),
+        (dt.date(2024, 1, 31), "d + INTERVAL '1 month'", dt.date(2024, 2, 29)),
+        (dt.date(2024, 1, 31), "add_months(d, 1)", dt.date(2024, 2, 29)),
+        (dt.date(2026, 3, 31), "d - INTERVAL '1 month'", dt.date(2026, 2, 28)),
+        (dt.date(2024, 2, 29), "d + INTERVAL '1 year'", dt.date(2025, 2, 28)),
+        (dt.date(2024, 2, 29), "d + INTERVAL '4' YEAR", dt.date(2028, 2, 29)),
+        (dt.date(2024, 2, 29), "add_months(d, 12)", dt.date(2025, 2, 28)),
+        (dt.date(2026, 1, 31), "d + INTERVAL '2 months'", dt.date(2026, 3, 31)),
+        # each step clamps: Jan 31 + 1 month + 1 month is Mar 28, not Mar 31
+        (dt.date(2026, 1, 31), "d + INTERVAL '1 month' + INTERVAL '1 month'",
+         dt.date(2026, 3, 28)),
+        (dt.date(2026, 1, 31), "d + (INTERVAL '1 month' + INTERVAL '1 month')",
+         dt.date(2026, 3, 31)),
+        (dt.date(2026, 11, 15), "INTERVAL '3 months' + d", dt.date(2027, 2, 15)),
+        (dt.date(2026, 11, 15), "d - INTERVAL '18 months'", dt.date(2025, 5, 15)),
+        (dt.date(2026, 11, 15), "add_months(d, -11)", dt.date(2025, 12, 15)),
+        (dt.date(2026, 11, 15), "add_months(d, n)", None),  # NULL months: NULL
+        (dt.date(2026, 11, 15), "add_months(d, 2.0)", dt.date(2027, 1, 15)),
+        (dt.date(2026, 11, 15), "add_months(d, 5 / 2)", None),  # not whole: NULL
+    ],
+)
+def test_month_arithmetic_keeps_the_day_or_takes_the_last_day_of_the_month(
+        day: dt.date, text: str, expected: dt.date | None) -> None:
+    assert on(day, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("day", "as_of", "since"),
+    [
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 27), 0),
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 28), 1),  # Jan 31 + 1 month is Feb 28
+        (dt.date(2024, 1, 31), dt.date(2024, 2, 28), 0),  # ... Feb 29 in a leap year
+        (dt.date(2024, 1, 31), dt.date(2024, 2, 29), 1),
+        (dt.date(2026, 1, 15), dt.date(2026, 2, 14), 0),
+        (dt.date(2026, 1, 15), dt.date(2026, 2, 15), 1),
+        (dt.date(2026, 1, 15), dt.date(2026, 1, 15), 0),
+        (dt.date(2024, 2, 29), dt.date(2025, 2, 28), 12),
+        (dt.date(2024, 2, 29), dt.date(2025, 2, 27), 11),
+        (dt.date(2025, 11, 1), dt.date(2026, 11, 1), 12),
+        (dt.date(2026, 3, 31), dt.date(2026, 2, 28), -1),  # a future date: negative
+        (dt.date(2026, 3, 15), dt.date(2026, 2, 20), 0),
+    ],
+)
+def test_months_since_counts_whole_months(day: dt.date, as_of: dt.date, since: int) -> None:
+    assert on(day, "months_since(d)", as_of) == since
+    assert on(day, "months_until(d)", as_of) == -since
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(day=st.dates(dt.date(2000, 1, 1), dt.date(2040, 12, 31)),
+       as_of=st.dates(dt.date(2000, 1, 1), dt.date(2040, 12, 31)),
+       months=st.integers(-400, 400))
+def test_months_since_agrees_with_add_months(day: dt.date, as_of: dt.date, months: int) -> None:
+    """months_since(d) >= n exactly when add_months(d, n) <= as_of (n >= 0), and
+    months_until(d) = -months_since(d)."""
+    frame = pl.DataFrame({"d": [day], "n": [months]})
+    scope = {"d": Kind.DATE, "n": Kind.NUMBER}
+
+    def value(text: str) -> Any:
+        compiled = compile_expression(text, scope, as_of=as_of)
+        return frame.select(compiled.expr.alias("v"))["v"].item()
+
+    since = value("months_since(d)")
+    assert value("months_until(d)") == -since
+    if months >= 0:
+        assert (since >= months) == value("add_months(d, n) <= as_of")
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ("as_of - d > INTERVAL '1 month'", "compares a month interval", "months_until"),
+        ("months_since(d) > DATE '2026-01-01'", "with a bare number", "days_since"),
+        ("d + INTERVAL '1 month' > 3", "compares a date (d + INTERVAL '1' MONTH) with a bare "
+         "number", "days_since"),
+        ("d + (INTERVAL '1 month' + INTERVAL '2 days') > d", "combines months with days",
+         "one after the other"),
+        ("d + INTERVAL '1 month' * 2 > d", "mixes a month interval with a bare number",
+         "add_months(d, n)"),
+        ("months_since(n) > 2", "months_since(n) needs a date, but n is a number", None),
+        ("add_months('2026-01-31', 1) > d", "needs a date, but '2026-01-31' is text",
+         "DATE '2026-01-31'"),
+        ("add_months(d, 1.5) > d", "adds a whole number of months", None),
+        ("add_months(d, s) > d", "add_months() needs a number", None),
+        ("d > d + INTERVAL '1 quarter'", "intervals are whole days, weeks, months or years",
+         "INTERVAL '3 months'"),
+        ("d > d + INTERVAL '1.5 months'", "intervals are whole days, weeks, months or years",
+         None),
+    ],
+)
+def test_month_errors(text: str, message: str, hint: str | None) -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_expression(text, SCOPE, as_of=AS_OF, condition=True)
+    assert message in info.value.message
+    if hint is not None:
+        assert info.value.hint is not None and hint in info.value.hint
+
+
+def test_a_month_interval_alone_is_not_a_value() -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_expression("INTERVAL '12 months'", SCOPE, as_of=AS_OF)
+    assert "month interval, not a value" in info.value.message
+    assert "add_months" in (info.value.hint or "")
+
+
+def test_month_functions_take_datetimes_by_their_day() -> None:
+    assert values("months_since(ts)") == [0, None, None, 0]
+    assert values("ts + INTERVAL '1 month'") == [dt.datetime(2026, 11, 30, 23, 0), None, None,
+                                                  dt.datetime(2026, 12, 1, 1, 0)]
