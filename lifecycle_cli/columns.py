@@ -7,6 +7,7 @@ tables have the columns below, in this order.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import polars as pl
@@ -31,6 +32,27 @@ COMPUTED_COLUMNS = (PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE)
 BUILTINS = ("as_of", STAGE, ENTERED, DAYS_IN_STAGE)
 
 INITIAL_RULE = "initial"  # the rule id of an initial assignment
+BY_HAND_RULE = "(by hand)"  # the rule of a stage changed by hand in the export (a report's moves)
+
+
+# `history_columns: true`: per stage, the days spent in it over every visit and the last entry
+def stage_slug(stage: str) -> str:
+    """A stage name as part of a column name: lower case, runs of other characters as ``_``
+    (``Will Churn`` -> ``will_churn``)."""
+    return re.sub(r"[\W_]+", "_", stage.lower()).strip("_")
+
+
+def days_total_column(stage: str) -> str:
+    return f"days_in_{stage_slug(stage)}_total"
+
+
+def last_entered_column(stage: str) -> str:
+    return f"last_entered_{stage_slug(stage)}"
+
+
+def history_columns(stages: list[str]) -> list[str]:
+    """The customers output's history columns, stage by stage."""
+    return [c for s in stages for c in (days_total_column(s), last_entered_column(s))]
 
 # -- outputs -----------------------------------------------------------------------------------
 TRANSITION_SCHEMA: dict[str, Any] = {
@@ -86,6 +108,14 @@ STAGE_TABLE_SCHEMA: dict[str, Any] = {
     EXPORT_STAGE: pl.String(),
     EXPORT_ENTERED: pl.Date(),
 }
+# `history_columns: true`: per customer and stage, the visits that ended (kept as of each date)
+TOTALS_SCHEMA: dict[str, Any] = {
+    "customer_id": pl.String(),
+    "stage": pl.String(),
+    "visits": pl.Int64(),  # visits to the stage that ended
+    "days": pl.Int64(),  # the days they lasted (those with a known start)
+    "last_entered": pl.Date(),  # the day the latest of them began
+}
 OVERRIDE_SCHEMA: dict[str, Any] = {
     "as_of": pl.Date(),
     "customer_id": pl.String(),
@@ -125,6 +155,17 @@ FINDING_SCHEMA: dict[str, Any] = {
     "days_in_stage": pl.Int64,
     "expected_days": pl.Int64,
     "detail": pl.String,
+}
+
+# a report's and the state's visits: one customer's stay in one stage
+VISIT_SCHEMA: dict[str, Any] = {
+    "customer_id": pl.String(),
+    "stage": pl.String(),
+    "entered": pl.Date(),  # empty: unknown (the stage came without a date)
+    "exited": pl.Date(),  # empty: the visit goes on
+    "days": pl.Int64(),  # to the exit, or to the end of the period (or the last export)
+    "rule_in": pl.String(),  # the rule that moved the customer in: empty when before the history
+    "rule_out": pl.String(),  # the rule that moved it out: empty while the visit goes on
 }
 
 # a report's moves: transitions, and stages changed by hand (rule "(by hand)", hop -1)

@@ -40,7 +40,7 @@ class Kind(str, Enum):
     DATE = "date"
     DATETIME = "datetime"
     DURATION = "date difference"
-    MONTHS = "month interval"  # INTERVAL '3 months': no fixed number of days, so only added to dates
+    MONTHS = "month interval"  # INTERVAL '3 months': no fixed length, only added to dates
     NULL = "null"
     OTHER = "other"
 
@@ -149,7 +149,7 @@ def previous_of(column: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _is_previous(node: exp.Expression | None) -> bool:
+def _is_previous(node: Any) -> bool:
     return isinstance(node, exp.Anonymous) and str(node.this).lower() == PREVIOUS
 
 

@@ -73,14 +73,19 @@ def write_exports(folder: Path, customers: list[dict[str, Any]], usage: list[dic
             [write_csv(folder / "usage.csv", usage, usage_columns)])
 
 
+KEPT = ("metrics", "values", "totals")  # what a day keeps when the rules need it
+
+
 def records(state: Path) -> dict[str, Any]:
     """Everything the state decided, day by day (manifests aside: they hold durations)."""
     view = StateView.open(state)
     return {
         "days": view.days,
         "stages": {d: view.stages(d) for d in view.days},
+        **{t: {d: view.table(t, d) for d in view.days} for t in KEPT},
         **{t: view.history(t) for t in ("transitions", "overrides", "ctas", "tasks")},
         "worklist": view.worklist().items,
+        "visits": view.visits(),
     }
 
 
@@ -88,7 +93,11 @@ def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
     assert a["days"] == b["days"]
     for day in a["days"]:
         assert a["stages"][day].equals(b["stages"][day]), day
-    for table in ("transitions", "overrides", "ctas", "tasks", "worklist"):
+        for table in KEPT:
+            x, y = a[table][day], b[table][day]
+            assert (x is None and y is None) or (x is not None and y is not None
+                                                 and x.equals(y)), (table, day)
+    for table in ("transitions", "overrides", "ctas", "tasks", "worklist", "visits"):
         assert a[table].equals(b[table]), table
 
 
@@ -229,3 +238,81 @@ def test_a_lagging_export_does_not_reset_a_visit_the_tool_began(tmp_path: Path) 
          "stage exit: Adopting → Renewal"),
     ]
     assert view.history("overrides").height == 0
+
+
+def history_rules() -> Any:
+    """The default rules, plus what a day carries to the next: previous() of a metric, of a
+    customer column and of a derived value in conditions and a CTA, and history_columns."""
+    from lifecycle_cli import parse_rules
+
+    text = RULES.read_text(encoding="utf-8")
+    additions = {
+        "\nderived:\n": """
+  login_drop: "COALESCE(previous(logins_30d), 0) - logins_30d"
+  health_was: "previous(health_score)"
+  risk_was: "previous(at_risk)"
+""",
+        "\ntransitions:\n": """
+  - {id: slump, from: [Launched, Adopting], to: Will Churn, priority: 5,
+     when: "login_drop >= 2 OR (risk_was AND previous(minutes_30d) > minutes_30d)"}
+""",
+        "\nctas:\n": """
+  - {id: usage_dropped, name: Usage dropped, on: when, due_days: 2,
+     when: "previous(minutes_30d) - minutes_30d >= 30"}
+""",
+    }
+    for key, lines in additions.items():
+        assert key in text
+        at = text.index(key) + len(key)
+        if key == "\nderived:\n":  # after the derived values it reads
+            at = text.index("\n\n", at) + 1
+        text = text[:at] + lines.lstrip("\n") + text[at:]
+    return parse_rules(text + "\nhistory_columns: true\n")
+
+
+HISTORY_RULES = history_rules()
+
+
+@SEAM
+@given(data=exports(), days=st.integers(3, 8), split=st.data())
+def test_previous_values_and_history_totals_carry_alike_in_a_backfill_and_nightly_runs(
+        tmp_path_factory: Any, data: Any, days: int, split: Any) -> None:
+    """With rules that read previous() and keep history columns, a backfill holds what a
+    shorter backfill and nightly runs hold (metrics, previous values, totals, visits too);
+    the totals a run keeps equal those rebuilt from the history; and the customers output's
+    history columns are the visits' days summed."""
+    from lifecycle_cli.columns import days_total_column, last_entered_column
+    from lifecycle_cli.day.visits import add_totals
+
+    k = split.draw(st.integers(1, days - 1), label="k")
+    folder = tmp_path_factory.mktemp("carry")
+    customers, usage = write_exports(folder, *data)
+    last = DAY0 + dt.timedelta(days=days - 1)
+    backfill(HISTORY_RULES, None, customers, usage, DAY0, last, folder / "whole")
+    backfill(HISTORY_RULES, None, customers, usage, DAY0, DAY0 + dt.timedelta(days=k - 1),
+             folder / "mixed")
+    for i in range(k, days - 1):
+        run(HISTORY_RULES, customers, usage, DAY0 + dt.timedelta(days=i), state=folder / "mixed")
+    ran = run(HISTORY_RULES, customers, usage, last, state=folder / "mixed")
+    whole = records(folder / "whole")
+    assert_same(whole, records(folder / "mixed"))
+    view = StateView.open(folder / "whole")
+    for day in view.days:
+        assert whole["metrics"][day] is not None and whole["values"][day] is not None
+        rebuilt = add_totals(None, view.moves(None, day))
+        assert whole["totals"][day].equals(rebuilt), day
+    # the last night's history columns: the visits of each customer and stage, summed
+    visits = whole["visits"].filter(pl.col("days") >= 0).group_by("customer_id", "stage").agg(
+        pl.col("days").sum(), pl.col("entered").max())
+    out = ran.customers.with_columns(pl.col("customer_id").cast(pl.String))
+    for stage in STAGES:
+        want = out.select("customer_id").join(
+            visits.filter(pl.col("stage") == stage), on="customer_id", how="left",
+            maintain_order="left")
+        assert out[days_total_column(stage)].to_list() == \
+            want["days"].fill_null(0).to_list(), stage
+        entered = whole["visits"].filter(pl.col("stage") == stage).group_by("customer_id").agg(
+            pl.col("entered").max())
+        want_last = out.select("customer_id").join(entered, on="customer_id", how="left",
+                                                   maintain_order="left")
+        assert out[last_entered_column(stage)].to_list() == want_last["entered"].to_list(), stage

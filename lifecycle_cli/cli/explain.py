@@ -43,8 +43,8 @@ def explain(
     encoding: common.EncodingOpt = None,
     state: Annotated[
         Path | None,
-        typer.Option("--state", help="Start from this state folder's stages and CTAs, as "
-                     "`run --state` does (read only).", show_default=False),
+        typer.Option("--state", help="Start from this state folder's stages, CTAs and "
+                     "previous values, as `run --state` does (read only).", show_default=False),
     ] = None,
     prefer: common.PreferOpt = common.Prefer.export,
 ) -> None:
@@ -54,7 +54,8 @@ def explain(
     day = as_of or dt.date.today()
     start = None
     if state is not None:
-        start = StateView.open(state, empty_ok=True).start(day, prefer=prefer.value)
+        start = StateView.open(state, empty_ok=True).start(day, prefer=prefer.value,
+                                                           rules=rule_set)
     with common.progress() as step:
         step("explaining")
         explanations = explain_customers(rule_set, customers, usage or [], ids, day,

@@ -336,6 +336,9 @@ def explanation(console: Console, e: Explanation) -> None:
         values.add_row(escape(name), escape(_fmt(value)), "metric")
     for name, value in e.derived.items():
         values.add_row(escape(name), escape(_fmt(value)), "derived (final)")
+    run = f"run of {e.previous_run}" if e.previous_run else "no previous run"
+    for name, value in e.previous.items():
+        values.add_row(escape(f"previous({name})"), escape(_fmt(value)), escape(run))
     if values.row_count:
         console.print(values)
     for hop in e.hops:

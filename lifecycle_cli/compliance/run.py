@@ -259,7 +259,7 @@ def check(
     if state_dir is not None:
         progress("reading the state")
         view = StateView.open(state_dir, empty_ok=True)
-        start = view.start(as_of, prefer=prefer)
+        start = view.start(as_of, prefer=prefer, rules=rules)
         records = read_state(view, as_of, since)
     usage_wanted = bool(usage_paths) and rules.compliance.no_usage_days is not None
     run_rules = with_last_usage(rules) if usage_wanted else rules

@@ -17,6 +17,7 @@ import polars as pl
 
 from ..columns import DAYS_IN_STAGE, ENTERED, ID, OVERDUE, STAGE
 from ..engine.decide import WINNER
+from ..expressions import previous_column
 from ..rules.model import Rules
 from .load import load
 from .pipeline import run_day
@@ -63,6 +64,9 @@ class Explanation:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     # the CTAs this run creates or closes for the customer (CTA rows, see ctas.py)
     ctas: list[dict[str, Any]] = field(default_factory=list)
+    # what previous() reads: each name's value at the state's previous run (None: none)
+    previous: dict[str, Any] = field(default_factory=dict)
+    previous_run: dt.date | None = None  # the state's run those values come from
 
     def to_dict(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -160,6 +164,9 @@ def explain(
                 transitions=transitions.drop("as_of").to_dicts(),
                 ctas=cta_rows.filter(pl.col("customer_id").cast(pl.String) == wanted)
                 .drop("as_of", "customer_id").to_dicts(),
+                previous={name: began.get(previous_column(name))
+                          for name in rules.previous_names},
+                previous_run=day.start.base,
             )
         )
     return out

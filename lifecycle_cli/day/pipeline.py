@@ -41,20 +41,22 @@ from ..columns import (
     PREVIOUS_STAGE,
     ROW,
     STAGE,
+    history_columns,
 )
 from ..ctas.decide import CtaResult, decide_ctas, latest_ctas
-from ..engine.builtins import final_values
+from ..engine.builtins import final_values, with_builtins
 from ..engine.compile import CompiledRules, compile_rules
 from ..engine.decide import EngineResult, decide
 from ..errors import DataError, LifecycleError, Problem, RulesError
-from ..expressions import kind_of
+from ..expressions import kind_of, previous_column
 from ..inputs.customers import Customers
 from ..metrics.compute import MetricsResult, compute_metrics
 from ..rules.checks import compliance_column_problems
 from ..rules.model import Rules
 from ..suggest import did_you_mean
 from .load import Loaded, Progress, collector, load, no_progress, schema_of
-from .start import Start, merge_start, stage_table
+from .start import Start, carried_values, merge_start, stage_table
+from .visits import add_totals, history_values, moves_from
 
 
 @dataclass
@@ -87,6 +89,8 @@ class Day:
     ctas: CtaResult  # the CTAs the day created or closed, and the tasks of those created
     stages: pl.DataFrame  # the state's stage table after the day
     warnings: list[str] = field(default_factory=list)
+    # per customer and stage, the visits that ended up to the day (`history_columns` only)
+    totals: pl.DataFrame | None = None
 
     @property
     def rules(self) -> Rules:
@@ -183,24 +187,50 @@ class Day:
 
     def records(self) -> dict[str, pl.DataFrame]:
         """What the state keeps of the day: its stage table, and its transitions, hand
-        edits, CTA events and tasks with customer ids as text."""
-        return {
+        edits, CTA events and tasks with customer ids as text; with metrics, their values
+        (``metrics``); the values of the other names that ``previous()`` reads
+        (``values``); with ``history_columns``, the visits that ended (``totals``)."""
+        records = {
             "stages": self.stages,
             "transitions": _text_ids(self.transitions),
             "overrides": self.overrides,
             "ctas": _text_ids(self.ctas.ctas),
             "tasks": _text_ids(self.ctas.tasks),
         }
+        if self.rules.metrics:
+            records["metrics"] = metrics_record(self.metrics.values, list(self.rules.metrics))
+        kept = [n for n in self.rules.previous_names if n not in self.rules.metrics]
+        if kept:
+            records["values"] = self.final.select(
+                pl.col(ID).cast(pl.String).alias("customer_id"), *kept)
+        if self.totals is not None:
+            records["totals"] = self.totals
+        return records
 
     def next_start(self) -> Start:
         """Where the next day starts, as a state that recorded this day gives it: the day's
-        stage table and each CTA's latest row. A backfill carries days on with it."""
+        stage table, each CTA's latest row, the values ``previous()`` reads and the visits'
+        totals. A backfill carries days on with it."""
+        records = self.records()
         return Start(
             stages=self.stages,
-            ctas=latest_ctas(self.start.ctas, self.records()["ctas"]),
+            ctas=latest_ctas(self.start.ctas, records["ctas"]),
             base=self.as_of,
             prefer=self.start.prefer,
+            previous=carried_values(records.get("metrics"), records.get("values"),
+                                    self.rules.previous_names),
+            totals=records.get("totals"),
         )
+
+
+def metrics_record(values: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+    """The metrics the state keeps for a day: ``customer_id`` (text) and each metric, floats
+    rounded as in the customers output."""
+    return values.select(
+        pl.col(ID).cast(pl.String).alias("customer_id"),
+        *[pl.col(n).round(9) if values.schema[n] in (pl.Float32, pl.Float64) else pl.col(n)
+          for n in names if n in values.columns],
+    )
 
 
 def _text_ids(frame: pl.DataFrame) -> pl.DataFrame:
@@ -257,6 +287,7 @@ def prepare(
             "(columns: {usage: {customer_id: ...}})"
         )
     state, compiled = _state_and_rules(rules, as_of, loaded.customers, typed, metrics, collect)
+    state = _with_previous(state, start, rules, compiled, warnings)
     if problems:
         raise LifecycleError(problems)
     assert compiled is not None  # a RulesError was raised or collected otherwise
@@ -303,6 +334,12 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
     rules = prepared.rules
     stages = stage_table(final, prepared.start.stages, prepared.as_of,
                          export=prepared.loaded.export_stages)
+    totals = None
+    if rules.history_columns:
+        moves = moves_from(engine.transitions, prepared.overrides)
+        totals = add_totals(prepared.start.totals, moves)
+        final = pl.concat([final, history_values(final, totals, rules.stage_names)],
+                          how="horizontal")
     return Day(
         prepared=prepared,
         engine=engine,
@@ -311,6 +348,7 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
         ctas=ctas,
         stages=stages,
         warnings=[*prepared.warnings, *_warnings(engine, final, rules)],
+        totals=totals,
     )
 
 
@@ -379,6 +417,41 @@ def _state_and_rules(
     return state, compiled
 
 
+def _with_previous(state: pl.DataFrame, start: Start, rules: Rules,
+                   compiled: CompiledRules | None, warnings: list[str]) -> pl.DataFrame:
+    """Add ``previous(x)`` for each name ``x`` that the rules' ``previous()`` reads: its value
+    at the state's previous run (``start.previous``), as today's type; NULL for a customer
+    that run did not have, and for everyone without a previous run."""
+    names = rules.previous_names
+    if not names:
+        return state
+    carried = start.previous
+    have = [n for n in names if carried is not None and n in carried.columns]
+    if carried is not None and have:
+        key = "__previous_key"
+        state = state.with_columns(pl.col(ID).cast(pl.String).alias(key)).join(
+            carried.select(pl.col("customer_id").alias(key),
+                           *[pl.col(n).alias(previous_column(n)) for n in have]),
+            on=key, how="left", maintain_order="left").drop(key)
+    missing = [n for n in names if n not in have]
+    if missing and start.base is not None:
+        warnings.append(
+            f"the state's run of {start.base} kept no value of {', '.join(missing)}: "
+            f"previous({missing[0]}) is NULL for every customer in this run (it is kept "
+            "from this run on)")
+    state = state.with_columns(pl.lit(None).alias(previous_column(n)) for n in missing)
+    if compiled is None:
+        return state
+    # today's types: a value kept under another type (the rules or the export changed)
+    # becomes NULL rather than a wrong value
+    today = with_builtins(state.lazy(), compiled).collect_schema()
+    return state.with_columns(
+        pl.col(previous_column(n)).cast(today[n], strict=False)
+        if kind_of(state.schema[previous_column(n)]) == kind_of(today[n])
+        else pl.lit(None, dtype=today[n]).alias(previous_column(n))
+        for n in names if n in today)
+
+
 def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
     """Stages that came from the state must still be named by the rules."""
     names = rules.stage_names
@@ -431,6 +504,7 @@ def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules) -> p
         OVERDUE,
         *rules.derived,
         *[m for m in rules.metrics if m in final.columns],
+        *(history_columns(rules.stage_names) if rules.history_columns else []),
     ]
     stage_col, entered_col = customers.external[STAGE], customers.external[ENTERED]
     keep = [c for c in raw.columns if c not in computed or c in (stage_col, entered_col)]

@@ -30,6 +30,7 @@ as unchanged, except that a stage edit takes the export's date when it has one.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -58,6 +59,10 @@ class Start:
     nothing closes and every CTA is new). ``use_export_stages=False``: the export's
     stage columns don't speak for this day (a backfill replays past days with
     today's export); they are still remembered in the next stage table.
+    ``previous``: ``customer_id`` (text) and the values at ``base`` of the names that
+    the rules' ``previous()`` reads (see :func:`carried_values`; None: no previous run).
+    ``totals``: per customer and stage, the visits that ended up to ``base``
+    (`TOTALS_SCHEMA`, for ``history_columns``; None: none).
     """
 
     stages: pl.DataFrame | None = None
@@ -65,6 +70,8 @@ class Start:
     base: dt.date | None = None
     prefer: str = "export"
     use_export_stages: bool = True
+    previous: pl.DataFrame | None = None
+    totals: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.prefer not in PREFER:
@@ -78,6 +85,22 @@ class Merged:
     typed: pl.DataFrame  # the export's customers, STAGE and ENTERED replaced
     overrides: pl.DataFrame  # OVERRIDE_SCHEMA: hand edits of the export
     lagging: int  # customers whose export stage lags the state's: the state's was kept
+
+
+def carried_values(metrics: pl.DataFrame | None, values: pl.DataFrame | None,
+                   names: Sequence[str]) -> pl.DataFrame | None:
+    """What ``previous()`` reads from a day's records: ``customer_id`` and each of ``names``
+    that the day's ``metrics`` or ``values`` table holds (a name missing from both was not
+    kept that day). None when the day kept neither table."""
+    frames = [f for f in (metrics, values) if f is not None]
+    if not frames:
+        return None
+    carried = frames[0].select("customer_id", *[n for n in names if n in frames[0].columns])
+    for frame in frames[1:]:
+        more = [n for n in names if n in frame.columns and n not in carried.columns]
+        carried = carried.join(frame.select("customer_id", *more), on="customer_id", how="full",
+                               coalesce=True, maintain_order="left_right")
+    return carried
 
 
 def empty_overrides() -> pl.DataFrame:

@@ -15,7 +15,14 @@ import polars as pl
 
 from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, STAGE
 from ..errors import Problem, RulesError
-from ..expressions import Compiled, ExpressionError, Kind, compile_expression, reason_expr
+from ..expressions import (
+    Compiled,
+    ExpressionError,
+    Kind,
+    compile_expression,
+    previous_of,
+    reason_expr,
+)
 from ..suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -64,8 +71,14 @@ class CompiledRules:
             return pl.lit(self.as_of, dtype=pl.Date)
         return pl.col(name)
 
+    def kind(self, name: str) -> Kind:
+        """The kind of a name an expression reads (``previous(x)``: the kind of ``x``)."""
+        if name in self.scope:
+            return self.scope[name]
+        return self.scope[previous_of(name) or name]
+
     def reason_for(self, compiled: Compiled) -> pl.Expr:
-        return reason_expr([(n, self.name_expr(n), self.scope[n]) for n in compiled.names])
+        return reason_expr([(n, self.name_expr(n), self.kind(n)) for n in compiled.names])
 
 
 def compile_rules(
@@ -82,6 +95,8 @@ def compile_rules(
     problem about a customer column.
     """
     scope: dict[str, Kind] = {**attribute_kinds, **BUILTIN_KINDS, **metric_kinds}
+    # what previous() may read: customer columns, metrics, and the derived values compiled
+    readable = {n for n in (*attribute_kinds, *metric_kinds) if n not in BUILTIN_KINDS}
     problems: list[Problem] = []
 
     def fail(err: ExpressionError, *path: str | int, rule_id: str) -> None:
@@ -93,19 +108,22 @@ def compile_rules(
     derived: list[tuple[str, Compiled]] = []
     for name, text in rules.derived.items():
         try:
-            compiled = compile_expression(text, scope, as_of=as_of)
+            compiled = compile_expression(text, scope, as_of=as_of, previous=readable)
         except ExpressionError as err:
             fail(err, "derived", name, rule_id=name)
             scope[name] = Kind.NULL  # keep going: later problems are still worth reporting
+            readable.add(name)
             continue
         scope[name] = compiled.kind
+        readable.add(name)
         derived.append((name, compiled))
 
     non_terminal = [s.name for s in rules.stages if not s.terminal]
     transitions: list[CompiledRule] = []
     for i, t in enumerate(rules.transitions):
         try:
-            condition = compile_expression(t.when, scope, as_of=as_of, condition=True)
+            condition = compile_expression(t.when, scope, as_of=as_of, condition=True,
+                                           previous=readable)
         except ExpressionError as err:
             fail(err, "transitions", i, "when", rule_id=t.id)
             continue
@@ -122,7 +140,7 @@ def compile_rules(
             if text:
                 try:
                     conditions[key] = compile_expression(text, scope, as_of=as_of,
-                                                         condition=True)
+                                                         condition=True, previous=readable)
                 except ExpressionError as err:
                     fail(err, "ctas", i, key, rule_id=cta.id)
         ctas.append(CompiledCTA(i, cta, conditions["when"], conditions["close_when"]))

@@ -128,7 +128,7 @@ def backfill(
         txn = Transaction(state)
         # the export's stages are today's: they speak for no replayed day, unless asked for
         # the first one; they are remembered, so a later run sees no change in the export
-        begin = view.start(start, use_export_stages=keep_export_stages)
+        begin = view.start(start, use_export_stages=keep_export_stages, rules=rules)
         for day in days:
             day_began = time.monotonic()
             started_at = dt.datetime.now(dt.UTC)

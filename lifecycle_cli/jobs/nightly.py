@@ -9,7 +9,8 @@ one it also:
   (`lifecycle_cli.state.view.StateView.start`);
 - refuses an export that shrank too much, or whose columns changed type;
 - records the day's stage table, transitions, hand edits, CTAs, tasks and
-  manifest.
+  manifest, and what the rules need from it later: metrics, the values that
+  ``previous()`` reads, the visits' totals (``history_columns``).
 
 Which as-of dates a state accepts:
 
@@ -40,7 +41,7 @@ from ..errors import Problem
 from ..render.tables import output_paths, write_tables
 from ..rules.model import Rules
 from ..state.lock import LockInfo, lock
-from ..state.store import DayWrite, State, StateError, Transaction, collect_garbage
+from ..state.store import KEPT, DayWrite, State, StateError, Transaction, collect_garbage
 from ..state.view import StateView
 from .guards import Guards, check_moves, check_schema, check_shrink
 from .summary import build_summary
@@ -153,7 +154,8 @@ def run(
         loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
         check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
         warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
-        day = run_day(rules, loaded, as_of, view.start(as_of, prefer=prefer), progress=progress)
+        day = run_day(rules, loaded, as_of, view.start(as_of, prefer=prefer, rules=rules),
+                      progress=progress)
         check_moves(day, guards.max_moves)
         replaced = as_of in store.days
         dropped = [d for d in store.days if d > as_of] if rewind else []
@@ -189,6 +191,7 @@ def day_write(day: Day, manifest: dict[str, Any]) -> DayWrite:
         manifest=manifest,
         ctas=records["ctas"],
         tasks=records["tasks"],
+        kept={name: records[name] for name in KEPT if name in records},
     )
 
 

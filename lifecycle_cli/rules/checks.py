@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import zoneinfo
 
-from ..columns import BUILTINS, COMPUTED_COLUMNS
+from ..columns import BUILTINS, COMPUTED_COLUMNS, history_columns, stage_slug
 from ..compliance import findings
 from ..ctas.triggers import trigger as cta_trigger
 from ..errors import Problem
-from ..expressions import ExpressionError, parse, referenced_names
+from ..expressions import ExpressionError, parse, previous_names, referenced_names
 from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
 from .model import Rules
@@ -141,6 +141,36 @@ def cross_check(rules: Rules) -> list[Problem]:
 
     problems.extend(_check_compliance(rules))
     problems.extend(_check_expressions(rules))
+    problems.extend(_check_history_columns(rules))
+    return problems
+
+
+def _check_history_columns(rules: Rules) -> list[Problem]:
+    """`history_columns: true` names two columns after each stage: the names must differ
+    from each other and from the derived values and metrics."""
+    if not rules.history_columns:
+        return []
+    problems = []
+    by_slug: dict[str, str] = {}
+    for i, stage in enumerate(rules.stage_names):
+        slug = stage_slug(stage)
+        if not slug:
+            problems.append(rules.problem(
+                f"history_columns: the stage '{stage}' gives no column name (it has no letter "
+                "or digit)", "stages", i, "name", hint="rename the stage"))
+        elif slug in by_slug and by_slug[slug] != stage:
+            problems.append(rules.problem(
+                f"history_columns: the stages '{by_slug[slug]}' and '{stage}' give the same "
+                f"column names (days_in_{slug}_total)", "stages", i, "name",
+                hint="rename one of them, or turn history_columns off"))
+        by_slug.setdefault(slug, stage)
+    taken = set(history_columns(rules.stage_names))
+    for section in ("derived", "metrics"):
+        for name in getattr(rules, section):
+            if name in taken:
+                problems.append(rules.problem(
+                    f"'{name}' is a column that history_columns adds; choose another name",
+                    section, name, rule_id=name))
     return problems
 
 
@@ -216,13 +246,21 @@ def _check_expressions(rules: Rules) -> list[Problem]:
     metric_names = set(rules.metrics)
 
     def check(text: str, path: tuple[str | int, ...], rule_id: str,
-              refused: dict[str, tuple[str, str]] | None = None) -> None:
-        """Parse ``text``; names in ``refused`` map to (why, hint)."""
+              refused: dict[str, tuple[str, str]] | None = None, *,
+              previous: bool = True) -> None:
+        """Parse ``text``; names in ``refused`` map to (why, hint). ``previous``: whether
+        ``previous()`` may appear."""
         try:
             tree = parse(text)
+            read_before = previous_names(tree)
         except ExpressionError as err:
             problems.append(rules.problem(err.message, *path, rule_id=rule_id, hint=err.hint))
             return
+        if read_before and not previous:
+            problems.append(rules.problem(
+                f"previous({read_before[0]}) is not allowed in a metric's `where`", *path,
+                rule_id=rule_id, hint="previous() reads a customer's value at the state's "
+                "previous run; a `where` reads usage rows"))
         for name in referenced_names(tree):
             if refused and name in refused:
                 why, hint = refused[name]
@@ -243,7 +281,7 @@ def _check_expressions(rules: Rules) -> list[Problem]:
     }
     for name, m in rules.metrics.items():
         if m.where:
-            check(m.where, ("metrics", name, "where"), name, usage_only)
+            check(m.where, ("metrics", name, "where"), name, usage_only, previous=False)
     for i, t in enumerate(rules.transitions):
         check(t.when, ("transitions", i, "when"), t.id)
     for i, c in enumerate(rules.ctas):

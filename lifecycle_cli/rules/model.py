@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from ..ctas.triggers import CTABase, model_for, validate_cta_rules
 from ..errors import Problem
+from ..expressions import ExpressionError, parse, previous_names
 from ..metrics.aggregations import AGGREGATIONS
 from ..models import RulesModel, condition_text
 from ..suggest import or_list
@@ -112,6 +113,8 @@ class Rules(RulesModel):
     playbooks: dict[str, list[Task]] = Field(default_factory=dict)
     default_owner: str | None = None
     compliance: Compliance = Field(default_factory=Compliance)
+    # the customers output's days_in_<stage>_total and last_entered_<stage> (see day.visits)
+    history_columns: bool = False
 
     # Where each value came from, for error messages at run time.
     source: Any = Field(default=None, exclude=True, repr=False)
@@ -158,6 +161,32 @@ class Rules(RulesModel):
         if self.compliance.given("owner_column"):
             return self.compliance.owner_column
         return next((cta.owner for cta in self.ctas if cta.owner), None)
+
+    def expressions(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """Every customer expression (key path, rule id, text): derived values, transition and
+        CTA conditions; not metrics' `where`, which read usage rows."""
+        out: list[tuple[tuple[str | int, ...], str, str]] = [
+            (("derived", name), name, text) for name, text in self.derived.items()]
+        out += [(("transitions", i, "when"), t.id, t.when) for i, t in enumerate(self.transitions)]
+        for i, c in enumerate(self.ctas):
+            for key in ("when", "close_when"):
+                text = getattr(c, key)
+                if text:
+                    out.append((("ctas", i, key), c.id, text))
+        return out
+
+    @property
+    def previous_names(self) -> list[str]:
+        """The names that `previous()` reads anywhere in the rules, in order: a run keeps
+        their values in the state for the next run."""
+        names: list[str] = []
+        for _, _, text in self.expressions():
+            try:
+                found = previous_names(parse(text))
+            except ExpressionError:  # reported by the checks
+                continue
+            names += [n for n in found if n not in names]
+        return names
 
     @property
     def effective_max_hops(self) -> int:

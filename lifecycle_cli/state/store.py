@@ -8,7 +8,14 @@ Layout::
       stages/as_of=2026-11-01/part-<hash>.parquet       stage table after that day's run
       transitions/as_of=2026-11-01/part-<hash>.parquet  that day's moves
       overrides/as_of=2026-11-01/part-<hash>.parquet    stages changed by hand in the export
+      ctas/..., tasks/...                               CTA events and the tasks they brought
+      metrics/as_of=2026-11-01/part-<hash>.parquet      each customer's metrics that day
+      values/as_of=2026-11-01/part-<hash>.parquet       the other values previous() reads
+      totals/as_of=2026-11-01/part-<hash>.parquet       visits ended per customer and stage
       runs/as_of=2026-11-01/run-<hash>.json             that day's manifest
+
+``metrics``, ``values`` and ``totals`` are written when the rules need them (metrics,
+``previous()`` of a customer column or derived value, ``history_columns: true``).
 
 Every data file is written under a temporary name, fsynced, renamed to a name
 made from its content, and then the index ``state.json`` is replaced in one
@@ -40,7 +47,8 @@ from ..files import fsync_dir, write_atomic
 
 FORMAT = 1
 INDEX = "state.json"
-TABLES = ("stages", "transitions", "overrides", "ctas", "tasks")
+TABLES = ("stages", "transitions", "overrides", "ctas", "tasks", "metrics", "values", "totals")
+KEPT = ("metrics", "values", "totals")  # the tables a day holds when its rules need them
 
 
 class StateError(DataError):
@@ -150,6 +158,7 @@ class DayWrite:
     manifest: dict[str, Any]
     ctas: pl.DataFrame | None = None  # the day's CTA events (see ctas.py)
     tasks: pl.DataFrame | None = None  # the tasks of the CTAs created that day
+    kept: dict[str, pl.DataFrame] = field(default_factory=dict)  # of KEPT: metrics, ...
 
 
 class Transaction:
@@ -169,6 +178,7 @@ class Transaction:
                   "overrides": day.overrides}
         if day.ctas is not None and day.tasks is not None:
             tables |= {"ctas": day.ctas, "tasks": day.tasks}
+        tables |= {name: frame for name, frame in day.kept.items() if name in KEPT}
         blobs = {table: (_parquet_bytes(frame), "part-{}.parquet", table)
                  for table, frame in tables.items()}
         manifest = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n")
