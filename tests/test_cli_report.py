@@ -10,7 +10,7 @@ from cli_util import AS_OF, DATA, FIXTURE, RULES, lifecycle, snapshot
 from report_util import EVIL_NAME, EVIL_OWNER, FORMULA, build_state, evil_export
 
 SHEETS = ["about", "distribution", "flows", "flow_matrix", "funnel", "time_in_stage",
-          "survival", "overdue", "overdue_customers", "ctas"]
+          "survival", "overdue", "overdue_customers", "visits", "ctas"]
 
 
 @pytest.fixture(scope="module")

@@ -275,7 +275,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", ["distribution", "flows", "flow_matrix", "funnel",
                                   "time_in_stage", "survival", "overdue", "overdue_customers",
-                                  "ctas"])
+                                  "ctas", "visits"])
 def test_golden_tables_for_a_fixed_state(state: Path, name: str, tmp_path: Path) -> None:
     from cli_util import DATA, RULES
 

@@ -310,6 +310,9 @@ def report_summary(console: Console, report: Report, written: list[Path]) -> Non
     if report.skipped_visits:
         console.print(f"time in stage: {report.skipped_visits:,} visit(s) left out: their start "
                       "is unknown, or after their end")
+    if report.visits is not None:
+        console.print(f"visits: {report.visits.height:,} in the period, one row each in the "
+                      "visits table (--csv, --xlsx)")
     if report.ctas is None:
         console.print("CTAs: the rules have none")
     for warning in report.warnings:

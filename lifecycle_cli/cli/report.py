@@ -13,14 +13,14 @@ import typer
 from ..errors import OptionError
 from ..files import write_text_atomic
 from ..render.html import render_html
-from ..render.tables import check_not_inputs, write_tables
+from ..render.tables import XLSX_MAX_ROWS, check_not_inputs, write_tables
 from ..report.build import Report, build_report, history_from_exports, history_from_state
 from ..rules.load import load_rules
 from ..state.store import INDEX
 from . import common, render
 
 TEXT_COLUMNS = ["customer_id", "name", "owner", "stage", "from_stage", "to_stage", "next_stage",
-                "type", "item", "value"]
+                "type", "item", "value", "rule_in", "rule_out"]
 
 
 def register(app: typer.Typer) -> None:
@@ -145,7 +145,14 @@ def _write(result: Report, html: Path | None, xlsx: Path | None, csv: Path | Non
         written.append(write_text_atomic(html, render_html(result)))
     if xlsx is not None:
         step("writing the workbook")
-        written += write_tables(result.tables, xlsx.parent, "xlsx", inputs=inputs,
+        sheets = result.tables
+        if "visits" in sheets and sheets["visits"].height > XLSX_MAX_ROWS:
+            # one visit a row: a big history outgrows a sheet; the other sheets still fit
+            del sheets["visits"]
+            result.warnings.append(
+                f"the visits table has {result.tables['visits'].height:,} rows, more than a "
+                "sheet holds: it is not in the workbook (write it with --csv)")
+        written += write_tables(sheets, xlsx.parent, "xlsx", inputs=inputs,
                                 created=result.end, text_columns=TEXT_COLUMNS,
                                 workbook_name=xlsx.name)
     if csv is not None:

@@ -396,6 +396,8 @@ def _state_and_rules(
 ) -> tuple[pl.DataFrame, CompiledRules | None]:
     """The decision state (attributes and metrics) and the rules compiled against it."""
     computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
+    if rules.history_columns:  # yesterday's output as today's input: computed again
+        computed |= set(history_columns(rules.stage_names))
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
     state = typed.select(attributes).join(metrics.values, on=ID, how="left", maintain_order="left")
     attribute_kinds = {

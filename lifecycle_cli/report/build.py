@@ -14,10 +14,11 @@ export), customer attributes (owner, value, name) and CTA records.
 :func:`build_report` turns it into tables; renderers only lay them out.
 
 Time in stage is estimated with Kaplan-Meier (`lifecycle_cli.survival`). A
-visit is one customer's stay in one stage. Those that ended in the period end
-with a move (an event; the move says how many days it lasted); those still
-going on at the end are censored at the end date, or at the customer's last
-export if it has left the exports. Visits that began before the period are
+visit is one customer's stay in one stage (`lifecycle_cli.day.visits`: the
+``visits`` table and the time in stage are made of the same visits). Those
+that ended in the period end with a move (an event; the move says how many
+days it lasted); those still going on at the end are censored at the end date,
+or at the customer's last export if it has left the exports. Visits that began before the period are
 left-truncated at the period's start. Visits with no known start are skipped,
 and counted.
 """
@@ -31,10 +32,11 @@ from pathlib import Path
 
 import polars as pl
 
-from ..columns import CLOSED, ENTERED, ID, MOVES_SCHEMA, OPEN, ROW, SEEN, STAGE
+from ..columns import BY_HAND_RULE, CLOSED, ENTERED, ID, MOVES_SCHEMA, OPEN, ROW, SEEN, STAGE
 from ..ctas.decide import current
 from ..day.load import Progress, load, no_progress
 from ..day.pipeline import run_day
+from ..day.visits import last_moves, visits
 from ..engine.builtins import days_in_stage, expected_days, overdue, stuck
 from ..errors import DataError, OptionError, Problem
 from ..inputs.customers import read_customers
@@ -54,7 +56,7 @@ from .survival import (
 )
 
 NEW = "(new)"  # the from-stage of an initial assignment
-BY_HAND = "(by hand)"  # the rule of a stage changed by hand in the export
+BY_HAND = BY_HAND_RULE  # the rule of a stage changed by hand in the export
 NO_OWNER = "(no owner)"
 DEFAULT_VALUE = "arr"
 DEFAULT_OWNER = "csm"
@@ -77,8 +79,11 @@ class History:
     ``moves``: every move with ``as_of`` in [``start``, ``end``] (`MOVES_SCHEMA`);
     ``days_in_from_stage`` is how long the visit it ended lasted.
     ``attributes``: ``customer_id`` (text) and the customers export's other columns,
-    under the rules' names; None when no export was given.
+    under the rules' names, and the metrics at ``end`` (from a run in memory, the derived
+    values too); None when there are none.
     ``ctas``: the state's CTA records up to ``end`` (see :func:`cta_table`), or None.
+    ``before``: each customer's last move before ``start`` (None: none): the rule that
+    began the visits going on when the period begins.
     """
 
     rules: Rules
@@ -91,12 +96,26 @@ class History:
     source: str = ""
     runs: int = 1
     warnings: list[str] = field(default_factory=list)
+    before: pl.DataFrame | None = None
 
 
 def _attributes(typed: pl.DataFrame) -> pl.DataFrame:
     """The customers export as the rules see it, keyed by the id as text."""
     return typed.drop(ROW, STAGE, ENTERED, strict=False).with_columns(
         pl.col(ID).cast(pl.String))
+
+
+def _with_computed(attributes: pl.DataFrame | None, computed: pl.DataFrame | None
+                   ) -> pl.DataFrame | None:
+    """The attributes and the computed values (``customer_id`` as text, then metrics...):
+    a computed value replaces an export column of its name, as in the customers output."""
+    if computed is None or computed.width <= 1:
+        return attributes
+    if attributes is None:
+        return computed
+    own = [c for c in attributes.columns if c == ID or c not in computed.columns]
+    return attributes.select(own).join(computed, on=ID, how="full", coalesce=True,
+                                       maintain_order="left_right")
 
 
 def history_from_state(
@@ -135,6 +154,8 @@ def history_from_state(
         current = current.with_columns(pl.lit(end, dtype=pl.Date).alias(SEEN))
     current = current.select("customer_id", "stage", "stage_entered_at", SEEN)
     moves = _state_moves(view, start, end)
+    before = last_moves(view.moves(None, start - dt.timedelta(days=1))) \
+        if view.first is not None and start > view.first else None
     ctas = view.ctas(end) if rules.ctas else None
     attributes = None
     warnings: list[str] = []
@@ -148,40 +169,20 @@ def history_from_state(
             warnings.append(
                 f"{missing:,} customer(s) of the state are not in {customers}: they have no "
                 "owner or value in the report")
+    attributes = _with_computed(attributes, view.metrics(end))
     gone = current.filter(pl.col(SEEN) < end).height
     if gone:
         warnings.append(
             f"{gone:,} customer(s) were not in the export of {end} (last seen earlier): they "
             "keep the stage the state holds, and their time in stage stops at their last export")
     return History(rules, start, end, current, moves, attributes, ctas,
-                   source=f"state {path}", runs=len(days), warnings=warnings)
+                   source=f"state {path}", runs=len(days), warnings=warnings, before=before)
 
 
 def _state_moves(view: StateView, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Transitions, and stages changed by hand in the export (overrides the export won;
     a hand edit of the date alone is no move)."""
-    transitions = view.history("transitions", start, end)
-    frames = []
-    if transitions.height:
-        frames.append(transitions.select(
-            pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items()))
-    overrides = view.history("overrides", start, end)
-    if overrides.height:
-        moved = (pl.col("kept") == "export") & pl.col("state_stage").ne_missing(
-            pl.col("export_stage"))
-        frames.append(overrides.filter(moved).select(
-            pl.col("as_of").cast(pl.Date),
-            pl.col("customer_id").cast(pl.String),
-            pl.col("state_stage").alias("from_stage"),
-            pl.col("export_stage").alias("to_stage"),
-            pl.lit(BY_HAND).alias("rule_id"),
-            pl.lit(-1, dtype=pl.Int64).alias("hop"),  # before the run's own moves
-            (pl.col("as_of") - pl.col("state_entered_at")).dt.total_days().cast(pl.Int64)
-            .alias("days_in_from_stage"),
-        ))
-    if not frames:
-        return pl.DataFrame(schema=MOVES_SCHEMA)
-    return pl.concat(frames).sort("as_of", "customer_id", "hop")
+    return view.moves(start, end)
 
 
 def history_from_exports(
@@ -201,7 +202,9 @@ def history_from_exports(
         pl.col(ID).cast(pl.String), STAGE, ENTERED, pl.lit(day, dtype=pl.Date).alias(SEEN))
     moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
     ctas = result.records()["ctas"] if rules.ctas else None  # the CTAs this day creates
-    return History(rules, day, day, current, moves, _attributes(loaded.customers.typed),
+    computed = result.final.select(pl.col(ID).cast(pl.String), *rules.metrics, *rules.derived)
+    attributes = _with_computed(_attributes(loaded.customers.typed), computed)
+    return History(rules, day, day, current, moves, attributes,
                    ctas, source=f"a run on {customers}", warnings=list(result.warnings))
 
 
@@ -234,6 +237,8 @@ class Report:
     ctas: pl.DataFrame | None  # None: the rules have no CTAs
     skipped_visits: int
     warnings: list[str] = field(default_factory=list)
+    # one row per visit in progress at some time in the period (`VISIT_SCHEMA`)
+    visits: pl.DataFrame | None = None
 
     @property
     def about(self) -> pl.DataFrame:
@@ -265,6 +270,8 @@ class Report:
             "overdue": self.overdue,
             "overdue_customers": self.overdue_customers,
         }
+        if self.visits is not None:
+            tables["visits"] = self.visits
         if self.ctas is not None:
             tables["ctas"] = self.ctas
         return tables
@@ -285,8 +292,11 @@ def _column(attributes: pl.DataFrame | None, rules: Rules, wanted: str | None, d
     by_header = {rules.customer_column(c): c for c in columns}
     found = wanted if wanted in columns else by_header.get(wanted)
     if found is None:
+        where = "the customers export has no such column"
+        if option == "--value" and any(m in columns for m in rules.metrics):
+            where += ", and no metric has this name"
         raise OptionError(Problem(
-            f"{option} {wanted}: the customers export has no such column",
+            f"{option} {wanted}: {where}",
             hint=did_you_mean(wanted, columns) or "columns: " + ", ".join(columns[:20])))
     return found
 
@@ -346,8 +356,8 @@ def build_report(
     expected = {s.name: s.expected_days for s in rules.stages} | {s: None for s in unknown}
 
     customers = _customers(history, attributes, value_col, owner_col, name_col, factor)
-    visits, skipped = _visits(history)
-    time_in_stage, curve = _time_in_stage(visits, skipped, stages, expected)
+    stays, skipped = _visits(history)
+    time_in_stage, curve = _time_in_stage(stays, skipped, stages, expected)
     flows = _flows(history.moves, stages)
     ctas = cta_table(history.ctas, history.start, history.end)
     title = rules.name or "lifecycle"
@@ -366,7 +376,7 @@ def build_report(
         distribution=_distribution(customers, stages, value_col),
         flows=flows,
         flow_matrix=_flow_matrix(flows, stages),
-        funnel=_funnel(history, visits, rules),
+        funnel=_funnel(history, stays, rules),
         time_in_stage=time_in_stage,
         survival=curve,
         overdue=_overdue(customers, stages, expected, value_col),
@@ -374,6 +384,8 @@ def build_report(
         ctas=ctas,
         skipped_visits=int(skipped["skipped"].sum()) if skipped.height else 0,
         warnings=warnings,
+        visits=visits(history.moves, history.current, history.end, start=history.start,
+                      before=history.before),
     )
 
 
@@ -466,31 +478,16 @@ def _visits(history: History) -> tuple[pl.DataFrame, pl.DataFrame]:
     has lasted at its censoring), ``left`` (true: it ended with a move),
     ``observed_from`` (the age in days at which the period began to see it).
     """
-    ended = history.moves.filter(pl.col("from_stage").is_not_null()).select(
-        ID,
-        pl.col("from_stage").alias(STAGE),
-        (pl.col("as_of") - pl.duration(days=pl.col("days_in_from_stage"))).alias("entered"),
-        pl.col("as_of").alias("until"),
-        pl.lit(True).alias("left"),
-    )
-    end = pl.lit(history.end, dtype=pl.Date)
-    still = history.current.select(
-        ID,
-        STAGE,
-        pl.col(ENTERED).alias("entered"),
-        pl.min_horizontal(pl.col(SEEN), end).alias("until"),
-        pl.lit(False).alias("left"),
-    ).filter(pl.col(STAGE).is_not_null())
-    all_visits = pl.concat([ended, still]).with_columns(
-        (pl.col("until") - pl.col("entered")).dt.total_days().cast(pl.Int64).alias("days"),
+    all_visits = visits(history.moves, history.current, history.end).with_columns(
+        pl.col("exited").is_not_null().alias("left"),
         (pl.lit(history.start, dtype=pl.Date) - pl.col("entered")).dt.total_days()
         .cast(pl.Int64).clip(lower_bound=0).alias("observed_from"),
     )
     usable = pl.col("days").is_not_null() & (pl.col("days") >= 0)
     skipped = all_visits.filter(~usable).group_by(STAGE).agg(pl.len().alias("skipped"))
     # a visit the period never saw (its customer's last export came before the period)
-    visits = all_visits.filter(usable & (pl.col("observed_from") <= pl.col("days")))
-    return visits.select(ID, STAGE, "entered", "days", "left", "observed_from"), skipped
+    stays = all_visits.filter(usable & (pl.col("observed_from") <= pl.col("days")))
+    return stays.select(ID, STAGE, "entered", "days", "left", "observed_from"), skipped
 
 
 def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, stages: list[str],
