@@ -298,3 +298,26 @@ def test_run_does_not_need_the_columns_only_check_reads(tmp_path: Path) -> None:
         check(load_rules(rules), EXPORT1, [USAGE], DAY1)
 
 
+
+
+def test_without_usage_a_check_reads_the_metrics_the_state_kept_for_its_date(
+        state: Path, tmp_path: Path) -> None:
+    """`check --state` right after `run --state` for the same date, without --usage, decides
+    with the metrics that run kept; with no record of the date, metrics take their defaults."""
+    import shutil
+
+    rules = load_rules(RULES)
+    rules = rules.model_copy(update={"compliance": rules.compliance.model_copy(
+        update={"no_usage_days": None})})  # a finding that needs the usage rows themselves
+    export = tmp_path / "customers.csv"  # the export of 11-01 without its typo
+    export.write_text(EXPORT2.read_text(encoding="utf-8").replace("Adoptng", "Adopting"),
+                      encoding="utf-8")
+    ran = shutil.copytree(state, tmp_path / "ran")
+    run(rules, export, [USAGE], DAY2, state=ran)
+    with_usage = check(rules, export, [USAGE], DAY2, state_dir=ran)
+    kept = check(rules, export, [], DAY2, state_dir=ran)
+    assert kept.findings.equals(with_usage.findings)
+    assert not any("no usage export given" in w for w in kept.warnings)
+    defaults = check(rules, export, [], DAY2, state_dir=state)  # the state has no 11-01
+    assert not defaults.findings.equals(with_usage.findings)
+    assert any("no usage export given" in w for w in defaults.warnings)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 from cli_util import AS_OF, DATA, FIXTURE, RULES, lifecycle, snapshot
 from report_util import EVIL_NAME, EVIL_OWNER, FORMULA, build_state, evil_export
@@ -195,3 +197,29 @@ def test_help_has_an_example() -> None:
     proc = lifecycle("report", "--help")
     assert proc.returncode == 0
     assert "Example" in proc.stdout and "--html" in proc.stdout
+
+
+def test_value_takes_a_metric_the_state_kept_or_the_run_computed(state: Path,
+                                                                  tmp_path: Path) -> None:
+    """`--value minutes_30d` sums a metric per stage: with --state, the metrics the state
+    kept for the period's last day (no export needed); in memory, the run's."""
+    from lifecycle_cli import StateView
+
+    proc = lifecycle("report", "--state", state, "--rules", RULES, "--value", "minutes_30d",
+                     "--to", "2026-11-02", "--quiet", "--csv", tmp_path / "state")
+    assert proc.returncode == 0, proc.stderr
+    table = pl.read_csv(tmp_path / "state" / "distribution.csv")
+    view, day = StateView.open(state), dt.date(2026, 11, 2)
+    kept = view.stages(day).join(view.metrics(day), on="customer_id")
+    want = dict(kept.group_by("stage").agg(pl.col("minutes_30d").sum()).iter_rows())
+    got = {s: v for s, v in table.select("stage", "minutes_30d").iter_rows() if s in want}
+    assert got == pytest.approx(want)
+    assert table["minutes_30d"].sum() > 0
+    proc = lifecycle("report", *FIXTURE, "--rules", RULES, "--as-of", AS_OF, "--value",
+                     "logins_30d", "--quiet", "--csv", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    assert "logins_30d_share" in pl.read_csv(tmp_path / "run" / "distribution.csv").columns
+    proc = lifecycle("report", "--state", state, "--rules", RULES, "--value", "minutes_3d")
+    assert proc.returncode == 2
+    assert "--value minutes_3d: the customers export has no such column, and no metric has " \
+        "this name" in proc.stderr and "did you mean 'minutes_30d'?" in proc.stderr

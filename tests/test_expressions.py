@@ -287,3 +287,45 @@ def test_month_functions_take_datetimes_by_their_day() -> None:
     assert values("months_since(ts)") == [0, None, None, 0]
     assert values("ts + INTERVAL '1 month'") == [dt.datetime(2026, 11, 30, 23, 0), None, None,
                                                   dt.datetime(2026, 12, 1, 1, 0)]
+
+
+# -- previous() ---------------------------------------------------------------------------------
+
+
+def test_previous_reads_the_column_of_the_previous_run_with_the_kind_of_the_name() -> None:
+    frame = FRAME.with_columns((pl.col("n") + 25).alias("previous(n)"))
+    compiled = compile_expression("previous(n) - n >= 20", SCOPE, as_of=AS_OF, condition=True,
+                                  previous={"n", "s"})
+    assert frame.select(compiled.as_condition().alias("v"))["v"].to_list() == [
+        True, False, True, True]
+    assert compiled.names == ("previous(n)", "n")
+    assert compile_expression("PREVIOUS(s)", SCOPE, as_of=AS_OF, previous={"s"}).kind \
+        == Kind.STRING
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ("previous(nn) > 1", "unknown name 'nn' in previous(nn)", "did you mean 'n'?"),
+        ("previous(days_in_stage) > 1", "'days_in_stage' is a built-in value",
+         "read previous(days)"),
+        ("previous(as_of) > d", "'as_of' is a built-in value", None),
+        ("previous(n + 1) > 1", "previous(n + 1): previous() takes one name", None),
+        ("previous(n, s) > 1", "previous(n, s): previous() takes one name", None),
+        ("previous(x.n) > 1", "previous() takes one name", None),
+    ],
+)
+def test_previous_errors(text: str, message: str, hint: str | None) -> None:
+    scope = {**SCOPE, "days_in_stage": Kind.NUMBER}
+    with pytest.raises(ExpressionError) as info:
+        compile_expression(text, scope, as_of=AS_OF, condition=True, previous={"n", "s", "d"})
+    assert message in info.value.message
+    if hint is not None:
+        assert info.value.hint is not None and hint in info.value.hint
+
+
+def test_previous_is_refused_where_it_has_no_meaning() -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_expression("previous(n) > 1", SCOPE, as_of=AS_OF)  # a metric's `where`
+    assert "previous() is not allowed here" in info.value.message
+    assert "usage rows" in (info.value.hint or "")

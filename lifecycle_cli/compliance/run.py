@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..columns import ROW, STAGE
+from ..columns import ID, ROW, STAGE
 from ..ctas.decide import latest_ctas
 from ..day.load import Progress, load, no_progress
 from ..day.pipeline import run_day
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
 from ..files import file_facts
 from ..inputs.formats import line_of_row
+from ..metrics.compute import MetricsResult, stored_metrics
 from ..rules.checks import compliance_column_problems
 from ..rules.model import Metric, Rules
 from ..state.view import StateView
@@ -269,9 +270,13 @@ def check(
     if missing:
         raise RulesError(missing)
     settings = resolve(rules, loaded.typed.columns)
+    metrics = None
+    if state_dir is not None and not usage_paths and rules.metrics:
+        metrics = _kept_metrics(rules, StateView.open(state_dir, empty_ok=True), as_of, loaded)
     # the day in memory, exactly as `run --state` decides it; customers whose starting stage
     # the rules don't name are set aside (unknown_stage findings)
-    day = run_day(run_rules, loaded, as_of, start, set_aside_unknown=True, progress=progress)
+    day = run_day(run_rules, loaded, as_of, start, set_aside_unknown=True, metrics=metrics,
+                  progress=progress)
     progress("looking for findings")
     context = _context(rules, settings, loaded, day, as_of, start, records,
                        usage_given=bool(usage_paths), last_usage=usage_wanted)
@@ -290,6 +295,18 @@ def check(
         since=since if records is not None else None,
         seconds=time.monotonic() - started,
     )
+
+
+def _kept_metrics(rules: Rules, view: StateView, as_of: dt.date, loaded: Loaded
+                  ) -> MetricsResult | None:
+    """Without a usage export, the metrics the state kept for the as-of date itself (a
+    `run --state` of that date wrote them), so the check decides as that run did; None when
+    it kept none, or not every metric of the rules."""
+    stored = view.metrics(as_of) if as_of in view.days else None
+    if stored is None or any(name not in stored.columns for name in rules.metrics):
+        return None
+    loaded.warnings = [w for w in loaded.warnings if not w.startswith("no usage export given")]
+    return stored_metrics(rules, stored, loaded.typed.select(ID))
 
 
 def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: dt.date,

@@ -336,6 +336,28 @@ def finish(rules: Rules, values: pl.DataFrame, kinds: dict[str, Kind]) -> pl.Dat
     return values.select(columns)
 
 
+def stored_metrics(rules: Rules, stored: pl.DataFrame, customer_ids: pl.DataFrame
+                   ) -> MetricsResult:
+    """The metrics a state kept for a day (``customer_id`` as text, a column per metric, every
+    metric of ``rules`` among them), for the customers of ``customer_ids`` (a frame with ID);
+    a customer the day did not have gets what a customer with no usage rows gets."""
+    kinds = {name: kind_of(stored.schema[name]) for name in rules.metrics}
+    key, found = "__stored_key", "__stored_found"
+    ids = customer_ids.select(ID)
+    kept = ids.with_columns(pl.col(ID).cast(pl.String).alias(key)).join(
+        stored.select(pl.col("customer_id").alias(key), *rules.metrics)
+        .with_columns(pl.lit(True).alias(found)),
+        on=key, how="left", maintain_order="left")
+    fallback = finish(rules, ids, kinds).drop(ID)
+    values = pl.concat([kept, fallback.rename(lambda c: f"__default_{c}")], how="horizontal")
+    return MetricsResult(
+        values=values.select(ID, *[
+            pl.when(pl.col(found).fill_null(False)).then(pl.col(n))
+            .otherwise(pl.col(f"__default_{n}")).alias(n) for n in rules.metrics]),
+        kinds=kinds,
+    )
+
+
 # -- many consecutive days at once (backfill) ----------------------------------------------
 
 def metric_columns(rules: Rules) -> list[str]:
