@@ -35,3 +35,13 @@ def test_every_option_is_documented(command: str) -> None:
     missing = [opt for opt in options
                if not re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", DOCS)]
     assert missing == [], f"lifecycle {command}: not in README.md or docs/: {missing}"
+
+
+def test_every_top_level_key_of_the_rules_is_in_the_rules_reference() -> None:
+    """docs/rules.md's table of top-level keys names every key a rules file may have."""
+    from lifecycle_cli.rules.model import Rules, field_names
+
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    table = text[text.index("## Top-level keys"):text.index("## stages")]
+    missing = [k for k in field_names(Rules) if f"| `{k}` |" not in table]
+    assert not missing, f"docs/rules.md, Top-level keys: document {missing}"

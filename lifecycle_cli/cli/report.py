@@ -29,7 +29,9 @@ def register(app: typer.Typer) -> None:
         epilog="Examples:\n\n  lifecycle report --state state --rules rules/live.yaml "
         "--customers exports/crm.csv --from 2026-08-01 --html report.html\n\n"
         "  lifecycle report --customers sample_data/customers.csv --usage "
-        "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --xlsx report.xlsx",
+        "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --xlsx report.xlsx"
+        "\n\n  lifecycle report --state state --rules rules/live.yaml --value minutes_30d "
+        "--csv report/   (a metric per stage; report/visits.csv: every visit)",
     )(report)
 
 
@@ -59,8 +61,9 @@ def report(
         "--to", "With --state: the last day of the period (the state's last run on or before "
         "it). Default: the state's latest.", DAY, parser=common.parse_date)] = None,
     value: Annotated[str | None, _option(
-        "--value", "Numeric customer column to sum per stage. Default: arr, if the export has "
-        "it.", "COLUMN")] = None,
+        "--value", "Numeric customer column or metric to sum per stage (with --state, the "
+        "metrics the state kept for the last day). Default: arr, if the export has it.",
+        "COLUMN")] = None,
     owner: Annotated[str | None, _option(
         "--owner-column", "Customer column naming the owner. Default: the rules' "
         "compliance.owner_column, else the first CTA's owner, else csm, if the export has "
@@ -90,7 +93,8 @@ def report(
 ) -> None:
     """Report where customers stand and how they moved: customers and value per stage,
     moves from stage to stage, funnel conversion, time in stage (Kaplan-Meier median and
-    p90 against expected days), overdue and stuck customers by owner, and CTAs.
+    p90 against expected days), overdue and stuck customers by owner, CTAs, and every
+    visit (--csv, --xlsx: the visits table).
 
     With --state, over the state's history (--from/--to); without, over one run of the
     rules on --customers/--usage, in memory. The tables go to standard output; the
