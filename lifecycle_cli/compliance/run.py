@@ -250,13 +250,15 @@ def check(
 
     With ``state_dir``, the day starts from the state's stages as ``run --state`` would, hand
     changes in the export are ``override`` findings, and ``since`` adds the state's moves and
-    hand changes from that day on. Nothing is written. Bad data or rules raise the errors
-    ``run`` raises, except unknown stages, which are findings.
+    hand changes from that day on; without ``usage_paths``, the metrics are those the state
+    kept for ``as_of`` (when a run of that date kept them). Nothing is written. Bad data or
+    rules raise the errors ``run`` raises, except unknown stages, which are findings.
     """
     started = time.monotonic()
     as_of = as_of or dt.date.today()
     records = None
     start = None
+    view = None
     if state_dir is not None:
         progress("reading the state")
         view = StateView.open(state_dir, empty_ok=True)
@@ -271,8 +273,8 @@ def check(
         raise RulesError(missing)
     settings = resolve(rules, loaded.typed.columns)
     metrics = None
-    if state_dir is not None and not usage_paths and rules.metrics:
-        metrics = _kept_metrics(rules, StateView.open(state_dir, empty_ok=True), as_of, loaded)
+    if view is not None and not usage_paths and rules.metrics:
+        metrics = _kept_metrics(rules, view, as_of, loaded)
     # the day in memory, exactly as `run --state` decides it; customers whose starting stage
     # the rules don't name are set aside (unknown_stage findings)
     day = run_day(run_rules, loaded, as_of, start, set_aside_unknown=True, metrics=metrics,

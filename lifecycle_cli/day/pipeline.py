@@ -16,9 +16,11 @@ keeps of it. `run`, nightly runs, `backfill`, `explain`, `diff`, `check` and
 
 The steps: merge the export's stages with the state's (`start.merge_start`),
 compute the metrics (`metrics.compute`), compile the rules against the data
-(`engine.compile`), decide the moves (`engine.decide`), compute the built-in
+(`engine.compile`), add the values ``previous()`` reads from the start
+(`Start.previous`), decide the moves (`engine.decide`), compute the built-in
 and derived values on the final stages (`engine.builtins`), decide the CTAs
-(`ctas.decide`), and build the output tables.
+(`ctas.decide`), add the visits' totals and history columns
+(`day.visits`, with ``history_columns``), and build the output tables.
 """
 
 from __future__ import annotations

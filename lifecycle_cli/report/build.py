@@ -14,13 +14,13 @@ export), customer attributes (owner, value, name) and CTA records.
 :func:`build_report` turns it into tables; renderers only lay them out.
 
 Time in stage is estimated with Kaplan-Meier (`lifecycle_cli.survival`). A
-visit is one customer's stay in one stage (`lifecycle_cli.day.visits`: the
-``visits`` table and the time in stage are made of the same visits). Those
-that ended in the period end with a move (an event; the move says how many
-days it lasted); those still going on at the end are censored at the end date,
-or at the customer's last export if it has left the exports. Visits that began before the period are
+visit is one customer's stay in one stage. Those that ended in the period end
+with a move (an event; the move says how many days it lasted); those still
+going on at the end are censored at the end date, or at the customer's last
+export if it has left the exports. Visits that began before the period are
 left-truncated at the period's start. Visits with no known start are skipped,
-and counted.
+and counted. The ``visits`` table lists the same visits, one row each
+(`lifecycle_cli.day.visits` makes both).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ are in `lifecycle_cli.rules.checks`, loading and error locations in
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SerializeAsAny, field_validator
@@ -179,14 +180,7 @@ class Rules(RulesModel):
     def previous_names(self) -> list[str]:
         """The names that `previous()` reads anywhere in the rules, in order: a run keeps
         their values in the state for the next run."""
-        names: list[str] = []
-        for _, _, text in self.expressions():
-            try:
-                found = previous_names(parse(text))
-            except ExpressionError:  # reported by the checks
-                continue
-            names += [n for n in found if n not in names]
-        return names
+        return list(_previous_names(tuple(text for _, _, text in self.expressions())))
 
     @property
     def effective_max_hops(self) -> int:
@@ -234,6 +228,20 @@ class Rules(RulesModel):
             hint=hint,
             column=column,
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _previous_names(texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The names ``previous()`` reads in these expressions (parsed once per set of texts:
+    every day of a backfill asks)."""
+    names: list[str] = []
+    for text in texts:
+        try:
+            found = previous_names(parse(text))
+        except ExpressionError:  # reported by the checks
+            continue
+        names += [n for n in found if n not in names]
+    return tuple(names)
 
 
 # -- allowed keys per section, for "did you mean" ------------------------------------------
