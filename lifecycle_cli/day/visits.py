@@ -162,7 +162,7 @@ def totals_of(moves: pl.DataFrame) -> pl.DataFrame:
 
 def _regroup(frame: pl.DataFrame) -> pl.DataFrame:
     return (
-        frame.group_by("customer_id", "stage")
+        frame.group_by("customer_id", "stage", maintain_order=True)
         .agg(pl.col("visits").sum(), pl.col("days").sum(), pl.col("last_entered").max())
         .select(pl.col(c).cast(t) for c, t in TOTALS_SCHEMA.items())
     )
@@ -170,16 +170,22 @@ def _regroup(frame: pl.DataFrame) -> pl.DataFrame:
 
 def add_totals(base: pl.DataFrame | None, moves: pl.DataFrame) -> pl.DataFrame:
     """The totals after a day: those of the day before (``base``; None: none) with the visits
-    that the day's ``moves`` ended added, sorted by customer and stage. Only the rows of
-    the customers that moved are grouped again."""
+    that the day's ``moves`` ended added: ``base``'s rows in their order, then the customers'
+    first visits to a stage. One join, no sort: a nightly run adds its few moves to the
+    whole table in one pass."""
     today = totals_of(moves)
     if base is None or base.height == 0:
-        return today.sort("customer_id", "stage")
-    base = base.select(pl.col(c).cast(t) for c, t in TOTALS_SCHEMA.items())
-    keys = today.select("customer_id", "stage")
-    kept = base.join(keys, on=["customer_id", "stage"], how="anti")
-    touched = base.join(keys, on=["customer_id", "stage"], how="semi")
-    return pl.concat([kept, _regroup(pl.concat([touched, today]))]).sort("customer_id", "stage")
+        return today
+    added = base.lazy().select(pl.col(c).cast(t) for c, t in TOTALS_SCHEMA.items()).join(
+        today.lazy(), on=["customer_id", "stage"], how="full", coalesce=True,
+        maintain_order="left_right", suffix="_today")
+    return added.select(
+        "customer_id",
+        "stage",
+        (pl.col("visits").fill_null(0) + pl.col("visits_today").fill_null(0)).alias("visits"),
+        (pl.col("days").fill_null(0) + pl.col("days_today").fill_null(0)).alias("days"),
+        pl.max_horizontal("last_entered", "last_entered_today").alias("last_entered"),
+    ).collect()
 
 
 def history_values(final: pl.DataFrame, totals: pl.DataFrame, stages: list[str]) -> pl.DataFrame:
@@ -187,20 +193,22 @@ def history_values(final: pl.DataFrame, totals: pl.DataFrame, stages: list[str])
     ENTERED, DAYS_IN_STAGE), in its row order: per stage, ``days_in_<stage>_total`` (the days
     of every visit that ended, known and not negative, plus the days of the visit going on
     in it; 0 for a stage never visited) and ``last_entered_<stage>`` (the day the latest
-    visit to it began; empty when never, or unknown)."""
-    key = final.select(pl.col(ID).cast(pl.String).alias("customer_id"))
-    is_stage = {s: pl.col("stage") == s for s in stages}
-    wide = totals.join(key, on="customer_id", how="semi").group_by("customer_id").agg(
-        *[pl.col("days").filter(is_stage[s]).sum().alias(f"__days_{i}")
-          for i, s in enumerate(stages)],
-        *[pl.col("last_entered").filter(is_stage[s]).max().alias(f"__last_{i}")
-          for i, s in enumerate(stages)],
+    visit to it began; empty when never, or unknown). ``totals`` has one row per customer
+    and stage at most: a join per stage places them."""
+    frame = final.lazy().select(
+        pl.col(ID).cast(pl.String).alias("customer_id"),
+        pl.col(STAGE).alias("__stage"),
+        pl.col(ENTERED).alias("__entered"),
+        pl.col(DAYS_IN_STAGE).alias("__now"),
     )
-    joined = key.join(wide, on="customer_id", how="left", maintain_order="left").with_columns(
-        final[STAGE].alias("__stage"), final[ENTERED].alias("__entered"),
-        final[DAYS_IN_STAGE].alias("__now"))
+    ended = totals.lazy()
     columns = []
     for i, s in enumerate(stages):
+        frame = frame.join(
+            ended.filter(pl.col("stage") == s).select(
+                "customer_id", pl.col("days").alias(f"__days_{i}"),
+                pl.col("last_entered").alias(f"__last_{i}")),
+            on="customer_id", how="left", maintain_order="left")
         here = pl.col("__stage") == s
         now = pl.when(here).then(_counted_days(pl.col("__now"))).fill_null(0)
         columns += [
@@ -208,4 +216,4 @@ def history_values(final: pl.DataFrame, totals: pl.DataFrame, stages: list[str])
             pl.max_horizontal(pl.col(f"__last_{i}"), pl.when(here).then(pl.col("__entered")))
             .cast(pl.Date).alias(last_entered_column(s)),
         ]
-    return joined.select(columns)
+    return frame.select(columns).collect()
