@@ -204,3 +204,15 @@ def test_help_has_an_example() -> None:
     proc = lifecycle("report", "--help")
     assert proc.returncode == 0
     assert "Example" in proc.stdout and "--html" in proc.stdout
+
+
+def test_top_cuts_the_cta_table_too(state: Path) -> None:
+    full = lifecycle(*on_state(state))
+    rows = re.findall(r"^ (?:Lifecycle|Risk|Renewal) +│",
+                      full.stdout.split("by type and owner")[1], re.M)
+    assert len(rows) > 2
+    proc = lifecycle(*on_state(state, "--top", "2"))
+    assert proc.returncode == 0, proc.stderr
+    after = proc.stdout.split("by type and owner")[1]
+    assert len(re.findall(r"^ (?:Lifecycle|Risk|Renewal) +│", after, re.M)) == 2
+    assert f"... and {len(rows) - 2:,} more rows (--top, --xlsx, --csv)" in after
