@@ -178,7 +178,6 @@ def _funnel(report: Report, colors: dict[str, str], period: str) -> str:
     if not report.main_path:
         return ('<h3>Funnel</h3><p class="note">No main path of two stages or more: set '
                 "<code>report: {main_path: [...]}</code> in the rules.</p>")
-    notes = report.notes
     outflows: dict[str, list[tuple[str, int]]] = {}
     for a, b, n in report.funnel_outflows.select("from_stage", "to_stage", "customers").rows():
         outflows.setdefault(a, []).append((b, n))
@@ -193,8 +192,10 @@ def _funnel(report: Report, colors: dict[str, str], period: str) -> str:
     return (
         f"<h3>Funnel along the main path: {esc(path)}</h3>"
         '<p class="note">Of the customers in a stage of the main path at any time in the '
-        "period, the share that moved straight on to its next stage. "
-        f"{esc(notes['funnel'])} {esc(notes['main_path'])}</p>"
+        "period, the share that moved straight on to its next stage. The funnel counts "
+        "customers, each once per stage and column; the flows above count moves (a customer "
+        "who moved twice counts twice). Moves from the path to other stages are outflows, "
+        "not conversion. The rules' <code>report: main_path</code> names the path.</p>"
         f"{chart}{table(report.funnel, colors=colors)}{outflow_table}"
     )
 

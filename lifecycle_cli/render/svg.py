@@ -202,7 +202,9 @@ def funnel(steps: Sequence[Step], colors: dict[str, str], label: str, *,
         if parts:
             body.append(_text(label_w + span / 2, y + bar_h + 17, " · ".join(parts),
                               anchor="middle", size=11, fill="#444"))
-    return _svg(width, len(steps) * step_h + 4, body, label)
+    last = steps[-1]
+    tail = step_h if last.next_stage is not None or last.outflows else bar_h + 8
+    return _svg(width, (len(steps) - 1) * step_h + tail + 4, body, label)
 
 
 @dataclass(frozen=True)
