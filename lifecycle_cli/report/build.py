@@ -19,7 +19,12 @@ with a move (an event; the move says how many days it lasted); those still
 going on at the end are censored at the end date, or at the customer's last
 export if it has left the exports. Visits that began before the period are
 left-truncated at the period's start. Visits with no known start are skipped,
-and counted.
+and counted; visits that began and ended on one day (passed through within a run)
+are no time spent: left out, and counted. A median, p90 or over_expected needs
+``min_exits`` visits that ended (the rules' ``report: min_exits``).
+
+The funnel follows the rules' main path (`Rules.main_path`) and counts customers;
+moves from the path to other stages are outflows. The flows count moves.
 """
 
 from __future__ import annotations
