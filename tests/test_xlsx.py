@@ -123,3 +123,21 @@ def test_every_sheet_prints_landscape_one_page_wide_with_its_header(tmp_path: Pa
 def test_empty_and_all_null_columns_still_write(tmp_path: Path, height: int) -> None:
     sheet = sheet_of(tmp_path, frame().head(height))
     assert [c.value for c in sheet[1]] == frame().columns
+
+
+def test_odd_types_and_non_finite_numbers_still_write(tmp_path: Path) -> None:
+    """A Parquet export may hold durations, times of day, categories or NaN: the workbook
+    is written all the same; NaN and infinities are empty cells, never formulas."""
+    odd = pl.DataFrame({
+        "wait": pl.Series([dt.timedelta(days=1), None]),
+        "at": [dt.time(9, 30), None],
+        "tier": pl.Series(["gold", "silver"], dtype=pl.Categorical),
+        "price": pl.Series([1.5, 2.25]).cast(pl.Decimal(10, 2)),
+        "score": [float("nan"), float("-inf")],
+        "ratio": [0.5, float("inf")],
+    })
+    sheet = sheet_of(tmp_path, odd)
+    rows = [[c.value for c in r] for r in sheet.iter_rows(min_row=2)]
+    assert [r[2:] for r in rows] == [["gold", 1.5, None, 0.5], ["silver", 2.25, None, None]]
+    assert all(c.data_type != "f" for r in sheet.iter_rows() for c in r)  # no formula
+    assert sheet.column_dimensions["C"].width >= len("silver")

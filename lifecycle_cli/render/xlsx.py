@@ -63,6 +63,7 @@ NUMBER_FORMATS: dict[Kind, str] = {
     Kind.BOOLEAN: '"TRUE";"TRUE";"FALSE"',
 }
 FIXED_WIDTHS = {Kind.DATE: 10, Kind.DATETIME: 19, Kind.BOOLEAN: 5}
+OTHER_WIDTH = 20  # text of another type (a duration, a time of day, a list): not measured
 MAX_DECIMALS = 6  # what DECIMAL shows at most
 MAX_TEXT_WIDTH = 60  # longer text is cut off on screen (the cell keeps it whole)
 FILTER_BUTTON = 3  # the header's filter button takes about this many characters
@@ -96,10 +97,15 @@ def column_kinds(frame: pl.DataFrame, declared: Mapping[str, Kind] | None = None
     return {c: kind_of(t, declared.get(c)) for c, t in frame.schema.items()}
 
 
+def _finite(column: str) -> pl.Expr:
+    value = pl.col(column).cast(pl.Float64)
+    return value.filter(value.is_finite())
+
+
 def _decimals(column: str) -> list[pl.Expr]:
     """Per number of decimals d from 2 to MAX_DECIMALS - 1: whether every value shows
     with d decimals as it does with MAX_DECIMALS (true: no value needs more)."""
-    value = pl.col(column).cast(pl.Float64).fill_nan(None)
+    value = _finite(column)
     return [
         ((value.round(d) - value.round(MAX_DECIMALS)).abs().max().fill_null(0) <= 1e-9)
         .alias(f"{column}\0d{d}")
@@ -111,14 +117,17 @@ def text_widths(frame: pl.DataFrame, kinds: Mapping[str, Kind]) -> dict[str, int
     """The length of the longest value of each column as its kind displays it (the header
     not included), measured in one pass over the frame."""
     aggs: list[pl.Expr] = []
+    schema = frame.schema
+    textual = {c for c, t in schema.items()
+               if t in (pl.String, pl.Null) or isinstance(t, pl.Categorical | pl.Enum)}
     for column, kind in kinds.items():
-        if kind in FIXED_WIDTHS:
+        if kind in FIXED_WIDTHS or (kind is Kind.TEXT and column not in textual):
             continue
         if kind is Kind.TEXT:
             aggs.append(pl.col(column).cast(pl.String).str.len_chars().max()
                         .alias(f"{column}\0len"))
             continue
-        value = pl.col(column).cast(pl.Float64).fill_nan(None)
+        value = _finite(column)
         aggs += [value.abs().max().alias(f"{column}\0max"),
                  (value.min() < 0).fill_null(False).alias(f"{column}\0neg")]
         if kind is Kind.DECIMAL:
@@ -130,7 +139,8 @@ def text_widths(frame: pl.DataFrame, kinds: Mapping[str, Kind]) -> dict[str, int
             widths[column] = FIXED_WIDTHS[kind] if frame.height else 0
             continue
         if kind is Kind.TEXT:
-            widths[column] = int(facts.get(f"{column}\0len") or 0)
+            measured = facts.get(f"{column}\0len") if column in textual else OTHER_WIDTH
+            widths[column] = int(measured or 0) if frame.height else 0
             continue
         top = facts.get(f"{column}\0max")
         if top is None:
@@ -194,7 +204,10 @@ def write_workbook(
     workbook.set_properties({"created": stamp, "title": "lifecycle"})
     try:
         for name, frame in tables.items():
-            frame = infer_types(frame, skip=set(text_columns))
+            # NaN and infinities: empty cells (xlsxwriter refuses them, or makes formulas)
+            floats = pl.col(pl.Float32, pl.Float64)
+            frame = infer_types(frame, skip=set(text_columns)).with_columns(
+                pl.when(floats.is_finite()).then(floats))
             sheet_kinds = column_kinds(frame, declared)
             widths = column_widths(frame, sheet_kinds)
             frame.write_excel(
