@@ -11,8 +11,8 @@ import pytest
 from cli_util import AS_OF, DATA, FIXTURE, RULES, lifecycle, snapshot
 from report_util import EVIL_NAME, EVIL_OWNER, FORMULA, build_state, evil_export
 
-SHEETS = ["about", "distribution", "flows", "flow_matrix", "funnel", "time_in_stage",
-          "survival", "overdue", "overdue_customers", "visits", "ctas"]
+SHEETS = ["about", "distribution", "flows", "flow_matrix", "funnel", "funnel_outflows",
+          "time_in_stage", "survival", "overdue", "overdue_customers", "visits", "ctas"]
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,21 @@ def test_tables_go_to_stdout_and_the_summary_to_stderr(state: Path, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     assert list(tmp_path.iterdir()) == []  # no file asked for, none written
     out = proc.stdout
-    for title in ("Distribution on 2026-12-15", "Moves 2026-11-01 to 2026-12-15",
-                  "Funnel: conversion to the next stage", "Time in stage (Kaplan-Meier",
-                  "Overdue and stuck by stage and csm", "Overdue customers, stuck first"):
+    for title in ("Distribution on 2026-12-15",
+                  "Moves 2026-11-01 to 2026-12-15: from (rows) to (columns), every move counted",
+                  "Funnel along the main path Onboarding → Launched → Adopting → Renewal: "
+                  "customers", "Outflows from the main path: customers",
+                  "Time in stage (Kaplan-Meier", "Overdue and stuck by stage and csm",
+                  "Overdue customers, stuck first"):
         assert title in out
+    # the page says what the funnel and the flows count, and what time in stage leaves out
+    assert "The funnel counts customers" in out and "count moves" in out
+    assert "visits that began and ended on the same day" in out
+    assert "need at least 10 visits that ended" in out
+    assert re.search(r"Onboarding +│ +45 │ +3 │ +1 │ +— │ +— │ +— │ +2 │ +1 │ +0 │ +too few "
+                     r"exits \(1 < 10\)", out)
     assert re.search(r"Adopting +│ +5 │ +41\.7% │ +239,000 │ +70\.7%", out)
-    assert re.search(r"Will Churn +│ +30 │ +4 │ +3 │ +1 │ +0 │ +1 │ +47 │ +50\.0%", out)
+    assert re.search(r"Will Churn +│ +30 │ +4 │ +3 │ +— │ +— │ +— │ +1 │ +0 │ +0 │ +too few", out)
     assert "Acme Analytics" in out
     err = proc.stderr
     assert "12 customers on 2026-12-15; 12 moves from 2026-11-01 (3 runs); 2 overdue" in err
@@ -130,7 +139,7 @@ def test_fastexcel_reads_the_workbook_too(tmp_path: Path) -> None:
     assert reader.sheet_names == SHEETS
     funnel = reader.load_sheet_by_name("funnel").to_polars()
     assert funnel.columns[:3] == ["stage", "next_stage", "customers"]
-    assert funnel.height == 5
+    assert funnel.height == 4  # the main path: Onboarding to Renewal
 
 
 @pytest.mark.parametrize(
@@ -223,3 +232,15 @@ def test_value_takes_a_metric_the_state_kept_or_the_run_computed(state: Path,
     assert proc.returncode == 2
     assert "--value minutes_3d: the customers export has no such column, and no metric has " \
         "this name" in proc.stderr and "did you mean 'minutes_30d'?" in proc.stderr
+
+
+def test_top_cuts_the_cta_table_too(state: Path) -> None:
+    full = lifecycle(*on_state(state))
+    rows = re.findall(r"^ (?:Lifecycle|Risk|Renewal) +│",
+                      full.stdout.split("by type and owner")[1], re.M)
+    assert len(rows) > 2
+    proc = lifecycle(*on_state(state, "--top", "2"))
+    assert proc.returncode == 0, proc.stderr
+    after = proc.stdout.split("by type and owner")[1]
+    assert len(re.findall(r"^ (?:Lifecycle|Risk|Renewal) +│", after, re.M)) == 2
+    assert f"... and {len(rows) - 2:,} more rows (--top, --xlsx, --csv)" in after

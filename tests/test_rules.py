@@ -261,3 +261,41 @@ def test_compliance_strict_order_names_each_stage_once() -> None:
     [p] = problems_of(MINIMAL + "compliance: {strict_order: [A, B, A]}\n")
     assert p.message == "'A' is named twice in strict_order"
     assert p.path == "compliance.strict_order[2]"
+
+
+def test_the_report_main_path_defaults_to_the_stages_before_risk_or_terminal() -> None:
+    assert parse_rules(MINIMAL).main_path == ["A", "B"]  # Z is terminal
+    risky = MINIMAL.replace("  - {name: Z, terminal: true}\n",
+                            "  - {name: Risk}\n  - {name: C}\n  - {name: Z, terminal: true}\n")
+    risky += '  - {id: risk, from: "*", to: Risk, when: "days_in_stage > 9"}\n'
+    rules = parse_rules(risky)
+    assert rules.main_path == ["A", "B"]  # anyone can fall into Risk: the path ends before
+    assert (rules.report.main_path, rules.report.min_exits) == (None, 10)
+    written = parse_rules(risky + "report: {main_path: [A, B, C, Z], min_exits: 3}\n")
+    assert written.main_path == ["A", "B", "C", "Z"] and written.report.min_exits == 3
+
+
+def test_report_problems_name_the_key_and_suggest() -> None:
+    problems = problems_of(MINIMAL + textwrap.dedent("""\
+        report:
+          main_path: [A, b, A, Z, B]
+          min_exit: 5
+        """))
+    by_path = {p.path: p for p in problems}
+    assert by_path["report.min_exit"].hint == "did you mean 'min_exits'?"
+    assert by_path["report.min_exit"].line == 11
+    assert by_path["report.main_path[1]"].message == "unknown stage 'b'"
+    assert by_path["report.main_path[1]"].hint == "did you mean 'B'?"
+    assert by_path["report.main_path[1]"].line == 10
+    problems = problems_of(MINIMAL + "report: {main_path: [A, b, A, Z, B]}\n")
+    messages = {p.path: p.message for p in problems}
+    assert messages == {
+        "report.main_path[1]": "unknown stage 'b'",
+        "report.main_path[2]": "'A' is named twice in main_path",
+        "report.main_path[3]": "'Z' is a terminal stage: only the last stage of main_path "
+                               "may be one",
+    }
+    [p] = problems_of(MINIMAL + "report: {main_path: [A]}\n")
+    assert p.message == "main_path needs at least two stages, in the order customers pass them"
+    [p] = problems_of(MINIMAL + "report: {min_exits: 0}\n")
+    assert p.path == "report.min_exits" and "greater than or equal to 1" in p.message

@@ -268,18 +268,36 @@ def _more(console: Console, frame: pl.DataFrame, limit: int, what: str) -> None:
         console.print(f"  ... and {frame.height - limit:,} more {what} (--top, --xlsx, --csv)")
 
 
+def _note(console: Console, text: str) -> None:
+    """A note under a table: what it counts or leaves out."""
+    console.print(f"[dim]{escape(text)}[/]", soft_wrap=not console.is_terminal)
+
+
 def report_tables(console: Console, report: Report, *, top: int = 20) -> None:
-    """Every table of a report, in reading order (the report is the data: standard output)."""
+    """Every table of a report, in reading order (the report is the data: standard output);
+    the longer ones (overdue, CTAs) cut at ``top`` rows."""
     period = (f"{report.start} to {report.end}" if report.start != report.end
               else str(report.end))
+    notes = report.notes
     console.print(f"[bold]{escape(report.title)}[/]: report for {period}, "
                   f"{escape(report.source)}")
     _show(console, frame_table(report.distribution, f"Distribution on {report.end}"))
     _show(console, frame_table(report.flow_matrix.filter(pl.col("total") > 0),
-                               f"Moves {period}: from (rows) to (columns)", hide_zero=True))
-    _show(console, frame_table(report.funnel, "Funnel: conversion to the next stage"))
+                               f"Moves {period}: from (rows) to (columns), every move counted",
+                               hide_zero=True))
+    if report.main_path:
+        path = " → ".join(report.main_path)
+        _show(console, frame_table(report.funnel,
+                                   f"Funnel along the main path {path}: customers"))
+        if report.funnel_outflows.height:
+            _show(console, frame_table(report.funnel_outflows,
+                                       "Outflows from the main path: customers"))
+        _note(console, notes["funnel"])
+        _note(console, notes["main_path"])
     _show(console, frame_table(report.time_in_stage,
                                "Time in stage (Kaplan-Meier; customers still in it are censored)"))
+    _note(console, notes["passed_through"])
+    _note(console, notes["min_exits"])
     late = report.overdue.filter(pl.col("overdue") > 0)
     if late.height:
         owner = report.owner_column or "owner"
@@ -293,7 +311,9 @@ def report_tables(console: Console, report: Report, *, top: int = 20) -> None:
         console.print("\nNobody is overdue.")
     if report.ctas is not None:
         if report.ctas.height:
-            _show(console, frame_table(report.ctas, f"CTAs {period} by type and owner"))
+            _show(console, frame_table(report.ctas, f"CTAs {period} by type and owner",
+                                       limit=top))
+            _more(console, report.ctas, top, "rows")
         else:
             console.print("\nNo CTAs.")
 
@@ -313,6 +333,9 @@ def report_summary(console: Console, report: Report, written: list[Path]) -> Non
     if report.visits is not None:
         console.print(f"visits: {report.visits.height:,} in the period, one row each in the "
                       "visits table (--csv, --xlsx)")
+    if report.passed_through:
+        console.print(f"time in stage: {report.passed_through:,} visit(s) passed through "
+                      "(began and ended on the same day) left out")
     if report.ctas is None:
         console.print("CTAs: the rules have none")
     for warning in report.warnings:

@@ -12,15 +12,17 @@ import typer
 
 from ..errors import OptionError
 from ..files import write_text_atomic
+from ..render.cells import share_columns
 from ..render.html import render_html
 from ..render.tables import XLSX_MAX_ROWS, check_not_inputs, write_tables
+from ..render.xlsx import Kind
 from ..report.build import Report, build_report, history_from_exports, history_from_state
 from ..rules.load import load_rules
 from ..state.store import INDEX
 from . import common, render
 
 TEXT_COLUMNS = ["customer_id", "name", "owner", "stage", "from_stage", "to_stage", "next_stage",
-                "type", "item", "value", "rule_in", "rule_out"]
+                "type", "item", "value", "rule_in", "rule_out", "note"]
 
 
 def register(app: typer.Typer) -> None:
@@ -82,8 +84,8 @@ def report(
         "--csv", "Write the tables as CSV files into this folder.", "DIR")] = None,
     top: Annotated[
         int,
-        typer.Option("--top", help="Rows of the longer terminal tables (overdue customers, "
-                     "owners).", min=1),
+        typer.Option("--top", help="Rows of the longer terminal tables (overdue by owner, "
+                     "overdue customers, CTAs by type and owner).", min=1),
     ] = 20,
     encoding: common.EncodingOpt = None,
     quiet: Annotated[
@@ -158,7 +160,8 @@ def _write(result: Report, html: Path | None, xlsx: Path | None, csv: Path | Non
                 "sheet holds: it is not in the workbook (write it with --csv)")
         written += write_tables(sheets, xlsx.parent, "xlsx", inputs=inputs,
                                 created=result.end, text_columns=TEXT_COLUMNS,
-                                workbook_name=xlsx.name)
+                                workbook_name=xlsx.name,
+                                kinds=dict.fromkeys(share_columns(result.tables), Kind.SHARE))
     if csv is not None:
         step("writing CSV files")
         written += write_tables(result.tables, csv, "csv", inputs=inputs)

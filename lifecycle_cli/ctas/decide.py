@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ..columns import CLOSED, CTA_SCHEMA, ENTERED, ID, OPEN, ROW, STAGE, TASK_SCHEMA
+from ..engine.builtins import owner as owner_of
 from .triggers import ENTERED_NOW, Firing, trigger
 
 if TYPE_CHECKING:
@@ -117,15 +118,6 @@ def decide_ctas(
     return CtaResult(ctas.drop(ROW, RULE_INDEX), tasks)
 
 
-def _owner(column: str | None, default: str | None) -> pl.Expr:
-    """The owner named by a customer column; the rules' default_owner where it is empty."""
-    fallback = pl.lit(default, dtype=pl.String)
-    if column is None:
-        return fallback
-    text = pl.col(column).cast(pl.String).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text).fill_null(fallback)
-
-
 def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -> pl.LazyFrame:
     """The customers for whom ``cta`` fires now, as CTA rows (status open)."""
     rule = cta.rule
@@ -148,7 +140,7 @@ def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -
         pl.lit(rule.type, dtype=pl.String).alias("type"),
         pl.lit(str(rule.priority), dtype=pl.String).alias("priority"),
         pl.col(STAGE).alias("stage"),
-        _owner(rule.owner, compiled.rules.default_owner).alias("owner"),
+        owner_of(rule.owner, compiled.rules.default_owner).alias("owner"),
         pl.lit(compiled.as_of, dtype=pl.Date).alias("created_on"),
         due.alias("due_on"),
         reason.alias("reason"),
@@ -240,7 +232,7 @@ def _tasks(created: pl.DataFrame, final: pl.DataFrame, compiled: CompiledRules
             mine = mine.join(final.select(ROW, *owner_columns), on=ROW, how="left",
                              maintain_order="left")
         for seq, task in enumerate(tasks, start=1):
-            owner = (_owner(task.owner, None).fill_null(pl.col("owner"))
+            owner = (owner_of(task.owner, None).fill_null(pl.col("owner"))
                      if task.owner is not None else pl.col("owner"))
             frames.append(mine.select(
                 pl.col(ROW),

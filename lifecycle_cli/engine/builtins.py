@@ -54,6 +54,17 @@ def stuck(factor: float, days: pl.Expr | None = None, expected: pl.Expr | None =
     return (days > stuck_after(factor, expected)).fill_null(False)
 
 
+def owner(column: str | None, default: str | None) -> pl.Expr:
+    """Who owns a customer (or its CTA): the text of the owner ``column``, and the rules'
+    ``default_owner`` where it is empty or blank, or where there is no column. The one
+    owner rule of CTAs, tasks and the report's tables."""
+    fallback = pl.lit(default, dtype=pl.String)
+    if column is None:
+        return fallback
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text).fill_null(fallback)
+
+
 def with_builtins(frame: pl.LazyFrame, compiled: CompiledRules) -> pl.LazyFrame:
     """Add days_in_stage, expected_days, overdue and the derived values."""
     frame = frame.with_columns(

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
+
 EMPTY = "—"
-SHARE_COLUMNS = {"share", "conversion", "over_expected", "overdue_share"}
+SHARE_COLUMNS = {"share", "conversion", "over_expected", "overdue_share", "survival"}
 
 
 def is_share(column: str) -> bool:
     """Whether a report column holds a share (0-1), shown as a percentage."""
     return column in SHARE_COLUMNS or column.endswith("_share")
+
+
+def share_columns(tables: dict[str, pl.DataFrame]) -> list[str]:
+    """The columns of ``tables`` that hold shares (for a workbook's percent format)."""
+    return sorted({c for t in tables.values() for c, d in t.schema.items()
+                   if is_share(c) and d.is_numeric()})
 
 
 def number(value: float | int | None) -> str:

@@ -163,20 +163,40 @@ def _flows(report: Report, colors: dict[str, str], period: str) -> str:
     diagram = sankey(
         [Flow(a, b, n) for a, b, n in flows.select("from_stage", "to_stage", "moves").rows()],
         [NEW, *report.stages], report.stages, colors, f"Moves from stage to stage, {period}")
-    steps = [Step(r["stage"], r["customers"], r["next_stage"], r["to_next"], r["conversion"])
-             for r in report.funnel.iter_rows(named=True)]
     hand = f", {by_hand:,} of them stages changed by hand in the export" if by_hand else ""
     return (
         f'<section id="flows"><h2>Flows, {esc(period)}</h2>'
         f'<p class="note">{moved:,} moves between stages{hand}; {new:,} customers got their '
-        "first stage.</p>"
-        f"{diagram}<h3>From (rows) → to (columns)</h3>"
+        "first stage. These count moves: a customer who moved twice counts twice.</p>"
+        f"{diagram}<h3>From (rows) → to (columns), every move counted</h3>"
         f"{table(report.flow_matrix, heat=report.stages, colors=colors)}"
-        "<h3>Funnel: conversion to the next stage</h3>"
-        '<p class="note">Of the customers in a stage at any time in the period, the share '
-        "that moved straight on to the next stage.</p>"
-        f"{funnel(steps, colors, f'Conversion between consecutive stages, {period}')}"
-        f"{table(report.funnel, colors=colors)}</section>"
+        f"{_funnel(report, colors, period)}</section>"
+    )
+
+
+def _funnel(report: Report, colors: dict[str, str], period: str) -> str:
+    if not report.main_path:
+        return ('<h3>Funnel</h3><p class="note">No main path of two stages or more: set '
+                "<code>report: {main_path: [...]}</code> in the rules.</p>")
+    outflows: dict[str, list[tuple[str, int]]] = {}
+    for a, b, n in report.funnel_outflows.select("from_stage", "to_stage", "customers").rows():
+        outflows.setdefault(a, []).append((b, n))
+    steps = [Step(r["stage"], r["customers"], r["next_stage"], r["to_next"], r["conversion"],
+                  outflows.get(r["stage"], []))
+             for r in report.funnel.iter_rows(named=True)]
+    path = " → ".join(report.main_path)
+    chart = funnel(steps, colors, f"Conversion along the main path, {period}")
+    outflow_table = (f"<h3>Outflows from the main path, customers</h3>"
+                     f"{table(report.funnel_outflows, colors=colors)}"
+                     if report.funnel_outflows.height else "")
+    return (
+        f"<h3>Funnel along the main path: {esc(path)}</h3>"
+        '<p class="note">Of the customers in a stage of the main path at any time in the '
+        "period, the share that moved straight on to its next stage. The funnel counts "
+        "customers, each once per stage and column; the flows above count moves (a customer "
+        "who moved twice counts twice). Moves from the path to other stages are outflows, "
+        "not conversion. The rules' <code>report: main_path</code> names the path.</p>"
+        f"{chart}{table(report.funnel, colors=colors)}{outflow_table}"
     )
 
 
@@ -187,17 +207,21 @@ def _time_in_stage(report: Report, colors: dict[str, str]) -> str:
         if not r["visits"]:
             continue
         points = curve.filter(pl.col("stage") == r["stage"]).select("days", "survival").rows()
+        thin = r["note"] if r["left"] < report.min_exits else ""
         curves.append(Curve(r["stage"], points, r["expected_days"], r["median_days"],
-                            r["p90_days"], r["visits"]))
+                            r["p90_days"], r["visits"], r["left"], thin))
     skipped = (f" {report.skipped_visits:,} visit(s) whose start is unknown, or after their "
                "end, were left out."
                if report.skipped_visits else "")
+    notes = report.notes
     return (
         '<section id="time"><h2>Time in stage</h2>'
         '<p class="note">The share of visits still in the stage after each day (Kaplan–Meier:'
         " customers still in a stage count as censored, not as finished). Median and p90 are "
         "the days by which half and 90% of visits have left, not reached when too few have "
         f"left yet (—). The dashed line is the stage's expected days.{skipped}</p>"
+        f'<p class="note">{esc(notes["passed_through"])} {esc(notes["min_exits"])} A curve '
+        "drawn light rests on too few exits.</p>"
         f"{survival_grid(curves, colors, 'Time in stage: survival curves per stage')}"
         f"{table(report.time_in_stage, colors=colors)}</section>"
     )

@@ -164,15 +164,16 @@ def sankey(flows: Sequence[Flow], sources: Sequence[str], targets: Sequence[str]
 class Step:
     stage: str
     customers: int
-    next_stage: str
-    onward: int
+    next_stage: str | None  # None: the end of the path
+    onward: int | None
     conversion: float | None
+    outflows: Sequence[tuple[str, int]] = ()  # customers who left the path, by stage
 
 
 def funnel(steps: Sequence[Step], colors: dict[str, str], label: str, *,
            width: int = 720) -> str:
-    """The stages as centred bars as wide as their customers, with the share that went on
-    to the next stage written between them."""
+    """The stages of a path as centred bars as wide as their customers, with the share that
+    went on to the next stage written between them, and the outflows off the path."""
     if not steps:
         return _svg(width, 40, [_text(10, 25, "No stages to convert between.", fill="#666")],
                     label)
@@ -192,10 +193,18 @@ def funnel(steps: Sequence[Step], colors: dict[str, str], label: str, *,
         body.append(_text(label_w + span / 2, y + 18, number(s.customers), anchor="middle",
                           weight="bold", fill="#fff" if w > 60 else "#222"))
         body.append("</g>")
-        body.append(_text(label_w + span / 2, y + bar_h + 17,
-                          f"↓ {percent(s.conversion)} to {s.next_stage} ({number(s.onward)})",
-                          anchor="middle", size=11, fill="#444"))
-    return _svg(width, len(steps) * step_h + 4, body, label)
+        parts = []
+        if s.next_stage is not None:
+            parts.append(f"↓ {percent(s.conversion)} to {s.next_stage} ({number(s.onward)})")
+        if s.outflows:
+            parts.append("outflow: " + ", ".join(f"{stage} {number(n)}"
+                                                 for stage, n in s.outflows))
+        if parts:
+            body.append(_text(label_w + span / 2, y + bar_h + 17, " · ".join(parts),
+                              anchor="middle", size=11, fill="#444"))
+    last = steps[-1]
+    tail = step_h if last.next_stage is not None or last.outflows else bar_h + 8
+    return _svg(width, (len(steps) - 1) * step_h + tail + 4, body, label)
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,8 @@ class Curve:
     median: int | None
     p90: int | None
     visits: int
+    left: int = 0  # visits that ended: the exits the estimate rests on
+    thin: str = ""  # why there is no estimate (too few exits), or "": drawn light
 
 
 def survival_grid(curves: Sequence[Curve], colors: dict[str, str], label: str, *,
@@ -232,8 +243,10 @@ def survival_grid(curves: Sequence[Curve], colors: dict[str, str], label: str, *
         color = colors.get(c.stage, NEUTRAL)
         body.append("<g>")
         body.append(_text(ox + pad_l, oy + 16, c.stage, weight="bold", size=13))
-        facts = (f"median {_days(c.median)} · p90 {_days(c.p90)} · expected "
-                 f"{_days(c.expected)} · {number(c.visits)} visits")
+        counts = f"{number(c.visits)} visits, {number(c.left)} left"
+        facts = (f"{c.thin} · {counts}" if c.thin else
+                 f"median {_days(c.median)} · p90 {_days(c.p90)} · expected "
+                 f"{_days(c.expected)} · {counts}")
         body.append(_text(ox + pad_l, oy + 31, facts, size=10, fill="#555"))
         # frame and gridlines
         body.append(f'<rect x="{px(0):.1f}" y="{py(1):.1f}" width="{pw}" height="{ph}" '
@@ -259,8 +272,9 @@ def survival_grid(curves: Sequence[Curve], colors: dict[str, str], label: str, *
             if s != share:
                 d.append(f"V{py(s):.1f}")
                 share = s
+        light = ' stroke-opacity="0.35" stroke-dasharray="4,3"' if c.thin else ""
         body.append(f'<path d="{" ".join(d)}" fill="none" stroke="{color}" '
-                    f'stroke-width="2"><title>{esc(c.stage)}: share of visits still in the '
+                    f'stroke-width="2"{light}><title>{esc(c.stage)}: share of visits still in the '
                     "stage after each day</title></path>")
         if c.median is not None:
             body.append(f'<circle cx="{px(c.median):.1f}" cy="{py(0.5):.1f}" r="3.5" '

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -19,7 +19,7 @@ import polars as pl
 
 from ..errors import OutputError, Problem
 from ..files import fsync, fsync_dir, remove_debris, temp_path
-from ..inputs.types import infer_types
+from .xlsx import Kind, write_workbook
 
 FORMATS = ("csv", "parquet", "xlsx")
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -70,12 +70,14 @@ def write_tables(
     created: dt.date | None = None,
     text_columns: Iterable[str] = (),
     workbook_name: str = WORKBOOK_NAME,
+    kinds: Mapping[str, Kind] | None = None,
 ) -> list[Path]:
     """Write ``tables`` into ``out_dir`` atomically; return the written paths.
 
     ``text_columns`` (ids) stay text in a workbook, where other text columns whose
     values are all numbers, dates or booleans become typed cells. With xlsx, every
-    table is a sheet of one workbook, ``workbook_name``.
+    table is a sheet of one workbook, ``workbook_name``; ``kinds`` declares the kind of
+    columns whose type does not tell how to show them (shares: see `render.xlsx`).
     """
     if fmt not in FORMATS:
         raise OutputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -105,7 +107,8 @@ def write_tables(
             target = targets[next(iter(tables))]
             temp = temp_path(target)
             pending.append((temp, target))
-            write_workbook(tables, temp, created=created, text_columns=text_columns)
+            write_workbook(tables, temp, created=created, text_columns=text_columns,
+                           kinds=kinds)
             fsync(temp)
         else:
             for name, frame in tables.items():
@@ -134,46 +137,3 @@ def write_tables(
 def write_csv(frame: pl.DataFrame, target: str | Path | IO[str] | IO[bytes]) -> None:
     """CSV as spreadsheets read it: ISO dates, blank for NULL, UTF-8."""
     frame.write_csv(target, date_format=DATE_FORMAT, datetime_format=DATETIME_FORMAT, null_value="")
-
-
-def write_workbook(
-    tables: dict[str, pl.DataFrame],
-    path: Path,
-    *,
-    created: dt.date | None = None,
-    text_columns: Iterable[str] = (),
-) -> None:
-    """One sheet per table: typed cells, header filters, a frozen header; no formulas from data.
-
-    Text read from a CSV export becomes a number, date or boolean cell when every value
-    of its column is one (the same inference the rules see), so spreadsheets can sum and
-    sort it; ``text_columns`` and values like 00123 stay text.
-    """
-    import xlsxwriter
-
-    # xlsxwriter's defaults turn "=..." text into live formulas and URLs into links.
-    workbook = xlsxwriter.Workbook(
-        str(path),
-        {
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-        },
-    )
-    stamp = dt.datetime.combine(created or dt.date(2000, 1, 1), dt.time())
-    workbook.set_properties({"created": stamp, "title": "lifecycle"})
-    try:
-        for name, frame in tables.items():
-            frame = infer_types(frame, skip=set(text_columns))
-            frame.write_excel(
-                workbook=workbook,
-                worksheet=name,
-                autofilter=True,
-                freeze_panes=(1, 0),
-                autofit=frame.height <= 10_000,
-                dtype_formats={pl.Date: "yyyy-mm-dd", pl.Datetime: "yyyy-mm-dd hh:mm:ss"},
-                header_format={"bold": True},
-                table_style=None,
-            )
-    finally:
-        workbook.close()

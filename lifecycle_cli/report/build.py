@@ -19,8 +19,14 @@ with a move (an event; the move says how many days it lasted); those still
 going on at the end are censored at the end date, or at the customer's last
 export if it has left the exports. Visits that began before the period are
 left-truncated at the period's start. Visits with no known start are skipped,
-and counted. The ``visits`` table lists the same visits, one row each
-(`lifecycle_cli.day.visits` makes both).
+and counted; the ``visits`` table lists the same visits, one row each
+(`lifecycle_cli.day.visits` makes both). Visits that began and ended on one day
+(passed through within a run) are no time spent: left out, and counted. A median,
+p90 or over_expected needs ``min_exits`` visits that ended (the rules' ``report:
+min_exits``).
+
+The funnel follows the rules' main path (`Rules.main_path`) and counts customers;
+moves from the path to other stages are outflows. The flows count moves.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from ..day.load import Progress, load, no_progress
 from ..day.pipeline import run_day
 from ..day.visits import last_moves, visits
 from ..engine.builtins import days_in_stage, expected_days, overdue, stuck
+from ..engine.builtins import owner as owner_of
 from ..errors import DataError, OptionError, Problem
 from ..inputs.customers import read_customers
 from ..rules.model import Rules
@@ -230,15 +237,38 @@ class Report:
     flows: pl.DataFrame
     flow_matrix: pl.DataFrame
     funnel: pl.DataFrame
+    funnel_outflows: pl.DataFrame
     time_in_stage: pl.DataFrame
     survival: pl.DataFrame
     overdue: pl.DataFrame
     overdue_customers: pl.DataFrame
     ctas: pl.DataFrame | None  # None: the rules have no CTAs
     skipped_visits: int
+    main_path: list[str] = field(default_factory=list)  # the funnel's stages, in order
+    min_exits: int = 10  # fewer visits that ended: no median, p90 or over_expected
+    passed_through: int = 0  # visits that began and ended on one day, left out of the times
     warnings: list[str] = field(default_factory=list)
     # one row per visit in progress at some time in the period (`VISIT_SCHEMA`)
     visits: pl.DataFrame | None = None
+
+    @property
+    def notes(self) -> dict[str, str]:
+        """What the tables count and leave out, in words: under the tables on the terminal
+        and the page, in ``about`` in the workbook and the CSV files."""
+        return {
+            "funnel": "The funnel counts customers: each customer once per stage and column, "
+                      "however often it moved. The flows and the flow matrix count moves: a "
+                      "customer who moved twice counts twice.",
+            "main_path": "The funnel follows the main path "
+                         f"{' → '.join(self.main_path) or '(none)'}; moves from it to other "
+                         "stages are outflows (funnel_outflows), not conversion.",
+            "passed_through": "Time in stage leaves out the visits that began and ended on "
+                              "the same day (a first stage or a stage passed through within "
+                              "one run: no time was spent in it); passed_through counts them.",
+            "min_exits": f"Median, p90 and over_expected need at least {self.min_exits} "
+                         "visits that ended in the period (left); with fewer they show — "
+                         "and the note says why.",
+        }
 
     @property
     def about(self) -> pl.DataFrame:
@@ -253,7 +283,10 @@ class Report:
             "owner_column": self.owner_column or "",
             "stuck_factor": f"{self.stuck_factor:g}",
             "visits_skipped": str(self.skipped_visits),
-        }
+            "visits_passed_through": str(self.passed_through),
+            "main_path": ", ".join(self.main_path),
+            "min_exits": str(self.min_exits),
+        } | {f"note_{key}": text for key, text in self.notes.items()}
         return pl.DataFrame({"item": list(facts), "value": list(facts.values())})
 
     @property
@@ -265,6 +298,7 @@ class Report:
             "flows": self.flows,
             "flow_matrix": self.flow_matrix,
             "funnel": self.funnel,
+            "funnel_outflows": self.funnel_outflows,
             "time_in_stage": self.time_in_stage,
             "survival": self.survival,
             "overdue": self.overdue,
@@ -327,6 +361,7 @@ def build_report(
     owner: str | None = None,
     name: str | None = None,
     stuck_factor: float | None = None,
+    min_exits: int | None = None,
 ) -> Report:
     """Every table of the report for ``history``.
 
@@ -335,7 +370,9 @@ def build_report(
     rules' `Rules.owner_column`, else ``csm``, when present);
     ``name``: a customer name column for the lists (default ``name``). Stuck means
     more than ``stuck_factor`` times the stage's expected days in it (default: the
-    rules' ``compliance.stuck_factor``, 2 unless written).
+    rules' ``compliance.stuck_factor``, 2 unless written). Time in stage needs
+    ``min_exits`` visits that ended for a median (default: the rules'
+    ``report.min_exits``, 10 unless written); the funnel follows `Rules.main_path`.
     """
     rules, attributes = history.rules, history.attributes
     value_col = _column(attributes, rules, value, DEFAULT_VALUE, "--value")
@@ -356,8 +393,18 @@ def build_report(
     expected = {s.name: s.expected_days for s in rules.stages} | {s: None for s in unknown}
 
     customers = _customers(history, attributes, value_col, owner_col, name_col, factor)
-    stays, skipped = _visits(history)
-    time_in_stage, curve = _time_in_stage(stays, skipped, stages, expected)
+    stays, skipped, passed = _visits(history)
+    min_exits = rules.report.min_exits if min_exits is None else min_exits
+    if min_exits < 1:
+        raise OptionError(f"min_exits takes a whole number of at least 1, not {min_exits}")
+    time_in_stage, curve = _time_in_stage(stays, skipped, passed, stages, expected, min_exits)
+    main_path = rules.main_path
+    if len(main_path) < 2:
+        warnings.append("the funnel needs a main path of at least two stages, and the stages "
+                        f"before the first risk or terminal stage are {len(main_path)}: set "
+                        "report: {main_path: [...]} in the rules")
+        main_path = []
+    funnel, outflows = _funnel(history, main_path, stages)
     flows = _flows(history.moves, stages)
     ctas = cta_table(history.ctas, history.start, history.end)
     title = rules.name or "lifecycle"
@@ -376,13 +423,17 @@ def build_report(
         distribution=_distribution(customers, stages, value_col),
         flows=flows,
         flow_matrix=_flow_matrix(flows, stages),
-        funnel=_funnel(history, stays, rules),
+        funnel=funnel,
+        funnel_outflows=outflows,
         time_in_stage=time_in_stage,
         survival=curve,
         overdue=_overdue(customers, stages, expected, value_col),
         overdue_customers=_overdue_customers(customers, stages, value_col, name_col),
         ctas=ctas,
         skipped_visits=int(skipped["skipped"].sum()) if skipped.height else 0,
+        main_path=main_path,
+        min_exits=min_exits,
+        passed_through=int(passed["passed_through"].sum()) if passed.height else 0,
         warnings=warnings,
         visits=visits(history.moves, history.current, history.end, start=history.start,
                       before=history.before),
@@ -404,8 +455,9 @@ def _customers(history: History, attributes: pl.DataFrame | None, value: str | N
     return current.with_columns(
         days_in_stage(history.end).alias("days_in_stage"),
         expected_days(history.rules).alias("expected_days"),
-        (pl.col(owner).cast(pl.String) if owner else pl.lit(None, dtype=pl.String))
-        .fill_null(NO_OWNER).alias("owner"),
+        # the owner rule of CTAs: the rules' default_owner where the column is empty
+        (owner_of(owner, history.rules.default_owner) if attributes is not None
+         else pl.lit(None, dtype=pl.String)).fill_null(NO_OWNER).alias("owner"),
         (pl.col(value) if value else pl.lit(None, dtype=pl.Float64)).alias("value"),
         (pl.col(name).cast(pl.String) if name else pl.lit(None, dtype=pl.String)).alias("name"),
     ).with_columns(
@@ -470,13 +522,18 @@ def _flow_matrix(flows: pl.DataFrame, stages: list[str]) -> pl.DataFrame:
     return table.with_columns(pl.sum_horizontal(stages).alias("total"))
 
 
-def _visits(history: History) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The visits in progress at some time in the period, for Kaplan-Meier, and the
-    number skipped per stage (no known start, or a start after their end).
+def _visits(history: History) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The visits in progress at some time in the period, for Kaplan-Meier; the number
+    skipped per stage (no known start, or a start after their end); and the number that
+    passed through per stage (began and ended on one day).
 
-    Columns: ``customer_id``, ``stage``, ``entered``, ``days`` (how long it lasted, or
-    has lasted at its censoring), ``left`` (true: it ended with a move),
+    Columns of the visits: ``customer_id``, ``stage``, ``entered``, ``days`` (how long it
+    lasted, or has lasted at its censoring), ``left`` (true: it ended with a move),
     ``observed_from`` (the age in days at which the period began to see it).
+
+    A visit that ended on the day it began is no time spent: a customer given its first
+    stage and moved on in the same run, or moved through a stage hop after hop. Counted
+    as visits that lasted 0 days, they would put the median of a first stage at 0.
     """
     all_visits = visits(history.moves, history.current, history.end).with_columns(
         pl.col("exited").is_not_null().alias("left"),
@@ -484,16 +541,24 @@ def _visits(history: History) -> tuple[pl.DataFrame, pl.DataFrame]:
         .cast(pl.Int64).clip(lower_bound=0).alias("observed_from"),
     )
     usable = pl.col("days").is_not_null() & (pl.col("days") >= 0)
+    through = usable & pl.col("left") & (pl.col("days") == 0)
     skipped = all_visits.filter(~usable).group_by(STAGE).agg(pl.len().alias("skipped"))
+    passed = all_visits.filter(through).group_by(STAGE).agg(pl.len().alias("passed_through"))
     # a visit the period never saw (its customer's last export came before the period)
-    stays = all_visits.filter(usable & (pl.col("observed_from") <= pl.col("days")))
-    return stays.select(ID, STAGE, "entered", "days", "left", "observed_from"), skipped
+    stays = all_visits.filter(usable & ~through & (pl.col("observed_from") <= pl.col("days")))
+    return (stays.select(ID, STAGE, "entered", "days", "left", "observed_from"), skipped,
+            passed)
 
 
-def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, stages: list[str],
-                   expected: dict[str, int | None]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Median and p90 days in each stage (Kaplan-Meier) against its expected days, and the
-    survival curves behind them."""
+def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, passed: pl.DataFrame,
+                   stages: list[str], expected: dict[str, int | None], min_exits: int,
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Median and p90 days in each stage (Kaplan-Meier) against its expected days, beside
+    the visits and exits they rest on, and the survival curves behind them.
+
+    With fewer than ``min_exits`` visits that ended, median, p90 and over_expected are
+    NULL (too few to say), and ``note`` says why a value is missing.
+    """
     curve = kaplan_meier(visits, by=STAGE, duration="days", event="left", entry="observed_from")
     curve = curve.sort(_order(STAGE, stages), TIME).select(STAGE, TIME, AT_RISK, EVENTS,
                                                            CENSORED, pl.col(SURVIVAL).round(6))
@@ -506,52 +571,91 @@ def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, stages: list[str
         STAGE: stages, "expected_days": [expected.get(s) for s in stages]},
         schema={STAGE: pl.String, "expected_days": pl.Int64})
     table = survival_at(curve, table, STAGE, "expected_days", "over_expected")
-    for part in (counts, skipped, quantile_days(curve, STAGE, 0.5, "median_days"),
+    for part in (counts, passed, skipped, quantile_days(curve, STAGE, 0.5, "median_days"),
                  quantile_days(curve, STAGE, 0.1, "p90_days")):
         table = table.join(part, on=STAGE, how="left", maintain_order="left")
+    table = table.with_columns(
+        pl.col("visits", "left", "still_in", "passed_through", "skipped").fill_null(0)
+        .cast(pl.Int64))
+    enough = pl.col("left") >= min_exits
+    note = (
+        pl.when(pl.col("visits") == 0)
+        .then(pl.when(pl.col("passed_through") > 0).then(pl.lit("only passed through"))
+              .otherwise(pl.lit("no visits")))
+        .when(pl.col("left") == 0).then(pl.lit("nobody left yet"))
+        .when(~enough).then(pl.format("too few exits ({} < {})", "left", pl.lit(min_exits)))
+        .when(pl.col("median_days").is_null()).then(pl.lit("median not reached"))
+        .when(pl.col("p90_days").is_null()).then(pl.lit("p90 not reached"))
+        .otherwise(pl.lit(""))
+    )
     return table.select(
         STAGE,
         "expected_days",
-        pl.col("visits", "left", "still_in", "skipped").fill_null(0).cast(pl.Int64),
-        pl.col("median_days", "p90_days").cast(pl.Int64),
-        pl.col("over_expected").round(4),
+        "visits",
+        "left",
+        *(pl.when(enough).then(pl.col(c).cast(pl.Int64)).alias(c)
+          for c in ("median_days", "p90_days")),
+        pl.when(enough).then(pl.col("over_expected").round(4)).alias("over_expected"),
+        "still_in",
+        "passed_through",
+        "skipped",
+        note.alias("note"),
     ), curve
 
 
-def _funnel(history: History, visits: pl.DataFrame, rules: Rules) -> pl.DataFrame:
-    """Conversion between consecutive stages in the period: of the customers in a stage at
-    any time in it, how many moved straight on to the next stage."""
-    order = rules.stage_names
-    pairs = [(a, b) for a, b in zip(order, order[1:], strict=False)
-             if not rules.stage(a).terminal]
-    frame = pl.DataFrame({STAGE: [a for a, _ in pairs], "next_stage": [b for _, b in pairs]},
+def _funnel(history: History, path: list[str], stages: list[str]
+            ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Conversion along the main path in the period: of the customers in a stage of the
+    path at any time in it, how many moved straight on to the next stage of the path; and
+    the outflows, the customers who moved from a stage of the path to a stage off it.
+
+    Everything counts customers (each once per stage and column), not moves.
+    """
+    frame = pl.DataFrame({STAGE: path, "next_stage": [*path[1:], None][:len(path)]},
                          schema={STAGE: pl.String, "next_stage": pl.String})
+    seen = pl.col(SEEN) >= history.start
     # customers whose visit the period saw, with a known start or not
     was_in = pl.concat([
         history.moves.filter(pl.col("from_stage").is_not_null())
         .select(ID, pl.col("from_stage").alias(STAGE)),
-        history.current.filter(pl.col(SEEN) >= history.start).select(ID, STAGE),
+        history.current.filter(seen).select(ID, STAGE),
     ]).group_by(STAGE).agg(pl.col(ID).n_unique().cast(pl.Int64).alias("customers"))
-    moved = history.moves.filter(pl.col("from_stage").is_not_null())
+    moved = history.moves.filter(pl.col("from_stage").is_in(path))
     onward = moved.join(frame, left_on=["from_stage", "to_stage"],
                         right_on=[STAGE, "next_stage"], how="semi")
+    off_path = ~pl.col("to_stage").is_in(path)
 
     def leaving(frame_: pl.DataFrame, name: str) -> pl.DataFrame:
         return frame_.group_by(pl.col("from_stage").alias(STAGE)).agg(
             pl.col(ID).n_unique().cast(pl.Int64).alias(name))
 
     to_next = leaving(onward, "to_next")
-    elsewhere = leaving(moved.join(onward, on=[ID, "from_stage", "to_stage"], how="anti"),
-                        "left_elsewhere")
-    still = history.current.filter(pl.col(SEEN) >= history.start).group_by(STAGE).agg(
+    on_path = leaving(moved.filter(~off_path).join(
+        onward, on=[ID, "from_stage", "to_stage"], how="anti"), "elsewhere_on_path")
+    outflow = leaving(moved.filter(off_path), "outflow")
+    still = history.current.filter(seen).group_by(STAGE).agg(
         pl.len().cast(pl.Int64).alias("still_in"))
-    for part in (was_in, to_next, elsewhere, still):
+    for part in (was_in, to_next, on_path, outflow, still):
         frame = frame.join(part, on=STAGE, how="left", maintain_order="left")
+    last = pl.col("next_stage").is_null()
     frame = frame.with_columns(
-        pl.col("customers", "to_next", "left_elsewhere", "still_in").fill_null(0))
-    return frame.select(STAGE, "next_stage", "customers", "to_next",
-                        _share(pl.col("to_next"), pl.col("customers")).alias("conversion"),
-                        "left_elsewhere", "still_in")
+        pl.col("customers", "to_next", "elsewhere_on_path", "outflow", "still_in")
+        .fill_null(0)
+    ).with_columns(pl.when(~last).then(pl.col("to_next")).alias("to_next"))
+    funnel = frame.select(STAGE, "next_stage", "customers", "to_next",
+                          _share(pl.col("to_next"), pl.col("customers")).alias("conversion"),
+                          "elsewhere_on_path", "outflow", "still_in")
+    outflows = (
+        moved.filter(off_path)
+        .group_by("from_stage", "to_stage")
+        .agg(pl.col(ID).n_unique().cast(pl.Int64).alias("customers"))
+        .join(frame.select(pl.col(STAGE).alias("from_stage"),
+                           pl.col("customers").alias("in_stage")), on="from_stage")
+        .sort(_order("from_stage", path), _order("to_stage", stages), "to_stage")
+        .select("from_stage", "to_stage", "customers",
+                _share(pl.col("customers"), pl.col("in_stage")).alias("share"))
+    )
+    return funnel, outflows
 
 
 def _overdue(customers: pl.DataFrame, stages: list[str], expected: dict[str, int | None],

@@ -140,6 +140,7 @@ def cross_check(rules: Rules) -> list[Problem]:
             problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
 
     problems.extend(_check_compliance(rules))
+    problems.extend(_check_report(rules))
     problems.extend(_check_expressions(rules))
     problems.extend(_check_history_columns(rules))
     return problems
@@ -222,6 +223,34 @@ def _check_compliance(rules: Rules) -> list[Problem]:
             problems.append(rules.problem(
                 f"unknown finding '{kind}'", "compliance", "fail_on", i,
                 hint=did_you_mean(kind, [*kinds, "any"]) or "findings: " + ", ".join(kinds)))
+    return problems
+
+
+def _check_report(rules: Rules) -> list[Problem]:
+    """The stages of `report: main_path`: known, each once, and no terminal stage before
+    its end (nobody would go on from it)."""
+    names = rules.stage_names
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    path = rules.report.main_path or []
+    for i, stage in enumerate(path):
+        if stage not in names:
+            problems.append(rules.problem(
+                f"unknown stage '{stage}'", "report", "main_path", i,
+                hint=did_you_mean(stage, names) or "stages: " + ", ".join(names)))
+        elif stage in seen:
+            problems.append(rules.problem(
+                f"'{stage}' is named twice in main_path", "report", "main_path", i))
+        elif rules.stage(stage).terminal and i < len(path) - 1:
+            problems.append(rules.problem(
+                f"'{stage}' is a terminal stage: only the last stage of main_path may be one",
+                "report", "main_path", i, hint="end the path there, or leave it out"))
+        seen.add(stage)
+    if rules.report.main_path is not None and len(path) < 2:
+        problems.append(rules.problem(
+            "main_path needs at least two stages, in the order customers pass them",
+            "report", "main_path", hint="or leave it out: the stages before the first risk "
+            "or terminal stage"))
     return problems
 
 

@@ -96,6 +96,15 @@ class Compliance(RulesModel):
         return key in self.model_fields_set
 
 
+class ReportSettings(RulesModel):
+    """How `lifecycle report` reads the lifecycle (docs/rules.md, "report")."""
+
+    # the stages of the funnel, in order; default: see `Rules.main_path`
+    main_path: list[str] | None = None
+    # time in stage: fewer visits that ended than this, and no median, p90 or over_expected
+    min_exits: int = Field(default=10, ge=1)
+
+
 class Rules(RulesModel):
     version: Literal[1]
     name: str | None = None
@@ -116,6 +125,7 @@ class Rules(RulesModel):
     compliance: Compliance = Field(default_factory=Compliance)
     # the customers output's days_in_<stage>_total and last_entered_<stage> (see day.visits)
     history_columns: bool = False
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     # Where each value came from, for error messages at run time.
     source: Any = Field(default=None, exclude=True, repr=False)
@@ -181,6 +191,21 @@ class Rules(RulesModel):
         """The names that `previous()` reads anywhere in the rules, in order: a run keeps
         their values in the state for the next run."""
         return list(_previous_names(tuple(text for _, _, text in self.expressions())))
+
+    @property
+    def main_path(self) -> list[str]:
+        """The funnel's stages: ``report: main_path`` where written, else the stages in
+        order before the first terminal or risk stage (one that a ``from: "*"`` rule
+        enters: any stage can fall into it)."""
+        if self.report.main_path is not None:
+            return list(self.report.main_path)
+        risky = {t.to for t in self.transitions if "*" in t.from_stages}
+        path = []
+        for stage in self.stages:
+            if stage.terminal or stage.name in risky:
+                break
+            path.append(stage.name)
+        return path
 
     @property
     def effective_max_hops(self) -> int:
@@ -258,6 +283,8 @@ def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | N
         return ColumnMap
     if head == "compliance" and len(parent) == 1:
         return Compliance
+    if head == "report" and len(parent) == 1:
+        return ReportSettings
     if head == "ctas" and len(parent) == 2:
         return model_for(cta_rule_on(data, parent[1]))
     if len(parent) == 2:
