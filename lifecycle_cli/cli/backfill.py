@@ -43,6 +43,9 @@ def backfill(
                      show_default=False),
     ],
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     rewind: Annotated[
         bool,
         typer.Option("--rewind", help="Drop the state's dates after --to (they rest on the "
@@ -70,7 +73,7 @@ def backfill(
                 rule_set, rules, customers, usage or [], start, end, state,
                 rewind=rewind, keep_export_stages=keep_export_stages, encoding=encoding,
                 progress=step,
-                command=common.command_line(),
+                command=common.command_line(), tables=common.tables(lookup, attributes, sheet),
             )
     if summary_json is not None:
         common.write_json(summary_json, {"status": "ok", "exit_code": 0, **summary_of(result)})

@@ -36,6 +36,9 @@ def run(
     customers: common.CustomersOpt,
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("customers, transitions, ctas and tasks")] = None,
     fmt: common.FormatOpt = common.TableFormat.csv,
@@ -114,7 +117,7 @@ def run(
                 fmt=fmt.value, dry_run=dry_run, rewind=rewind, prefer=prefer.value,
                 guards=guards, encoding=encoding, progress=step,
                 hash_inputs=summary_json is not None,
-                command=common.command_line(),
+                command=common.command_line(), tables=common.tables(lookup, attributes, sheet),
             )
     if not dry_run and stdout is not None:
         common.write_to_stdout(lambda stream: write_csv(done.tables[stdout.value], stream))

@@ -25,7 +25,6 @@ and counted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +32,11 @@ import polars as pl
 
 from ..columns import CLOSED, ENTERED, ID, MOVES_SCHEMA, OPEN, ROW, SEEN, STAGE
 from ..ctas.decide import current
-from ..day.load import Progress, load, no_progress
+from ..day.load import Progress, Tables, UsageSpecs, load, no_progress, unknown_names
 from ..day.pipeline import run_day
 from ..engine.builtins import days_in_stage, expected_days, overdue, stuck
 from ..errors import DataError, OptionError, Problem
+from ..inputs.attributes import join_attributes
 from ..inputs.customers import read_customers
 from ..rules.model import Rules
 from ..state.store import StateError
@@ -91,6 +91,7 @@ class History:
     source: str = ""
     runs: int = 1
     warnings: list[str] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)  # the files read (besides the state)
 
 
 def _attributes(typed: pl.DataFrame) -> pl.DataFrame:
@@ -108,11 +109,13 @@ def history_from_state(
     customers: str | Path | None = None,
     encoding: str | None = None,
     progress: Progress = no_progress,
+    tables: Tables | None = None,
 ) -> History:
     """The history a state folder holds from ``start`` to ``end`` (default: all of it).
 
     The period ends on the state's last as-of date on or before ``end``. ``customers``
-    (an export) gives the attributes: owner, value, name.
+    (an export) gives the attributes: owner, value, name; with ``tables``, its sheet and
+    attribute tables too.
     """
     if start is not None and end is not None and start > end:
         raise OptionError(f"--from {start} is after --to {end}")
@@ -140,7 +143,14 @@ def history_from_state(
     warnings: list[str] = []
     if customers is not None:
         progress("reading customers")
-        read = read_customers(customers, rules, encoding=encoding)
+        tables = tables or Tables()
+        unknown = unknown_names(rules, {}, tables)
+        if unknown:
+            raise OptionError([p for error in unknown for p in error.problems])
+        read = read_customers(customers, rules, encoding=encoding, sheet=tables.sheet)
+        given = {n: p for n, p in tables.attributes.items() if n in rules.attributes}
+        if given:
+            read = join_attributes(read, rules, given, encoding=encoding)
         warnings += read.warnings
         attributes = _attributes(read.typed)
         missing = current.join(attributes.select(ID), on=ID, how="anti").height
@@ -187,14 +197,15 @@ def _state_moves(view: StateView, start: dt.date, end: dt.date) -> pl.DataFrame:
 def history_from_exports(
     rules: Rules,
     customers: str | Path,
-    usage: Sequence[str | Path] = (),
+    usage: UsageSpecs = (),
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
     progress: Progress = no_progress,
+    tables: Tables | None = None,
 ) -> History:
     """One day in memory (nothing written): the period is its as-of date."""
-    loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+    loaded = load(rules, customers, usage, encoding=encoding, progress=progress, tables=tables)
     result = run_day(rules, loaded, as_of or dt.date.today(), progress=progress)
     day = result.as_of
     current = result.final_stages.select(
@@ -202,7 +213,8 @@ def history_from_exports(
     moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
     ctas = result.records()["ctas"] if rules.ctas else None  # the CTAs this day creates
     return History(rules, day, day, current, moves, _attributes(loaded.customers.typed),
-                   ctas, source=f"a run on {customers}", warnings=list(result.warnings))
+                   ctas, source=f"a run on {customers}", warnings=list(result.warnings),
+                   inputs=loaded.paths)
 
 
 # -- the report -------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Excel workbooks as people make them: a sheet chosen by name, a title above the header.
+
+A workbook's first sheet is often a README or a cover page, and a sheet often
+starts with a title, a date or a blank row before the header. The sheet is
+chosen by name (`--sheet`, or ``sheet:`` in the rules); the header is the
+first row, within the first :data:`TITLE_ROWS`, that holds every column the
+table needs (its customer id, its key), or the row ``header_row:`` names, as
+the spreadsheet numbers it.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from xml.etree import ElementTree
+
+import polars as pl
+
+from ..errors import DataError, Problem
+from ..suggest import did_you_mean
+
+TITLE_ROWS = 20  # rows looked at for a header below a title
+
+
+def sheet_names(path: Path) -> list[str]:
+    """The workbook's sheets, in the workbook's order."""
+    import fastexcel  # polars reads workbooks with it; only needed for workbooks
+
+    return list(fastexcel.read_excel(str(path)).sheet_names)
+
+
+def choose_sheet(path: Path, names: list[str], sheet: str | None, how: str) -> str:
+    """The sheet to read: ``sheet``, or the first one. ``how`` says how to choose one
+    (``--sheet NAME``, or a key of the rules), for the messages."""
+    if not names:
+        raise DataError(Problem("the workbook has no sheets", file=str(path)))
+    if sheet is None:
+        return names[0]
+    if sheet in names:
+        return sheet
+    raise DataError(Problem(
+        f"the workbook has no sheet '{sheet}'", file=str(path),
+        hint=(did_you_mean(sheet, names) or "") + ("; " if did_you_mean(sheet, names) else "")
+        + "its sheets: " + ", ".join(f"'{n}'" for n in names) + f"; choose one with {how}"))
+
+
+def read_rows(path: Path, sheet: str) -> pl.DataFrame:
+    """Every row of the sheet from its first cell with a value, as text, the header
+    among them (columns ``column_0``, ``column_1``, ...); blank rows kept."""
+    return pl.read_excel(path, sheet_name=sheet, has_header=False, infer_schema_length=0,
+                         drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False)
+
+
+def cells(row: Sequence[object]) -> list[str]:
+    """A row's cells as the text of a header: blank for an empty cell."""
+    return ["" if v is None else str(v).strip() for v in row]
+
+
+def header_index(rows: pl.DataFrame, required: Sequence[str]) -> int | None:
+    """The first of the first :data:`TITLE_ROWS` rows that holds every ``required`` name."""
+    wanted = set(required)
+    for i, row in enumerate(rows.head(TITLE_ROWS).iter_rows()):
+        if wanted <= set(cells(row)):
+            return i
+    return None
+
+
+def first_row(path: Path, sheet: str) -> int:
+    """The sheet's row number (1-based, as Excel shows it) of its first cell with a value,
+    where the rows of :func:`read_rows` begin; 1 when the workbook does not say."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            target = _sheet_part(book, sheet)
+            if target is None:
+                return 1
+            with book.open(target) as part:
+                for _, element in ElementTree.iterparse(part):
+                    if element.tag.endswith("}c") and any(
+                            child.tag.endswith(("}v", "}is")) for child in element):
+                        found = re.match(r"[A-Z]+(\d+)$", element.get("r", ""))
+                        return int(found.group(1)) if found else 1
+    except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return 1
+    return 1
+
+
+def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str | None:
+    """The zip member that holds the sheet named ``sheet``."""
+    rel_ns = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+    rid = next((s.get(rel_ns) for s in workbook.iter() if s.tag.endswith("}sheet")
+                and s.get("name") == sheet), None)
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    target = next((r.get("Target") for r in rels.iter() if r.get("Id") == rid), None)
+    if rid is None or target is None:
+        return None
+    return target.lstrip("/") if target.startswith("/") else "xl/" + target
+
+
+def table(path: Path, sheet: str, rows: pl.DataFrame, index: int) -> pl.DataFrame:
+    """The table whose header is row ``index`` of ``rows``: the rows below it under the
+    header's names. Columns with neither a header nor a value are dropped (a sheet's used
+    range is often wider than its table); a header that is blank or said twice is an error."""
+    header = cells(rows.row(index)) if rows.height > index else []
+    body = rows.slice(index + 1)
+    keep: list[int] = []
+    problems = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        column = body.to_series(i)
+        if not name:
+            if column.is_null().all():
+                continue
+            problems.append(Problem(
+                f"sheet '{sheet}': column {i + 1} has values but an empty header",
+                file=str(path), hint="give the column a name in the header row"))
+            continue
+        if name in seen:
+            problems.append(Problem(
+                f"sheet '{sheet}': duplicate column '{name}' (columns {seen[name] + 1} and "
+                f"{i + 1})", file=str(path), hint="rename one of them in the sheet"))
+            continue
+        seen[name] = i
+        keep.append(i)
+    if problems:
+        raise DataError(problems)
+    return pl.DataFrame([body.to_series(i).alias(header[i]) for i in keep])
