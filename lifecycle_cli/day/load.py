@@ -218,15 +218,16 @@ def unknown_names(rules: Rules, given: Mapping[str, object],
                    tables: Tables) -> list[LifecycleError]:
     """Names on the command line that the rules don't declare."""
     errors: list[LifecycleError] = []
-    for option, names, declared, section in (
-            ("--usage", given, list(rules.usage_sources), "sources"),
-            ("--lookup", tables.lookups, list(rules.lookups), "lookups"),
-            ("--attributes", tables.attributes, list(rules.attributes), "attributes")):
+    for option, names, declared, section, what in (
+            ("--usage", given, list(rules.usage_sources), "sources", "source"),
+            ("--lookup", tables.lookups, list(rules.lookups), "lookups", "lookup"),
+            ("--attributes", tables.attributes, list(rules.attributes), "attributes",
+             "attribute table")):
         for name in names:
             if name not in declared:
                 known = ", ".join(declared) if declared else "none"
                 errors.append(OptionError(Problem(
-                    f"{option} {name}=...: the rules declare no {section[:-1]} '{name}'",
+                    f"{option} {name}=...: the rules declare no {what} '{name}'",
                     file=getattr(rules.source, "file", None),
                     hint=(did_you_mean(name, declared) or f"{section} in the rules: {known}")
                     + f"; declare it under `{section}:`")))

@@ -67,23 +67,45 @@ def header_index(rows: pl.DataFrame, required: Sequence[str]) -> int | None:
     return None
 
 
-def first_row(path: Path, sheet: str) -> int:
-    """The sheet's row number (1-based, as Excel shows it) of its first cell with a value,
-    where the rows of :func:`read_rows` begin; 1 when the workbook does not say."""
+def first_cell(path: Path, sheet: str) -> tuple[int, int]:
+    """(row, column), 1-based as Excel numbers them, of the sheet's first cell with a
+    value: where the rows and columns of :func:`read_rows` begin. (1, 1) when the
+    workbook does not say."""
     try:
         with zipfile.ZipFile(path) as book:
             target = _sheet_part(book, sheet)
             if target is None:
-                return 1
+                return 1, 1
+            rows: list[int] = []
+            columns: list[int] = []
             with book.open(target) as part:
                 for _, element in ElementTree.iterparse(part):
                     if element.tag.endswith("}c") and any(
                             child.tag.endswith(("}v", "}is")) for child in element):
-                        found = re.match(r"[A-Z]+(\d+)$", element.get("r", ""))
-                        return int(found.group(1)) if found else 1
+                        found = re.match(r"([A-Z]+)(\d+)$", element.get("r", ""))
+                        if found:
+                            columns.append(_column_number(found.group(1)))
+                            rows.append(int(found.group(2)))
+                        element.clear()
+            return (min(rows), min(columns)) if rows else (1, 1)
     except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
-        return 1
-    return 1
+        return 1, 1
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ord(ch) - ord("A") + 1
+    return number
+
+
+def column_letters(number: int) -> str:
+    """Excel's name of the 1-based column ``number``: 1 -> A, 28 -> AB."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str | None:
@@ -108,19 +130,30 @@ def table(path: Path, sheet: str, rows: pl.DataFrame, index: int) -> pl.DataFram
     keep: list[int] = []
     problems = []
     seen: dict[str, int] = {}
+    row, first_column = first_cell(path, sheet) if any(not h for h in header) or len(
+        set(header)) < len(header) else (1, 1)
+
+    def letter(i: int) -> str:
+        return column_letters(first_column + i)
+
+    if header and not any(header):
+        raise DataError(Problem(
+            f"the sheet '{sheet}' has an empty row where its header should be (row "
+            f"{row + index})", file=str(path),
+            hint="header_row counts rows as the spreadsheet numbers them"))
     for i, name in enumerate(header):
         column = body.to_series(i)
         if not name:
             if column.is_null().all():
                 continue
             problems.append(Problem(
-                f"sheet '{sheet}': column {i + 1} has values but an empty header",
+                f"sheet '{sheet}': column {letter(i)} has values but an empty header",
                 file=str(path), hint="give the column a name in the header row"))
             continue
         if name in seen:
             problems.append(Problem(
-                f"sheet '{sheet}': duplicate column '{name}' (columns {seen[name] + 1} and "
-                f"{i + 1})", file=str(path), hint="rename one of them in the sheet"))
+                f"sheet '{sheet}': duplicate column '{name}' (columns {letter(seen[name])} "
+                f"and {letter(i)})", file=str(path), hint="rename one of them in the sheet"))
             continue
         seen[name] = i
         keep.append(i)

@@ -105,7 +105,7 @@ def _header(path: Path, sheet: str, rows: pl.DataFrame, options: ReadOptions) ->
             hint=f"the workbook's other sheets: {others}; choose one with "
             f"{options.choose_sheet}" if others else None))
     if options.header_row is not None:
-        index = options.header_row - excel.first_row(path, sheet)
+        index = options.header_row - excel.first_cell(path, sheet)[0]
         if not 0 <= index < rows.height:
             raise DataError(Problem(
                 f"the sheet '{sheet}' has no row {options.header_row} (header_row)",
