@@ -151,8 +151,9 @@ def load(
     tables = tables or Tables()
     collect = collector(problems)
     given = named_paths(usage_paths, USAGE, "--usage")
-    for error in unknown_names(rules, given, tables):
-        collect(error)
+    unknown = unknown_names(rules, given, tables)
+    if unknown:
+        collect(OptionError([p for error in unknown for p in error.problems]))
     warnings: list[str] = []
     progress("reading customers")
     customers = read_customers(customers_path, rules, problems_out=problems, encoding=encoding,

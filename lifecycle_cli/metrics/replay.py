@@ -188,8 +188,12 @@ class SourcesReplay:
         until = pl.col(TIMESTAMP).is_null() | (pl.col(TIMESTAMP) < stop)
         self.replays: dict[str, MetricsReplay] = {}
         self.in_memory: dict[str, Usage] = {}
+        # rows after the last day: after every day's as-of date, as a run counts them
+        self.beyond: dict[str, int] = {}
         problems: list[Problem] = []
         for name, usage in sources.items():
+            self.beyond[name] = int(usage.rows.select((pl.col(TIMESTAMP) >= stop).sum())
+                                    .collect(engine="streaming").item() or 0)
             one = rules.for_source(name)
             try:
                 replay = MetricsReplay(one, usage.frame.filter(until), usage.schema,
@@ -223,6 +227,11 @@ class SourcesReplay:
                                                self.in_memory[name], self.ids, day)
             elif name in self.defaults:
                 results[name] = self.defaults[name]
+            if name in self.beyond:
+                result = results[name]
+                after = result.after_as_of_rows + self.beyond[name]
+                results[name] = replace(result, after_as_of_rows=after, by_source={
+                    name: {**result.by_source[name], "after_as_of": after}})
         return combine(self.rules, self.ids, results)
 
 
