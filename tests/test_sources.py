@@ -482,3 +482,27 @@ def test_diff_backfill_and_report_take_the_sources(tmp_path: Path) -> None:
     distribution = pl.read_csv(tmp_path / "report" / "distribution.csv")
     assert distribution.select("stage", "customers").rows() == [
         ("New", 2), ("Active", 1), ("Busy", 0)]
+
+
+def test_a_metric_that_reads_the_customer_id_of_a_lookup_source(tmp_path: Path) -> None:
+    """Such a metric needs every row joined with the lookup (the other metrics join only
+    each key's partial aggregates): both ways give the same values."""
+    files = exports(tmp_path)
+    rules = parse_rules(ISSUE_RULES.replace(
+        "transitions:", "  last_sub: {source: feature_usage, agg: last, column: "
+        "subscription_id}\ntransitions:"))
+    with_id = parse_rules(ISSUE_RULES.replace(
+        "transitions:", "  last_sub: {source: feature_usage, agg: last, column: "
+        "subscription_id}\n  by_id: {source: feature_usage, agg: count, where: "
+        "\"customer_id = 'A1'\"}\ntransitions:"))
+    given = {"feature_usage": [files["feature_usage"]]}
+    lookups = Tables(lookups={"subscriptions": files["subscriptions"]})
+    a, b = load(rules, files["accounts"], given, tables=lookups), load(
+        with_id, files["accounts"], given, tables=lookups)
+    ids = a.typed.select("customer_id")
+    fast = compute_metrics(rules, a.sources, ids, AS_OF)
+    joined = compute_metrics(with_id, b.sources, ids, AS_OF)
+    assert_frame_equal(fast.values, joined.values.drop("by_id"))
+    assert fast.values["last_sub"].to_list() == ["S2", "S3", None]
+    assert joined.values["by_id"].to_list() == [2, 0, 0]
+    assert fast.by_source == joined.by_source

@@ -13,7 +13,7 @@ in less memory. What each `agg` computes, and how, is in
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -276,12 +276,10 @@ MERGE_EVERY = 4  # batches' partials kept before they are merged
 
 
 def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int,
-              batch_rows: int,
-              attach: Callable[[pl.LazyFrame], pl.LazyFrame] = lambda rows: rows,
-              ) -> pl.DataFrame:
-    """Group ``frame`` (``total_rows`` rows) by customer with ``plan``, ``batch_rows`` rows
-    at a time. ``attach`` gives a batch's rows their customer (a lookup's join): batches
-    are cut from the rows as scanned, then joined, so the join streams with them."""
+              batch_rows: int, by: str = ID) -> pl.DataFrame:
+    """Group ``frame`` (``total_rows`` rows) by ``by`` (the customer, or a lookup's key)
+    with ``plan``'s partial aggregates, ``batch_rows`` rows at a time; the partials of the
+    batches merged, not yet turned into the metrics (``plan.finals``)."""
     if plan.needs_seq:
         frame = frame.with_row_index(SEQ)
     if total_rows <= batch_rows:
@@ -290,16 +288,16 @@ def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int,
         slices = [frame.slice(offset, batch_rows) for offset in range(0, total_rows, batch_rows)]
     def merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
         return frames[0] if len(frames) == 1 else (
-            pl.concat(frames).group_by(ID).agg(plan.combines))
+            pl.concat(frames).group_by(by).agg(plan.combines))
 
     parts: list[pl.DataFrame] = []
     for rows in slices:
-        parts.append(attach(rows.filter(pl.col(TIMESTAMP) < end)).group_by(ID)
-                     .agg(plan.partials).collect(engine="streaming"))
+        parts.append(rows.filter(pl.col(TIMESTAMP) < end).group_by(by).agg(plan.partials)
+                     .collect(engine="streaming"))
         # partials hold up to one row per customer and batch: merge now and then
         if len(parts) == MERGE_EVERY:
             parts = [merge(parts)]
-    return merge(parts).select(pl.col(ID), *plan.finals)
+    return merge(parts)
 
 
 def compute_metrics(
@@ -341,7 +339,13 @@ def source_metrics(
     """The metrics of ``rules`` (those of one source) over the source ``usage``."""
     plan = build_plan(rules, usage.schema, as_of, usage.label())
     end = pl.lit(_day_start(as_of + dt.timedelta(days=1)), dtype=pl.Datetime("us"))
-    in_range = usage.frame.filter(pl.col(TIMESTAMP) < end)
+    # Through a lookup, the rows are grouped by its key, and only the key's partial
+    # aggregates (one row per key) are joined with the lookup and merged per customer, as
+    # batches are: far cheaper than joining every row. Unless a metric reads the customer id.
+    lookup = usage.lookup if ID not in metric_columns(rules) else None
+    by = ID if lookup is None else lookup.key
+    rows = usage.frame if lookup is None else usage.rows
+    in_range = rows.filter(pl.col(TIMESTAMP) < end)
     try:
         counts = usage.rows.select(
             pl.len().alias("rows"),
@@ -349,11 +353,18 @@ def source_metrics(
             (pl.col(TIMESTAMP) >= end).sum().alias("after"),
         ).collect(engine="streaming")
         total = int(counts["rows"][0])  # Parquet states it; Polars counts CSV lines fast
-        grouped = aggregate(usage.rows, plan, end, total, batch_rows or BATCH_ROWS, usage.attach)
+        parts = aggregate(rows, plan, end, total, batch_rows or BATCH_ROWS, by)
+        if lookup is not None:  # a key the lookup lacks gives the NULL customer
+            parts = parts.join(lookup.table, on=by, how="left").group_by(ID).agg(plan.combines)
+        grouped = parts.select(pl.col(ID), *plan.finals)
         for name, cond, column in plan.distinct:
-            rows = in_range if cond is None else in_range.filter(cond)
+            pairs = (in_range if cond is None else in_range.filter(cond)).select(
+                list(dict.fromkeys([by, column])))
+            if lookup is not None:  # distinct (key, value) pairs first, then their customer
+                pairs = pairs.drop_nulls().unique().join(lookup.table.lazy(), on=by).select(
+                    ID, column)
             counted = (
-                rows.select(ID, column).drop_nulls().unique().group_by(ID)
+                pairs.drop_nulls().unique().group_by(ID)
                 .agg(pl.len().cast(pl.Int64).alias(name)).collect(engine="streaming")
             )
             grouped = grouped.join(counted, on=ID, how="left", coalesce=True)
