@@ -3,8 +3,10 @@
 A lookup is read whole (it is small: one row per key) and checked: each key
 once, so that a usage row can never count for two customers. A source whose
 rows carry the key (``customer_id: {via: subscriptions}`` in the rules) is
-joined with it on the stream, batch by batch, never collected
-(`lifecycle_cli.inputs.usage.Usage.attach`).
+joined with it on the stream, never collected: `lifecycle_cli.metrics.compute`
+groups the rows by the key and joins each key's partial aggregates;
+`lifecycle_cli.inputs.usage.Usage.attach` joins rows where a row needs its
+customer.
 """
 
 from __future__ import annotations
