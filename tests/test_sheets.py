@@ -173,3 +173,11 @@ def test_sheet_on_the_command_line(tmp_path: Path) -> None:
     assert pl.read_csv(proc.stdout.encode())["account_id"].to_list() == ["A1", "A2"]
     proc = lifecycle("validate", "--rules", rules, "--sheet", "Accounts")
     assert proc.returncode == 2 and "--sheet needs --customers" in proc.stderr
+
+
+def test_a_file_that_is_no_workbook(tmp_path: Path) -> None:
+    path = tmp_path / "crm.xlsx"
+    path.write_text("account_id\nA1\n")  # a CSV saved under the wrong name
+    with pytest.raises(DataError, match="cannot read the workbook") as info:
+        read_customers(path, RULES)
+    assert info.value.problems[0].hint is not None

@@ -435,7 +435,8 @@ def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
 def _explain_text_column(customers: Customers, column: str) -> str | None:
     """For a text column used as a date or number: which values are in the way."""
     typed = customers.typed
-    if column not in typed.columns or typed.schema[column] != pl.String:
+    if (column not in typed.columns or typed.schema[column] != pl.String
+            or column in customers.attribute_columns):  # its lines are another file's
         return None
     values = pl.col(column)
     odd = typed.filter(

@@ -28,7 +28,14 @@ def sheet_names(path: Path) -> list[str]:
     """The workbook's sheets, in the workbook's order."""
     import fastexcel  # polars reads workbooks with it; only needed for workbooks
 
-    return list(fastexcel.read_excel(str(path)).sheet_names)
+    try:
+        return list(fastexcel.read_excel(str(path)).sheet_names)
+    except Exception as err:  # fastexcel's errors are its own classes, not Polars'
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(Problem(
+            f"cannot read the workbook: {first}", file=str(path),
+            hint="is it an .xlsx workbook? Save it again from Excel as .xlsx, or export CSV"
+        )) from None
 
 
 def choose_sheet(path: Path, names: list[str], sheet: str | None, how: str) -> str:
