@@ -20,6 +20,7 @@ import polars as pl
 
 from ..errors import DataError, Problem
 from ..suggest import did_you_mean
+from .options import ReadOptions
 
 TITLE_ROWS = 20  # rows looked at for a header below a title
 
@@ -167,3 +168,66 @@ def table(path: Path, sheet: str, rows: pl.DataFrame, index: int) -> pl.DataFram
     if problems:
         raise DataError(problems)
     return pl.DataFrame([body.to_series(i).alias(header[i]) for i in keep])
+
+
+# -- reading a table: the `Format` of workbooks (lifecycle_cli.inputs.formats) --------------
+
+
+def _sheet(path: Path, options: ReadOptions) -> str:
+    """The sheet to read: the one named, or the first."""
+    return choose_sheet(path, sheet_names(path), options.sheet, options.choose_sheet)
+
+
+def _header(path: Path, sheet: str, rows: pl.DataFrame, options: ReadOptions) -> int:
+    """Where the header is among the sheet's ``rows``: `header_row`, or the first row that
+    holds the required columns, or the first row."""
+    if rows.height == 0:
+        others = ", ".join(f"'{n}'" for n in sheet_names(path) if n != sheet)
+        raise DataError(Problem(
+            f"the sheet '{sheet}' is empty: expected a header row and data", file=str(path),
+            hint=f"the workbook's other sheets: {others}; choose one with "
+            f"{options.choose_sheet}" if others else None))
+    if options.header_row is not None:
+        index = options.header_row - first_cell(path, sheet)[0]
+        if not 0 <= index < rows.height:
+            raise DataError(Problem(
+                f"the sheet '{sheet}' has no row {options.header_row} (header_row)",
+                file=str(path), hint="header_row counts rows as the spreadsheet numbers them"))
+        return index
+    found = header_index(rows, options.required) if options.required else None
+    if found is None and options.required and options.sheet is None:
+        _elsewhere(path, sheet, options)
+    return found or 0
+
+
+def _elsewhere(path: Path, sheet: str, options: ReadOptions) -> None:
+    """The first sheet lacks the table's columns: name a sheet that has them."""
+    for name in sheet_names(path):
+        if name != sheet and header_index(read_rows(path, name),
+                                                options.required) is not None:
+            missing = ", ".join(f"'{c}'" for c in options.required)
+            raise DataError(Problem(
+                f"the first sheet '{sheet}' has no column {missing}; the sheet '{name}' has "
+                "it", file=str(path),
+                hint=f"choose that sheet: {options.choose_sheet.replace('NAME', repr(name))}"))
+
+
+def read(path: Path, options: ReadOptions) -> pl.DataFrame:
+    """The table of the chosen sheet, every cell as text."""
+    sheet = _sheet(path, options)
+    rows = read_rows(path, sheet)
+    return table(path, sheet, rows, _header(path, sheet, rows, options))
+
+
+def scan(path: Path, options: ReadOptions, text_columns: Sequence[str]) -> pl.LazyFrame:
+    """The table of the chosen sheet with typed cells (a workbook is read whole)."""
+    sheet = _sheet(path, options)
+    if options.header_row is None:
+        typed = pl.read_excel(path, sheet_name=sheet, raise_if_empty=False)
+        if typed.height and set(options.required) <= set(typed.columns):
+            return typed.lazy()  # the header is on the first row: the usual case
+    rows = read_rows(path, sheet)
+    index = _header(path, sheet, rows, options)
+    # typed cells, as a sheet with the header on its first row gives them
+    return pl.read_excel(path, sheet_name=sheet, read_options={"header_row": index},
+                         drop_empty_rows=True).lazy()

@@ -20,44 +20,9 @@ import polars as pl
 from ..errors import DataError, Problem
 from . import excel
 from .csvtext import check_rows, codec_name, transcode
+from .options import ReadOptions
 
 # -- the formats ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read one table: the text encoding, the sheet and header row, and the columns
-    that tell the header (the id, the key) when a title sits above it.
-
-    ``rules_key`` is where the table's keys go in the rules file, e.g. ``("sources",
-    "tickets")``; ``sheet_option``, the command-line option that picks its sheet
-    (``--sheet`` for the customers). Both only make the messages say where to fix.
-    """
-
-    encoding: str | None = None
-    sheet: str | None = None
-    header_row: int | None = None  # 1-based: the file's line (CSV) or the sheet's row (Excel)
-    required: tuple[str, ...] = ()
-    rules_key: tuple[str, ...] = ()
-    sheet_option: str | None = None
-
-    def rules_text(self, key: str, value: object) -> str:
-        """``sources: {tickets: {header_row: 3}}``: how to write ``key`` for this table."""
-        text = f"{key}: {value}"
-        for part in reversed(self.rules_key):
-            text = f"{part}: {{{text}}}"
-        return text
-
-    @property
-    def choose_sheet(self) -> str:
-        """How to choose this table's sheet, for messages."""
-        key = self.rules_text("sheet", "NAME") if self.rules_key else "sheet: NAME in the rules"
-        return f"{self.sheet_option} NAME or {key}" if self.sheet_option else key
-
-    @property
-    def header_line(self) -> int:
-        """The line of a text file's header (1 unless ``header_row`` moves it down)."""
-        return self.header_row or 1
 
 
 @dataclass(frozen=True)
@@ -90,69 +55,11 @@ def _scan_csv(path: Path, options: ReadOptions, text_columns: Sequence[str]) -> 
                        infer_schema_length=10_000, skip_rows=options.header_line - 1)
 
 
-def _sheet(path: Path, options: ReadOptions) -> str:
-    """The sheet to read: the one named, or the first."""
-    return excel.choose_sheet(path, excel.sheet_names(path), options.sheet, options.choose_sheet)
-
-
-def _header(path: Path, sheet: str, rows: pl.DataFrame, options: ReadOptions) -> int:
-    """Where the header is among the sheet's ``rows``: `header_row`, or the first row that
-    holds the required columns, or the first row."""
-    if rows.height == 0:
-        others = ", ".join(f"'{n}'" for n in excel.sheet_names(path) if n != sheet)
-        raise DataError(Problem(
-            f"the sheet '{sheet}' is empty: expected a header row and data", file=str(path),
-            hint=f"the workbook's other sheets: {others}; choose one with "
-            f"{options.choose_sheet}" if others else None))
-    if options.header_row is not None:
-        index = options.header_row - excel.first_cell(path, sheet)[0]
-        if not 0 <= index < rows.height:
-            raise DataError(Problem(
-                f"the sheet '{sheet}' has no row {options.header_row} (header_row)",
-                file=str(path), hint="header_row counts rows as the spreadsheet numbers them"))
-        return index
-    found = excel.header_index(rows, options.required) if options.required else None
-    if found is None and options.required and options.sheet is None:
-        _elsewhere(path, sheet, options)
-    return found or 0
-
-
-def _elsewhere(path: Path, sheet: str, options: ReadOptions) -> None:
-    """The first sheet lacks the table's columns: name a sheet that has them."""
-    for name in excel.sheet_names(path):
-        if name != sheet and excel.header_index(excel.read_rows(path, name),
-                                                options.required) is not None:
-            missing = ", ".join(f"'{c}'" for c in options.required)
-            raise DataError(Problem(
-                f"the first sheet '{sheet}' has no column {missing}; the sheet '{name}' has "
-                "it", file=str(path),
-                hint=f"choose that sheet: {options.choose_sheet.replace('NAME', repr(name))}"))
-
-
-def _read_excel(path: Path, options: ReadOptions) -> pl.DataFrame:
-    sheet = _sheet(path, options)
-    rows = excel.read_rows(path, sheet)
-    return excel.table(path, sheet, rows, _header(path, sheet, rows, options))
-
-
-def _scan_excel(path: Path, options: ReadOptions, text_columns: Sequence[str]) -> pl.LazyFrame:
-    sheet = _sheet(path, options)
-    if options.header_row is None:
-        typed = pl.read_excel(path, sheet_name=sheet, raise_if_empty=False)
-        if typed.height and set(options.required) <= set(typed.columns):
-            return typed.lazy()  # the header is on the first row: the usual case
-    rows = excel.read_rows(path, sheet)
-    index = _header(path, sheet, rows, options)
-    # typed cells, as a sheet with the header on its first row gives them
-    return pl.read_excel(path, sheet_name=sheet, read_options={"header_row": index},
-                         drop_empty_rows=True).lazy()
-
-
 CSV = Format("CSV", (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".txt"), _read_csv, _scan_csv,
              lines=True, title_lines=True)
 PARQUET = Format("Parquet", (".parquet", ".pq"), lambda path, _: pl.read_parquet(path),
                  lambda path, _, __: pl.scan_parquet(path))
-EXCEL = Format("Excel", (".xlsx",), _read_excel, _scan_excel, in_folders=False, sheets=True)
+EXCEL = Format("Excel", (".xlsx",), excel.read, excel.scan, in_folders=False, sheets=True)
 FORMATS: list[Format] = [CSV, PARQUET, EXCEL]
 
 
