@@ -21,7 +21,7 @@ A state folder is read through ``StateView`` (the worklist, the CTAs, the histor
 
 from .compliance.run import check
 from .day.explain import explain
-from .day.load import load
+from .day.load import Tables, load
 from .day.pipeline import Day, run_day
 from .day.start import Start
 from .errors import DataError, LifecycleError, OutputError, Problem, RulesError
@@ -44,6 +44,7 @@ __all__ = [
     "RunResult",
     "Start",
     "StateView",
+    "Tables",
     "backfill",
     "check",
     "explain",

@@ -19,7 +19,12 @@ def register(app: typer.Typer) -> None:
         "backfill",
         epilog="Example:\n\n  lifecycle backfill --customers sample_data/customers.csv "
         "--usage sample_data/usage.csv --rules rules/default.yaml --from 2026-10-01 "
-        "--to 2026-11-01 --state state",
+        "--to 2026-11-01 --state state"
+        "\n\n  lifecycle backfill --customers ravenstack_accounts.csv --lookup "
+        "subscriptions=ravenstack_subscriptions.csv --usage "
+        "feature_usage=ravenstack_feature_usage.csv --usage "
+        "tickets=ravenstack_support_tickets.csv --rules rules/examples/ravenstack.yaml "
+        "--from 2024-01-01 --to 2024-12-31 --state state",
     )(backfill)
 
 
@@ -43,6 +48,9 @@ def backfill(
                      show_default=False),
     ],
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     rewind: Annotated[
         bool,
         typer.Option("--rewind", help="Drop the state's dates after --to (they rest on the "
@@ -70,7 +78,7 @@ def backfill(
                 rule_set, rules, customers, usage or [], start, end, state,
                 rewind=rewind, keep_export_stages=keep_export_stages, encoding=encoding,
                 progress=step,
-                command=common.command_line(),
+                command=common.command_line(), tables=common.tables(lookup, attributes, sheet),
             )
     if summary_json is not None:
         common.write_json(summary_json, {"status": "ok", "exit_code": 0, **summary_of(result)})

@@ -31,6 +31,9 @@ def check(
     customers: common.CustomersOpt,
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("the findings table")] = None,
     fmt: common.FormatOpt = common.TableFormat.csv,
@@ -94,7 +97,7 @@ def check(
         with common.progress(not quiet) as step:
             result = check_exports(rule_set, customers, usage or [], as_of, state_dir=state,
                                    since=since, prefer=prefer.value, encoding=encoding,
-                                   progress=step)
+                                   progress=step, tables=common.tables(lookup, attributes, sheet))
             written: list[Path] = []
             if out is not None:
                 step("writing the findings")

@@ -57,11 +57,55 @@ UsageOpt = Annotated[
     typer.Option(
         "--usage",
         "-u",
-        help="Usage export: a file, a glob or a folder of Parquet files. Repeat for several.",
+        help="Usage export: a file, a glob or a folder of Parquet files; NAME=PATH for the "
+        "rules' source NAME (sources:). Repeat for several.",
         show_default=False,
-        metavar="PATH",
+        metavar="[NAME=]PATH",
     ),
 ]
+LookupOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--lookup",
+        help="A lookup table of the rules (lookups:), e.g. subscriptions=subscriptions.csv: "
+        "maps a key in a source's rows to the customer. Repeat for several.",
+        show_default=False,
+        metavar="NAME=PATH",
+    ),
+]
+AttributesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--attributes",
+        help="A per-customer table of the rules (attributes:), e.g. owners=owners.xlsx: its "
+        "columns join the customers by id. Repeat for several.",
+        show_default=False,
+        metavar="NAME=PATH",
+    ),
+]
+SheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sheet",
+        help="The sheet of an Excel customers export. Default: the rules' customers: sheet, "
+        "else the first.",
+        show_default=False,
+        metavar="NAME",
+    ),
+]
+
+
+def tables(lookup: list[str] | None, attributes: list[str] | None,
+           sheet: str | None) -> Any:
+    """--lookup, --attributes and --sheet as the library takes them (`day.load.Tables`)."""
+    from ..day.load import Tables, named_paths, one_path
+
+    return Tables(
+        lookups=one_path(named_paths(lookup or [], None, "--lookup"), "--lookup"),
+        attributes=one_path(named_paths(attributes or [], None, "--attributes"),
+                            "--attributes"),
+        sheet=sheet,
+    )
 AsOfOpt = Annotated[
     dt.date | None,
     typer.Option(

@@ -39,6 +39,9 @@ def diff(
         ),
     ],
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("the diff table")] = None,
     fmt: common.FormatOpt = common.TableFormat.csv,
@@ -71,7 +74,8 @@ def diff(
     old_rules, new_rules = _load_both(rules[0], rules[1])
     with common.progress() as step:
         result = diff_rules(old_rules, new_rules, customers, usage or [], as_of,
-                            encoding=encoding, progress=step)
+                            encoding=encoding, progress=step,
+                            tables=common.tables(lookup, attributes, sheet))
         written: list[str] = []
         if out is not None:
             step("writing the diff")

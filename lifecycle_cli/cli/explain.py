@@ -36,6 +36,9 @@ def explain(
     customers: common.CustomersOpt,
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     as_of: common.AsOfOpt = None,
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="text for people, json for tools.")
@@ -59,7 +62,8 @@ def explain(
     with common.progress() as step:
         step("explaining")
         explanations = explain_customers(rule_set, customers, usage or [], ids, day,
-                                         encoding=encoding, start=start)
+                                         encoding=encoding, start=start,
+                                         tables=common.tables(lookup, attributes, sheet))
     if fmt == Format.json:
         common.out.print_json(json.dumps([e.to_dict() for e in explanations], default=str))
         return

@@ -60,7 +60,17 @@ def run_summary(
         f"{result.customers.height:,} customers, "
         f"{result.moved_customers:,} moved"
     )
-    if m.usage_rows or m.unknown_customer_rows or m.null_timestamp_rows or m.after_as_of_rows:
+    if list(m.by_source) not in ([], ["usage"]):  # named sources: a line each
+        for name, c in m.by_source.items():
+            unmatched = (f"; {c['unmatched_key']:,} whose key the lookup lacks"
+                         if c["unmatched_key"] else "")
+            console.print(
+                f"usage from {escape(name)}: {c['rows']:,} rows up to the as-of date; "
+                f"{c['unknown_customer']:,} for customers not in the customers export"
+                f"{unmatched}; {c['without_timestamp']:,} without a timestamp (dropped); "
+                f"{c['after_as_of']:,} after the as-of date (ignored)"
+            )
+    elif m.usage_rows or m.unknown_customer_rows or m.null_timestamp_rows or m.after_as_of_rows:
         console.print(
             f"usage: {m.usage_rows:,} rows up to the as-of date; "
             f"{m.unknown_customer_rows:,} for customers not in the customers export; "

@@ -55,6 +55,9 @@ def report(
         "and report on that run. With --state: the owner, value and name of each customer.",
         "PATH", "-c")] = None,
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     as_of: common.AsOfOpt = None,
     start: Annotated[dt.date | None, _option(
         "--from", "With --state: the first day of the period. Default: the state's first.",
@@ -110,25 +113,32 @@ def report(
             raise OptionError("--from and --to choose days of a state's history: give "
                               "--state DIR, or use --as-of for one run")
     else:
-        if usage:
-            raise OptionError("--usage goes with a run in memory; with --state the history "
-                              "is the state's (--customers gives owners and values)")
+        for given, option in ((usage, "--usage"), (lookup, "--lookup")):
+            if given:
+                raise OptionError(f"{option} goes with a run in memory; with --state the "
+                                  "history is the state's (--customers and --attributes give "
+                                  "owners and values)")
         if as_of is not None:
             raise OptionError("--as-of is for a run in memory; with --state use --to")
+    if customers is None and (attributes or sheet):
+        raise OptionError("--attributes and --sheet go with --customers")
     targets = [p for p in (html, xlsx) if p is not None]
     inputs = [p for p in (customers, rules) if p is not None]
+    inputs += [Path(p) for p in common.tables(lookup, attributes, sheet).paths]
     if state is not None:
         inputs.append(state / INDEX)
     rule_set = load_rules(rules)
     with common.progress(not quiet) as step:
         if state is not None:
             history = history_from_state(state, rule_set, start, end, customers=customers,
-                                         encoding=encoding, progress=step)
+                                         encoding=encoding, progress=step,
+                                         tables=common.tables(lookup, attributes, sheet))
         else:
             assert customers is not None
             history = history_from_exports(rule_set, customers, usage or [], as_of,
-                                           encoding=encoding, progress=step)
-            inputs += [Path(u) for u in usage or []]
+                                           encoding=encoding, progress=step,
+                                           tables=common.tables(lookup, attributes, sheet))
+            inputs += history.inputs
         step("building the report")
         result = build_report(history, value=value, owner=owner, name=name,
                               stuck_factor=stuck_factor)

@@ -26,8 +26,11 @@ class Table(str, Enum):
 def register(app: typer.Typer) -> None:
     app.command(
         "run",
-        epilog="Example:\n\n  lifecycle run --customers sample_data/customers.csv "
-        "--usage sample_data/usage.csv --rules rules/default.yaml --out out",
+        epilog="Examples:\n\n  lifecycle run --customers sample_data/customers.csv "
+        "--usage sample_data/usage.csv --rules rules/default.yaml --out out"
+        "\n\n  lifecycle run --customers accounts.csv --usage feature_usage=usage/ "
+        "--usage tickets=tickets.csv --lookup subscriptions=subscriptions.csv "
+        "--attributes owners=owners.xlsx --rules rules.yaml --out out",
     )(run)
 
 
@@ -36,6 +39,9 @@ def run(
     customers: common.CustomersOpt,
     rules: common.RulesOpt,
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     as_of: common.AsOfOpt = None,
     out: Annotated[Path | None, common.out_option("customers, transitions, ctas and tasks")] = None,
     fmt: common.FormatOpt = common.TableFormat.csv,
@@ -114,7 +120,7 @@ def run(
                 fmt=fmt.value, dry_run=dry_run, rewind=rewind, prefer=prefer.value,
                 guards=guards, encoding=encoding, progress=step,
                 hash_inputs=summary_json is not None,
-                command=common.command_line(),
+                command=common.command_line(), tables=common.tables(lookup, attributes, sheet),
             )
     if not dry_run and stdout is not None:
         common.write_to_stdout(lambda stream: write_csv(done.tables[stdout.value], stream))

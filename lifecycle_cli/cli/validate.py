@@ -35,6 +35,9 @@ def validate(
         ),
     ] = None,
     usage: common.UsageOpt = None,
+    lookup: common.LookupOpt = None,
+    attributes: common.AttributesOpt = None,
+    sheet: common.SheetOpt = None,
     as_of: common.AsOfOpt = None,
     encoding: common.EncodingOpt = None,
 ) -> None:
@@ -50,13 +53,16 @@ def validate(
         f"{len(rule_set.ctas)} CTAs"
     )
     if customers is None:
-        if usage:
-            raise typer.BadParameter("--usage needs --customers", param_hint="--usage")
+        for given, option in ((usage, "--usage"), (lookup, "--lookup"),
+                              (attributes, "--attributes"), (sheet, "--sheet")):
+            if given:
+                raise typer.BadParameter(f"{option} needs --customers", param_hint=option)
         common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}")
         return
     with common.progress() as step:
         prepared = check_against_data(rule_set, customers, usage or [], as_of,
-                                      encoding=encoding, progress=step)
+                                      encoding=encoding, progress=step,
+                                      tables=common.tables(lookup, attributes, sheet))
     common.err.print(
         f"[green]ok:[/] {escape(str(rules))}: {summary}; checked against "
         f"{prepared.loaded.customers.typed.height:,} customers"

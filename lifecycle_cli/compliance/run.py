@@ -26,14 +26,14 @@ import polars as pl
 
 from ..columns import ID, ROW, STAGE
 from ..ctas.decide import latest_ctas
-from ..day.load import Progress, load, no_progress
+from ..day.load import Progress, Tables, UsageSpecs, load, named_paths, no_progress
 from ..day.pipeline import run_day
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
 from ..files import file_facts
 from ..inputs.formats import line_of_row
 from ..metrics.compute import MetricsResult, stored_metrics
 from ..rules.checks import compliance_column_problems
-from ..rules.model import Metric, Rules
+from ..rules.model import USAGE, Metric, Rules
 from ..state.view import StateView
 from ..suggest import did_you_mean
 from ..version import __version__
@@ -227,19 +227,32 @@ class CheckResult:
         }
 
 
-def with_last_usage(rules: Rules) -> Rules:
-    """``rules`` plus a metric for each customer's last usage, so that it comes out of the
-    same pass over the usage as the rules' own metrics."""
-    metric = Metric(agg="max", column="timestamp")
-    return rules.model_copy(update={"metrics": {**rules.metrics, LAST_USAGE_METRIC: metric}})
+def with_last_usage(rules: Rules, sources: Sequence[str] = (USAGE,)) -> Rules:
+    """``rules`` plus a metric for each customer's last usage in each of ``sources``, so that
+    it comes out of the same pass over the usage as the rules' own metrics."""
+    metrics = {_last_usage(name): Metric(agg="max", column="timestamp",
+                                         source=None if name == USAGE else name)
+               for name in sources}
+    return rules.model_copy(update={"metrics": {**rules.metrics, **metrics}})
+
+
+def _last_usage(source: str) -> str:
+    return LAST_USAGE_METRIC if source == USAGE else f"{LAST_USAGE_METRIC}:{source}"
+
+
+def _with_last_usage_column(final: pl.DataFrame, sources: Sequence[str]) -> pl.DataFrame:
+    """The last usage over every source, as the column LAST_USAGE_METRIC."""
+    return final.with_columns(
+        pl.max_horizontal([_last_usage(s) for s in sources]).alias(LAST_USAGE_METRIC))
 
 
 def check(
     rules: Rules,
     customers_path: str | Path,
-    usage_paths: Sequence[str | Path] = (),
+    usage_paths: UsageSpecs = (),
     as_of: dt.date | None = None,
     *,
+    tables: Tables | None = None,
     state_dir: str | Path | None = None,
     since: dt.date | None = None,
     prefer: str = "export",
@@ -264,10 +277,12 @@ def check(
         view = StateView.open(state_dir, empty_ok=True)
         start = view.start(as_of, prefer=prefer, rules=rules)
         records = read_state(view, as_of, since)
-    usage_wanted = bool(usage_paths) and rules.compliance.no_usage_days is not None
-    run_rules = with_last_usage(rules) if usage_wanted else rules
+    given = [name for name in named_paths(usage_paths, USAGE, "--usage")
+             if name in rules.usage_sources]
+    usage_wanted = bool(given) and rules.compliance.no_usage_days is not None
+    run_rules = with_last_usage(rules, given) if usage_wanted else rules
     loaded = load(run_rules, customers_path, usage_paths, encoding=encoding, progress=progress,
-                  keep_unknown_stages=True)
+                  keep_unknown_stages=True, tables=tables)
     missing = compliance_column_problems(rules, loaded.typed.columns)
     if missing:
         raise RulesError(missing)
@@ -279,6 +294,8 @@ def check(
     # the rules don't name are set aside (unknown_stage findings)
     day = run_day(run_rules, loaded, as_of, start, set_aside_unknown=True, metrics=metrics,
                   progress=progress)
+    if usage_wanted:
+        day.final = _with_last_usage_column(day.final, given)
     progress("looking for findings")
     context = _context(rules, settings, loaded, day, as_of, start, records,
                        usage_given=bool(usage_paths), last_usage=usage_wanted)

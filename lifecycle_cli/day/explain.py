@@ -19,7 +19,7 @@ from ..columns import DAYS_IN_STAGE, ENTERED, ID, OVERDUE, STAGE
 from ..engine.decide import WINNER
 from ..expressions import previous_column
 from ..rules.model import Rules
-from .load import load
+from .load import Tables, UsageSpecs, load
 from .pipeline import run_day
 from .start import Start
 
@@ -84,12 +84,13 @@ class Explanation:
 def explain(
     rules: Rules,
     customers_path: str | Path,
-    usage_paths: Sequence[str | Path],
+    usage_paths: UsageSpecs,
     ids: Sequence[str],
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
     start: Start | None = None,
+    tables: Tables | None = None,
 ) -> list[Explanation]:
     """Explain the decision for each customer id in ``ids`` (in that order).
 
@@ -97,7 +98,8 @@ def explain(
     from them: see `lifecycle_cli.state.view.StateView.start`).
     """
     as_of = as_of or dt.date.today()
-    loaded = load(rules, customers_path, usage_paths, only_ids=ids, encoding=encoding)
+    loaded = load(rules, customers_path, usage_paths, only_ids=ids, encoding=encoding,
+                  tables=tables)
     day = run_day(rules, loaded, as_of, start, trace=True)
     prepared, engine, final = day.prepared, day.engine, day.final
     cta_rows = day.ctas.ctas

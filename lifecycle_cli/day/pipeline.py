@@ -54,9 +54,18 @@ from ..expressions import kind_of, previous_column
 from ..inputs.customers import Customers
 from ..metrics.compute import MetricsResult, compute_metrics
 from ..rules.checks import compliance_column_problems
-from ..rules.model import Rules
+from ..rules.model import USAGE, Rules
 from ..suggest import did_you_mean
-from .load import Loaded, Progress, collector, load, no_progress, schema_of
+from .load import (
+    Loaded,
+    Progress,
+    Tables,
+    UsageSpecs,
+    collector,
+    load,
+    no_progress,
+    schema_of,
+)
 from .start import Start, carried_values, merge_start, stage_table
 from .visits import add_totals, history_values, moves_from
 
@@ -276,18 +285,11 @@ def prepare(
     if metrics is None:
         progress("computing metrics from usage")
         try:
-            metrics = compute_metrics(rules, loaded.usage, typed.select(ID), as_of)
+            metrics = compute_metrics(rules, loaded.sources, typed.select(ID), as_of)
         except DataError as error:
             collect(error)
             metrics = compute_metrics(rules, None, typed.select(ID), as_of)
-    warnings = list(loaded.warnings)
-    if metrics.usage_rows and metrics.unknown_customer_rows == metrics.usage_rows:
-        warnings.append(
-            f"none of the {metrics.usage_rows:,} usage rows belongs to a customer in the "
-            f"customers export: is '{rules.usage_column(ID)}' the usage column that holds "
-            f"the values of '{loaded.customers.external[ID]}'? "
-            "(columns: {usage: {customer_id: ...}})"
-        )
+    warnings = [*loaded.warnings, *usage_warnings(rules, loaded, metrics)]
     state, compiled = _state_and_rules(rules, as_of, loaded.customers, typed, metrics, collect)
     state = _with_previous(state, start, rules, compiled, warnings)
     if problems:
@@ -357,17 +359,18 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
 def check_against_data(
     rules: Rules,
     customers_path: str | Path,
-    usage_paths: Sequence[str | Path] = (),
+    usage_paths: UsageSpecs = (),
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
     progress: Progress = no_progress,
+    tables: Tables | None = None,
 ) -> Prepared:
     """`validate` with data: read the exports and prepare a day (metrics, the rules compiled
     against the data) without deciding it; raise every problem found, together."""
     problems: list[Problem] = []
     loaded = load(rules, customers_path, usage_paths, problems=problems, encoding=encoding,
-                  progress=progress)
+                  progress=progress, tables=tables)
     return prepare(rules, loaded, as_of or dt.date.today(), problems=problems,
                    progress=progress)
 
@@ -375,12 +378,15 @@ def check_against_data(
 def reads_alike(a: Rules, b: Rules) -> bool:
     """Whether two rule sets read the exports into the same customers and metrics.
 
-    They do when they map the same columns, take days in the same time zone, know
+    They do when they map the same columns (sources, lookups and attribute tables
+    included), take days in the same time zone, know
     the same stages (the customers read checks the stage values) and define the
     same metrics; derived values and transitions may differ.
     """
     return (
         a.columns == b.columns
+        and (a.customers, a.sources, a.lookups, a.attributes)
+        == (b.customers, b.sources, b.lookups, b.attributes)
         and a.timezone == b.timezone
         and set(a.stage_names) == set(b.stage_names)
         and {k: m.model_dump() for k, m in a.metrics.items()}
@@ -456,6 +462,33 @@ def _with_previous(state: pl.DataFrame, start: Start, rules: Rules,
         for n in names if n in today)
 
 
+def usage_warnings(rules: Rules, loaded: Loaded, metrics: MetricsResult) -> list[str]:
+    """Usage rows that count for nobody: a source none of whose rows belongs to a customer
+    (a wrong id column?), and rows whose key a source's lookup lacks."""
+    out = []
+    for name, counts in metrics.by_source.items():
+        usage = loaded.sources.get(name)
+        rows, unmatched = counts["rows"], counts["unmatched_key"]
+        if usage is not None and usage.lookup is not None and unmatched:
+            lookup = usage.lookup
+            out.append(
+                f"{unmatched:,} of the {rows:,} rows of {usage.label()} have a {lookup.key} "
+                f"that the lookup '{lookup.name}' ({lookup.path}) does not have: they count "
+                "for no customer")
+        elif rows and counts["unknown_customer"] == rows:
+            column = rules.source_column(name, ID)
+            where = ("columns: {usage: {customer_id: ...}}" if name == USAGE
+                     and USAGE not in rules.sources else
+                     f"sources: {{{name}: {{columns: {{customer_id: ...}}}}}}")
+            what = "usage rows" if name == USAGE else f"rows of the source '{name}'"
+            out.append(
+                f"none of the {rows:,} {what} belongs to a customer in the "
+                f"customers export: is '{column}' the usage column that holds "
+                f"the values of '{loaded.customers.external[ID]}'? ({where})"
+            )
+    return out
+
+
 def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
     """Stages that came from the state must still be named by the rules."""
     names = rules.stage_names
@@ -479,7 +512,8 @@ def _check_state_stages(typed: pl.DataFrame, rules: Rules) -> None:
 def _explain_text_column(customers: Customers, column: str) -> str | None:
     """For a text column used as a date or number: which values are in the way."""
     typed = customers.typed
-    if column not in typed.columns or typed.schema[column] != pl.String:
+    if (column not in typed.columns or typed.schema[column] != pl.String
+            or column in customers.attribute_columns):  # its lines are another file's
         return None
     values = pl.col(column)
     odd = typed.filter(

@@ -135,11 +135,13 @@ def not_utf8_problem(path: Path, shown: Path) -> Problem:
 # -- rows that do not fit the header --------------------------------------------------------
 
 
-def check_rows(path: Path, separator: str, n_fields: int, shown: Path | None = None) -> None:
+def check_rows(path: Path, separator: str, n_fields: int, shown: Path | None = None,
+               skip: int = 0) -> None:
     """Raise :class:`DataError` for rows with more or fewer fields than the header,
     a file that ends inside a row, NUL bytes or bytes that are not UTF-8.
 
-    ``path`` is the UTF-8 file to check; ``shown`` the file named in messages.
+    ``path`` is the UTF-8 file to check; ``shown`` the file named in messages; ``skip``
+    lines (title lines above the header) are not rows.
     """
     shown = shown or path
     line = pl.col("line")
@@ -157,14 +159,15 @@ def check_rows(path: Path, separator: str, n_fields: int, shown: Path | None = N
     )
     try:
         found = (
-            pl.scan_lines(path).filter(~plain).select(suspicious.any()).collect().item()
+            pl.scan_lines(path).slice(skip).filter(~plain).select(suspicious.any())
+            .collect().item()
         )
     except pl.exceptions.ComputeError as err:
         if "utf8" in str(err).replace("-", "").lower():
             raise DataError(not_utf8_problem(path, shown)) from None
         raise
     if found:
-        problems = diagnose_rows(path, separator, n_fields, shown)
+        problems = diagnose_rows(path, separator, n_fields, shown, skip)
         if problems:
             raise DataError(problems)
 
@@ -174,7 +177,8 @@ def _lines_text(lines: list[tuple[int, int]], total: int) -> str:
     return shown + (" ..." if total > _SHOWN else "")
 
 
-def diagnose_rows(path: Path, separator: str, n_fields: int, shown: Path) -> list[Problem]:
+def diagnose_rows(path: Path, separator: str, n_fields: int, shown: Path,
+                  skip: int = 0) -> list[Problem]:
     """The slow, exact scan behind :func:`check_rows`: problems with their lines."""
     with _open_bytes(path) as raw:
         first_nul = None
@@ -205,6 +209,9 @@ def diagnose_rows(path: Path, separator: str, n_fields: int, shown: Path) -> lis
         start = 1
         try:
             for row in reader:
+                if start <= skip:  # a title line above the header
+                    start = reader.line_num + 1
+                    continue
                 if len(row) > 1 or (row and row[0].strip()):  # blank lines are skipped
                     last = (start, len(row))
                     if len(row) < n_fields:

@@ -16,8 +16,8 @@ from ..columns import ENTERED, ID, ROW, STAGE
 from ..errors import DataError, Problem
 from ..rules.model import Rules
 from ..suggest import did_you_mean
-from .formats import line_of_row, read_table, rows_text, where
-from .mapping import rename_map
+from .formats import ReadOptions, line_of_row, read_table, rows_text, where
+from .mapping import rename_map, shadowed
 from .types import (
     DAY_FIRST,
     MONTH_FIRST,
@@ -41,13 +41,16 @@ class Customers:
     typed: pl.DataFrame  # rules' names, inferred types, ROW; stage as text, entered as date
     external: dict[str, str] = field(default_factory=dict)  # rules name -> export header
     warnings: list[str] = field(default_factory=list)  # what reading the export decided
+    header_line: int = 1  # the CSV line of the header (`header_row`)
+    # columns that attribute tables added to ``typed``: column -> table name
+    attribute_columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def id_dtype(self) -> pl.DataType:
         return self.typed.schema[ID]
 
     def where(self, row: int) -> str:
-        return where(self.path, row)
+        return where(self.path, row, self.header_line)
 
 
 def read_customers(
@@ -57,6 +60,7 @@ def read_customers(
     problems_out: list[Problem] | None = None,
     encoding: str | None = None,
     keep_unknown_stages: bool = False,
+    sheet: str | None = None,
 ) -> Customers:
     """Read and check the customers export; raise :class:`DataError` listing what is wrong.
 
@@ -66,13 +70,20 @@ def read_customers(
     With ``problems_out``, problems in the rows (ids, stages, dates) are added
     to that list instead and the customers are returned as far as they could
     be read, so that `validate` can go on and report everything at once.
-    ``encoding`` (a Python codec name such as ``cp1252``) applies to CSV files.
+    ``encoding`` (a Python codec name such as ``cp1252``) applies to CSV files; ``sheet``
+    picks a workbook's sheet (default: the rules' ``customers: sheet``, else the first).
     """
     path = Path(path)
-    raw = read_table(path, encoding)
-    if raw.height == 0:
-        raise DataError(Problem("the file has a header but no customers", file=str(path)))
     mapping = rules.columns.customers
+    options = ReadOptions(encoding=encoding, sheet=sheet or rules.customers.sheet,
+                          header_row=rules.customers.header_row,
+                          required=(rules.customer_column(ID),), rules_key=("customers",),
+                          sheet_option="--sheet")
+    raw = read_table(path, options)
+    hl = options.header_line
+    if raw.height == 0:
+        sheet_name = f"the sheet '{options.sheet}'" if options.sheet else "the file"
+        raise DataError(Problem(f"{sheet_name} has a header but no customers", file=str(path)))
     rename = rename_map(raw.columns, mapping, path, rules, "customers")
     external = {
         ID: rules.customer_column(ID),
@@ -96,40 +107,9 @@ def read_customers(
             )
         )
     # a column named like a rules name that the mapping gives to another column is hidden
-    shadowed = [c for c in raw.columns if mapping.get(c, c) != c and c not in rename]
-    typed = raw.drop(shadowed).rename(rename)
-    notes: list[TypeNote] = []
-    typed = infer_types(
-        typed,
-        skip={ID, STAGE, ENTERED},
-        timezone=rules.timezone,
-        null_markers=True,
-        local_dates=True,
-        date_format=rules.date_format,
-        notes=notes,
-    )
-    # datetimes with a zone are read in the rules' zone, like usage timestamps
-    typed = typed.with_columns(
-        to_local_naive(pl.col(c), t, rules.timezone).alias(c)
-        for c, t in typed.schema.items()
-        if isinstance(t, pl.Datetime) and t.time_zone and c != ENTERED
-    )
-    typed = typed.with_row_index(ROW)
-    problems: list[Problem] = []
-    warnings: list[str] = []
-    for note in notes:
-        column = next((e for e, i in rename.items() if i == note.column), note.column)
-        if note.kind == "ambiguous_dates":
-            problems.append(_ambiguous_dates(typed, note.column, path, column))
-        elif note.kind == "null_markers":
-            warnings.append(
-                f"column '{column}': {note.count:,} value(s) such as {note.example!r} "
-                "read as empty (NULL); the output keeps them as they are"
-            )
-        else:
-            order = "DD/MM/YYYY" if note.kind == "day_first" else "MM/DD/YYYY"
-            warnings.append(f"column '{column}': dates read as {order}, the only reading "
-                            "that fits every value")
+    typed = raw.drop(shadowed(raw.columns, mapping, rename)).rename(rename)
+    typed, problems, warnings = typed_columns(typed, rules, path, rename, {ID, STAGE, ENTERED},
+                                              hl)
 
     ids = typed[ID]
     if ids.dtype == pl.String:
@@ -140,9 +120,10 @@ def read_customers(
         rows = typed.filter(ids_blank)[ROW].to_list()
         problems.append(
             Problem(
-                f"{len(rows)} customer(s) have an empty id: {rows_text(path, rows)}",
+                f"{len(rows)} customer(s) have an empty id: "
+                + rows_text(path, rows, header_line=hl),
                 file=str(path),
-                line=line_of_row(path, rows[0]),
+                line=line_of_row(path, rows[0], hl),
                 column=external[ID],
                 hint="every customer needs a unique id",
             )
@@ -161,7 +142,7 @@ def read_customers(
     )
     if dupes.height:
         shown = "; ".join(
-            f"{cid!r} on {rows_text(path, rows, limit=3)}"
+            f"{cid!r} on {rows_text(path, rows, limit=3, header_line=hl)}"
             for cid, rows in dupes.select(ID, "rows").head(5).iter_rows()
         )
         problems.append(
@@ -169,7 +150,7 @@ def read_customers(
                 f"{dupes.height} customer id(s) appear more than once: {shown}"
                 + (" ..." if dupes.height > 5 else ""),
                 file=str(path),
-                line=line_of_row(path, dupes["rows"][0][0]),
+                line=line_of_row(path, dupes["rows"][0][0], hl),
                 column=external[ID],
                 hint="remove the duplicate rows from the export",
             )
@@ -180,14 +161,14 @@ def read_customers(
         stage = pl.col(STAGE).cast(pl.String).str.strip_chars()
         typed = typed.with_columns(pl.when(stage != "").then(stage).alias(STAGE))
         if not keep_unknown_stages:
-            problems += _unknown_stages(typed, rules, path, external[STAGE])
+            problems += _unknown_stages(typed, rules, path, external[STAGE], hl)
     else:
         typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias(STAGE))
 
     # stage_entered_at: a date
     if ENTERED in typed.columns:
         known = len(problems)
-        parsed = _entered_dates(typed, rules, path, external[ENTERED], problems, warnings)
+        parsed = _entered_dates(typed, rules, path, external[ENTERED], problems, warnings, hl)
         if len(problems) == known:  # after "ambiguous dates", "not dates" would be noise
             try:
                 check_parsed(
@@ -198,6 +179,7 @@ def read_customers(
                     external[ENTERED],
                     "dates",
                     "write dates as YYYY-MM-DD, or set date_format in the rules",
+                    hl,
                 )
             except DataError as err:
                 problems += err.problems
@@ -215,7 +197,49 @@ def read_customers(
         typed=typed,
         external=external,
         warnings=warnings,
+        header_line=hl,
     )
+
+
+def typed_columns(
+    frame: pl.DataFrame, rules: Rules, path: Path, rename: dict[str, str], skip: set[str],
+    header_line: int = 1,
+) -> tuple[pl.DataFrame, list[Problem], list[str]]:
+    """An export's text columns (under the rules' names) with their inferred types and ROW,
+    the problems (ambiguous dates) and warnings (N/A read as empty, day-first dates)."""
+    notes: list[TypeNote] = []
+    typed = infer_types(
+        frame,
+        skip=skip,
+        timezone=rules.timezone,
+        null_markers=True,
+        local_dates=True,
+        date_format=rules.date_format,
+        notes=notes,
+    )
+    # datetimes with a zone are read in the rules' zone, like usage timestamps
+    typed = typed.with_columns(
+        to_local_naive(pl.col(c), t, rules.timezone).alias(c)
+        for c, t in typed.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone and c != ENTERED
+    )
+    typed = typed.with_row_index(ROW)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    for note in notes:
+        column = next((e for e, i in rename.items() if i == note.column), note.column)
+        if note.kind == "ambiguous_dates":
+            problems.append(_ambiguous_dates(typed, note.column, path, column, header_line))
+        elif note.kind == "null_markers":
+            warnings.append(
+                f"column '{column}': {note.count:,} value(s) such as {note.example!r} "
+                "read as empty (NULL); the output keeps them as they are"
+            )
+        else:
+            order = "DD/MM/YYYY" if note.kind == "day_first" else "MM/DD/YYYY"
+            warnings.append(f"column '{column}': dates read as {order}, the only reading "
+                            "that fits every value")
+    return typed, problems, warnings
 
 
 # Excel stores dates as days since 1899-12-30; 20000..73050 is 1954-10-03..2099-12-31.
@@ -230,6 +254,7 @@ def _entered_dates(
     column: str,
     problems: list[Problem],
     warnings: list[str],
+    header_line: int = 1,
 ) -> pl.Series:
     """``stage_entered_at`` as dates. Text may be ISO, the rules' ``date_format``,
     DD/MM/YYYY or MM/DD/YYYY when only one of them fits every such value, or an
@@ -265,7 +290,7 @@ def _entered_dates(
             (day != month).any().alias("differ"),
         ).row(0, named=True)
         if stats["n"] and not stats["not_day"] and not stats["not_month"] and stats["differ"]:
-            problems.append(_ambiguous_dates(typed, ENTERED, path, column))
+            problems.append(_ambiguous_dates(typed, ENTERED, path, column, header_line))
         elif stats["n"] and not stats["not_day"]:
             readings.append(day)
         elif stats["n"] and not stats["not_month"]:
@@ -289,13 +314,14 @@ def _entered_dates(
     return typed.select(parsed)[ENTERED]
 
 
-def _ambiguous_dates(typed: pl.DataFrame, name: str, path: Path, column: str) -> Problem:
+def _ambiguous_dates(typed: pl.DataFrame, name: str, path: Path, column: str,
+                     header_line: int = 1) -> Problem:
     """Dates that read both as DD/MM/YYYY and MM/DD/YYYY, with a few examples."""
     text = pl.col(name).cast(pl.String).str.strip_chars()
     differ = slashed_date(text, DAY_FIRST) != slashed_date(text, MONTH_FIRST)
     found = typed.filter(differ.fill_null(False))
     examples = ", ".join(
-        f"{where(path, row)}: {value!r}"
+        f"{where(path, row, header_line)}: {value!r}"
         for row, value in found.select(ROW, name).head(5).iter_rows()
     )
     return Problem(
@@ -303,7 +329,7 @@ def _ambiguous_dates(typed: pl.DataFrame, name: str, path: Path, column: str) ->
         + (" ..." if found.height > 5 else "")
         + "; every value fits both readings",
         file=str(path),
-        line=line_of_row(path, found.item(0, ROW)),
+        line=line_of_row(path, found.item(0, ROW), header_line),
         column=column,
         hint='set the format in the rules, e.g. date_format: "%d/%m/%Y" (25/12/2024) '
         'or "%m/%d/%Y" (12/25/2024); or write dates as YYYY-MM-DD',
@@ -317,7 +343,8 @@ def _id_like(columns: list[str]) -> str | None:
     return f"is it '{likely[0]}'?" if likely else None
 
 
-def _unknown_stages(typed: pl.DataFrame, rules: Rules, path: Path, column: str) -> list[Problem]:
+def _unknown_stages(typed: pl.DataFrame, rules: Rules, path: Path, column: str,
+                    header_line: int = 1) -> list[Problem]:
     names = rules.stage_names
     unknown = (
         typed.filter(pl.col(STAGE).is_not_null() & ~pl.col(STAGE).is_in(names))
@@ -330,9 +357,9 @@ def _unknown_stages(typed: pl.DataFrame, rules: Rules, path: Path, column: str) 
         problems.append(
             Problem(
                 f"unknown stage '{value}' on {count} customer(s), "
-                f"first on {where(path, first_row)}",
+                f"first on {where(path, first_row, header_line)}",
                 file=str(path),
-                line=line_of_row(path, first_row),
+                line=line_of_row(path, first_row, header_line),
                 column=column,
                 hint=did_you_mean(value, names) or "stages in the rules: " + ", ".join(names),
             )

@@ -1,7 +1,9 @@
-"""The rules' ``columns:`` mapping applied to an export's header."""
+"""A column mapping of the rules (``columns:``, a source's or a table's ``columns``) applied
+to an export's header."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from ..columns import ID, OPTIONAL_CUSTOMER_COLUMNS, TIMESTAMP
@@ -11,22 +13,32 @@ from ..suggest import did_you_mean
 
 
 def rename_map(
-    frame_columns: list[str], mapping: dict[str, str], path: Path, rules: Rules, section: str
+    frame_columns: list[str],
+    mapping: dict[str, str],
+    path: Path,
+    rules: Rules,
+    section: str | tuple[str, ...],
+    required: Collection[str] = (ID, TIMESTAMP),
 ) -> dict[str, str]:
-    """export header -> rules name; error for mapped headers that are missing."""
+    """export header -> rules name; error for mapped headers that are missing.
+
+    ``section``: where the mapping is in the rules, ``"customers"`` or ``"usage"`` (under
+    ``columns:``) or a key path such as ``("sources", "tickets", "columns")``. Mapped
+    ``required`` columns that are missing get their own message from the caller.
+    """
+    where = ("columns", section) if isinstance(section, str) else section
     problems = []
     rename: dict[str, str] = {}
     for internal, external in mapping.items():
         if internal == external:
             continue
         if external not in frame_columns:
-            if internal in OPTIONAL_CUSTOMER_COLUMNS or internal in (ID, TIMESTAMP):
+            if internal in OPTIONAL_CUSTOMER_COLUMNS or internal in required:
                 continue  # absent optional columns are appended; required ones reported later
             problems.append(
                 rules.problem(
                     f"column '{external}' (mapped to '{internal}') is not in {path}",
-                    "columns",
-                    section,
+                    *where,
                     internal,
                     hint=did_you_mean(external, frame_columns)
                     or "columns in the file: " + ", ".join(frame_columns[:20]),
@@ -39,3 +51,7 @@ def rename_map(
     return rename
 
 
+def shadowed(frame_columns: list[str], mapping: dict[str, str],
+             rename: dict[str, str]) -> list[str]:
+    """Columns named like a rules name that the mapping gives to another column: hidden."""
+    return [c for c in frame_columns if mapping.get(c, c) != c and c not in rename]

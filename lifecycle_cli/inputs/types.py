@@ -258,6 +258,7 @@ def check_parsed(
     column: str,
     what: str,
     hint: str,
+    header_line: int = 1,
 ) -> None:
     """Raise for values of ``source`` that are there but did not parse (``parsed`` is NULL)."""
     raw = typed[source]
@@ -269,6 +270,7 @@ def check_parsed(
         & parsed.is_null()
     )
     if bad.height:
-        raise unparsed(path, column, bad.select(ROW, source).head(5), bad.height, what, hint)
+        raise unparsed(path, column, bad.select(ROW, source).head(5), bad.height, what, hint,
+                       header_line)
 
 

@@ -1,4 +1,11 @@
-"""Scanning the usage exports: lazily, so usage can be larger than memory."""
+"""Scanning the usage exports: lazily, so usage can be larger than memory.
+
+Usage comes from named sources (``sources:`` in the rules; a plain ``--usage
+PATH`` is the source ``usage``), each with its own column mapping, sheet and
+header row. A source whose rows carry a key instead of the customer id
+(``customer_id: {via: LOOKUP}``) gets its customer from the lookup, joined on
+the stream: :meth:`Usage.attach`.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +17,50 @@ import polars as pl
 
 from ..columns import ID, TIMESTAMP
 from ..errors import DataError, Problem
-from ..rules.model import Rules
+from ..rules.model import USAGE, Rules
 from ..suggest import did_you_mean
-from .formats import PARQUET, format_of, scan_table, unparsed, unreadable
-from .mapping import rename_map
+from .formats import PARQUET, ReadOptions, format_of, scan_table, unparsed, unreadable
+from .lookups import LookupTable
+from .mapping import rename_map, shadowed
 from .types import detect_datetime_format, parse_datetime_text, to_local_naive
 
 
 @dataclass
 class Usage:
-    """The usage exports as one lazy frame under the rules' names."""
+    """One usage source's exports as one lazy frame under the rules' names.
+
+    ``rows`` are the rows as scanned: TIMESTAMP (a naive datetime in the rules' zone, may be
+    null), ID, or for a source that goes through a lookup the lookup's key, and the other
+    columns. :attr:`frame` is the rows with their customer (:meth:`attach`); ``schema`` is
+    the columns of :attr:`frame`.
+    """
 
     paths: list[Path]
-    frame: pl.LazyFrame  # ID, TIMESTAMP (naive datetime in the rules' zone, may be null), others
+    rows: pl.LazyFrame
     schema: dict[str, pl.DataType]
+    name: str = USAGE
+    lookup: LookupTable | None = None
+    only: pl.Series | None = None  # the customers whose rows are kept (explain): all if None
+
+    def attach(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        """``rows`` of this source with their customer: the lookup joined on its key (a
+        key the lookup does not have gives a NULL customer id)."""
+        if self.lookup is not None:
+            # in the rows' order: `first` and `last` break timestamp ties by input order
+            rows = rows.join(self.lookup.table.lazy(), on=self.lookup.key, how="left",
+                             maintain_order="left")
+        if self.only is not None:
+            rows = rows.filter(pl.col(ID).is_in(self.only.implode()))
+        return rows
+
+    @property
+    def frame(self) -> pl.LazyFrame:
+        """Every row with its customer id (ID), lazily."""
+        return self.attach(self.rows)
+
+    def label(self) -> str:
+        """How messages name this source: "the usage export", "the source 'tickets'"."""
+        return "the usage export" if self.name == USAGE else f"the source '{self.name}'"
 
 
 def expand_usage_paths(specs: list[str | Path]) -> list[Path]:
@@ -55,14 +92,8 @@ def expand_usage_paths(specs: list[str | Path]) -> list[Path]:
     return out
 
 
-def _scan_one(path: Path, rules: Rules, encoding: str | None) -> pl.LazyFrame:
-    # ids and timestamps as text: ids match the customers', timestamps are parsed below
-    text = (rules.usage_column(ID), rules.usage_column(TIMESTAMP))
-    return scan_table(path, encoding, text_columns=text)
-
-
 def _sources(
-    paths: list[Path], rules: Rules, encoding: str | None
+    paths: list[Path], options: ReadOptions
 ) -> list[tuple[Path, pl.LazyFrame]]:
     """One lazy frame per file, except that Parquet files with the same columns (the parts
     of a folder) share one multi-file scan, which Polars reads faster than a union."""
@@ -87,7 +118,9 @@ def _sources(
             group_schema = schema
         else:
             flush()
-            out.append((path, _scan_one(path, rules, encoding)))
+            # ids, keys and timestamps as text: ids match the customers', keys the lookup's,
+            # timestamps are parsed below
+            out.append((path, scan_table(path, options, text_columns=options.required)))
     flush()
     return out
 
@@ -98,15 +131,29 @@ def scan_usage(
     id_dtype: pl.DataType,
     *,
     encoding: str | None = None,
+    source: str = USAGE,
+    lookup: LookupTable | None = None,
 ) -> Usage:
-    """Scan usage files lazily; check required columns; normalise id and timestamp.
+    """Scan the files of the usage source ``source`` lazily; check required columns;
+    normalise id (or the lookup's key) and timestamp.
 
     ``encoding`` (a Python codec name) applies to CSV files; the default is UTF-8.
+    ``lookup``: the lookup table the source's rows go through (``customer_id: {via: ...}``).
     """
+    spec = rules.usage_source(source)
+    key = lookup.key if lookup is not None else ID
+    section: str | tuple[str, ...] = (
+        "usage" if source == USAGE and USAGE not in rules.sources
+        else ("sources", source, "columns"))
+    required = {key: spec.columns.get(key, key), TIMESTAMP: spec.columns.get(TIMESTAMP,
+                                                                          TIMESTAMP)}
+    options = ReadOptions(encoding=encoding, sheet=spec.sheet, header_row=spec.header_row,
+                          required=tuple(required.values()), rules_key=("sources", source))
     paths = expand_usage_paths(specs)
     frames = []
     problems: list[Problem] = []
-    for path, lf in _sources(paths, rules, encoding):
+    label = "usage" if source == USAGE else f"'{source}'"
+    for path, lf in _sources(paths, options):
         try:
             schema = lf.collect_schema()
         except (pl.exceptions.PolarsError, OSError) as err:
@@ -114,36 +161,45 @@ def scan_usage(
             continue
         columns = list(schema)
         try:
-            rename = rename_map(columns, rules.columns.usage, path, rules, "usage")
+            rename = rename_map(columns, spec.columns, path, rules, section,
+                                required=(key, TIMESTAMP))
         except DataError as err:
             problems += err.problems
             continue
-        for required in (ID, TIMESTAMP):
-            ext = rules.usage_column(required)
+        for internal, ext in required.items():
             if ext not in columns:
+                where = (f"columns: {{usage: {{{internal}: \"...\"}}}}" if section == "usage"
+                         else options.rules_text("columns", f"{{{internal}: \"...\"}}"))
+                what = (f"the required usage column '{ext}'" if source == USAGE
+                        else f"the source {label} needs the column '{ext}'")
+                if lookup is not None and internal == key:
+                    what += f" (the key of the lookup '{lookup.name}')"
                 problems.append(
                     Problem(
-                        f"the required usage column '{ext}' is missing",
+                        f"{what} is missing" if source == USAGE else f"{what}; it is missing",
                         file=str(path),
-                        line=1,
+                        line=options.header_line,
                         column=ext,
                         hint=(did_you_mean(ext, columns) or "columns: " + ", ".join(columns[:20]))
-                        + f'; map it in the rules: columns: {{usage: {{{required}: "..."}}}}',
+                        + f"; map it in the rules: {where}",
                     )
                 )
-        shadowed = [c for c in columns if rules.columns.usage.get(c, c) != c and c not in rename]
-        lf = lf.drop(shadowed).rename(rename)
+        lf = lf.drop(shadowed(columns, spec.columns, rename)).rename(rename)
         schema = lf.collect_schema()
         ts_dtype = schema.get(TIMESTAMP)
-        if ts_dtype is None or ID not in schema:
+        if ts_dtype is None or key not in schema:
             continue
         # Only touch what needs it: an untouched timestamp column lets Polars push window
         # filters into the Parquet scan and skip row groups.
         changes = []
-        if schema[ID] != id_dtype:
+        if lookup is not None:
+            if schema[key] != pl.String:
+                changes.append(pl.col(key).cast(pl.String).str.strip_chars())
+        elif schema[ID] != id_dtype:
             changes.append(pl.col(ID).cast(id_dtype, strict=False))
         if ts_dtype == pl.String:
-            changes.append(_timestamp_parser(lf, path, rules).alias(TIMESTAMP))
+            changes.append(_timestamp_parser(lf, path, rules, required[TIMESTAMP],
+                                             options.header_line).alias(TIMESTAMP))
         elif ts_dtype != pl.Datetime("us"):
             changes.append(
                 to_local_naive(pl.col(TIMESTAMP), ts_dtype, rules.timezone).alias(TIMESTAMP)
@@ -155,18 +211,20 @@ def scan_usage(
         raise DataError(problems)
     frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     try:
-        combined = dict(frame.collect_schema())
+        usage = Usage(paths=paths, rows=frame, schema={}, name=source, lookup=lookup)
+        usage.schema = dict(usage.frame.collect_schema())
     except pl.exceptions.PolarsError as err:
         raise DataError(
             Problem(
-                f"the usage files do not fit together: {str(err).splitlines()[0]}",
+                f"the {label} files do not fit together: {str(err).splitlines()[0]}",
                 file=str(paths[0]),
             )
         ) from None
-    return Usage(paths=paths, frame=frame, schema=combined)
+    return usage
 
 
-def _timestamp_parser(lf: pl.LazyFrame, path: Path, rules: Rules) -> pl.Expr:
+def _timestamp_parser(lf: pl.LazyFrame, path: Path, rules: Rules, column: str,
+                      header_line: int) -> pl.Expr:
     """How to read this file's text timestamps; an error lists those that are not ISO.
 
     The format is taken from a sample, so that each pass over a large CSV parses one
@@ -186,9 +244,10 @@ def _timestamp_parser(lf: pl.LazyFrame, path: Path, rules: Rules) -> pl.Expr:
     total = bad.select(pl.len()).collect().item()
     raise unparsed(
         path,
-        rules.usage_column(TIMESTAMP),
+        column,
         found,
         total,
         "ISO dates or datetimes",
         "write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+        header_line,
     )

@@ -25,20 +25,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from ..columns import ID, TIMESTAMP
-from ..day.load import Progress, load, no_progress
+from ..columns import ID
+from ..day.load import Progress, Tables, UsageSpecs, load, no_progress
 from ..day.pipeline import run_day
 from ..errors import OptionError, Problem
 from ..files import file_facts
-from ..inputs.usage import Usage
-from ..metrics.replay import MetricsReplay
+from ..metrics.replay import SourcesReplay
 from ..rules.model import Rules
 from ..state.lock import lock
 from ..state.store import State, StateError, Transaction, collect_garbage
@@ -79,7 +77,7 @@ def backfill(
     rules: Rules,
     rules_path: Path | None,
     customers: str | Path,
-    usage: Sequence[str | Path],
+    usage: UsageSpecs,
     start: dt.date,
     end: dt.date,
     state_dir: str | Path,
@@ -89,6 +87,7 @@ def backfill(
     encoding: str | None = None,
     progress: Progress = no_progress,
     command: str = "lifecycle backfill",
+    tables: Tables | None = None,
 ) -> BackfillResult:
     """Replay every as-of date from ``start`` to ``end`` into ``state_dir``."""
     began = time.monotonic()
@@ -107,18 +106,12 @@ def backfill(
                     hint=f"pass --rewind to drop them, or backfill up to {later[-1]}",
                 )
             )
-        loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+        loaded = load(rules, customers, usage, encoding=encoding, progress=progress,
+                      tables=tables)
         replay = None
-        if loaded.usage is not None:
+        if loaded.sources:
             progress("grouping usage by customer and day")
-            window = _until(loaded.usage, end)
-            replay = MetricsReplay(rules, window, loaded.usage.schema, loaded.typed.select(ID),
-                                   start)
-            if not replay.supported:  # a `where` reads the as-of date: each day from scratch
-                replay = None
-                progress("loading usage")
-                rows = window.collect(engine="streaming")
-                loaded.usage = Usage(loaded.usage.paths, rows.lazy(), loaded.usage.schema)
+            replay = SourcesReplay(rules, loaded.sources, loaded.typed.select(ID), start, end)
         facts = [file_facts(p) for p in loaded.paths]
         rules_facts = None if rules_path is None else file_facts(Path(rules_path))
         view = StateView(state)
@@ -151,14 +144,6 @@ def backfill(
         txn.commit()
     out.seconds = time.monotonic() - began
     return out
-
-
-def _until(usage: Usage, end: dt.date) -> pl.LazyFrame:
-    """The usage rows up to the last day (and those without a timestamp, to count them)."""
-    stop = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
-    return usage.frame.filter(
-        pl.col(TIMESTAMP).is_null() | (pl.col(TIMESTAMP) < pl.lit(stop, dtype=pl.Datetime("us")))
-    )
 
 
 def summary_of(result: BackfillResult) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from ..columns import ID, PREVIOUS_STAGE, ROW, STAGE
-from ..day.load import Progress, load, no_progress
+from ..day.load import Progress, Tables, UsageSpecs, load, no_progress
 from ..day.pipeline import Day, reads_alike, run_day
 from ..errors import LifecycleError, Problem, RulesError
 from ..rules.model import Rules
@@ -110,11 +110,12 @@ def diff(
     old_rules: Rules,
     new_rules: Rules,
     customers_path: str | Path,
-    usage_paths: Sequence[str | Path] = (),
+    usage_paths: UsageSpecs = (),
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
     progress: Progress = no_progress,
+    tables: Tables | None = None,
 ) -> RulesDiff:
     """Run both rule sets on the same exports and as-of date, and compare the runs.
 
@@ -123,7 +124,7 @@ def diff(
     """
     as_of = as_of or dt.date.today()
     old_loaded = _labelled("old", old_rules, lambda: load(
-        old_rules, customers_path, usage_paths, encoding=encoding,
+        old_rules, customers_path, usage_paths, encoding=encoding, tables=tables,
         progress=_step("old rules", progress)))
     old = _labelled("old", old_rules, lambda: run_day(
         old_rules, old_loaded, as_of, progress=_step("old rules", progress)))
@@ -133,7 +134,7 @@ def diff(
             progress=_step("new rules", progress)))
     else:
         new_loaded = _labelled("new", new_rules, lambda: load(
-            new_rules, customers_path, usage_paths, encoding=encoding,
+            new_rules, customers_path, usage_paths, encoding=encoding, tables=tables,
             progress=_step("new rules", progress)))
         new = _labelled("new", new_rules, lambda: run_day(
             new_rules, new_loaded, as_of, progress=_step("new rules", progress)))

@@ -10,11 +10,12 @@ from typing import Any
 import polars as pl
 
 from ..columns import BUILTINS, COMPUTED_COLUMNS, ID
+from ..day.load import schema_key
 from ..day.pipeline import Day
 from ..errors import DataError, OptionError, Problem
 from ..expressions import ExpressionError, parse, referenced_names
 from ..metrics.compute import metric_columns
-from ..rules.model import Rules
+from ..rules.model import USAGE, Rules
 
 DEFAULT_MAX_SHRINK = 0.10
 
@@ -130,7 +131,29 @@ def rules_columns(rules: Rules) -> tuple[set[str], set[str]]:
     customer.update(c.owner for c in rules.ctas if c.owner)
     if rules.default_owner:
         customer.add(rules.default_owner)
-    return customer, set(metric_columns(rules))
+    return customer, set(metric_columns(rules.for_source(USAGE)))
+
+
+def read_columns(rules: Rules) -> dict[str, set[str]]:
+    """The columns the rules read, under each table's own headers, by the table's key in
+    `lifecycle_cli.day.load.schema_of`: customers, each usage source, each attribute table
+    (any customer column the rules read may come from one)."""
+    read_customer, _ = rules_columns(rules)
+    out = {"customers": {rules.customer_column(c) for c in read_customer}}
+    for name, source in rules.usage_sources.items():
+        out[schema_key("source", name)] = {
+            source.columns.get(c, c) for c in metric_columns(rules.for_source(name))}
+    for name, table in rules.attributes.items():
+        out[schema_key("attributes", name)] = {table.columns.get(c, c) for c in read_customer}
+    return out
+
+
+def _label(table: str) -> str:
+    """How a message names the table of a `schema_of` key."""
+    kind, _, name = table.partition(" ")
+    if not name:
+        return f"the {table} export"
+    return f"the source '{name}'" if kind == "source" else f"the attribute table '{name}'"
 
 
 def check_schema(rules: Rules, schema: dict[str, dict[str, str]],
@@ -141,19 +164,15 @@ def check_schema(rules: Rules, schema: dict[str, dict[str, str]],
         return []
     problems: list[Problem] = []
     warnings: list[str] = []
-    read_customer, read_usage = rules_columns(rules)
-    external = {
-        "customers": {rules.customer_column(c) for c in read_customer},
-        "usage": {rules.usage_column(c) for c in read_usage},
-    }
+    external = read_columns(rules)
     for table, now in schema.items():
         before = previous["schema"].get(table) or {}
         if not now:  # no usage given this time: nothing to compare
             continue
         for column, kind in before.items():
-            used = column in external[table]
+            used = column in external.get(table, set())
             if column not in now:
-                message = (f"the {table} export no longer has the column '{column}' "
+                message = (f"{_label(table)} no longer has the column '{column}' "
                            f"(it had it in the run for {previous.get('as_of')})")
                 if used:
                     problems.append(Problem(message, column=column,
@@ -161,7 +180,7 @@ def check_schema(rules: Rules, schema: dict[str, dict[str, str]],
                 else:
                     warnings.append(message)
             elif now[column] != kind:
-                message = (f"the column '{column}' of the {table} export held {kind} in the run "
+                message = (f"the column '{column}' of {_label(table)} held {kind} in the run "
                            f"for {previous.get('as_of')} and holds {now[column]} now")
                 if used:
                     problems.append(Problem(

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from ..ctas.decide import CtaResult
-from ..day.load import Progress, load, no_progress, schema_of
+from ..day.load import Progress, Tables, UsageSpecs, load, no_progress, schema_of
 from ..day.pipeline import Day, run_day
 from ..errors import Problem
 from ..render.tables import output_paths, write_tables
@@ -104,7 +103,7 @@ def start_date(state: State, as_of: dt.date, *, rewind: bool, dry_run: bool) -> 
 def run(
     rules: Rules,
     customers: str | Path,
-    usage: Sequence[str | Path] = (),
+    usage: UsageSpecs = (),
     as_of: dt.date | None = None,
     *,
     rules_path: Path | None = None,
@@ -119,9 +118,12 @@ def run(
     hash_inputs: bool = False,
     progress: Progress = no_progress,
     command: str = "lifecycle run",
+    tables: Tables | None = None,
 ) -> RunResult:
     """Apply ``rules`` to the exports for ``as_of`` (default: today), as `lifecycle run` does.
 
+    ``usage``: usage files (``NAME=PATH`` for a named source); ``tables``: lookup and
+    attribute tables, the customers' sheet.
     ``state``: a state folder to start from and record the day in (created if needed).
     ``out``: a folder for the outputs (``fmt``: csv, parquet or xlsx). ``dry_run``:
     write nothing. ``hash_inputs``: put the inputs' SHA-256 in the summary (a state's
@@ -132,7 +134,8 @@ def run(
     guards = guards or Guards()
     as_of = as_of or dt.date.today()
     if state is None:
-        loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+        loaded = load(rules, customers, usage, encoding=encoding, progress=progress,
+                      tables=tables)
         day = run_day(rules, loaded, as_of, progress=progress)
         check_moves(day, guards.max_moves)
         written = _write_outputs(day, out, fmt, dry_run, progress)
@@ -151,7 +154,8 @@ def run(
         base = start_date(store, as_of, rewind=rewind, dry_run=dry_run)
         previous_manifest = view.manifest(base)
         # the guards on the export come before the rules meet it: their messages say more
-        loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+        loaded = load(rules, customers, usage, encoding=encoding, progress=progress,
+                      tables=tables)
         check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
         warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
         day = run_day(rules, loaded, as_of, view.start(as_of, prefer=prefer, rules=rules),

@@ -49,6 +49,8 @@ def build_summary(
             "usage_unknown_customer": m.unknown_customer_rows,
             "usage_without_timestamp": m.null_timestamp_rows,
             "usage_after_as_of": m.after_as_of_rows,
+            "usage_unmatched_key": m.unmatched_key_rows,
+            "sources": m.by_source,
         },
         "customers_moved": result.moved_customers,
         "moves_by_rule": moves,

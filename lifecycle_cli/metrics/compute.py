@@ -13,7 +13,8 @@ in less memory. What each `agg` computes, and how, is in
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -40,7 +41,8 @@ PART = "__part{index}_{key}"  # a metric's partial aggregate: the metric's place
 
 @dataclass(frozen=True)
 class MetricsResult:
-    """Metric values per customer (every customer, defaults filled) and usage counts."""
+    """Metric values per customer (every customer, defaults filled) and usage counts: the
+    sums over the sources, and each source's in ``by_source``."""
 
     values: pl.DataFrame  # ID + one column per metric, in rules order
     kinds: dict[str, Kind]
@@ -48,6 +50,40 @@ class MetricsResult:
     unknown_customer_rows: int = 0  # of those, rows whose customer is not in the customers table
     null_timestamp_rows: int = 0  # dropped: no timestamp
     after_as_of_rows: int = 0  # ignored: after the as-of date
+    unmatched_key_rows: int = 0  # of the usage rows, those whose key the lookup lacks
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> counts
+
+    def counts(self) -> dict[str, int]:
+        """This result's counts, as ``by_source`` holds them."""
+        return {"rows": self.usage_rows, "unknown_customer": self.unknown_customer_rows,
+                "unmatched_key": self.unmatched_key_rows,
+                "without_timestamp": self.null_timestamp_rows,
+                "after_as_of": self.after_as_of_rows}
+
+
+def combine(rules: Rules, customer_ids: pl.DataFrame,
+            results: Mapping[str, MetricsResult]) -> MetricsResult:
+    """The metrics of each source (``results``: source name -> its metrics), as one result:
+    the values of every metric in rules order, the counts of the sources read (those with
+    ``by_source``), and their sums."""
+    values = customer_ids.select(ID)
+    kinds: dict[str, Kind] = {}
+    by_source: dict[str, dict[str, int]] = {}
+    for result in results.values():
+        if result.values.width > 1:
+            values = values.join(result.values, on=ID, how="left", maintain_order="left")
+        kinds.update(result.kinds)
+        by_source.update(result.by_source)
+
+    def total(key: str) -> int:
+        return sum(counts[key] for counts in by_source.values())
+
+    return MetricsResult(
+        values=values.select(ID, *[n for n in rules.metrics if n in values.columns]),
+        kinds={n: kinds[n] for n in rules.metrics if n in kinds},
+        usage_rows=total("rows"), unknown_customer_rows=total("unknown_customer"),
+        null_timestamp_rows=total("without_timestamp"), after_as_of_rows=total("after_as_of"),
+        unmatched_key_rows=total("unmatched_key"), by_source=by_source)
 
 
 Distinct = tuple[str, pl.Expr | None, str]  # metric name, row condition, column
@@ -159,8 +195,10 @@ class Plan:
         self.finals.append(agg.final(part).alias(name))
 
 
-def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date) -> Plan:
-    """The aggregation plan for every metric; raise DataError listing bad metrics."""
+def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date,
+               source: str = "the usage export") -> Plan:
+    """The aggregation plan for every metric (over one source: its ``schema``, named
+    ``source`` in messages); raise DataError listing bad metrics."""
     usage_kinds = {name: kind_of(dtype) for name, dtype in schema.items()}
     problems: list[Problem] = []
     plan = Plan()
@@ -188,13 +226,13 @@ def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date) -> 
         if m.column is not None and m.column not in usage_kinds:
             problems.append(
                 rules.problem(
-                    f"the usage export has no column '{m.column}'",
+                    f"{source} has no column '{m.column}'",
                     "metrics",
                     name,
                     "column",
                     rule_id=name,
                     hint=did_you_mean(m.column, list(usage_kinds))
-                    or "usage columns: " + ", ".join(usage_kinds),
+                    or "its columns: " + ", ".join(usage_kinds),
                 )
             )
             continue
@@ -238,9 +276,10 @@ MERGE_EVERY = 4  # batches' partials kept before they are merged
 
 
 def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int,
-              batch_rows: int) -> pl.DataFrame:
-    """Group ``frame`` (``total_rows`` rows) by customer with ``plan``, ``batch_rows`` rows
-    at a time."""
+              batch_rows: int, by: str = ID) -> pl.DataFrame:
+    """Group ``frame`` (``total_rows`` rows) by ``by`` (the customer, or a lookup's key)
+    with ``plan``'s partial aggregates, ``batch_rows`` rows at a time; the partials of the
+    batches merged, not yet turned into the metrics (``plan.finals``)."""
     if plan.needs_seq:
         frame = frame.with_row_index(SEQ)
     if total_rows <= batch_rows:
@@ -249,44 +288,83 @@ def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int,
         slices = [frame.slice(offset, batch_rows) for offset in range(0, total_rows, batch_rows)]
     def merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
         return frames[0] if len(frames) == 1 else (
-            pl.concat(frames).group_by(ID).agg(plan.combines))
+            pl.concat(frames).group_by(by).agg(plan.combines))
 
     parts: list[pl.DataFrame] = []
     for rows in slices:
-        parts.append(rows.filter(pl.col(TIMESTAMP) < end).group_by(ID).agg(plan.partials)
+        parts.append(rows.filter(pl.col(TIMESTAMP) < end).group_by(by).agg(plan.partials)
                      .collect(engine="streaming"))
         # partials hold up to one row per customer and batch: merge now and then
         if len(parts) == MERGE_EVERY:
             parts = [merge(parts)]
-    return merge(parts).select(pl.col(ID), *plan.finals)
+    return merge(parts)
 
 
 def compute_metrics(
-    rules: Rules, usage: Usage | None, customer_ids: pl.DataFrame, as_of: dt.date,
+    rules: Rules, usage: Usage | Mapping[str, Usage] | None, customer_ids: pl.DataFrame,
+    as_of: dt.date, *, batch_rows: int | None = None,
+) -> MetricsResult:
+    """Aggregate every metric for every customer in ``customer_ids`` (a frame with ID).
+
+    ``usage``: the sources by name (or one source, or None). Each source is one pass
+    over its rows for its own metrics; a metric whose source is not given takes its
+    default.
+    """
+    sources = {usage.name: usage} if isinstance(usage, Usage) else dict(usage or {})
+    if not rules.metrics and not sources:
+        return MetricsResult(values=customer_ids.select(ID), kinds={})
+    results = {}
+    problems: list[Problem] = []  # every source's, together
+    for name in dict.fromkeys([*rules.usage_sources, *sources]):
+        one = rules.for_source(name)
+        if name in sources:
+            try:
+                results[name] = source_metrics(one, sources[name], customer_ids, as_of,
+                                               batch_rows=batch_rows)
+            except DataError as error:
+                problems += error.problems
+        elif one.metrics:
+            kinds = default_kinds(one)
+            results[name] = MetricsResult(values=finish(one, customer_ids.select(ID), kinds),
+                                          kinds=kinds)
+    if problems:
+        raise DataError(problems)
+    return combine(rules, customer_ids, results)
+
+
+def source_metrics(
+    rules: Rules, usage: Usage, customer_ids: pl.DataFrame, as_of: dt.date,
     *, batch_rows: int | None = None,
 ) -> MetricsResult:
-    """Aggregate every metric for every customer in ``customer_ids`` (a frame with ID)."""
-    if not rules.metrics and usage is None:
-        return MetricsResult(values=customer_ids.select(ID), kinds={})
-    if usage is None:
-        kinds = default_kinds(rules)
-        return MetricsResult(values=finish(rules, customer_ids.select(ID), kinds), kinds=kinds)
-
-    plan = build_plan(rules, usage.schema, as_of)
+    """The metrics of ``rules`` (those of one source) over the source ``usage``."""
+    plan = build_plan(rules, usage.schema, as_of, usage.label())
     end = pl.lit(_day_start(as_of + dt.timedelta(days=1)), dtype=pl.Datetime("us"))
-    in_range = usage.frame.filter(pl.col(TIMESTAMP) < end)
+    # Through a lookup, the rows are grouped by its key, and only the key's partial
+    # aggregates (one row per key) are joined with the lookup and merged per customer, as
+    # batches are: far cheaper than joining every row. Unless a metric reads the customer id.
+    lookup = usage.lookup if ID not in metric_columns(rules) else None
+    by = ID if lookup is None else lookup.key
+    rows = usage.frame if lookup is None else usage.rows
+    in_range = rows.filter(pl.col(TIMESTAMP) < end)
     try:
-        counts = usage.frame.select(
+        counts = usage.rows.select(
             pl.len().alias("rows"),
             pl.col(TIMESTAMP).is_null().sum().alias("nulls"),
             (pl.col(TIMESTAMP) >= end).sum().alias("after"),
         ).collect(engine="streaming")
         total = int(counts["rows"][0])  # Parquet states it; Polars counts CSV lines fast
-        grouped = aggregate(usage.frame, plan, end, total, batch_rows or BATCH_ROWS)
+        parts = aggregate(rows, plan, end, total, batch_rows or BATCH_ROWS, by)
+        if lookup is not None:  # a key the lookup lacks gives the NULL customer
+            parts = parts.join(lookup.table, on=by, how="left").group_by(ID).agg(plan.combines)
+        grouped = parts.select(pl.col(ID), *plan.finals)
         for name, cond, column in plan.distinct:
-            rows = in_range if cond is None else in_range.filter(cond)
+            pairs = (in_range if cond is None else in_range.filter(cond)).select(
+                list(dict.fromkeys([by, column])))
+            if lookup is not None:  # distinct (key, value) pairs first, then their customer
+                pairs = pairs.drop_nulls().unique().join(lookup.table.lazy(), on=by).select(
+                    ID, column)
             counted = (
-                rows.select(ID, column).drop_nulls().unique().group_by(ID)
+                pairs.drop_nulls().unique().group_by(ID)
                 .agg(pl.len().cast(pl.Int64).alias(name)).collect(engine="streaming")
             )
             grouped = grouped.join(counted, on=ID, how="left", coalesce=True)
@@ -294,21 +372,26 @@ def compute_metrics(
         message = str(err).strip().splitlines()[0]
         raise DataError(
             Problem(
-                f"cannot compute the metrics from the usage export: {message}",
+                f"cannot compute the metrics from {usage.label()}: {message}",
                 file=str(usage.paths[0]),
             )
         ) from None
     ids = customer_ids.select(ID)
     known = ids.join(grouped, on=ID, how="left", coalesce=True)
     unknown = grouped.join(ids, on=ID, how="anti")
-    return MetricsResult(
+    unmatched = 0
+    if usage.lookup is not None:  # rows whose key the lookup lacks have no customer id
+        unmatched = int(grouped.filter(pl.col(ID).is_null())[ROWS].sum() or 0)
+    result = MetricsResult(
         values=finish(rules, known, plan.kinds),
         kinds=plan.kinds,
         usage_rows=int(grouped[ROWS].sum() or 0),
-        unknown_customer_rows=int(unknown[ROWS].sum() or 0),
+        unknown_customer_rows=int(unknown[ROWS].sum() or 0) - unmatched,
         null_timestamp_rows=int(counts["nulls"][0] or 0),
         after_as_of_rows=int(counts["after"][0] or 0),
+        unmatched_key_rows=unmatched,
     )
+    return replace(result, by_source={usage.name: result.counts()})
 
 
 def finish(rules: Rules, values: pl.DataFrame, kinds: dict[str, Kind]) -> pl.DataFrame:

@@ -9,14 +9,28 @@ forward by one day.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import replace
 
 import polars as pl
 
 from ..columns import ID, TIMESTAMP
+from ..errors import DataError, Problem
 from ..expressions import ExpressionError, compile_expression, kind_of
-from ..rules.model import Rules
+from ..inputs.usage import Usage
+from ..rules.model import USAGE, Rules
 from .aggregations import SEQ
-from .compute import ROWS, MetricsResult, Plan, build_plan, finish, metric_columns
+from .compute import (
+    ROWS,
+    MetricsResult,
+    Plan,
+    build_plan,
+    combine,
+    default_kinds,
+    finish,
+    metric_columns,
+    source_metrics,
+)
 
 DAY = "__usage_day"
 KEY = "__customer_key"
@@ -49,12 +63,15 @@ class MetricsReplay:
 
     def __init__(self, rules: Rules, usage: pl.DataFrame | pl.LazyFrame,
                  schema: dict[str, pl.DataType], customer_ids: pl.DataFrame,
-                 start: dt.date) -> None:
-        self.rules, self.schema = rules, schema
+                 start: dt.date, *, name: str = USAGE, label: str = "the usage export",
+                 lookup: bool = False) -> None:
+        # one source: ``rules`` holds its metrics, ``usage`` its rows with their customer;
+        # ``lookup``: the customer came through a lookup (a NULL one: a key it lacks)
+        self.rules, self.schema, self.name, self.lookup = rules, schema, name, lookup
         self.supported = _where_ignores_as_of(rules, schema, start)
         if not self.supported:
             return
-        plan = build_plan(rules, schema, start)  # raises for bad metrics, as a run would
+        plan = build_plan(rules, schema, start, label)  # raises for bad metrics, as a run would
         self.kinds = plan.kinds
         # text ids become integer keys (the same string gets the same key in a process)
         key = pl.col(ID).cast(pl.String).cast(pl.Categorical).to_physical()
@@ -79,7 +96,7 @@ class MetricsReplay:
         for window in [0, *[w for w in windows if w]]:
             names = {n: m.model_copy(update={"window_days": None})
                      for n, m in rules.metrics.items() if (m.window_days or 0) == window}
-            sub = build_plan(rules.model_copy(update={"metrics": names}), schema, start)
+            sub = build_plan(rules.model_copy(update={"metrics": names}), schema, start, label)
             if window and len(sub.partials) == 1 and not sub.distinct:
                 continue
             daily = frame.group_by(KEY, DAY).agg(sub.partials).sort(DAY)
@@ -139,14 +156,83 @@ class MetricsReplay:
             merged = merged.join(counted, on=KEY, how="full", coalesce=True)
         known = self.ids.join(merged, on=KEY, how="left", coalesce=True).drop(KEY)
         unknown = merged.join(self.ids, on=KEY, how="anti")
-        return MetricsResult(
+        unmatched = int(merged.filter(pl.col(KEY).is_null())[ROWS].sum() or 0) if (
+            self.lookup) else 0
+        result = MetricsResult(
             values=finish(self.rules, known, self.kinds),
             kinds=self.kinds,
             usage_rows=int(merged[ROWS].sum() or 0),
-            unknown_customer_rows=int(unknown[ROWS].sum() or 0),
+            unknown_customer_rows=int(unknown[ROWS].sum() or 0) - unmatched,
             null_timestamp_rows=self.null_timestamps,
             after_as_of_rows=after,
+            unmatched_key_rows=unmatched,
         )
+        return replace(result, by_source={self.name: result.counts()})
+
+
+class SourcesReplay:
+    """A backfill's metrics over every usage source, for consecutive days up to ``end``.
+
+    Each source is read once: its rows up to ``end`` are grouped by a
+    :class:`MetricsReplay` (joined with its lookup on the way), or, when a metric's
+    `where` reads the as-of date, kept in memory and aggregated afresh each day. Metrics
+    of sources not given take their defaults.
+    """
+
+    def __init__(self, rules: Rules, sources: Mapping[str, Usage], customer_ids: pl.DataFrame,
+                 start: dt.date, end: dt.date) -> None:
+        self.rules, self.ids = rules, customer_ids
+        stop = pl.lit(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
+                      dtype=pl.Datetime("us"))
+        # the rows up to the last day (and those without a timestamp, to count them)
+        until = pl.col(TIMESTAMP).is_null() | (pl.col(TIMESTAMP) < stop)
+        self.replays: dict[str, MetricsReplay] = {}
+        self.in_memory: dict[str, Usage] = {}
+        # rows after the last day: after every day's as-of date, as a run counts them
+        self.beyond: dict[str, int] = {}
+        problems: list[Problem] = []
+        for name, usage in sources.items():
+            self.beyond[name] = int(usage.rows.select((pl.col(TIMESTAMP) >= stop).sum())
+                                    .collect(engine="streaming").item() or 0)
+            one = rules.for_source(name)
+            try:
+                replay = MetricsReplay(one, usage.frame.filter(until), usage.schema,
+                                       customer_ids, start, name=name, label=usage.label(),
+                                       lookup=usage.lookup is not None)
+            except DataError as error:
+                problems += error.problems
+                continue
+            if replay.supported:
+                self.replays[name] = replay
+            else:  # a `where` reads the as-of date: each day from the rows in memory
+                rows = usage.rows.filter(until).collect(engine="streaming")
+                self.in_memory[name] = replace(usage, rows=rows.lazy())
+        if problems:
+            raise DataError(problems)
+        self.defaults = {
+            name: MetricsResult(values=finish(one, customer_ids.select(ID), kinds), kinds=kinds)
+            for name in rules.usage_sources if name not in sources
+            and (one := rules.for_source(name)).metrics
+            for kinds in [default_kinds(one)]
+        }
+
+    def metrics(self, day: dt.date) -> MetricsResult:
+        """Every metric for ``day``, as `compute_metrics` gives it; days come in order."""
+        results: dict[str, MetricsResult] = {}
+        for name in self.rules.usage_sources:
+            if name in self.replays:
+                results[name] = self.replays[name].metrics(day)
+            elif name in self.in_memory:
+                results[name] = source_metrics(self.rules.for_source(name),
+                                               self.in_memory[name], self.ids, day)
+            elif name in self.defaults:
+                results[name] = self.defaults[name]
+            if name in self.beyond:
+                result = results[name]
+                after = result.after_as_of_rows + self.beyond[name]
+                results[name] = replace(result, after_as_of_rows=after, by_source={
+                    name: {**result.by_source[name], "after_as_of": after}})
+        return combine(self.rules, self.ids, results)
 
 
 def _where_ignores_as_of(rules: Rules, schema: dict[str, pl.DataType], day: dt.date) -> bool:

@@ -32,7 +32,6 @@ moves from the path to other stages are outflows. The flows count moves.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,12 +39,13 @@ import polars as pl
 
 from ..columns import BY_HAND_RULE, CLOSED, ENTERED, ID, MOVES_SCHEMA, OPEN, ROW, SEEN, STAGE
 from ..ctas.decide import current
-from ..day.load import Progress, load, no_progress
+from ..day.load import Progress, Tables, UsageSpecs, load, no_progress, unknown_names
 from ..day.pipeline import run_day
 from ..day.visits import last_moves, visits
 from ..engine.builtins import days_in_stage, expected_days, overdue, stuck
 from ..engine.builtins import owner as owner_of
 from ..errors import DataError, OptionError, Problem
+from ..inputs.attributes import join_attributes
 from ..inputs.customers import read_customers
 from ..rules.model import Rules
 from ..state.store import StateError
@@ -104,6 +104,7 @@ class History:
     runs: int = 1
     warnings: list[str] = field(default_factory=list)
     before: pl.DataFrame | None = None
+    inputs: list[Path] = field(default_factory=list)  # the files read (besides the state)
 
 
 def _attributes(typed: pl.DataFrame) -> pl.DataFrame:
@@ -134,11 +135,13 @@ def history_from_state(
     customers: str | Path | None = None,
     encoding: str | None = None,
     progress: Progress = no_progress,
+    tables: Tables | None = None,
 ) -> History:
     """The history a state folder holds from ``start`` to ``end`` (default: all of it).
 
     The period ends on the state's last as-of date on or before ``end``. ``customers``
-    (an export) gives the attributes: owner, value, name.
+    (an export) gives the attributes: owner, value, name; with ``tables``, its sheet and
+    attribute tables too.
     """
     if start is not None and end is not None and start > end:
         raise OptionError(f"--from {start} is after --to {end}")
@@ -168,7 +171,14 @@ def history_from_state(
     warnings: list[str] = []
     if customers is not None:
         progress("reading customers")
-        read = read_customers(customers, rules, encoding=encoding)
+        tables = tables or Tables()
+        unknown = unknown_names(rules, {}, tables)
+        if unknown:
+            raise OptionError([p for error in unknown for p in error.problems])
+        read = read_customers(customers, rules, encoding=encoding, sheet=tables.sheet)
+        given = {n: p for n, p in tables.attributes.items() if n in rules.attributes}
+        if given:
+            read = join_attributes(read, rules, given, encoding=encoding)
         warnings += read.warnings
         attributes = _attributes(read.typed)
         missing = current.join(attributes.select(ID), on=ID, how="anti").height
@@ -195,14 +205,15 @@ def _state_moves(view: StateView, start: dt.date, end: dt.date) -> pl.DataFrame:
 def history_from_exports(
     rules: Rules,
     customers: str | Path,
-    usage: Sequence[str | Path] = (),
+    usage: UsageSpecs = (),
     as_of: dt.date | None = None,
     *,
     encoding: str | None = None,
     progress: Progress = no_progress,
+    tables: Tables | None = None,
 ) -> History:
     """One day in memory (nothing written): the period is its as-of date."""
-    loaded = load(rules, customers, usage, encoding=encoding, progress=progress)
+    loaded = load(rules, customers, usage, encoding=encoding, progress=progress, tables=tables)
     result = run_day(rules, loaded, as_of or dt.date.today(), progress=progress)
     day = result.as_of
     current = result.final_stages.select(
@@ -212,7 +223,8 @@ def history_from_exports(
     computed = result.final.select(pl.col(ID).cast(pl.String), *rules.metrics, *rules.derived)
     attributes = _with_computed(_attributes(loaded.customers.typed), computed)
     return History(rules, day, day, current, moves, attributes,
-                   ctas, source=f"a run on {customers}", warnings=list(result.warnings))
+                   ctas, source=f"a run on {customers}", warnings=list(result.warnings),
+                   inputs=loaded.paths)
 
 
 # -- the report -------------------------------------------------------------------------------

@@ -3,16 +3,17 @@ expressions and the compliance settings."""
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 
-from ..columns import BUILTINS, COMPUTED_COLUMNS, history_columns, stage_slug
+from ..columns import BUILTINS, COMPUTED_COLUMNS, ENTERED, ID, STAGE, history_columns, stage_slug
 from ..compliance import findings
 from ..ctas.triggers import trigger as cta_trigger
 from ..errors import Problem
 from ..expressions import ExpressionError, parse, previous_names, referenced_names
 from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
-from .model import Rules
+from .model import TABLE_NAME, USAGE, Rules
 
 
 def cross_check(rules: Rules) -> list[Problem]:
@@ -139,6 +140,7 @@ def cross_check(rules: Rules) -> list[Problem]:
         if takes_column and m.column is None:
             problems.append(p(f"`{m.agg}` needs a `column`", "metrics", name, rule_id=name))
 
+    problems.extend(_check_tables(rules))
     problems.extend(_check_compliance(rules))
     problems.extend(_check_report(rules))
     problems.extend(_check_expressions(rules))
@@ -172,6 +174,60 @@ def _check_history_columns(rules: Rules) -> list[Problem]:
                 problems.append(rules.problem(
                     f"'{name}' is a column that history_columns adds; choose another name",
                     section, name, rule_id=name))
+    return problems
+
+
+def _check_tables(rules: Rules) -> list[Problem]:
+    """Sources, lookups and attribute tables: their names, the lookups the sources go
+    through, the sources the metrics read. Their columns need the data (`inputs`)."""
+    problems: list[Problem] = []
+    p = rules.problem
+    for section in ("sources", "lookups", "attributes"):
+        for name in getattr(rules, section):
+            if not re.match(TABLE_NAME, name):
+                problems.append(p(
+                    f"'{name}' cannot name a table: it is written NAME=PATH on the command "
+                    "line", section, name, rule_id=name,
+                    hint="use letters, digits, '_' and '-', starting with a letter"))
+    if USAGE in rules.sources and rules.columns.usage:
+        problems.append(p(
+            "the source `usage` is mapped twice: in `columns: usage` and in `sources: usage`",
+            "sources", USAGE, hint="keep one: move the mapping into sources: usage: columns"))
+    lookups = list(rules.lookups)
+    for name, source in rules.sources.items():
+        if source.customer_id is None:
+            continue
+        via = source.customer_id.via
+        if via not in rules.lookups:
+            problems.append(p(
+                f"unknown lookup '{via}'", "sources", name, "customer_id", "via", rule_id=name,
+                hint=did_you_mean(via, lookups) or (
+                    "lookups: " + ", ".join(lookups) if lookups
+                    else f"declare it: lookups: {{{via}: {{key: ..., customer_id: ...}}}}")))
+        if ID in source.columns:
+            problems.append(p(
+                f"the customer comes through the lookup '{via}': `columns` cannot map "
+                f"{ID} too", "sources", name, "columns", ID, rule_id=name,
+                hint=f"remove {ID} from columns, or remove customer_id: {{via: ...}}"))
+    for name, lookup in rules.lookups.items():
+        if lookup.key == lookup.customer_id:
+            problems.append(p(
+                f"the key and the customer id are the same column '{lookup.key}'",
+                "lookups", name, "key", rule_id=name,
+                hint="key: the column the usage rows carry (e.g. subscription_id); "
+                "customer_id: the lookup's column of customer ids (e.g. account_id)"))
+    for name, table in rules.attributes.items():
+        for column in (STAGE, ENTERED):
+            if column in table.columns:
+                problems.append(p(
+                    f"'{column}' comes from the customers export, not from an attribute table",
+                    "attributes", name, "columns", column, rule_id=name))
+    sources = list(rules.usage_sources)
+    for name, m in rules.metrics.items():
+        if m.source is not None and m.source not in rules.usage_sources:
+            problems.append(p(
+                f"unknown source '{m.source}'", "metrics", name, "source", rule_id=name,
+                hint=did_you_mean(m.source, sources) or "sources: " + ", ".join(sources)))
     return problems
 
 

@@ -75,7 +75,7 @@ def parse_rules(text: str, file: str | None = None) -> Rules:
 
 
 _LIST_SECTIONS = ("stages", "transitions", "ctas")
-_MAP_SECTIONS = ("metrics", "derived", "playbooks")
+_MAP_SECTIONS = ("metrics", "derived", "playbooks", "sources", "lookups", "attributes")
 
 
 def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | None:
@@ -97,7 +97,8 @@ def _validate_the_rest(data: dict[str, Any], err: ValidationError) -> Rules | No
                     parent = None
             if isinstance(parent, dict):  # None: an earlier error set its section aside
                 parent.pop(loc[-1], None)
-        elif head == "compliance" and len(loc) >= 2 and isinstance(data.get(head), dict):
+        elif head in ("compliance", "customers") and len(loc) >= 2 and isinstance(
+                data.get(head), dict):
             data[head].pop(loc[1], None)  # that key takes its default
         elif head in _LIST_SECTIONS and len(loc) >= 2 and isinstance(loc[1], int):
             drop_items.setdefault(head, set()).add(loc[1])
@@ -127,7 +128,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
         p
         for p in loc
         if p not in ("str", "int", "bool", "float", "list[str]")
-        and not (isinstance(p, str) and p.startswith(("function-", "literal[")))
+        and not (isinstance(p, str) and p.startswith(("function-", "literal[", "dict[")))
     )
     # and the trigger that a CTA rule's `on` picked (the union's tag): ctas[0].enter.due_days
     if len(loc) >= 3 and loc[0] == "ctas" and isinstance(loc[1], int) and loc[2] in TRIGGERS:
@@ -152,7 +153,7 @@ def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
         if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
             rid = items[loc[1]].get("id")
             return str(rid) if rid is not None else None
-    if len(loc) >= 2 and loc[0] in ("metrics", "derived", "playbooks"):
+    if len(loc) >= 2 and loc[0] in _MAP_SECTIONS:
         return str(loc[1])
     return None
 

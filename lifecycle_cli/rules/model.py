@@ -19,7 +19,7 @@ from ..errors import Problem
 from ..expressions import ExpressionError, parse, previous_names
 from ..metrics.aggregations import AGGREGATIONS
 from ..models import RulesModel, condition_text
-from ..suggest import or_list
+from ..suggest import did_you_mean, or_list
 from .yamlsource import YamlDocument, format_path
 
 
@@ -35,8 +35,85 @@ class ColumnMap(RulesModel):
     usage: dict[str, str] = Field(default_factory=dict)
 
 
+# -- the tables beside the customers export: usage sources, lookups, attribute tables ------
+
+USAGE = "usage"  # the source of a plain `--usage PATH`, and of a metric without `source`
+# names of sources, lookups and attribute tables: they are written NAME=PATH on the command line
+TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+class Layout(RulesModel):
+    """Where a table sits in its file: the sheet of a workbook, the row of its header."""
+
+    sheet: str | None = Field(default=None, min_length=1)
+    header_row: int | None = Field(default=None, ge=1)
+
+
+class CustomersFile(Layout):
+    """``customers:``: the customers export's sheet and header row (`--sheet` wins)."""
+
+
+class Via(RulesModel):
+    """``customer_id: {via: LOOKUP}``: a source's rows reach their customer through a lookup."""
+
+    via: str = Field(min_length=1)
+
+
+class Source(Layout):
+    """A named usage source (``sources:``): its own column mapping, and maybe a lookup."""
+
+    columns: dict[str, str] = Field(default_factory=dict)
+    customer_id: Via | None = None
+    description: str | None = None
+
+
+class Lookup(Layout):
+    """A table that maps a key found in usage rows to the customer (``lookups:``)."""
+
+    key: str = Field(min_length=1)  # the key's column, in the lookup file and in the rows
+    customer_id: str = Field(default="customer_id", min_length=1)  # its customer id column
+    description: str | None = None
+
+
+Winner = Literal["customers", "attributes"]
+
+
+class AttributeTable(Layout):
+    """A per-customer table joined by id into the customers the rules see (``attributes:``)."""
+
+    columns: dict[str, str] = Field(default_factory=dict)
+    # which side keeps a column that both this table and the customers export have
+    wins: Winner | dict[str, Winner] | None = None
+    description: str | None = None
+
+    @field_validator("wins", mode="before")
+    @classmethod
+    def _wins(cls, value: Any) -> Any:
+        # one message for both forms, rather than one per member of the union
+        sides = ("customers", "attributes")
+        if value is None or value in sides:
+            return value
+        if isinstance(value, dict) and all(isinstance(k, str) and v in sides
+                                           for k, v in value.items()):
+            return value
+        bad = next((v for v in value.values() if v not in sides), value) if isinstance(
+            value, dict) else value
+        likely = did_you_mean(str(bad), sides)
+        raise ValueError(
+            f"'{bad}' is not a side: `wins` is 'customers' or 'attributes' (for every column "
+            "both tables have), or a mapping column -> 'customers' or 'attributes'"
+            + (f" ({likely})" if likely else ""))
+
+    def winner(self, column: str) -> Winner | None:
+        """Who keeps ``column`` when the customers export has it too (None: nobody said)."""
+        if isinstance(self.wins, dict):
+            return self.wins.get(column)
+        return self.wins
+
+
 class Metric(RulesModel):
     agg: str  # a registered aggregation: lifecycle_cli.metrics.aggregations
+    source: str | None = None  # a name in `sources:`; none: the source `usage`
     column: str | None = None
     where: str | None = None
     window_days: int | None = Field(default=None, ge=1)
@@ -112,6 +189,10 @@ class Rules(RulesModel):
     timezone: str = "UTC"
     date_format: str | None = None  # strftime format of the customers' non-ISO dates
     columns: ColumnMap = Field(default_factory=ColumnMap)
+    customers: CustomersFile = Field(default_factory=CustomersFile)
+    sources: dict[str, Source] = Field(default_factory=dict)
+    lookups: dict[str, Lookup] = Field(default_factory=dict)
+    attributes: dict[str, AttributeTable] = Field(default_factory=dict)
     stages: list[Stage] = Field(min_length=1)
     initial_stage: str
     max_hops: int | None = Field(default=None, ge=0)
@@ -219,7 +300,34 @@ class Rules(RulesModel):
         return self.columns.customers.get(name, name)
 
     def usage_column(self, name: str) -> str:
-        return self.columns.usage.get(name, name)
+        return self.source_column(USAGE, name)
+
+    @property
+    def usage_sources(self) -> dict[str, Source]:
+        """Every usage source by name: `usage` first (its mapping is ``columns: usage``
+        unless ``sources:`` declares it), then those of ``sources:``."""
+        out = {} if USAGE in self.sources else {USAGE: Source(columns=self.columns.usage)}
+        return {**out, **self.sources}
+
+    def usage_source(self, name: str) -> Source:
+        return self.usage_sources[name]
+
+    def source_column(self, source: str, name: str) -> str:
+        """The export's own header of the rules' column ``name`` in the source ``source``."""
+        found = self.usage_sources.get(source)
+        return name if found is None else found.columns.get(name, name)
+
+    def metric_source(self, name: str) -> str:
+        """The source the metric ``name`` reads."""
+        return self.metrics[name].source or USAGE
+
+    def metrics_of(self, source: str) -> dict[str, Metric]:
+        """The metrics that read the source ``source``, in rules order."""
+        return {n: m for n, m in self.metrics.items() if (m.source or USAGE) == source}
+
+    def for_source(self, source: str) -> Rules:
+        """These rules with only the metrics of ``source`` (for one pass over it)."""
+        return self.model_copy(update={"metrics": self.metrics_of(source)})
 
     def _original(self, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
         if len(path) >= 2 and isinstance(path[1], int) and str(path[0]) in self.index_map:
@@ -285,11 +393,16 @@ def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | N
         return Compliance
     if head == "report" and len(parent) == 1:
         return ReportSettings
+    if head == "customers" and len(parent) == 1:
+        return CustomersFile
+    if head == "sources" and len(parent) == 3 and parent[2] == "customer_id":
+        return Via
     if head == "ctas" and len(parent) == 2:
         return model_for(cta_rule_on(data, parent[1]))
     if len(parent) == 2:
         sections: dict[str, type[BaseModel]] = {
-            "stages": Stage, "transitions": Transition, "metrics": Metric}
+            "stages": Stage, "transitions": Transition, "metrics": Metric, "sources": Source,
+            "lookups": Lookup, "attributes": AttributeTable}
         return sections.get(head)
     if head == "playbooks" and len(parent) == 3:
         return Task
