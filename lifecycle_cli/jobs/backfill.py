@@ -23,6 +23,7 @@ replaced) and are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Sequence
@@ -94,7 +95,7 @@ def backfill(
     began = time.monotonic()
     days = days_between(start, end)
     state_path = Path(state_dir)
-    with lock(state_path, command):
+    with lock(state_path, command), contextlib.ExitStack() as cleanup:
         state = State.open(state_path)
         collect_garbage(state)
         later = [d for d in state.days if d > end]
@@ -125,7 +126,7 @@ def backfill(
         base = view.before(start)
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
-        txn = Transaction(state)
+        txn = cleanup.enter_context(Transaction(state))  # a failed day leaves nothing staged
         # the export's stages are today's: they speak for no replayed day, unless asked for
         # the first one; they are remembered, so a later run sees no change in the export
         begin = view.start(start, use_export_stages=keep_export_stages)
