@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import polars as pl
@@ -364,3 +365,42 @@ def test_xlsx_cells_are_typed_and_ids_stay_text(tmp_path: Path) -> None:
     [name] = [r[1] for r in sheet.iter_rows(min_row=2) if str(r[1].value).startswith("=")]
     assert name.value == '=HYPERLINK("http://x","click")'
     assert name.data_type == "s"  # text, never a formula
+
+
+NESTED = {
+    "parentheses": "(" * 10_000 + "days_in_stage > 3" + ")" * 10_000,
+    "nots": "NOT " * 10_000 + "days_in_stage > 3",
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("nesting", sorted(NESTED))
+def test_a_when_nested_10000_deep_is_refused_with_file_line_and_rule(
+        tmp_path: Path, command: str, nesting: str) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text().replace('when: "days_in_stage >= 60"',
+                                               f'when: "{NESTED[nesting]}"'))
+    line = next(i for i, text in enumerate(rules.read_text().splitlines(), 1)
+                if "NOT NOT" in text or "((((" in text)
+    extra = ["--out", tmp_path / "out"] if command == "run" else []
+    result = lifecycle(command, "--rules", rules, *FIXTURE, "--as-of", AS_OF, *extra)
+    assert result.returncode == 1
+    assert f"rules.yaml:{line}, transitions[1].when, rule 'onboarding_timeout': the " \
+           "expression nests more than 20 levels deep" in result.stderr
+    assert "internal error" not in result.stderr and "Recursion" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_yaml_alias_bomb_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    lines = ["x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    rules.write_text("\n".join(lines) + "\n" + RULES.read_text())
+    started = time.monotonic()
+    result = lifecycle("run", "--rules", rules, *FIXTURE, "--as-of", AS_OF,
+                       "--out", tmp_path / "out")
+    assert time.monotonic() - started < 5
+    assert result.returncode == 1
+    assert "rules.yaml:5: the aliases in this file stand for more than 10,000 values" \
+        in result.stderr
+    assert not (tmp_path / "out").exists()

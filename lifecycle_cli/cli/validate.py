@@ -53,6 +53,8 @@ def validate(
         if usage:
             raise typer.BadParameter("--usage needs --customers", param_hint="--usage")
         common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}")
+        for problem in rule_set.warnings:
+            common.err.print(f"[yellow]warning:[/] {escape(problem.render())}")
         return
     with common.progress() as step:
         prepared = check_against_data(rule_set, customers, usage or [], as_of,

@@ -248,7 +248,7 @@ def prepare(
         except DataError as error:
             collect(error)
             metrics = compute_metrics(rules, None, typed.select(ID), as_of)
-    warnings = list(loaded.warnings)
+    warnings = [*(w.render() for w in rules.warnings), *loaded.warnings]
     if metrics.usage_rows and metrics.unknown_customer_rows == metrics.usage_rows:
         warnings.append(
             f"none of the {metrics.usage_rows:,} usage rows belongs to a customer in the "
