@@ -17,9 +17,11 @@ from . import common, render
 def register(app: typer.Typer) -> None:
     app.command(
         "backfill",
-        epilog="Example:\n\n  lifecycle backfill --customers sample_data/customers.csv "
-        "--usage sample_data/usage.csv --rules rules/default.yaml --from 2026-10-01 "
-        "--to 2026-11-01 --state state",
+        epilog=common.examples(
+            "lifecycle backfill --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --from 2026-10-01 --to "
+            "2026-11-01 --state out/state",
+        ),
     )(backfill)
 
 

@@ -26,8 +26,13 @@ class Table(str, Enum):
 def register(app: typer.Typer) -> None:
     app.command(
         "run",
-        epilog="Example:\n\n  lifecycle run --customers sample_data/customers.csv "
-        "--usage sample_data/usage.csv --rules rules/default.yaml --out out",
+        epilog=common.examples(
+            "lifecycle run --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out out",
+            "lifecycle run --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --state "
+            "out/state --out out --quiet",
+        ),
     )(run)
 
 

@@ -16,9 +16,11 @@ from . import common
 def register(app: typer.Typer) -> None:
     app.command(
         "validate",
-        epilog="Examples:\n\n  lifecycle validate --rules rules/default.yaml"
-        "\n\n  lifecycle validate --rules rules/default.yaml --customers "
-        "sample_data/customers.csv --usage sample_data/usage.csv",
+        epilog=common.examples(
+            "lifecycle validate --rules rules/default.yaml",
+            "lifecycle validate --rules rules/default.yaml --customers "
+            "sample_data/customers.csv --usage sample_data/usage.csv",
+        ),
     )(validate)
 
 

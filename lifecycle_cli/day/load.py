@@ -18,14 +18,9 @@ from ..expressions import kind_of
 from ..inputs.csvtext import codec_name
 from ..inputs.customers import Customers, read_customers
 from ..inputs.usage import Usage, scan_usage
+from ..progress import Progress, no_progress
 from ..rules.model import Rules
 from ..suggest import did_you_mean
-
-Progress = Callable[[str], None]
-
-
-def no_progress(_: str) -> None:
-    pass
 
 
 @dataclass

@@ -133,7 +133,7 @@ def backfill(
         for day in days:
             day_began = time.monotonic()
             started_at = dt.datetime.now(dt.UTC)
-            progress(f"replaying {day} ({(day - start).days + 1} of {len(days)})")
+            progress("replaying days", (day - start).days, len(days), "days")
             metrics = replay.metrics(day) if replay is not None else None
             result = run_day(rules, loaded, day, begin, metrics=metrics)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
@@ -147,6 +147,7 @@ def backfill(
                 result.transitions.filter(pl.col("hop") == 0).height,
                 dict(result.stages_after), time.monotonic() - day_began,
                 summary["ctas"]["created"], summary["ctas"]["closed"]))
+        progress("replaying days", len(days), len(days), "days")
         progress("recording the backfill in the state")
         txn.drop_after(end)
         txn.commit()
