@@ -112,7 +112,7 @@ def parse(text: str) -> exp.Expression:
         col = info.get("col")
         where = f" near column {col}" if col else ""
         raise ExpressionError(
-            f"cannot parse {_shown(text)}{where}: {_shown(desc)}", hint=_syntax_hint(text)
+            f"cannot parse {_shown(text)}{where}: {desc[:200]}", hint=_syntax_hint(text)
         ) from None
     except TokenError as err:
         raise ExpressionError(f"cannot parse {_shown(text)}: {err}",

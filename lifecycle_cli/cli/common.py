@@ -40,7 +40,7 @@ from ..jobs.summary import error_summary
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-STATE = {"debug": False}
+STATE: dict[str, Any] = {"debug": False, "command": None}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -190,8 +190,8 @@ def summary_on_error(target: Path | None, as_of: dt.date | None) -> Iterator[Non
         yield
     except LifecycleError as error:
         if target is not None:
-            write_json(target,
-                       error_summary(error, started_at, time.monotonic() - started, as_of))
+            summary = error_summary(error, started_at, time.monotonic() - started, as_of)
+            write_json(target, {"command": STATE.get("command"), **summary})
         raise
 
 
@@ -223,12 +223,20 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
         "OutputError": "the outputs",
         "OptionError": "the options",
         "StateError": "the state",
-    }.get(type(error).__name__, "the rules and the data")
+    }.get(type(error).__name__) or _what_the_problems_are_in(error.problems)
     title = f"{n} problem{'s' if n != 1 else ''} with {kind}"
     if writes:
         title += "; nothing was written"
     render_problems(error.problems, title)
     return typer.Exit(error.exit_code)
+
+
+def _what_the_problems_are_in(problems: list[Problem]) -> str:
+    """For problems collected from the rules and the data together (`validate` with
+    data): a problem located in the rules file has a key path or a rule."""
+    in_rules = {bool(p.path or p.rule_id) for p in problems}
+    return {frozenset({True}): "the rules", frozenset({False}): "the data"}.get(
+        frozenset(in_rules), "the rules and the data")
 
 
 def handle_errors(fn: F) -> F:
@@ -474,6 +482,7 @@ class Command(TyperCommand):
 
     def invoke(self, ctx: Any) -> Any:
         _refuse_summary_over_inputs(ctx)
+        STATE["command"] = self.name  # for the summary of a failed command
         return super().invoke(ctx)
 
 
