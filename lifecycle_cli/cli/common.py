@@ -289,7 +289,7 @@ class _Counts(ProgressColumn):
 
 
 class _Steps:
-    """The library's progress callback (``lifecycle_cli.day.load.Progress``) drawn as one
+    """The library's progress callback (``lifecycle_cli.progress.Progress``) drawn as one
     line on stderr: the step, a bar and counts with an ETA when the step counts (days of a
     backfill, rows written), the time spent."""
 
@@ -338,9 +338,9 @@ def write_to_stdout(write: Callable[[Any], None]) -> None:
 # -- the commands' shape: help text, switches, examples -------------------------------------
 
 def reflow(text: str | None) -> str | None:
-    """Help text as paragraphs the terminal wraps at its own width: the line breaks of a
-    docstring are joined (they would break a sentence in a narrow or wide terminal);
-    indented lines and lines that end in a shell continuation stay as written."""
+    """Help text as paragraphs for the help formatter to fill at the terminal's width: the
+    line breaks of a docstring are joined (kept, they break sentences in a narrow or wide
+    terminal); indented lines and lines that end in a shell continuation stay as written."""
     if not text:
         return text
     paragraphs = []
