@@ -27,6 +27,7 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Tokenizer, TokenType
 
 from .suggest import did_you_mean
 
@@ -94,12 +95,25 @@ FUNCTIONS = (
 )
 
 
+MAX_NESTING = 20  # brackets, CASEs, function calls and NOTs inside each other
+MAX_DEPTH = 200  # the parsed tree, e.g. the terms of one long chain of ANDs
+_NESTING_HINT = "split it: a derived value can hold a part, and rules can use its name"
+
+
 def parse(text: str) -> exp.Expression:
-    """Parse one SQL expression; raise :class:`ExpressionError` with the position on failure."""
+    """Parse one SQL expression; raise :class:`ExpressionError` with the position on failure.
+
+    Nesting is bounded (``MAX_NESTING``, ``MAX_DEPTH``): the parser and our compiler recurse,
+    and an expression of 10,000 brackets must be refused, not crash them.
+    """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("the expression is empty")
+    _check_nesting(text)
     try:
         tree: Any = sqlglot.parse_one(text)
+    except RecursionError:  # deeper than the call stack allows, below MAX_NESTING
+        raise ExpressionError("the expression is nested too deeply to read",
+                              hint=_NESTING_HINT) from None
     except ParseError as err:
         info = err.errors[0] if err.errors else {}
         desc = info.get("description") or str(err).splitlines()[0]
@@ -108,15 +122,64 @@ def parse(text: str) -> exp.Expression:
         col = info.get("col")
         where = f" near column {col}" if col else ""
         raise ExpressionError(
-            f"cannot parse {text!r}{where}: {desc}", hint=_syntax_hint(text)
+            f"cannot parse {_shown(text)}{where}: {desc[:200]}", hint=_syntax_hint(text)
         ) from None
     except TokenError as err:
-        raise ExpressionError(f"cannot parse {text!r}: {err}", hint=_syntax_hint(text)) from None
+        raise ExpressionError(f"cannot parse {_shown(text)}: {err}",
+                              hint=_syntax_hint(text)) from None
     if tree is None or isinstance(tree, exp.Query | exp.Command | exp.DDL | exp.DML):
         raise ExpressionError(
             f'{text!r} is not an expression (write only the condition, e.g. "logins_30d >= 20")'
         )
+    depth, stack = 0, [(tree, 1)]
+    while stack:  # without recursion: the tree may be deep
+        node, level = stack.pop()
+        depth = max(depth, level)
+        if depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"the expression is too long: its parts nest more than {MAX_DEPTH} deep",
+                hint="compare with a list, x IN ('a', 'b', ...), or " + _NESTING_HINT)
+        stack.extend((child, level + 1) for child in node.iter_expressions())
     return tree
+
+
+_VALUE_ENDS = {TokenType.VAR, TokenType.NUMBER, TokenType.STRING, TokenType.NATIONAL_STRING,
+               TokenType.IDENTIFIER, TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.END,
+               TokenType.NULL, TokenType.TRUE, TokenType.FALSE}
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse more than ``MAX_NESTING`` brackets, CASEs and unary operators (NOT, -)
+    inside each other, from the tokens alone (they are read without recursion)."""
+    try:
+        tokens = Tokenizer().tokenize(text)
+    except TokenError:
+        return  # the parser reports it
+    depth = run = deepest = 0
+    previous = None
+    for token in tokens:
+        kind = token.token_type
+        unary = kind == TokenType.NOT or (
+            kind in (TokenType.DASH, TokenType.PLUS) and previous not in _VALUE_ENDS)
+        run = run + 1 if unary else 0
+        if kind in (TokenType.L_PAREN, TokenType.CASE):
+            depth += 1
+        elif kind in (TokenType.R_PAREN, TokenType.END):
+            depth -= 1
+        deepest = max(deepest, depth + run)
+        if deepest > MAX_NESTING:
+            raise ExpressionError(
+                f"the expression nests more than {MAX_NESTING} levels deep (brackets, CASE, "
+                f"NOT or - inside each other), at column {token.col}",
+                hint=_NESTING_HINT)
+        previous = kind
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """``text`` quoted for a message, its middle left out when it is long."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[: limit // 2] + " ... " + text[-limit // 4:])
 
 
 def _syntax_hint(text: str) -> str | None:
@@ -219,8 +282,12 @@ def compile_expression(
     ``pl.col("previous(name)")``, of the kind of ``name``.
     """
     tree = parse(text)
-    compiler = _Compiler(scope, as_of, previous)
-    expr, kind = compiler.compile(tree)
+    compiler = _Compiler(scope, as_of, previous, text)
+    try:
+        expr, kind = compiler.compile(tree)
+    except RecursionError:  # MAX_DEPTH keeps this away; a deep call stack could still hit it
+        raise ExpressionError("the expression is nested too deeply to compile",
+                              hint=_NESTING_HINT) from None
     if kind == Kind.MONTHS:
         raise ExpressionError(
             f"{text!r} is a month interval, not a value",
@@ -231,6 +298,7 @@ def compile_expression(
         raise ExpressionError(
             f"a condition must be true or false, but {text!r} is a {kind.value}",
             hint='compare it, e.g. "x > 0" or "x IS NOT NULL"',
+            column=tree.name if isinstance(tree, exp.Column) else None,
         )
     if condition and kind == Kind.NULL:
         expr = expr.cast(pl.Boolean)
@@ -331,12 +399,54 @@ def parse_iso_date(text: str) -> dt.date | dt.datetime | None:
     return None
 
 
+_DATE_ARITHMETIC = (exp.DateDiff, exp.DateAdd, exp.DateSub, exp.DatetimeDiff, exp.TimestampDiff,
+                    exp.TsOrDsAdd, exp.TsOrDsDiff)
+
+
+def source_text(node: exp.Expression, text: str) -> str:
+    """The part of ``text`` that ``node`` was read from, as the user wrote it (sqlglot's
+    own rendering rewrites it: ``IF(...)`` as ``CASE WHEN ...``); that rendering when the
+    part cannot be found."""
+    spans = [(n.meta["start"], n.meta["end"]) for n in node.walk()
+             if n.meta.get("start") is not None]
+    if any(n.meta.get("start") is None for n in node.walk() if isinstance(n, exp.Literal)):
+        return node.sql()  # a value the parser made up (INTERVAL '1 month' is '1' MONTH)
+    named = node.meta.get("start") is not None  # a function call starts with its own name
+    call = isinstance(node, exp.Func) and not isinstance(node, exp.Case)
+    if not text or not spans or not (named or call or isinstance(node, exp.Binary | exp.Column)):
+        return node.sql()
+    lo, hi = min(a for a, _ in spans), max(b for _, b in spans) + 1
+    if call and not named:  # a name the parser took as a keyword, such as IF
+        name = re.search(r"([A-Za-z_]\w*)\s*\(\s*$", text[:lo])
+        if name is None:
+            return node.sql()
+        lo = name.start(1)
+    opening = re.match(r"\s*\(", text[hi:]) if call and "(" not in text[lo:hi] else None
+    if opening:  # a call without arguments: now()
+        hi += opening.end()
+    while True:  # take in the brackets the span opens or closes
+        depth, low = 0, 0
+        for ch in text[lo:hi]:
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            low = min(low, depth)
+        if low < 0 and "(" in text[:lo]:
+            lo = text.rindex("(", 0, lo)
+        elif depth > low and ")" in text[hi:]:
+            hi = text.index(")", hi) + 1
+        else:
+            return text[lo:hi].strip()
+
+
 class _Compiler:
     def __init__(self, scope: Mapping[str, Kind], as_of: dt.date,
-                 previous: Collection[str] | None = None):
+                 previous: Collection[str] | None = None, text: str = ""):
         self.scope = scope
         self.as_of = as_of
         self.previous = previous
+        self.text = text
+
+    def _text(self, node: exp.Expression) -> str:
+        return source_text(node, self.text)
 
     def compile(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
         method = getattr(self, "_" + type(node).__name__.lower(), None)
@@ -346,13 +456,23 @@ class _Compiler:
             return self._comparison(node)
         if isinstance(node, exp.AggFunc) and not isinstance(node, exp.Coalesce):
             raise ExpressionError(
-                f"aggregate {node.sql()!r} is not allowed in a per-customer expression",
+                f"aggregate {self._text(node)!r} is not allowed in a per-customer expression",
                 hint="define a metric (metrics:) and use its name",
             )
+        if isinstance(node, exp.Func):  # a function sqlglot knows and we do not
+            start, end = node.meta.get("start"), node.meta.get("end")
+            name = self.text[start:end + 1] if start is not None and end is not None \
+                else node.sql_name().lower()
+            hint = did_you_mean(name.lower(), list(FUNCTIONS)) or \
+                "functions: " + ", ".join(f"{f}()" for f in FUNCTIONS)
+            if isinstance(node, _DATE_ARITHMETIC):
+                hint = "count days with days_since(d) or days_until(d); move a date with " \
+                       "d + INTERVAL '30 days'"
+            raise ExpressionError(f"unknown function {name}()", hint=hint)
         raise ExpressionError(
-            f"{node.sql()!r} is not supported here",
+            f"{self._text(node)!r} is not supported here",
             hint="supported: AND OR NOT, comparisons, + - * /, IN, BETWEEN, "
-            "LIKE, ILIKE, IS NULL, COALESCE, CASE, days_since(), days_until(), "
+            "LIKE, ILIKE, IS NULL, COALESCE, CASE, IF, days_since(), days_until(), "
             "months_since(), months_until(), add_months(), previous()",
         )
 
@@ -460,8 +580,9 @@ class _Compiler:
             return expr.cast(pl.Boolean)
         if kind not in (Kind.BOOL, Kind.NULL):
             raise ExpressionError(
-                f"{op} needs true/false operands, but {node.sql()!r} is a {kind.value}",
+                f"{op} needs true/false operands, but {self._text(node)!r} is a {kind.value}",
                 hint='compare it, e.g. "x > 0"',
+                column=node.name if isinstance(node, exp.Column) else None,
             )
         return expr
 
@@ -541,13 +662,14 @@ class _Compiler:
     def _mismatch(
         self, node: exp.Expression, left: exp.Expression, ka: Kind, right: exp.Expression, kb: Kind
     ) -> None:
-        text = node.sql()
+        text = self._text(node)
         if Kind.NUMBER in (ka, kb) and (ka in _TEMPORAL or kb in _TEMPORAL):
             temporal = left if ka in _TEMPORAL else right
             kind = ka if ka in _TEMPORAL else kb
             raise ExpressionError(
-                f"{text!r} compares a {kind.value} ({temporal.sql()}) with a bare number",
+                f"{text!r} compares a {kind.value} ({self._text(temporal)}) with a bare number",
                 hint=BARE_NUMBER_HINT,
+                column=temporal.name if isinstance(temporal, exp.Column) else None,
             )
         column = None
         for side, kind in ((left, ka), (right, kb)):
@@ -710,11 +832,21 @@ class _Compiler:
         assert chain is not None
         return chain.otherwise(default_expr), kind
 
+    def _if(self, node: exp.If) -> tuple[pl.Expr, Kind]:
+        """``IF(c, a, b)`` (as in a spreadsheet): ``CASE WHEN c THEN a ELSE b END``."""
+        cond = self._condition_operand(node.this, "IF")
+        then, then_kind = self.compile(node.args["true"])
+        other = node.args.get("false")
+        default, default_kind = self.compile(other) if other is not None else (
+            pl.lit(None), Kind.NULL)
+        kind = self._common_kind(node, [then_kind, default_kind])
+        return pl.when(cond).then(then).otherwise(default), kind
+
     def _common_kind(self, node: exp.Expression, kinds: list[Kind]) -> Kind:
         real = {k for k in kinds if k != Kind.NULL}
         if len(real) > 1:
             raise ExpressionError(
-                f"{node.sql()!r} mixes values of different types: "
+                f"{self._text(node)!r} mixes values of different types: "
                 + ", ".join(sorted(k.value for k in real))
             )
         return real.pop() if real else Kind.NULL
@@ -755,7 +887,7 @@ class _Compiler:
 
     def _currentdate(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
         raise ExpressionError(
-            f"{node.sql()} would read the machine's clock",
+            f"{self._text(node)} would read the machine's clock",
             hint="write as_of: the day the run speaks for (--as-of)",
         )
 
@@ -845,7 +977,11 @@ class _Compiler:
 
     def _round(self, node: exp.Round) -> tuple[pl.Expr, Kind]:
         digits = node.args.get("decimals")
-        n = int(digits.name) if isinstance(digits, exp.Literal) else 0
+        if digits is not None and not (isinstance(digits, exp.Literal)
+                                       and re.fullmatch(r"[+-]?\d+", digits.name)):
+            raise ExpressionError(f"{self._text(node)!r}: round() takes a whole number of "
+                                  "decimals, e.g. round(x, 2)")
+        n = int(digits.name) if digits is not None else 0
         return self._number_arg(node.this, "round").cast(pl.Float64).round(n), Kind.NUMBER
 
     def _lower(self, node: exp.Lower) -> tuple[pl.Expr, Kind]:

@@ -48,6 +48,7 @@ import numpy as np
 import polars as pl
 
 from .errors import OptionError
+from .progress import Progress, no_progress
 
 __all__ = ["SampleResult", "generate_sample"]
 
@@ -141,6 +142,7 @@ def generate_sample(
     seed: int = 42,
     fmt: str = "csv",
     as_of: dt.date,
+    progress: Progress = no_progress,
 ) -> SampleResult:
     """Write synthetic `customers` and `usage` exports into `out_dir`.
 
@@ -167,7 +169,9 @@ def generate_sample(
     cust_seq, usage_seq = np.random.SeedSequence(seed).spawn(2)
 
     table, ids, activity = _make_customers(customers, np.random.default_rng(cust_seq), as_of)
-    chunks = _usage_chunks(usage_rows, ids, activity, np.random.default_rng(usage_seq), as_of)
+    chunks = _counted(
+        _usage_chunks(usage_rows, ids, activity, np.random.default_rng(usage_seq), as_of),
+        usage_rows, progress)
 
     if fmt == "csv":
         customers_path = out_dir / "customers.csv"
@@ -540,6 +544,17 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _counted(chunks: Iterator[pl.DataFrame], total: int, progress: Progress
+             ) -> Iterator[pl.DataFrame]:
+    """The chunks, saying how many usage rows have been made so far."""
+    done = 0
+    progress("writing usage rows", done, total, "rows")
+    for chunk in chunks:
+        yield chunk
+        done += chunk.height
+        progress("writing usage rows", done, total, "rows")
 
 
 def _umask() -> int:

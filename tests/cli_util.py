@@ -89,8 +89,10 @@ class _Runner(CliRunner):
                 common.STATE.update(state)
 
 
-def lifecycle(*args: str | Path, cwd: Path | None = None) -> Result:
-    """``lifecycle ARGS`` in this process, as ``lifecycle_process`` would run it.
+def lifecycle(*args: str | Path, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> Result:
+    """``lifecycle ARGS`` in this process, as ``lifecycle_process`` would run it; ``env``
+    adds to (or replaces some of) ``ENV``.
 
     An exception the command did not turn into a message and an exit code (a bug) is
     raised here, with its traceback, rather than read as exit 1.
@@ -101,8 +103,8 @@ def lifecycle(*args: str | Path, cwd: Path | None = None) -> Result:
         if cwd is not None:
             os.chdir(cwd)
         sys.argv = ["lifecycle", *argv]  # the state's lock note names the command as typed
-        result = _Runner(env=ENV).invoke(app, argv, prog_name="lifecycle",
-                                         catch_exceptions=False)
+        result = _Runner(env={**ENV, **(env or {})}).invoke(app, argv, prog_name="lifecycle",
+                                                          catch_exceptions=False)
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
@@ -125,15 +127,15 @@ def _raise_a_bug(exception: BaseException | None, stderr: str) -> None:
     raise AssertionError(f"the command failed on a bug:\n{stderr}") from cause
 
 
-def lifecycle_process(*args: str | Path, cwd: Path | None = None
-                      ) -> subprocess.CompletedProcess[str]:
+def lifecycle_process(*args: str | Path, cwd: Path | None = None,
+                      env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m lifecycle_cli ARGS`` in a new process, as users run it."""
     return subprocess.run(
         [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **ENV},
+        env={**os.environ, **ENV, **(env or {})},
         timeout=120,
     )
 

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
-from cli_util import AS_OF, DATA, FIXTURE, RULES, commands, lifecycle, run_args, snapshot
+import typer.main
+from cli_util import (
+    AS_OF,
+    DATA,
+    FIXTURE,
+    ROOT,
+    RULES,
+    commands,
+    lifecycle,
+    run_args,
+    snapshot,
+)
+
+from lifecycle_cli.cli import app
+from lifecycle_cli.cli.common import example_commands
 
 
 def test_run_writes_outputs_and_the_summary_goes_to_stderr(tmp_path: Path) -> None:
@@ -280,14 +298,101 @@ def test_sample_is_seeded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", commands())
-def test_help_has_an_example(command: str) -> None:
-    epilog = commands()[command].epilog or ""
-    assert epilog.startswith("Example")
-    example = " ".join(epilog.split("\n\n")[1].split()[:3])  # e.g. lifecycle run --customers
-    assert example.startswith(f"lifecycle {command} ")
-    result = lifecycle(command, "--help")
+def test_help_has_an_example_that_fits_the_terminal(command: str) -> None:
+    examples = example_commands(commands()[command].epilog)
+    assert any(e.startswith(f"lifecycle {command} ") for e in examples), examples
+    result = lifecycle(command, "--help")  # 120 columns; help text keeps to 80
     assert result.returncode == 0
-    assert "Example" in result.stdout and example in result.stdout
+    assert "Example" in result.stdout
+    for example in examples:  # each line of a folded example, as written
+        for line in (commands()[command].epilog or "").split("\n"):
+            if line.strip() and line.strip() in example.replace("  ", " "):
+                assert line.strip() in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def help_text(*args: str, columns: int) -> str:
+    result = lifecycle(*args, "--help", env={"COLUMNS": str(columns)})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+@pytest.mark.parametrize("command", ["", *commands()])
+def test_help_text_fills_its_lines_and_never_breaks_a_sentence_early(
+        command: str, columns: int) -> None:
+    """Every line of a paragraph but its last is as full as the terminal allows: the next
+    word would not have fit. A docstring's own line breaks would break that."""
+    text = help_text(*([command] if command else []), columns=columns)
+    width = min(columns, 80) - 2  # click's help: at most 78 columns
+    lines = [line.rstrip() for line in text.splitlines()]
+    for line, following in zip(lines, lines[1:], strict=False):
+        if not line.strip() or not following.strip() or "\\" in line:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if len(following) - len(following.lstrip()) != indent or line.lstrip().startswith("-"):
+            continue  # a new entry of a list, or an option's own line
+        next_word = following.split()[0]
+        assert len(line) + 1 + len(next_word) > width, f"{line!r} then {following!r}"
+
+
+def test_every_on_off_option_is_a_switch_with_its_opposite_and_no_placeholder() -> None:
+    for name, command in [("", typer.main.get_command(app)), *commands().items()]:
+        text = help_text(*([name] if name else []), columns=80)
+        assert "<bool>" not in text and "BOOLEAN" not in text, name
+        for param in command.params:
+            if getattr(param, "is_bool_flag", False) and not param.is_eager:
+                long = next(o for o in param.opts if o.startswith("--"))
+                assert param.secondary_opts == [f"--no-{long[2:]}"], (name, long)
+                assert f"{long} / --no-{long[2:]}" in text, (name, long)
+
+
+def test_a_switch_given_a_value_says_it_is_a_switch(tmp_path: Path) -> None:
+    result = lifecycle(*run_args(tmp_path / "out", "--dry-run", "true"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'true': a switch takes no value. Write --dry-run alone to turn it on" \
+        in result.stderr
+    assert not (tmp_path / "out").exists()
+    # the opposite switch: the last one given wins
+    result = lifecycle(*run_args(tmp_path / "out", "--dry-run", "--no-dry-run", "--quiet"))
+    assert result.returncode == 0 and (tmp_path / "out" / "customers.csv").exists()
+
+
+def test_customer_ids_after_a_switch_are_ids() -> None:
+    """`explain` takes ids: "1" after a switch may be a customer's id, not a value."""
+    result = lifecycle("explain", "--rules", RULES, *FIXTURE, "--as-of", AS_OF, "1")
+    assert "a switch takes no value" not in result.stderr
+    assert "no customer with id '1'" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2026-11-31", "'2026-11-31' is not a date: November 2026 has 30 days"),
+    ("2027-02-29", "'2027-02-29' is not a date: February 2027 has 28 days"),
+    ("2026-13-01", "'2026-13-01' is not a date: there is no month 13"),
+    ("11/01/2026", "'11/01/2026' is not a date; write YYYY-MM-DD"),
+])
+def test_a_date_that_does_not_exist_says_so(tmp_path: Path, value: str, message: str) -> None:
+    result = lifecycle(*run_args(tmp_path / "out"), "--as-of", value)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_the_help_examples_run_and_write_only_into_out(tmp_path: Path) -> None:
+    """Every --help example runs from a checkout of the repository (in this order: the
+    state the later ones read is made by the earlier ones) and writes into ./out only."""
+    for folder in ("sample_data", "rules"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    group: Any = typer.main.get_command(app)
+    for command in group.commands.values():  # in the order of `lifecycle --help`
+        for example in example_commands(command.epilog):
+            if example.startswith("lifecycle "):
+                result = lifecycle(*shlex.split(example)[1:], cwd=tmp_path)
+                assert result.returncode in (0, 3), (example, result.stderr)
+            else:
+                subprocess.run(example, shell=True, cwd=tmp_path, check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "rules", "sample_data"]
+    assert (tmp_path / "out" / "report.html").exists()
+    assert (tmp_path / "out" / "sample" / "customers.parquet").exists()
+    assert ROOT.joinpath(".gitignore").read_text().splitlines().count("out/") == 1
 
 
 def test_validate_with_data_reports_data_and_rules_problems_together(tmp_path: Path) -> None:
@@ -364,3 +469,80 @@ def test_xlsx_cells_are_typed_and_ids_stay_text(tmp_path: Path) -> None:
     [name] = [r[1] for r in sheet.iter_rows(min_row=2) if str(r[1].value).startswith("=")]
     assert name.value == '=HYPERLINK("http://x","click")'
     assert name.data_type == "s"  # text, never a formula
+
+
+NESTED = {
+    "parentheses": "(" * 10_000 + "days_in_stage > 3" + ")" * 10_000,
+    "nots": "NOT " * 10_000 + "days_in_stage > 3",
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("nesting", sorted(NESTED))
+def test_a_when_nested_10000_deep_is_refused_with_file_line_and_rule(
+        tmp_path: Path, command: str, nesting: str) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text().replace('when: "days_in_stage >= 60"',
+                                               f'when: "{NESTED[nesting]}"'))
+    line = next(i for i, text in enumerate(rules.read_text().splitlines(), 1)
+                if "NOT NOT" in text or "((((" in text)
+    extra = ["--out", tmp_path / "out"] if command == "run" else []
+    result = lifecycle(command, "--rules", rules, *FIXTURE, "--as-of", AS_OF, *extra)
+    assert result.returncode == 1
+    assert f"rules.yaml:{line}, transitions[1].when, rule 'onboarding_timeout': the " \
+           "expression nests more than 20 levels deep" in result.stderr
+    assert "internal error" not in result.stderr and "Recursion" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_yaml_alias_bomb_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    lines = ["x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    rules.write_text("\n".join(lines) + "\n" + RULES.read_text())
+    started = time.monotonic()
+    result = lifecycle("run", "--rules", rules, *FIXTURE, "--as-of", AS_OF,
+                       "--out", tmp_path / "out")
+    assert time.monotonic() - started < 5
+    assert result.returncode == 1
+    assert "rules.yaml:5: the aliases in this file stand for more than 10,000 values" \
+        in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("given", ["customers", "usage", "rules", "usage-folder", "usage-glob"])
+@pytest.mark.parametrize("command", ["run", "backfill", "check"])
+def test_summary_json_over_an_input_is_refused_before_anything_runs(
+        tmp_path: Path, command: str, given: str) -> None:
+    inputs = tmp_path / "in"
+    (inputs / "usage").mkdir(parents=True)
+    for name in ("customers.csv", "rules.yaml"):
+        shutil.copy(DATA / name if name != "rules.yaml" else RULES, inputs / name)
+    shutil.copy(DATA / "usage.csv", inputs / "usage" / "usage.csv")
+    usage = {"usage-folder": inputs / "usage", "usage-glob": inputs / "usage" / "*.csv"
+             }.get(given, inputs / "usage" / "usage.csv")
+    target = {"customers": inputs / "customers.csv", "rules": inputs / "rules.yaml",
+              "usage": inputs / "usage" / "usage.csv"}.get(given, inputs / "usage" / "x.csv")
+    before = snapshot(inputs)
+    args = {"run": ["--as-of", AS_OF, "--out", tmp_path / "out"],
+            "backfill": ["--from", "2026-10-30", "--to", AS_OF, "--state", tmp_path / "state"],
+            "check": ["--as-of", AS_OF, "--out", tmp_path / "out"]}[command]
+    result = lifecycle(command, "--customers", inputs / "customers.csv", "--usage", usage,
+                       "--rules", inputs / "rules.yaml", *args, "--summary-json", target)
+    assert result.returncode == 2, result.stderr
+    assert "Invalid value for '--summary-json'" in result.stderr
+    assert "the summary needs a file of its own" in result.stderr
+    assert snapshot(inputs) == before
+    assert not (tmp_path / "out").exists() and not (tmp_path / "state").exists()
+
+
+def test_summary_json_still_written_on_a_failure_elsewhere(tmp_path: Path) -> None:
+    """A run that fails (its --out would replace an input) writes its summary, as the docs
+    promise, when --summary-json names no input."""
+    shutil.copy(DATA / "customers.csv", tmp_path / "customers.csv")
+    result = lifecycle("run", "--customers", tmp_path / "customers.csv", "--rules", RULES,
+                       "--as-of", AS_OF, "--out", tmp_path, "--summary-json",
+                       tmp_path / "summary.json")
+    assert result.returncode == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "error" and "would replace" in summary["problems"][0]["message"]

@@ -126,6 +126,41 @@ def test_file_cut_inside_a_quote_names_the_line_it_opened(tmp_path: Path) -> Non
     assert "c.csv:3" in text and "ends inside a quoted field that starts on line 3" in text
 
 
+def test_a_quote_inside_an_unquoted_value_names_line_column_and_the_fix(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", 'customer_id,name,arr\n1,a,3\n2,27" Monitors Ltd,4\n3,b,5\n')
+    text = problems(path)
+    assert "c.csv:3, column 'name': 1 value(s) have a double quote (\") inside but are not in " \
+           "quotes" in text
+    assert '27" Monitors Ltd' in text and '"27"" Monitors Ltd"' in text
+    assert "CSV malformed" not in text
+
+
+def test_balanced_quotes_inside_an_unquoted_value_are_read_as_they_are(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", 'customer_id,name\n1,The "Best" Shop\n2,"a ""b"""\n')
+    assert read_customers(path, RULES).raw["name"].to_list() == ['The "Best" Shop', 'a "b"']
+
+
+def test_an_unclosed_quote_names_the_line_where_it_opens(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv",
+                 'customer_id,name,arr\n1,"Acme,3\n2,"Globex",4\n3,Initech,5\n')
+    text = problems(path)
+    assert "c.csv:2: a quote opened on line 2 closes only on line 3" in text
+    assert "Error tokenizing" not in text and "expected after" not in text
+
+
+def test_text_after_a_closing_quote_says_how_to_quote_it(tmp_path: Path) -> None:
+    text = problems(write(tmp_path / "c.csv", 'customer_id,name\n1,"Acme" Inc\n'))
+    assert "c.csv:2: line 2 has a value in quotes followed by more text" in text
+    assert '"""Acme"" Inc"' in text
+
+
+def test_usage_with_a_stray_quote_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = write(tmp_path / "u.csv",
+                 'customer_id,timestamp,event\nc1,2026-01-01,log"in\nc2,2026-01-02,x\n')
+    with pytest.raises(DataError, match="u.csv:2, column 'event'"):
+        scan_usage([path], RULES, pl.String)
+
+
 def test_usage_with_a_short_row(tmp_path: Path) -> None:
     path = write(tmp_path / "u.csv", "customer_id,timestamp,event\nc1,2026-01-01,login\nc2\n")
     with pytest.raises(DataError, match="line 3 has 1"):
@@ -246,6 +281,8 @@ BAD_EXPORTS = {
     "long_row": (b"Account ID,name,arr\n1,a,3\n2,Acme, Inc.,4\n", "line 3 has 4"),
     "cut_mid_row": (b"Account ID,name,arr\n1,a,3\n2,b", "ends in the middle of a row: line 3"),
     "cut_in_quote": (b'Account ID,name,arr\n1,"a\n', "quoted field that starts on line 2"),
+    "unclosed_quote": (b'Account ID,name,arr\n1,"a,3\n2,"b",4\n', "quote opened on line 2"),
+    "stray_quote": (b'Account ID,name,arr\n1,a,3\n2,b"c,4\n', 'double quote (") inside'),
     "cp1252": ("Account ID,name\n1,a\n2,Café\n".encode("cp1252"), "--encoding cp1252"),
     "utf16": ("Account ID,name\n1,a\n".encode("utf-16"), "--encoding utf-16"),
     "nul": (b"Account ID,name\n1,a\x00\n", "NUL bytes"),

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 import polars as pl
 import pytest
-from cli_util import AS_OF, DATA, RULES, Result, lifecycle, run_args, snapshot
+from cli_util import AS_OF, DATA, ROOT, RULES, Result, lifecycle, run_args, snapshot
 
 from lifecycle_cli.errors import OutputError
 from lifecycle_cli.render import tables as outputs
+from lifecycle_cli.state import store as state_store
 from lifecycle_cli.state.view import StateView
 
 
@@ -349,3 +354,112 @@ def test_kill_9_during_a_backfill_leaves_the_state_as_it_was(tmp_path: Path) -> 
     after = {k: v for k, v in snapshot(state).items() if ".tmp-" not in k and k != "lock"}
     assert after == {k: v for k, v in before.items() if k != "lock"}
     assert [str(d) for d in StateView.open(state).days] == ["2026-10-01", "2026-10-02"]
+
+
+# -- a failed run leaves the state folder as it found it: no temporary files either ---------
+
+def unchanged_but_the_lock(before: dict[str, bytes], state: Path) -> None:
+    """The state folder holds what it held, byte for byte (the lock file's note of who
+    held it aside), and no temporary file."""
+    after = snapshot(state)
+    assert not [k for k in after if ".tmp-" in k], sorted(after)
+    assert {k: v for k, v in after.items() if k != "lock"} == \
+        {k: v for k, v in before.items() if k != "lock"}
+
+
+def test_out_pointing_at_a_file_leaves_no_staged_files_in_the_state(tmp_path: Path) -> None:
+    state, a_file = tmp_path / "state", tmp_path / "report.txt"
+    a_file.write_text("mine")
+    ok(run_on(state, tmp_path / "out", "2026-10-31"))
+    before = snapshot(state)
+    message = failed(run_on(state, a_file))
+    assert "the output path exists and is not a folder" in message
+    unchanged_but_the_lock(before, state)
+    assert a_file.read_text() == "mine"
+    # a first run into a new state folder leaves no folder at all
+    assert "not a folder" in failed(run_on(tmp_path / "new_state", a_file))
+    assert not (tmp_path / "new_state").exists()
+
+
+def limit_file_size(limit: int) -> Callable[[], None]:
+    """For a child process: every file it writes stops at ``limit`` bytes, as under
+    `ulimit -f`; Python ignores SIGXFSZ, so a write past it fails with EFBIG."""
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize(("customers", "limit", "message"), [
+    (DATA / "customers.csv", 2_000, "cannot write the state: File too large"),
+    (ROOT / "sample_data" / "customers.csv", 20_000, "cannot write the outputs: File too large"),
+], ids=["in-the-state", "in-the-outputs"])
+def test_a_file_size_limit_leaves_state_and_outputs_as_they_were(
+        tmp_path: Path, customers: Path, limit: int, message: str) -> None:
+    state, out = tmp_path / "state", tmp_path / "out"
+    args = ["run", "--customers", customers, "--rules", RULES, "--state", state, "--out", out]
+    ok(lifecycle(*args, "--as-of", "2026-10-31"))
+    before_state, before_out = snapshot(state), snapshot(out)
+    proc = subprocess.run([sys.executable, "-m", "lifecycle_cli", *map(str, args),
+                           "--as-of", AS_OF], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size(limit))
+    assert proc.returncode == 1, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    unchanged_but_the_lock(before_state, state)
+    assert snapshot(out) == before_out
+
+
+def fill_the_disk_after(monkeypatch: pytest.MonkeyPatch, files: int) -> None:
+    """The state's files after the first ``files`` find the disk full: half of the file is
+    written, then ENOSPC, as a real full disk does."""
+    real_open = open
+    opened: list[str] = []
+
+    class HalfWriter:
+        def __init__(self, fh: IO[bytes]) -> None:
+            self.fh = fh
+
+        def __enter__(self) -> HalfWriter:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+        def write(self, data: bytes) -> int:
+            self.fh.write(data[: len(data) // 2])
+            self.fh.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_disk_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        fh = real_open(path, mode, *args, **kwargs)
+        if "w" in mode:
+            opened.append(str(path))
+            if len(opened) > files:
+                return HalfWriter(fh)
+        return fh
+
+    monkeypatch.setattr(state_store, "open", full_disk_open, raising=False)
+
+
+def test_a_backfill_on_a_full_disk_leaves_the_state_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state"
+    args = ["backfill", "--customers", DATA / "customers.csv", "--usage", DATA / "usage.csv",
+            "--rules", RULES, "--state", state]
+    ok(lifecycle(*args, "--from", "2026-10-25", "--to", "2026-10-26"))
+    before = snapshot(state)
+    fill_the_disk_after(monkeypatch, files=20)  # two days and a half are staged
+    message = failed(lifecycle(*args, "--from", "2026-10-27", "--to", AS_OF))
+    assert "cannot write the state: No space left on device; the state is unchanged" in message
+    unchanged_but_the_lock(before, state)
+    assert [str(d) for d in StateView.open(state).days] == ["2026-10-25", "2026-10-26"]
+
+
+def test_a_stale_index_temporary_file_is_cleaned(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ok(run_on(state, tmp_path / "out", "2026-10-31"))
+    # what a run killed while writing the index leaves: its pid may be anyone's by now
+    for pid in (999_999, os.getpid()):
+        (state / f".state.json.tmp-{pid}").write_text('{"format": 1, "da')
+    ok(run_on(state, tmp_path / "out"))
+    assert not list(state.glob(".state.json.tmp-*"))
+    assert [str(d) for d in StateView.open(state).days] == ["2026-10-31", AS_OF]

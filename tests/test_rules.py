@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from lifecycle_cli import RulesError, load_rules, parse_rules
+from lifecycle_cli.rules.yamlsource import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -299,3 +303,88 @@ def test_report_problems_name_the_key_and_suggest() -> None:
     assert p.message == "main_path needs at least two stages, in the order customers pass them"
     [p] = problems_of(MINIMAL + "report: {min_exits: 0}\n")
     assert p.path == "report.min_exits" and "greater than or equal to 1" in p.message
+
+
+# -- YAML in our words, and documents whose cost is bounded ---------------------------------
+
+@pytest.mark.parametrize(("text", "line", "message", "hint"), [
+    (MINIMAL.replace("from: A", "from: *"), 8,
+     "a value that starts with * must be in quotes", 'write from: "*" with the quotes'),
+    ("version: 1\nstages:\n  - name: A\n   expected_days: 3\n", 4,
+     "this line is indented 3 spaces: it is out of line with the list it belongs to (line 3, "
+     "indented 2 spaces)", "start in the same column"),
+    ("version: 1\nstages:\n  - name: A\n  name: B\n", 4,
+     "a key where the list of line 3 expects its next - item", "start a new item with -"),
+    ("version: 1\n  stages: []\n", 2, "this key is indented under a value",
+     "line it up with the keys above it"),
+    ("version: 1\n\tstages: []\n", 2, "a tab character", "replace the tab with spaces"),
+    ("version: 1\nname: Renewal: Q3\n", 2, "a value that contains ': ' must be in quotes",
+     "double quotes"),
+    ('version: 1\nname: "B2B\nstages: []\n', 2, "the quote opened on line 2 is not closed",
+     "close it"),
+    ("version: 1\nstages: [{name: A}, {name: B}\ninitial_stage: A\n", 3,
+     "the [ opened on line 2 is not closed where expected", "close it with ]"),
+    ("version: 1\nname: *nope\n", 2, "*nope names no anchor &nope", '"*nope"'),
+    ('version: 1\nname: "a" b\n', 2, "text follows a quoted value on the same line",
+     "quote the whole value"),
+    ("version: 1\nname: @me\n", 2, "a value that starts with @ must be in quotes", '"@..."'),
+    ("version: 1\n---\nname: x\n", 2, "more than one YAML document", "remove the second ---"),
+], ids=["unquoted-star", "indent", "key-in-list", "key-under-value", "tab", "colon-in-value",
+        "unclosed-quote", "unclosed-bracket", "undefined-alias", "text-after-quote",
+        "at-sign", "two-documents"])
+def test_yaml_syntax_errors_in_our_words(text: str, line: int, message: str, hint: str) -> None:
+    [p] = problems_of(text)
+    assert p.message.startswith("YAML syntax error: ") and message in p.message
+    assert p.line == line and hint in (p.hint or "")
+    for pyyaml_words in ("while scanning", "while parsing", "expected <block end>", "token"):
+        assert pyyaml_words not in p.message
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """`levels` levels of `width` aliases each: 9 x 9 stands for 387,420,489 values."""
+    lines = ["version: 1", "x0: &x0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * width) + "]"
+              for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_fast_and_small() -> None:
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        [p] = problems_of(alias_bomb())
+        seconds = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seconds < 1 and peak < 20_000_000
+    assert "the aliases in this file stand for more than 10,000 values" in p.message
+    assert p.line == 6 and "write the values out" in (p.hint or "")
+
+
+def test_aliases_within_the_budget_load() -> None:
+    text = MINIMAL + "metrics:\n  base: &b {agg: count, window_days: 30}\n" + "".join(
+        f"  m{i}: {{<<: *b, where: \"event = 'e{i}'\"}}\n" for i in range(200))
+    assert len(parse_rules(text).metrics) == 201
+    assert len(load_yaml(alias_bomb(levels=3, width=9)).data["x3"]) == 9
+
+
+def test_an_alias_inside_the_value_it_names_is_refused() -> None:
+    [p] = problems_of(MINIMAL + "name: &loop [a, *loop]\n")
+    assert "the alias *loop is inside the value &loop names" in p.message and p.line == 9
+
+
+def test_yaml_nesting_is_bounded() -> None:
+    [p] = problems_of("version: 1\nname: " + "[" * 10_000 + "]" * 10_000 + "\n")
+    assert "nest more than 64 levels deep" in p.message and p.line == 2
+
+
+@pytest.mark.parametrize("when", [
+    "(" * 10_000 + "days_in_stage > 3" + ")" * 10_000,
+    "NOT " * 10_000 + "days_in_stage > 3",
+    " AND ".join(["days_in_stage > 3"] * 10_000),
+], ids=["parentheses", "nots", "ands"])
+def test_expressions_nested_deep_are_refused_with_file_line_and_rule(when: str) -> None:
+    [p] = problems_of(MINIMAL.replace('"days_in_stage > 3"', f'"{when}"'))
+    assert (p.file, p.line, p.path, p.rule_id) == ("rules.yaml", 8, "transitions[0].when", "go")
+    assert re.search("nests? more than", p.message) and "split it" in (p.hint or "")

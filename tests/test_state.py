@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import io
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -213,31 +215,63 @@ def test_rewind_drops_later_dates_and_their_files(tmp_path: Path) -> None:
     assert state.manifest(D(2026, 11, 1))["as_of"] == "2026-11-01"
 
 
+def folders(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_dir())
+
+
 def test_a_full_disk_leaves_the_state_as_it_was(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     commit(tmp_path, day_write(D(2026, 11, 1)))
-    before = snapshot(tmp_path)
-    real_stage = state_mod.stage_file
-    calls = []
+    before, before_folders = snapshot(tmp_path), folders(tmp_path)
+    real_open = open
+    opened = []
 
-    def fill_up(final: Path, data: bytes) -> Path:
-        calls.append(final)
-        if len(calls) == 3:  # the third file: half written, then the disk is full
-            temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-            temp.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_bytes(data[: len(data) // 2])
+    class HalfWritten(io.BufferedWriter):
+        def write(self, data: Any) -> int:  # half of it fits, then the disk is full
+            super().write(bytes(data)[: len(data) // 2])
+            self.flush()
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_stage(final, data)
 
-    monkeypatch.setattr(state_mod, "stage_file", fill_up)
+    def full_disk(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        opened.append(path)
+        if len(opened) == 3:  # the third file
+            return HalfWritten(real_open(path, mode, buffering=0))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(state_mod, "open", full_disk, raising=False)
     with pytest.raises(OutputError, match="No space left"):
         commit(tmp_path, day_write(D(2026, 11, 2)))
-    monkeypatch.setattr(state_mod, "stage_file", real_stage)
-    assert {k: v for k, v in snapshot(tmp_path).items() if ".tmp-" not in k} == before
-    # the index is unchanged, so the state reads as before; the next commit clears the debris
+    monkeypatch.undo()
+    # no temporary file, not even the half-written one, and no folder made for the new day
+    assert snapshot(tmp_path) == before
+    assert folders(tmp_path) == before_folders
     assert list(State.open(tmp_path).days) == [D(2026, 11, 1)]
-    assert (tmp_path / "state.json").read_bytes() == before["state.json"]
-    commit(tmp_path)
+
+
+def test_a_failed_commit_removes_the_files_it_moved(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files are renamed to their names, then the index cannot be written: the files
+    that the old index does not name go, those it names (same bytes) stay."""
+    commit(tmp_path, day_write(D(2026, 11, 1)))
+    before = snapshot(tmp_path)
+
+    def no_index(target: Path, data: bytes) -> None:
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(state_mod, "write_atomic", no_index)
+    with pytest.raises(OutputError, match="File too large"):
+        commit(tmp_path, day_write(D(2026, 11, 1)), day_write(D(2026, 11, 2)))
+    monkeypatch.undo()
+    assert snapshot(tmp_path) == before
+    assert list(StateView.open(tmp_path).days) == [D(2026, 11, 1)]
+
+
+def test_collect_garbage_removes_a_stale_index_temporary_file(tmp_path: Path) -> None:
+    commit(tmp_path, day_write(D(2026, 11, 1)))
+    before = snapshot(tmp_path)
+    (tmp_path / ".state.json.tmp-4242").write_text('{"format": 1, "da')
+    (tmp_path / "transitions" / "as_of=2026-11-01" / ".part-x.parquet.tmp-4242").write_text("x")
+    assert state_mod.collect_garbage(State.open(tmp_path)) == 2
     assert snapshot(tmp_path) == before
 
 

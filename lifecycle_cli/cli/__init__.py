@@ -5,20 +5,37 @@ Each command lives in its own module; this one assembles the Typer app.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 from ..version import __version__
-from . import backfill, check, common, ctas, diff, explain, report, run, sample, validate
+from . import (
+    backfill,
+    check,
+    common,
+    completion,
+    ctas,
+    diff,
+    explain,
+    report,
+    run,
+    sample,
+    validate,
+)
 
 app = typer.Typer(
     name="lifecycle",
-    help="Move customers through lifecycle stages by rules, over your CRM and usage exports.\n\n"
-    "Example: lifecycle run --customers sample_data/customers.csv --usage sample_data/usage.csv "
-    "--rules rules/default.yaml --out out",
+    cls=common.Group,
+    help="Move customers through lifecycle stages by rules, over your CRM and usage exports.",
+    epilog=common.examples("lifecycle run --customers sample_data/customers.csv --usage "
+                           "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 "
+                           "--out out"),
     no_args_is_help=True,
-    add_completion=False,
+    rich_markup_mode=None,
+    add_completion=False,  # `lifecycle completion SHELL` prints the script instead
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -43,9 +60,16 @@ def _main(
     common.STATE["debug"] = debug
 
 
-for module in (run, backfill, validate, explain, diff, check, ctas, report, sample):
+for module in (run, backfill, validate, explain, diff, check, ctas, report, sample, completion):
     module.register(app)
+for info in app.registered_commands:  # every command's shape: see common.Command
+    if info.cls in (None, TyperCommand):
+        info.cls = common.Command
 
 
 def main() -> None:
-    app()
+    if os.environ.get(completion.COMPLETE_VAR):  # the shell asks what may come next
+        from typer.completion import completion_init
+
+        completion_init()
+    app(prog_name=completion.PROG)

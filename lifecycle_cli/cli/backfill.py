@@ -17,14 +17,11 @@ from . import common, render
 def register(app: typer.Typer) -> None:
     app.command(
         "backfill",
-        epilog="Example:\n\n  lifecycle backfill --customers sample_data/customers.csv "
-        "--usage sample_data/usage.csv --rules rules/default.yaml --from 2026-10-01 "
-        "--to 2026-11-01 --state state"
-        "\n\n  lifecycle backfill --customers ravenstack_accounts.csv --lookup "
-        "subscriptions=ravenstack_subscriptions.csv --usage "
-        "feature_usage=ravenstack_feature_usage.csv --usage "
-        "tickets=ravenstack_support_tickets.csv --rules rules/examples/ravenstack.yaml "
-        "--from 2024-01-01 --to 2024-12-31 --state state",
+        epilog=common.examples(
+            "lifecycle backfill --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --from 2026-10-01 --to "
+            "2026-11-01 --state out/state",
+        ),
     )(backfill)
 
 

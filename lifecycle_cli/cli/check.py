@@ -20,9 +20,11 @@ from . import common, render
 def register(app: typer.Typer) -> None:
     app.command(
         "check",
-        epilog="Example:\n\n  lifecycle check --customers sample_data/customers.csv "
-        "--usage sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 "
-        "--out findings --fail-on stuck,unknown_stage",
+        epilog=common.examples(
+            "lifecycle check --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out "
+            "out/findings --fail-on stuck,unknown_stage",
+        ),
     )(check)
 
 

@@ -17,9 +17,11 @@ from . import common, render
 def register(app: typer.Typer) -> None:
     app.command(
         "ctas",
-        epilog="Examples:\n\n  lifecycle ctas --state state\n\n"
-        "  lifecycle ctas --state state --owner 'Ivan Novak' --overdue\n\n"
-        "  lifecycle ctas --state state --format xlsx --out worklist",
+        epilog=common.examples(
+            "lifecycle ctas --state out/state",
+            "lifecycle ctas --state out/state --owner 'Ivan Novak' --overdue",
+            "lifecycle ctas --state out/state --format xlsx --out out/worklist",
+        ),
     )(ctas)
 
 

@@ -19,9 +19,12 @@ from . import common, render
 def register(app: typer.Typer) -> None:
     app.command(
         "diff",
-        epilog="Example:\n\n  lifecycle diff --customers sample_data/customers.csv "
-        "--usage sample_data/usage.csv --rules rules/default.yaml --rules draft.yaml "
-        "--as-of 2026-11-01 --out diff",
+        epilog=common.examples(
+            "mkdir -p out && cp rules/default.yaml out/draft.yaml",
+            "lifecycle diff --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --rules out/draft.yaml --as-of "
+            "2026-11-01 --out out/diff",
+        ),
     )(diff)
 
 

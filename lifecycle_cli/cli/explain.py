@@ -24,9 +24,10 @@ class Format(str, Enum):
 def register(app: typer.Typer) -> None:
     app.command(
         "explain",
-        epilog="Example:\n\n  lifecycle explain C0000042 --customers "
-        "sample_data/customers.csv --usage sample_data/usage.csv "
-        "--rules rules/default.yaml",
+        epilog=common.examples(
+            "lifecycle explain C0000042 --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01",
+        ),
     )(explain)
 
 

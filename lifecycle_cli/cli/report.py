@@ -28,12 +28,15 @@ TEXT_COLUMNS = ["customer_id", "name", "owner", "stage", "from_stage", "to_stage
 def register(app: typer.Typer) -> None:
     app.command(
         "report",
-        epilog="Examples:\n\n  lifecycle report --state state --rules rules/live.yaml "
-        "--customers exports/crm.csv --from 2026-08-01 --html report.html\n\n"
-        "  lifecycle report --customers sample_data/customers.csv --usage "
-        "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --xlsx report.xlsx"
-        "\n\n  lifecycle report --state state --rules rules/live.yaml --value minutes_30d "
-        "--csv report/   (a metric per stage; report/visits.csv: every visit)",
+        epilog=common.examples(
+            "lifecycle report --state out/state --rules rules/default.yaml --customers "
+            "sample_data/customers.csv --from 2026-10-01 --html out/report.html",
+            "lifecycle report --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --xlsx "
+            "out/report.xlsx",
+            "lifecycle report --state out/state --rules rules/default.yaml --value "
+            "minutes_30d --csv out/report",
+        ),
     )(report)
 
 

@@ -26,11 +26,13 @@ class Table(str, Enum):
 def register(app: typer.Typer) -> None:
     app.command(
         "run",
-        epilog="Examples:\n\n  lifecycle run --customers sample_data/customers.csv "
-        "--usage sample_data/usage.csv --rules rules/default.yaml --out out"
-        "\n\n  lifecycle run --customers accounts.csv --usage feature_usage=usage/ "
-        "--usage tickets=tickets.csv --lookup subscriptions=subscriptions.csv "
-        "--attributes owners=owners.xlsx --rules rules.yaml --out out",
+        epilog=common.examples(
+            "lifecycle run --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out out",
+            "lifecycle run --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --state "
+            "out/state --out out --quiet",
+        ),
     )(run)
 
 

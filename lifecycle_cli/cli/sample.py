@@ -21,8 +21,10 @@ class Format(str, Enum):
 def register(app: typer.Typer) -> None:
     app.command(
         "sample",
-        epilog="Example:\n\n  lifecycle sample --customers 1000000 "
-        "--usage-rows 50000000 --seed 1 --format parquet --out data",
+        epilog=common.examples(
+            "lifecycle sample --customers 10000 --usage-rows 500000 --seed 1 --format "
+            "parquet --out out/sample",
+        ),
     )(sample)
 
 
@@ -45,7 +47,7 @@ def sample(
     from ..sample import generate_sample
 
     with common.progress() as step:
-        step(f"generating {customers:,} customers and {usage_rows:,} usage rows")
+        step(f"generating {customers:,} customers")
         result = generate_sample(
             out,
             customers=customers,
@@ -53,6 +55,7 @@ def sample(
             seed=seed,
             fmt=fmt.value,
             as_of=as_of or dt.date.today(),
+            progress=step,
         )
     common.err.print(
         f"wrote {escape(str(result.customers_path))} ({result.customers:,} customers) "

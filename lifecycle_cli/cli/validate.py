@@ -16,9 +16,11 @@ from . import common
 def register(app: typer.Typer) -> None:
     app.command(
         "validate",
-        epilog="Examples:\n\n  lifecycle validate --rules rules/default.yaml"
-        "\n\n  lifecycle validate --rules rules/default.yaml --customers "
-        "sample_data/customers.csv --usage sample_data/usage.csv",
+        epilog=common.examples(
+            "lifecycle validate --rules rules/default.yaml",
+            "lifecycle validate --rules rules/default.yaml --customers "
+            "sample_data/customers.csv --usage sample_data/usage.csv",
+        ),
     )(validate)
 
 
@@ -58,6 +60,8 @@ def validate(
             if given:
                 raise typer.BadParameter(f"{option} needs --customers", param_hint=option)
         common.err.print(f"[green]ok:[/] {escape(str(rules))}: {summary}")
+        for problem in rule_set.warnings:
+            common.err.print(f"[yellow]warning:[/] {escape(problem.render())}")
         return
     with common.progress() as step:
         prepared = check_against_data(rule_set, customers, usage or [], as_of,

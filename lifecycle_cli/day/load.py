@@ -21,14 +21,9 @@ from ..inputs.csvtext import codec_name
 from ..inputs.customers import Customers, read_customers
 from ..inputs.lookups import LookupTable, read_lookup
 from ..inputs.usage import Usage, scan_usage
+from ..progress import Progress, no_progress
 from ..rules.model import USAGE, Rules
 from ..suggest import did_you_mean
-
-Progress = Callable[[str], None]
-
-
-def no_progress(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)

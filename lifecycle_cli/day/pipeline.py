@@ -289,7 +289,8 @@ def prepare(
         except DataError as error:
             collect(error)
             metrics = compute_metrics(rules, None, typed.select(ID), as_of)
-    warnings = [*loaded.warnings, *usage_warnings(rules, loaded, metrics)]
+    warnings = [*(w.render() for w in rules.warnings), *loaded.warnings,
+                *usage_warnings(rules, loaded, metrics)]
     state, compiled = _state_and_rules(rules, as_of, loaded.customers, typed, metrics, collect)
     state = _with_previous(state, start, rules, compiled, warnings)
     if problems:

@@ -98,8 +98,14 @@ def compile_rules(
     # what previous() may read: customer columns, metrics, and the derived values compiled
     readable = {n for n in (*attribute_kinds, *metric_kinds) if n not in BUILTIN_KINDS}
     problems: list[Problem] = []
+    # derived value -> the uses that its type does not fit (reported at its definition)
+    misfits: dict[str, list[tuple[tuple[str | int, ...], str, ExpressionError]]] = {}
 
     def fail(err: ExpressionError, *path: str | int, rule_id: str) -> None:
+        if err.column in rules.derived and err.column != rule_id and \
+                scope.get(err.column, Kind.NULL) != Kind.NULL:
+            misfits.setdefault(err.column, []).append((path, rule_id, err))
+            return
         hint = err.hint
         if err.column and explain_column is not None and err.column in attribute_kinds:
             hint = explain_column(err.column) or hint
@@ -158,9 +164,27 @@ def compile_rules(
                     hint=did_you_mean(owner, list(attribute_kinds)),
                 )
             )
+    problems += [_misfit(rules, name, scope[name], uses) for name, uses in misfits.items()]
     if problems:
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))
     return CompiledRules(rules, as_of, scope, derived, transitions, ctas)
 
 
+
+
+def _misfit(rules: Rules, name: str, kind: Kind,
+            uses: list[tuple[tuple[str | int, ...], str, ExpressionError]]) -> Problem:
+    """A derived value whose type its uses cannot take, reported where it is defined: that
+    is where the wrong expression usually is (``renewal_date - as_of`` for a number of
+    days), and one problem says it for every use."""
+    def where(path: tuple[str | int, ...], rule_id: str) -> str:
+        _, line = rules.locate(*path)
+        return f"rule '{rule_id}'" + (f", line {line}" if line else "")
+
+    (path, rule_id, first), others = uses[0], uses[1:]
+    also = "; also " + ", ".join(where(p, r) for p, r, _ in others) if others else ""
+    return rules.problem(
+        f"'{name}' is a {kind.value} ({rules.derived[name]!r}), which the rules that use "
+        f"it cannot take: {first.message} ({where(path, rule_id)}{also})",
+        "derived", name, rule_id=name, hint=first.hint)

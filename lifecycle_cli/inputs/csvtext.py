@@ -20,6 +20,7 @@ import gzip
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
@@ -152,9 +153,13 @@ def check_rows(path: Path, separator: str, n_fields: int, shown: Path | None = N
     # without closing it (a multi-line field, or a cut-off file) is odd too, and sends
     # us to the exact scan.
     outside = line.str.replace_all(r'"[^"]*("|$)', "").str.count_matches(separator, literal=True)
+    # a quote is where CSV puts one: around a whole value, or doubled inside a quoted one
+    field = f'(?:"(?:[^"]|"")*"|[^{sep}"]*)'
+    quoted_as_csv = line.str.contains(f"^{field}(?:{sep}{field})*\r?$")
     suspicious = (
         ((outside != n_fields - 1) & (line.str.strip_chars() != ""))
         | (line.str.count_matches('"', literal=True) % 2 == 1)
+        | ~quoted_as_csv
         | line.str.contains("\x00", literal=True)
     )
     try:
@@ -203,15 +208,34 @@ def diagnose_rows(path: Path, separator: str, n_fields: int, shown: Path,
     short: list[tuple[int, int]] = []
     long: list[tuple[int, int]] = []
     n_short = n_long = 0
+    bare: list[tuple[int, str, str]] = []  # (line, column, value) with a stray quote
+    n_bare = 0
+    header: list[str] = []
     last: tuple[int, int] | None = None  # (first line, fields) of the last record
     with _open_text(path) as fh:
-        reader = csv.reader(fh, delimiter=separator, strict=True)
+        pending: list[str] = []  # the lines of the record being read
+
+        def read_lines() -> Iterator[str]:
+            for text in fh:
+                pending.append(text)
+                yield text
+
+        reader = csv.reader(read_lines(), delimiter=separator, strict=True)
         start = 1
         try:
             for row in reader:
+                record = "".join(pending)
+                pending.clear()
                 if start <= skip:  # a title line above the header
                     start = reader.line_num + 1
                     continue
+                header = header or row
+                for i, value in enumerate(row):
+                    if _stray_quote(value, record, separator):
+                        n_bare += 1
+                        if len(bare) < _SHOWN:
+                            column = header[i] if i < len(header) else f"column {i + 1}"
+                            bare.append((start, column, value))
                 if len(row) > 1 or (row and row[0].strip()):  # blank lines are skipped
                     last = (start, len(row))
                     if len(row) < n_fields:
@@ -234,9 +258,31 @@ def diagnose_rows(path: Path, separator: str, n_fields: int, shown: Path,
                         hint="export the file again; check that every \" is closed",
                     )
                 ]
+            if "expected after" in str(err) and reader.line_num > start:
+                return [
+                    Problem(
+                        f"a quote opened on line {start} closes only on line "
+                        f"{reader.line_num}: a closing quote (\") is probably missing on "
+                        f"line {start}",
+                        file=str(shown),
+                        line=start,
+                        hint='close it; a value with quotes inside is written "like ""this"""',
+                    )
+                ]
+            if "expected after" in str(err):  # "Acme" Inc: text after a closing quote
+                return [
+                    Problem(
+                        f"line {reader.line_num} has a value in quotes followed by more text "
+                        'before the next separator, such as "Acme" Inc',
+                        file=str(shown),
+                        line=reader.line_num,
+                        hint='quote the whole value and double the quotes inside it: '
+                        '"""Acme"" Inc"',
+                    )
+                ]
             return [
                 Problem(
-                    f"line {reader.line_num} is not valid CSV: {err}",
+                    f"line {reader.line_num} is not valid CSV ({err})",
                     file=str(shown),
                     line=reader.line_num,
                     hint='a value with quotes is written "like ""this"""',
@@ -257,6 +303,20 @@ def diagnose_rows(path: Path, separator: str, n_fields: int, shown: Path,
             )
         )
     sep_name = {"\t": "tab", ",": "','", ";": "';'", "|": "'|'"}.get(separator, repr(separator))
+    if bare:
+        shown_values = ", ".join(f"line {ln}, column '{col}': {value}" for ln, col, value in bare)
+        problems.append(
+            Problem(
+                f"{n_bare} value(s) have a double quote (\") inside but are not in quotes, "
+                f"so a CSV reader takes the quote as the start of a quoted value: "
+                + shown_values + (" ..." if n_bare > len(bare) else ""),
+                file=str(shown),
+                line=bare[0][0],
+                column=bare[0][1],
+                hint='write such a value in double quotes and double the quote inside: '
+                f'"{_quoted(bare[0][2])}" (as Excel saves it)',
+            )
+        )
     if short:
         problems.append(
             Problem(
@@ -281,6 +341,20 @@ def diagnose_rows(path: Path, separator: str, n_fields: int, shown: Path,
         )
     problems.sort(key=lambda p: p.line or 0)
     return problems
+
+
+def _stray_quote(value: str, record: str, separator: str) -> bool:
+    """Whether ``value`` holds an odd number of quotes that stand in ``record`` as they are
+    (a quoted value shows its quotes doubled): a quote inside a value that is not quoted,
+    which Polars reads as the start of a quoted value, running into the next ones."""
+    if value.count('"') % 2 == 0:
+        return False
+    at = record.find(value)
+    return at >= 0 and (at == 0 or record[at - 1] == separator)
+
+
+def _quoted(value: str) -> str:
+    return value.replace('"', '""')
 
 
 def _open_text(path: Path) -> IO[str]:

@@ -23,6 +23,7 @@ replaced) and are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ def backfill(
     began = time.monotonic()
     days = days_between(start, end)
     state_path = Path(state_dir)
-    with lock(state_path, command):
+    with lock(state_path, command), contextlib.ExitStack() as cleanup:
         state = State.open(state_path)
         collect_garbage(state)
         later = [d for d in state.days if d > end]
@@ -118,14 +119,14 @@ def backfill(
         base = view.before(start)
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
-        txn = Transaction(state)
+        txn = cleanup.enter_context(Transaction(state))  # a failed day leaves nothing staged
         # the export's stages are today's: they speak for no replayed day, unless asked for
         # the first one; they are remembered, so a later run sees no change in the export
         begin = view.start(start, use_export_stages=keep_export_stages, rules=rules)
         for day in days:
             day_began = time.monotonic()
             started_at = dt.datetime.now(dt.UTC)
-            progress(f"replaying {day} ({(day - start).days + 1} of {len(days)})")
+            progress("replaying days", (day - start).days, len(days), "days")
             metrics = replay.metrics(day) if replay is not None else None
             result = run_day(rules, loaded, day, begin, metrics=metrics)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
@@ -139,6 +140,7 @@ def backfill(
                 result.transitions.filter(pl.col("hop") == 0).height,
                 dict(result.stages_after), time.monotonic() - day_began,
                 summary["ctas"]["created"], summary["ctas"]["closed"]))
+        progress("replaying days", len(days), len(days), "days")
         progress("recording the backfill in the state")
         txn.drop_after(end)
         txn.commit()

@@ -143,7 +143,11 @@ def diff(
 
 
 def _step(label: str, progress: Progress) -> Progress:
-    return lambda message: progress(f"{label}: {message}")
+    def labelled(step: str, done: int | None = None, total: int | None = None,
+                 unit: str = "") -> None:
+        progress(f"{label}: {step}", done, total, unit)
+
+    return labelled
 
 
 def _labelled(label: str, rules: Rules, step: Callable[[], T]) -> T:

@@ -174,12 +174,12 @@ def run(
             # the state's files first (invisible until the commit), then the outputs, then
             # the commit: a failure anywhere before the commit leaves the state as it was
             progress("recording the run in the state")
-            txn = Transaction(store)
-            txn.put(day_write(day, summary))
-            written = _write_outputs(day, out, fmt, dry_run, progress)
-            if rewind:
-                txn.drop_after(as_of)
-            txn.commit()
+            with Transaction(store) as txn:  # on any error: nothing staged stays behind
+                txn.put(day_write(day, summary))
+                written = _write_outputs(day, out, fmt, dry_run, progress)
+                if rewind:
+                    txn.drop_after(as_of)
+                txn.commit()
     return RunResult(day, summary, written, state_path, base, replaced, dropped, stale,
                      warnings)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Iterator
+
+from sqlglot import exp
 
 from ..columns import BUILTINS, COMPUTED_COLUMNS, ENTERED, ID, STAGE, history_columns, stage_slug
 from ..compliance import findings
@@ -375,3 +378,51 @@ def _check_expressions(rules: Rules) -> list[Problem]:
             if text:
                 check(text, ("ctas", i, key), c.id)
     return problems
+
+
+def stage_literal_warnings(rules: Rules) -> list[Problem]:
+    """Text compared with `stage` that names no stage: `stage = 'Adoptng'` is valid SQL that
+    is never true (and `<>`, `NOT IN` always true). A warning with the closest stage."""
+    names = rules.stage_names
+    expressions: list[tuple[str, tuple[str | int, ...], str]] = [
+        (text, ("derived", name), name) for name, text in rules.derived.items()]
+    expressions += [(t.when, ("transitions", i, "when"), t.id)
+                    for i, t in enumerate(rules.transitions)]
+    expressions += [(text, ("ctas", i, key), c.id) for i, c in enumerate(rules.ctas)
+                    for key in ("when", "close_when") if (text := getattr(c, key))]
+    warnings = []
+    for text, path, rule_id in expressions:
+        try:
+            tree = parse(text)
+        except ExpressionError:
+            continue  # cross_check reported it
+        for value in _compared_with_stage(tree):
+            if value not in names:
+                hint = did_you_mean(value, names) or "stages: " + ", ".join(names)
+                warnings.append(rules.problem(
+                    f"'{value}' is compared with `stage` but is not a stage, so that "
+                    "comparison never matches", *path, rule_id=rule_id, hint=hint))
+    return warnings
+
+
+def _compared_with_stage(tree: exp.Expression) -> Iterator[str]:
+    """The text literals that ``tree`` compares with the built-in `stage`: `=`, `<>`,
+    `IN (...)` and `CASE stage WHEN ...`, either way round."""
+    def is_stage(node: exp.Expression | None) -> bool:
+        return isinstance(node, exp.Column) and node.name == STAGE and not node.table
+
+    def text_of(node: exp.Expression | None) -> str | None:
+        return node.this if isinstance(node, exp.Literal) and node.is_string else None
+
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.In, exp.Case):
+        if isinstance(node, exp.In) and is_stage(node.this):
+            values = [text_of(item) for item in node.expressions]
+        elif isinstance(node, exp.Case) and is_stage(node.this):
+            values = [text_of(branch.this) for branch in node.args.get("ifs") or []]
+        elif isinstance(node, exp.EQ | exp.NEQ) and is_stage(node.this):
+            values = [text_of(node.expression)]
+        elif isinstance(node, exp.EQ | exp.NEQ) and is_stage(node.expression):
+            values = [text_of(node.this)]
+        else:
+            continue
+        yield from (v for v in values if v is not None)

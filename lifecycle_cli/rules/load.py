@@ -19,7 +19,7 @@ from ..ctas.triggers import TRIGGERS, common_key_errors, triggers_taking
 from ..errors import Problem, RulesError
 from ..metrics.aggregations import AGGREGATIONS
 from ..suggest import did_you_mean, or_list
-from .checks import cross_check
+from .checks import cross_check, stage_literal_warnings
 from .model import Rules, cta_rule_on, field_names, section_model
 from .yamlsource import YamlDocument, format_path, load_yaml
 
@@ -71,7 +71,7 @@ def parse_rules(text: str, file: str | None = None) -> Rules:
     if problems:
         raise RulesError(_dedupe(problems))
     assert rules is not None
-    return rules
+    return rules.model_copy(update={"warnings": stage_literal_warnings(rules)})
 
 
 _LIST_SECTIONS = ("stages", "transitions", "ctas")

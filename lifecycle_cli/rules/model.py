@@ -212,6 +212,8 @@ class Rules(RulesModel):
     source: Any = Field(default=None, exclude=True, repr=False)
     # When items were set aside to check the rest of a broken file: section -> original indices.
     index_map: dict[str, list[int]] = Field(default_factory=dict, exclude=True, repr=False)
+    # What is likely wrong but runs (a stage name misspelt in an expression), for every run.
+    warnings: list[Problem] = Field(default_factory=list, exclude=True, repr=False)
 
     @field_validator("date_format")
     @classmethod
@@ -422,7 +424,7 @@ def field_names(model: type[BaseModel]) -> list[str]:
     return [
         f.alias or name
         for name, f in model.model_fields.items()
-        if name not in ("source", "index_map")
+        if name not in ("source", "index_map", "warnings")
     ]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Problem
-from .store import StateError
+from .store import INDEX, StateError
 
 LOCK = "lock"
 
@@ -59,6 +59,7 @@ def lock(state_dir: Path, command: str) -> Iterator[LockInfo | None]:
     if state_dir.exists() and not state_dir.is_dir():
         raise StateError(Problem("the state path exists and is not a folder",
                                  file=str(state_dir), hint="give --state a folder"))
+    created = not state_dir.exists()
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -71,6 +72,10 @@ def lock(state_dir: Path, command: str) -> Iterator[LockInfo | None]:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not _still_named(fd, path):
+                # a run that made the folder removed it (and its lock file) on its way out,
+                # between our open and our lock: the folder's lock is another file now
+                raise BlockingIOError
         except BlockingIOError:
             holder = _read_lock_info(fd)
             who = holder.describe() if holder else "another process"
@@ -91,10 +96,26 @@ def lock(state_dir: Path, command: str) -> Iterator[LockInfo | None]:
         try:
             yield stale
         finally:
+            if created and not (state_dir / INDEX).exists():
+                # a first run that committed nothing leaves no folder behind (the lock is
+                # still held: nobody else is inside)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    state_dir.rmdir()  # only when empty
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the one at ``path``."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
 
 
 def _user() -> str:

@@ -131,13 +131,21 @@ def _digest(data: bytes) -> str:
 
 
 def stage_file(final: Path, data: bytes) -> Path:
-    """Write ``data`` to a fsynced temporary file next to ``final``; return its path."""
+    """Write ``data`` to a fsynced temporary file next to ``final``; return its path.
+
+    A write that fails (a full disk, a file-size limit) removes what it wrote: no part of
+    a file is left behind under any name."""
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    with open(temp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(temp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
     return temp
 
 
@@ -162,12 +170,23 @@ class DayWrite:
 
 
 class Transaction:
-    """Files written now, made visible all at once by `commit`."""
+    """Files written now, made visible all at once by `commit`.
+
+    Used as a context manager, a transaction that ends without a commit (an error in
+    between, an interrupt) removes what it staged: a failed run leaves the state folder
+    as it found it, with no temporary files either.
+    """
 
     def __init__(self, state: State) -> None:
         self.state = state
         self.days = dict(state.days)
         self.staged: list[tuple[Path, Path]] = []  # (temporary file, final name)
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abandon()  # after a commit nothing is staged any more
 
     def put(self, day: DayWrite) -> None:
         """Write ``day``'s files under temporary names; `commit` gives them their own (made
@@ -190,7 +209,7 @@ class Transaction:
                 self.staged.append((stage_file(final, data), final))
                 files[key] = relative
         except OSError as err:
-            self.abandon()
+            self.abandon(final.parent)  # the folder made for the file that failed, too
             raise self._failed(err) from None
         self.days[day.as_of] = DayRecord(files)
 
@@ -200,11 +219,14 @@ class Transaction:
                     file=str(self.state.path))
         )
 
-    def abandon(self) -> None:
-        """Remove the staged files: the state stays as it was."""
+    def abandon(self, *folders: Path) -> None:
+        """Remove the staged files, and the folders made for them (and ``folders``) that
+        are left empty: the state stays as it was."""
         for temp, _ in self.staged:
             with contextlib.suppress(OSError):
                 temp.unlink()
+        _remove_empty_folders(self.state.path,
+                              {temp.parent for temp, _ in self.staged} | set(folders))
         self.staged = []
 
     def drop_after(self, day: dt.date) -> list[dt.date]:
@@ -221,25 +243,44 @@ class Transaction:
             "days": {d.isoformat(): r.to_json() for d, r in sorted(self.days.items())},
         }
         data = (json.dumps(index, indent=2) + "\n").encode()
+        moved: list[Path] = []
         try:
             for temp, final in self.staged:
                 os.replace(temp, final)
+                moved.append(final)
             for folder in sorted({final.parent for _, final in self.staged}):
                 fsync_dir(folder)
             # the one step that makes the new files part of the state
             write_atomic(self.state.path / INDEX, data)
             fsync_dir(self.state.path)
         except OSError as err:
+            # the index is as it was: the files moved under their names are no one's (a
+            # name the index already has holds the same bytes, and stays)
+            named = {self.state.path / f for r in self.state.days.values()
+                     for f in r.files.values()}
+            for final in moved:
+                if final not in named:
+                    with contextlib.suppress(OSError):
+                        final.unlink()
             self.abandon()
             raise self._failed(err) from None
+        self.staged = []
         self.state.days = dict(sorted(self.days.items()))
         collect_garbage(self.state)
 
 
 def collect_garbage(state: State) -> int:
-    """Remove data files (and leftover temporary files) that the index does not name."""
+    """Remove data files (and leftover temporary files) that the index does not name.
+
+    Called with the state's lock held: no other run is writing, so every temporary file,
+    the index's own included, is debris of a run that was killed.
+    """
     named = {state.path / f for r in state.days.values() for f in r.files.values()}
     removed = 0
+    for temp in state.path.glob(f".{INDEX}.tmp-*"):
+        with contextlib.suppress(OSError):
+            temp.unlink()
+            removed += 1
     for folder in (*TABLES, "runs"):
         root = state.path / folder
         if not root.is_dir():
@@ -256,3 +297,15 @@ def collect_garbage(state: State) -> int:
     return removed
 
 
+
+
+def _remove_empty_folders(root: Path, folders: set[Path]) -> None:
+    """Remove each of ``folders`` that is empty, and its parents up to ``root`` (excluded)
+    that are left empty."""
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        while folder != root and root in folder.parents:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
+            folder = folder.parent
