@@ -207,7 +207,8 @@ def fail(error: LifecycleError, *, writes: bool = True) -> typer.Exit:
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
     # the commands that write files
-    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check", "ctas", "report")
+    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check", "ctas", "report") \
+        or fn.__name__.startswith("ctas_")  # ctas close, snooze, ... record in the state
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

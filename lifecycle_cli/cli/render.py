@@ -17,6 +17,7 @@ from ..ctas.worklist import Worklist
 from ..day.explain import Explanation
 from ..day.pipeline import Day
 from ..jobs.backfill import BackfillResult
+from ..jobs.cta_actions import ActionResult
 from ..jobs.diff import RulesDiff
 from ..jobs.nightly import RunResult
 from ..render.cells import cell, is_share
@@ -436,26 +437,42 @@ def backfill_summary(console: Console, result: BackfillResult, state: Path) -> N
 
 
 def worklist(console: Console, wl: Worklist, owner: str | None) -> None:
-    """A table per owner: each open CTA, its tasks under it, the overdue ones in red."""
+    """A table per owner: each open CTA with its tasks under it, the overdue rows in red.
+    A task whose CTA is someone else's comes under a dim line naming that CTA."""
     items = wl.items
+    named = items["customer_name"].drop_nulls().len() > 0
+    strays = items.filter(pl.col("item") == "task")["cta_id"].unique().implode()
+    cta_of = {r["cta_id"]: r for r in wl.ctas.filter(pl.col("cta_id").is_in(strays))
+              .select("cta_id", "name", "owner").iter_rows(named=True)} if wl.ctas.width else {}
     for (who,), rows in items.group_by("owner", maintain_order=True):
         table = Table(title=escape(str(who) if who is not None else "(no owner)"),
                       title_justify="left", show_edge=False)
-        for name, justify in (("due", "left"), ("late", "right"), ("customer", "left"),
-                              ("what", "left"), ("priority", "left"), ("stage", "left")):
+        columns = [("due", "left"), ("late", "right"), ("customer", "left")]
+        columns += [("name", "left")] if named else []
+        columns += [("what", "left"), ("priority", "left"), ("stage", "left")]
+        for name, justify in columns:
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        shown: str | None = None  # the CTA whose tasks follow
         for row in rows.iter_rows(named=True):
+            customer = [escape(str(row["customer_id"]))]
+            customer += [escape(row["customer_name"] or "")] if named else []
+            if row["item"] == "task" and row["cta_id"] != shown:
+                cta = cta_of.get(row["cta_id"], {})
+                table.add_row("", "", *customer,
+                              escape(f"{cta.get('name', row['cta_id'])} "
+                                     f"(CTA of {cta.get('owner') or 'nobody'})"),
+                              "", "", style="dim")
             late = row["days_overdue"]
-            style = "red" if late else None
-            what = row["what"] if row["item"] == "cta" else f"  {row['seq']}. {row['what']}"
+            is_cta = row["item"] == "cta"
+            shown = row["cta_id"]
             table.add_row(
                 str(row["due_on"] or ""),
                 f"{late}d" if late else "",
-                escape(str(row["customer_id"])),
-                escape(what),
-                escape(row["priority"] or "") if row["item"] == "cta" else "",
-                escape(row["stage"] or "") if row["item"] == "cta" else "",
-                style=style,
+                *(customer if is_cta else [""] * len(customer)),
+                escape(row["what"] if is_cta else f"  {row['seq']}. {row['what']}"),
+                escape(row["priority"] or "") if is_cta else "",
+                escape(row["stage"] or "") if is_cta else "",
+                style="red" if late else None,
             )
         console.print(table)
 
@@ -469,14 +486,46 @@ def worklist_summary(console: Console, wl: Worklist, owner: str | None,
     tasks = wl.items.height - ctas
     late = wl.items.filter(pl.col("days_overdue") > 0).height
     who = f" for {escape(owner)}" if owner else ""
+    snoozed = f"; {wl.snoozed:,} snoozed CTA(s) not shown" if wl.snoozed else ""
     console.print(f"open as of {wl.as_of}{who}: {ctas:,} CTA(s), {tasks:,} task(s); "
-                  f"{late:,} past due")
+                  f"{late:,} past due{snoozed}")
     if owner and owner.strip().lower() not in {o.strip().lower() for o in wl.owners}:
         hint = did_you_mean(owner, wl.owners)
         console.print(f"[yellow]nobody called {escape(owner)!r} owns an open CTA[/]"
                       + (f"; {escape(hint)}" if hint else ""))
     for path in written:
         console.print(f"wrote {escape(path)}")
+
+
+def actions_summary(console: Console, done: ActionResult) -> None:
+    """What a hand action or an import recorded (or, with --dry-run, would record)."""
+    verbs = {"close": "closed", "snooze": "snoozed", "assign": "reassigned",
+             "done": "marked done"}
+    recorded = done.recorded
+    would = "would record" if done.dry_run else "recorded"
+    for row in recorded.head(20).iter_rows(named=True):
+        what = {"close": f": by hand: {row['reason']}",
+                "snooze": f" until {row['until']}",
+                "assign": f" to {row['owner']}",
+                "done": f": task {row['seq']}"}[row["action"]]
+        console.print(f"{verbs[row['action']]} {escape(row['cta_id'])}{escape(what)}")
+    if recorded.height > 20:
+        console.print(f"... and {recorded.height - 20:,} more")
+    if done.rows:
+        console.print(f"{done.rows:,} row(s) read")
+    for note in done.unchanged:
+        console.print(f"[dim]{escape(note)}[/]")
+    for label, frame in (("name CTAs (or tasks) the state does not hold", done.unknown),
+                         ("have open a CTA the state closed (lifecycle does not reopen CTAs)",
+                          done.not_open)):
+        if frame is not None and frame.height:
+            shown = ", ".join(f"{line} ({cta})" for line, cta in
+                              frame.select("line", "cta_id").head(5).iter_rows())
+            console.print(f"[yellow]warning:[/] {frame.height:,} row(s) {label}, left out: "
+                          f"{escape(shown)}" + (" ..." if frame.height > 5 else ""))
+    by = recorded["by"][0] if recorded.height else None
+    console.print(f"{would} {recorded.height:,} action(s) on the CTAs of {done.as_of}"
+                  + (f", by {escape(by)}" if by else ""))
 
 
 def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],

@@ -24,6 +24,7 @@ and derived values on the final stages (`engine.builtins`), decide the CTAs
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,8 @@ from ..columns import (
     ROW,
     STAGE,
 )
-from ..ctas.decide import CtaResult, decide_ctas, latest_ctas
+from ..ctas import snapshot
+from ..ctas.decide import CtaResult, decide_ctas
 from ..engine.builtins import final_values
 from ..engine.compile import CompiledRules, compile_rules
 from ..engine.decide import EngineResult, decide
@@ -192,12 +194,23 @@ class Day:
             "tasks": _text_ids(self.ctas.tasks),
         }
 
+    @functools.cached_property
+    def cta_snapshot(self) -> snapshot.CtaSnapshot:
+        """Each CTA's latest row and the open CTAs' tasks after the day: the snapshot the
+        day starts from, the day's CTA events, then the hand actions the state holds for the
+        day (`Start.actions`). What the state records as the day's CTA snapshot."""
+        start = self.start
+        before = None if start.ctas is None else snapshot.make(start.ctas, start.tasks)
+        return snapshot.after(before, _text_ids(self.ctas.ctas), _text_ids(self.ctas.tasks),
+                              start.actions, self.as_of)
+
     def next_start(self) -> Start:
         """Where the next day starts, as a state that recorded this day gives it: the day's
-        stage table and each CTA's latest row. A backfill carries days on with it."""
+        stage table and CTA snapshot. A backfill carries days on with it."""
         return Start(
             stages=self.stages,
-            ctas=latest_ctas(self.start.ctas, self.records()["ctas"]),
+            ctas=self.cta_snapshot.ctas,
+            tasks=self.cta_snapshot.tasks,
             base=self.as_of,
             prefer=self.start.prefer,
         )

@@ -55,9 +55,12 @@ class Start:
 
     ``stages``: the state's stage table after ``base`` (None: no state, or an empty
     one). ``ctas``: each CTA's latest row up to ``base`` (None: no CTA history, so
-    nothing closes and every CTA is new). ``use_export_stages=False``: the export's
-    stage columns don't speak for this day (a backfill replays past days with
-    today's export); they are still remembered in the next stage table.
+    nothing closes and every CTA is new), and ``tasks`` the open CTAs' tasks then
+    (the state's CTA snapshot, see `lifecycle_cli.ctas.snapshot`). ``actions``: the
+    hand actions the state holds for the day itself (a re-run of a date applies them
+    again after its run; see `lifecycle_cli.ctas.actions`). ``use_export_stages=False``:
+    the export's stage columns don't speak for this day (a backfill replays past days
+    with today's export); they are still remembered in the next stage table.
     """
 
     stages: pl.DataFrame | None = None
@@ -65,6 +68,8 @@ class Start:
     base: dt.date | None = None
     prefer: str = "export"
     use_export_stages: bool = True
+    tasks: pl.DataFrame | None = None
+    actions: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.prefer not in PREFER:

@@ -1,13 +1,20 @@
 """Reading a state folder: the one way every command does it.
 
 A :class:`StateView` gives, for any as-of date, the stage table, each CTA's
-latest row, the worklist, the manifest and the history of moves, hand edits
-and CTA events, and the start of a day (`lifecycle_cli.day.start.Start`)::
+latest row, the worklist, the manifest and the history of moves, hand edits,
+CTA events and CTAs handled by people, and the start of a day
+(`lifecycle_cli.day.start.Start`)::
 
     view = StateView.open("state")
     view.start(dt.date(2026, 11, 2))        # what a run for that date starts from
     view.ctas(view.latest)                  # each CTA's latest row
     view.history("transitions", start, end)
+
+CTAs are read from the date's snapshot (`lifecycle_cli.ctas.snapshot`) when
+the state keeps one for it (its latest dates); otherwise from the nearest
+earlier snapshot, or from the start of the history, and the CTA events and
+hand actions of the dates since. States written before snapshots existed read
+the same way, from their events.
 
 Reads take no lock. The index names only complete files and is replaced in
 one rename, but a run that commits while we read may remove a file the old
@@ -27,11 +34,13 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from ..columns import CTA_SCHEMA, OPEN
+from ..columns import CTA_ACTION_SCHEMA, OPEN
+from ..ctas import snapshot
+from ..ctas.snapshot import CtaSnapshot
 from ..ctas.worklist import Worklist, worklist
 from ..day.start import Start
 from ..errors import Problem
-from .store import INDEX, State, StateError
+from .store import INDEX, SNAPSHOTS, State, StateError
 
 T = TypeVar("T")
 READ_TRIES = 3  # a run that commits while we read may remove a file we were about to read
@@ -127,33 +136,111 @@ class StateView:
             return _collect(query(scan) if query else scan, files[0])
         return self._retry(read)
 
+    def actions(self, start: dt.date | None = None, end: dt.date | None = None
+                ) -> pl.DataFrame:
+        """The CTAs handled by people on the dates in [start, end] (CTA_ACTION_SCHEMA), in
+        date order, then in the order they were made."""
+        found = self.history("cta_actions", start, end)
+        return snapshot.conform(found, CTA_ACTION_SCHEMA) if found.width else \
+            pl.DataFrame(schema=CTA_ACTION_SCHEMA)
+
+    def snapshot(self, day: dt.date | None = None, *, tasks: bool = True,
+                 open_only: bool = False) -> CtaSnapshot:
+        """Each CTA's latest row and the open CTAs' tasks after ``day`` (default: the latest
+        date), hand actions included. ``tasks=False``: the CTAs only (the tasks frame is
+        empty); ``open_only``: the open CTAs only."""
+        day = day or self.latest
+        if day is None:
+            return snapshot.empty()
+        return self._retry(lambda state: _snapshot(state, day, tasks=tasks,
+                                                   open_only=open_only))
+
     def ctas(self, end: dt.date | None = None) -> pl.DataFrame:
-        """Each CTA's latest row as of ``end`` (default: the latest date): its status then."""
-        latest = self.history("ctas", None, end, query=_latest_rows)
-        return latest if latest.width else pl.DataFrame(schema=CTA_SCHEMA)
+        """Each CTA's latest row as of ``end`` (default: the latest date): its status then,
+        hand actions included (CTA_SNAPSHOT_SCHEMA)."""
+        return self.snapshot(end, tasks=False).ctas
 
     def start(self, as_of: dt.date, *, prefer: str = "export",
               use_export_stages: bool = True) -> Start:
         """What a run for ``as_of`` starts from: the stage table and the CTAs of the state's
-        latest date before it (a re-run of a date starts from the day before it)."""
+        latest date before it (a re-run of a date starts from the day before it), and the
+        hand actions the state holds for ``as_of`` itself (kept when a date is re-run)."""
         base = self.before(as_of)
+        actions = self.actions(as_of, as_of) if as_of in self.state.days else None
         if base is None:
-            return Start(prefer=prefer, use_export_stages=use_export_stages)
-        return Start(stages=self.stages(base), ctas=self.ctas(base), base=base, prefer=prefer,
-                     use_export_stages=use_export_stages)
+            return Start(prefer=prefer, use_export_stages=use_export_stages, actions=actions)
+        snap = self.snapshot(base)
+        return Start(stages=self.stages(base), ctas=snap.ctas, tasks=snap.tasks, base=base,
+                     prefer=prefer, use_export_stages=use_export_stages, actions=actions)
 
     def worklist(self, as_of: dt.date | None = None, *, owner: str | None = None,
                  overdue: bool = False) -> Worklist:
         """The open CTAs and their tasks on ``as_of`` (default: the latest date)."""
         day = as_of or self.latest
         if day is None:
-            return worklist(pl.DataFrame(schema=CTA_SCHEMA), pl.DataFrame(), None)
-        latest = self.ctas(day)
-        open_ids = latest.filter(pl.col("status") == OPEN).select("cta_id")
-        tasks = self.history("tasks", None, day,
-                             query=lambda scan: scan.join(open_ids.lazy(), on="cta_id",
-                                                          how="semi"))
-        return worklist(latest, tasks, day, owner=owner, overdue=overdue)
+            empty = snapshot.empty()
+            return worklist(empty.ctas, empty.tasks, None)
+        snap = self.snapshot(day, open_only=True)
+        return worklist(snap.ctas, snap.tasks, day, owner=owner, overdue=overdue)
+
+
+def _snapshot(state: State, day: dt.date, *, tasks: bool, open_only: bool) -> CtaSnapshot:
+    """`StateView.snapshot` on one reading of the index."""
+    ctas_file, tasks_file = (state.file(day, t) for t in SNAPSHOTS)
+    if ctas_file is not None and tasks_file is not None:  # the date's own snapshot
+        ctas = pl.scan_parquet(ctas_file)
+        if open_only:
+            ctas = ctas.filter(pl.col("status") == OPEN)
+        return CtaSnapshot(_collect(ctas, ctas_file),
+                           _collect(pl.scan_parquet(tasks_file), tasks_file) if tasks
+                           else snapshot.empty().tasks)
+    built = _rebuild(state, day, tasks=tasks)
+    if open_only:
+        return CtaSnapshot(built.open, built.tasks, built.skipped)
+    return built
+
+
+def _rebuild(state: State, day: dt.date, *, tasks: bool) -> CtaSnapshot:
+    """The snapshot of ``day`` from the nearest earlier snapshot (or none) and the CTA events
+    and hand actions of the dates since. Dates with hand actions end a stretch: their
+    actions apply after that date's events."""
+    earlier = [d for d in state.days if d < day
+               and all(state.file(d, t) is not None for t in SNAPSHOTS)]
+    since = earlier[-1] if earlier else None
+    snap = (_snapshot(state, since, tasks=tasks, open_only=False) if since is not None
+            else snapshot.empty())
+    days = [d for d in state.days if (since is None or d > since) and d <= day]
+    stretch: list[dt.date] = []
+    for d in days:
+        stretch.append(d)
+        actions_file = state.file(d, "cta_actions")
+        if actions_file is None and d != day:
+            continue
+        snap = _replay(state, snap, stretch, actions_file, tasks=tasks)
+        stretch = []
+    return snap
+
+
+def _replay(state: State, snap: CtaSnapshot, days: list[dt.date], actions_file: Path | None,
+            *, tasks: bool) -> CtaSnapshot:
+    """``snap`` carried over ``days``' CTA events, then the last day's hand actions."""
+    first, last = days[0], days[-1]
+    event_files = state.files("ctas", first, last)
+    events = (_collect(_latest_rows(_scan(event_files)), event_files[0]) if event_files
+              else snapshot.empty().ctas)
+    task_rows = None
+    if tasks:
+        # the stretch's tasks belong to CTAs created in it, whose latest row is among its
+        # events: only those of the open ones are read
+        open_ids = events.filter(pl.col("status") == OPEN).select("cta_id").lazy()
+        task_files = state.files("tasks", first, last)
+        task_rows = (_collect(_scan(task_files).join(open_ids, on="cta_id", how="semi"),
+                              task_files[0]) if task_files else None)
+    actions = None
+    if actions_file is not None:
+        actions = snapshot.conform(_collect(pl.scan_parquet(actions_file), actions_file),
+                                   CTA_ACTION_SCHEMA)
+    return snapshot.after(snap, events, task_rows, actions, last)
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:
