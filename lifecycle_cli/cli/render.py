@@ -10,6 +10,7 @@ import polars as pl
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..compliance.findings import SEVERITIES, severity
 from ..compliance.run import CheckResult
@@ -438,43 +439,93 @@ def backfill_summary(console: Console, result: BackfillResult, state: Path) -> N
 
 def worklist(console: Console, wl: Worklist, owner: str | None) -> None:
     """A table per owner: each open CTA with its tasks under it, the overdue rows in red.
-    A task whose CTA is someone else's comes under a dim line naming that CTA."""
+    A task whose CTA is someone else's comes under a dim line naming that CTA.
+
+    The lines are made with Polars string expressions and printed as plain text (no
+    markup): a CSM's list can hold thousands of rows, which Rich's Table takes seconds
+    to lay out."""
+    lines = _worklist_lines(wl, console.width)
+    if lines is None:
+        return
+    out = Text()
+    for who, header, rule, rows in lines:
+        out.append(f"{who}\n", style="bold")
+        out.append(f"{header}\n", style="bold")
+        out.append(f"{rule}\n", style="dim")
+        for text, style in rows.iter_rows():
+            out.append(f"{text}\n", style=style or "")
+    console.print(out, end="", soft_wrap=True, highlight=False)
+
+
+def _worklist_lines(wl: Worklist, width: int
+                    ) -> list[tuple[str, str, str, pl.DataFrame]] | None:
+    """Per owner: its title, the header, the rule under it, and its lines (text, style)."""
     items = wl.items
+    if items.height == 0:
+        return None
     named = items["customer_name"].drop_nulls().len() > 0
-    strays = items.filter(pl.col("item") == "task")["cta_id"].unique().implode()
-    cta_of = {r["cta_id"]: r for r in wl.ctas.filter(pl.col("cta_id").is_in(strays))
-              .select("cta_id", "name", "owner").iter_rows(named=True)} if wl.ctas.width else {}
-    for (who,), rows in items.group_by("owner", maintain_order=True):
-        table = Table(title=escape(str(who) if who is not None else "(no owner)"),
-                      title_justify="left", show_edge=False)
-        columns = [("due", "left"), ("late", "right"), ("customer", "left")]
-        columns += [("name", "left")] if named else []
-        columns += [("what", "left"), ("priority", "left"), ("stage", "left")]
-        for name, justify in columns:
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        shown: str | None = None  # the CTA whose tasks follow
-        for row in rows.iter_rows(named=True):
-            customer = [escape(str(row["customer_id"]))]
-            customer += [escape(row["customer_name"] or "")] if named else []
-            if row["item"] == "task" and row["cta_id"] != shown:
-                cta = cta_of.get(row["cta_id"], {})
-                table.add_row("", "", *customer,
-                              escape(f"{cta.get('name', row['cta_id'])} "
-                                     f"(CTA of {cta.get('owner') or 'nobody'})"),
-                              "", "", style="dim")
-            late = row["days_overdue"]
-            is_cta = row["item"] == "cta"
-            shown = row["cta_id"]
-            table.add_row(
-                str(row["due_on"] or ""),
-                f"{late}d" if late else "",
-                *(customer if is_cta else [""] * len(customer)),
-                escape(row["what"] if is_cta else f"  {row['seq']}. {row['what']}"),
-                escape(row["priority"] or "") if is_cta else "",
-                escape(row["stage"] or "") if is_cta else "",
-                style="red" if late else None,
-            )
-        console.print(table)
+    items = items.with_row_index("__i").with_columns((pl.col("__i") * 2 + 1).alias("__order"))
+    # a task whose CTA is not in this owner's list: a dim line naming the CTA first
+    first = pl.col("__i") == pl.col("__i").min().over("owner", "cta_id")
+    strays = items.filter(first & (pl.col("item") == "task"))
+    ctas = (wl.ctas.select("cta_id", pl.col("name").alias("__cta_name"),
+                           pl.col("owner").alias("__cta_owner"))
+            if wl.ctas.width else pl.DataFrame(schema={"cta_id": pl.String,
+                                                       "__cta_name": pl.String,
+                                                       "__cta_owner": pl.String}))
+    headers = strays.join(ctas, on="cta_id", how="left", maintain_order="left").select(
+        "owner", "customer_id", "customer_name", pl.lit("header").alias("item"),
+        pl.concat_str([pl.coalesce("__cta_name", "cta_id"), pl.lit(" (CTA of "),
+                       pl.col("__cta_owner").fill_null("nobody"), pl.lit(")")]).alias("what"),
+        (pl.col("__order") - 1).alias("__order"))
+    is_cta, is_task = pl.col("item") == "cta", pl.col("item") == "task"
+    shown = pl.concat([
+        items.select(
+            "owner", "customer_id", "customer_name", "item",
+            pl.when(is_task).then(pl.format("  {}. {}", "seq", "what")).otherwise("what")
+            .alias("what"),
+            "__order", "due_on", "days_overdue", "priority", "stage"),
+        headers,
+    ], how="diagonal_relaxed").sort("__order")
+    blank = pl.lit("")
+    cells = {
+        "due": pl.col("due_on").dt.to_string("%Y-%m-%d").fill_null(""),
+        "late": pl.when(pl.col("days_overdue") > 0)
+        .then(pl.col("days_overdue").cast(pl.String) + "d").otherwise(blank),
+        "customer": pl.when(is_task).then(blank).otherwise(pl.col("customer_id")).fill_null(""),
+        "name": pl.when(is_task).then(blank).otherwise(pl.col("customer_name")).fill_null(""),
+        "what": pl.col("what").fill_null(""),
+        "priority": pl.when(is_cta).then(pl.col("priority")).otherwise(blank).fill_null(""),
+        "stage": pl.when(is_cta).then(pl.col("stage")).otherwise(blank).fill_null(""),
+    }
+    if not named:
+        del cells["name"]
+    text = shown.select(pl.col("owner"), pl.col("item"), pl.col("days_overdue"),
+                        *(expr.alias(name) for name, expr in cells.items()))
+    caps = {"due": 10, "late": 6, "customer": 20, "name": 30, "priority": 10, "stage": 16}
+    longest = text.select(pl.col(n).str.len_chars().max().fill_null(0) for n in cells).row(0)
+    widths = {name: min(max(len(name), int(n)), caps.get(name, 1000))
+              for name, n in zip(cells, longest, strict=True)}
+    others = sum(w + 2 for name, w in widths.items() if name != "what")
+    widths["what"] = min(widths["what"], max(20, width - others - 1))
+
+    def cell(name: str) -> pl.Expr:
+        value, w = pl.col(name), widths[name]
+        fitted = pl.when(value.str.len_chars() > w).then(
+            value.str.slice(0, w - 1) + "…").otherwise(value)
+        return fitted.str.pad_start(w) if name == "late" else fitted.str.pad_end(w)
+
+    line = pl.lit(" ") + pl.concat_str([cell(n) for n in cells], separator="  ")
+    styled = text.select(
+        "owner", line.str.strip_chars_end().alias("text"),
+        pl.when(pl.col("item") == "header").then(pl.lit("dim"))
+        .when(pl.col("days_overdue") > 0).then(pl.lit("red")).otherwise(None).alias("style"))
+    header = " " + "  ".join(n.rjust(w) if n == "late" else n.ljust(w)
+                             for n, w in widths.items())
+    rule = " " + "  ".join("─" * w for w in widths.values())
+    return [(str(who) if who is not None else "(no owner)", header.rstrip(), rule,
+             rows.select("text", "style"))
+            for (who,), rows in styled.group_by("owner", maintain_order=True)]
 
 
 def worklist_summary(console: Console, wl: Worklist, owner: str | None,

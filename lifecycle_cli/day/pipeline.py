@@ -34,6 +34,7 @@ import polars as pl
 from ..columns import (
     BUILTINS,
     COMPUTED_COLUMNS,
+    CTA_SNAPSHOT_SCHEMA,
     DAYS_IN_STAGE,
     ENTERED,
     EXPECTED_DAYS,
@@ -89,6 +90,8 @@ class Day:
     ctas: CtaResult  # the CTAs the day created or closed, and the tasks of those created
     stages: pl.DataFrame  # the state's stage table after the day
     warnings: list[str] = field(default_factory=list)
+    # the CTAs the day started from: the start's, and archived ones of visits it resumes
+    cta_history: pl.DataFrame | None = None
 
     @property
     def rules(self) -> Rules:
@@ -200,19 +203,29 @@ class Day:
         day starts from, the day's CTA events, then the hand actions the state holds for the
         day (`Start.actions`). What the state records as the day's CTA snapshot."""
         start = self.start
-        before = None if start.ctas is None else snapshot.make(start.ctas, start.tasks)
+        before = (None if self.cta_history is None else
+                  snapshot.make(self.cta_history, start.tasks, complete=start.archived is None))
         return snapshot.after(before, _text_ids(self.ctas.ctas), _text_ids(self.ctas.tasks),
-                              start.actions, self.as_of)
+                              start.actions, self.as_of, stages=self.stages)
 
     def next_start(self) -> Start:
         """Where the next day starts, as a state that recorded this day gives it: the day's
-        stage table and CTA snapshot. A backfill carries days on with it."""
+        stage table and CTA snapshot, and the archive so far. A backfill carries days on
+        with it."""
+        snap, earlier = self.cta_snapshot, self.start.archived
+
+        def archived(visits: pl.DataFrame) -> pl.DataFrame:
+            found = snap.archived.join(visits, on=snapshot.VISIT, how="semi", nulls_equal=True)
+            return found if earlier is None else pl.concat([earlier(visits), found],
+                                                           how="diagonal_relaxed")
+
         return Start(
             stages=self.stages,
-            ctas=self.cta_snapshot.ctas,
-            tasks=self.cta_snapshot.tasks,
+            ctas=snap.ctas,
+            tasks=snap.tasks,
             base=self.as_of,
             prefer=self.start.prefer,
+            archived=archived,
         )
 
 
@@ -310,8 +323,8 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
         engine.transitions["customer_id"].cast(pl.String),
         prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
     ]).unique()
-    ctas = decide_ctas(final, prepared.compiled, history=prepared.start.ctas,
-                       entered_now=entered)
+    history = _cta_history(prepared)
+    ctas = decide_ctas(final, prepared.compiled, history=history, entered_now=entered)
     progress("building outputs")
     rules = prepared.rules
     stages = stage_table(final, prepared.start.stages, prepared.as_of,
@@ -324,7 +337,37 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
         ctas=ctas,
         stages=stages,
         warnings=[*prepared.warnings, *_warnings(engine, final, rules)],
+        cta_history=history,
     )
+
+
+def _cta_history(prepared: Prepared) -> pl.DataFrame | None:
+    """The CTAs a day starts from: the start's (the state's snapshot), plus the archived CTAs
+    of the visits the day resumes. A visit the tool begins today starts on the as-of date
+    and is new; a hand edit in the export may put a customer back into an old visit (its
+    stage and start date, or a stage without a date), whose CTAs the rules must not create
+    again (see `lifecycle_cli.ctas.snapshot`)."""
+    start = prepared.start
+    if start.ctas is None or start.archived is None or start.stages is None:
+        return start.ctas
+    visit = ["customer_id", "stage", "stage_entered_at"]
+    base = start.stages.select(visit)
+    now = prepared.started.select(pl.col(ID).cast(pl.String).alias("customer_id"),
+                                  pl.col(STAGE).alias("stage"),
+                                  pl.col(ENTERED).alias("stage_entered_at"))
+    resumed = (
+        now.filter(pl.col("stage").is_not_null()
+                   & pl.col("stage_entered_at").ne_missing(pl.lit(prepared.as_of)))
+        .join(base, on=visit, how="anti", nulls_equal=True)
+        .join(base.select("customer_id"), on="customer_id", how="semi")  # others have none
+    )
+    if resumed.height == 0:
+        return start.ctas
+    found = start.archived(resumed)
+    if found.height == 0:
+        return start.ctas
+    return pl.concat([snapshot.conform(start.ctas, CTA_SNAPSHOT_SCHEMA),
+                      snapshot.conform(found, CTA_SNAPSHOT_SCHEMA)])
 
 
 def check_against_data(

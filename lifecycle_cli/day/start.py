@@ -30,6 +30,7 @@ as unchanged, except that a stage edit takes the export's date when it has one.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -54,9 +55,11 @@ class Start:
     """What a day starts from besides the exports: the state's records before it.
 
     ``stages``: the state's stage table after ``base`` (None: no state, or an empty
-    one). ``ctas``: each CTA's latest row up to ``base`` (None: no CTA history, so
-    nothing closes and every CTA is new), and ``tasks`` the open CTAs' tasks then
-    (the state's CTA snapshot, see `lifecycle_cli.ctas.snapshot`). ``actions``: the
+    one). ``ctas``: the CTAs after ``base`` that a run needs, and ``tasks`` the open
+    CTAs' tasks then: the state's CTA snapshot (see `lifecycle_cli.ctas.snapshot`; None:
+    no CTA history, so nothing closes and every CTA is new). ``archived``: the CTAs the
+    state archived before, by visit (given customer_id, stage, stage_entered_at), for a
+    day that resumes an old visit; None when ``ctas`` holds every CTA. ``actions``: the
     hand actions the state holds for the day itself (a re-run of a date applies them
     again after its run; see `lifecycle_cli.ctas.actions`). ``use_export_stages=False``:
     the export's stage columns don't speak for this day (a backfill replays past days
@@ -70,6 +73,7 @@ class Start:
     use_export_stages: bool = True
     tasks: pl.DataFrame | None = None
     actions: pl.DataFrame | None = None
+    archived: Callable[[pl.DataFrame], pl.DataFrame] | None = None
 
     def __post_init__(self) -> None:
         if self.prefer not in PREFER:

@@ -16,7 +16,7 @@ import datetime as dt
 import getpass
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -24,7 +24,7 @@ import polars as pl
 from ..columns import CTA_ACTION_SCHEMA
 from ..ctas import snapshot
 from ..ctas.actions import ACTIONS, ASSIGN, CLOSE, DONE, SNOOZE, action_rows, check_action
-from ..ctas.imports import import_actions
+from ..ctas.imports import columns_of, import_actions
 from ..ctas.snapshot import CtaSnapshot
 from ..errors import OptionError, Problem
 from ..inputs.formats import read_table
@@ -84,14 +84,14 @@ def act(
                                   hint="lifecycle ctas done ID 1 2 --state DIR"))
     who = (by or "").strip() or default_actor()
 
-    def build(snap: CtaSnapshot, as_of: dt.date, at: dt.datetime
+    def build(snap: CtaSnapshot, as_of: dt.date, at: dt.datetime, known: Known
               ) -> tuple[pl.DataFrame, ActionResult]:
         if action == SNOOZE and (until is None or until < as_of):
             raise OptionError(Problem(
                 f"--until {until} is before the state's date {as_of}" if until else
                 "--until is missing",
                 hint=f"snooze until a date after {as_of} (the date itself wakes it)"))
-        checked = check_action(snap.ctas, snap.tasks, action, ids,
+        checked = check_action(known(ids), snap.tasks, action, ids,
                                seqs=list(seqs) if seqs else None,
                                owner=owner.strip() if owner else None)
         if checked.problems:  # ids and task numbers from the command line
@@ -121,9 +121,12 @@ def import_statuses(
     frame = read_table(path, encoding=encoding)
     who = (by or "").strip() or default_actor()
 
-    def build(snap: CtaSnapshot, as_of: dt.date, at: dt.datetime
+    def build(snap: CtaSnapshot, as_of: dt.date, at: dt.datetime, known: Known
               ) -> tuple[pl.DataFrame, ActionResult]:
-        done = import_actions(frame, path, snap, as_of, at, who, mapping=mapping)
+        column = frame[columns_of(frame, path, mapping)["cta_id"]].cast(pl.String)
+        ids: list[str] = column.str.strip_chars().drop_nulls().unique().to_list()
+        done = import_actions(frame, path, replace(snap, ctas=known(ids)), as_of, at, who,
+                              mapping=mapping)
         result = ActionResult(as_of, done.actions, dry_run=dry_run, unknown=done.unknown,
                               not_open=done.not_open, rows=done.rows)
         if done.unchanged:
@@ -133,7 +136,10 @@ def import_statuses(
     return _record(Path(state_dir), command, build, dry_run=dry_run)
 
 
-Build = Callable[[CtaSnapshot, dt.date, dt.datetime], tuple[pl.DataFrame, ActionResult]]
+# the date's CTAs with those of these ids that the state archived (their visit ended)
+Known = Callable[[list[str]], pl.DataFrame]
+Build = Callable[[CtaSnapshot, dt.date, dt.datetime, Known],
+                 tuple[pl.DataFrame, ActionResult]]
 
 
 def _record(state_dir: Path, command: str, build: Build, *, dry_run: bool) -> ActionResult:
@@ -150,7 +156,15 @@ def _record(state_dir: Path, command: str, build: Build, *, dry_run: bool) -> Ac
         collect_garbage(store)
         view = StateView(store)
         snap = view.snapshot(as_of)
-        actions, result = build(snap, as_of, dt.datetime.now(dt.UTC))
+
+        def known(ids: list[str]) -> pl.DataFrame:
+            missing = sorted(set(ids) - set(snap.ctas.filter(
+                pl.col("cta_id").is_in(ids))["cta_id"].to_list()))
+            if not missing or snap.complete:
+                return snap.ctas
+            return pl.concat([snap.ctas, view.archived(as_of, cta_ids=missing)])
+
+        actions, result = build(snap, as_of, dt.datetime.now(dt.UTC), known)
         if actions.height and not dry_run:
             after = snapshot.with_actions(snap, actions, as_of)
             txn = Transaction(store)

@@ -181,10 +181,10 @@ def run(
 
 def day_write(day: Day, manifest: dict[str, Any], *, snapshot: bool = True) -> DayWrite:
     """A day's records for the state, with its manifest, the hand actions the state holds
-    for the date (kept: applied again after a re-run) and, with ``snapshot``, the day's CTA
-    snapshot."""
+    for the date (kept: applied again after a re-run), the CTAs whose visit ended and, with
+    ``snapshot``, the day's CTA snapshot."""
     records = day.records()
-    snap = day.cta_snapshot if snapshot else None
+    snap = day.cta_snapshot
     return DayWrite(
         as_of=day.as_of,
         stages=records["stages"],
@@ -194,8 +194,9 @@ def day_write(day: Day, manifest: dict[str, Any], *, snapshot: bool = True) -> D
         ctas=records["ctas"],
         tasks=records["tasks"],
         cta_actions=day.start.actions,
-        cta_snapshot=snap.ctas if snap is not None else None,
-        task_snapshot=snap.tasks if snap is not None else None,
+        cta_archive=snap.archived,
+        cta_snapshot=snap.ctas if snapshot else None,
+        task_snapshot=snap.tasks if snapshot else None,
     )
 
 

@@ -11,13 +11,14 @@ Layout::
       ctas/as_of=2026-11-01/part-<hash>.parquet         the CTAs that day created or closed
       tasks/as_of=2026-11-01/part-<hash>.parquet        the tasks of the CTAs it created
       cta_actions/as_of=2026-11-01/part-<hash>.parquet  CTAs handled by people on that date
-      cta_snapshot/as_of=2026-11-01/part-<hash>.parquet   each CTA's latest row after that date
+      cta_archive/as_of=2026-11-01/part-<hash>.parquet  CTAs whose visit ended that date
+      cta_snapshot/as_of=2026-11-01/part-<hash>.parquet   the current CTAs after that date
       task_snapshot/as_of=2026-11-01/part-<hash>.parquet  the open CTAs' tasks after that date
       runs/as_of=2026-11-01/run-<hash>.json             that day's manifest
 
 The two snapshot tables are a compaction of the CTA history (see
 `lifecycle_cli.ctas.snapshot`): only the latest `SNAPSHOT_DAYS` dates keep them,
-so a state grows by the days' events, not by a copy of every CTA per day.
+so a state grows by the days' events, not by a copy of the CTAs per day.
 
 Every data file is written under a temporary name, fsynced, renamed to a name
 made from its content, and then the index ``state.json`` is replaced in one
@@ -50,7 +51,7 @@ from ..files import fsync_dir, write_atomic
 FORMAT = 1
 INDEX = "state.json"
 TABLES = ("stages", "transitions", "overrides", "ctas", "tasks", "cta_actions",
-          "cta_snapshot", "task_snapshot")
+          "cta_archive", "cta_snapshot", "task_snapshot")
 # Tables that are a compaction of the others (rebuilt from them when missing): kept only for
 # the latest SNAPSHOT_DAYS dates of the index, enough for a nightly run (it starts from the
 # latest date) and for a re-run of the latest date (it starts from the one before).
@@ -166,6 +167,7 @@ class DayWrite:
     ctas: pl.DataFrame | None = None  # the day's CTA events (see ctas.py)
     tasks: pl.DataFrame | None = None  # the tasks of the CTAs created that day
     cta_actions: pl.DataFrame | None = None  # CTAs handled by people on that date (kept)
+    cta_archive: pl.DataFrame | None = None  # the closed CTAs whose visit ended that date
     # each CTA's latest row and the open CTAs' tasks after the day (see ctas/snapshot.py)
     cta_snapshot: pl.DataFrame | None = None
     task_snapshot: pl.DataFrame | None = None
@@ -189,6 +191,8 @@ class Transaction:
             tables |= {"ctas": day.ctas, "tasks": day.tasks}
         if day.cta_actions is not None and day.cta_actions.height:
             tables["cta_actions"] = day.cta_actions
+        if day.cta_archive is not None and day.cta_archive.height:
+            tables["cta_archive"] = day.cta_archive
         if day.cta_snapshot is not None and day.task_snapshot is not None:
             tables |= {"cta_snapshot": day.cta_snapshot, "task_snapshot": day.task_snapshot}
         blobs = {table: (_parquet_bytes(frame), "part-{}.parquet", table)

@@ -29,12 +29,13 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import polars as pl
 
-from ..columns import CTA_ACTION_SCHEMA, OPEN
+from ..columns import CTA_ACTION_SCHEMA, CTA_SNAPSHOT_SCHEMA, OPEN
 from ..ctas import snapshot
 from ..ctas.snapshot import CtaSnapshot
 from ..ctas.worklist import Worklist, worklist
@@ -146,9 +147,10 @@ class StateView:
 
     def snapshot(self, day: dt.date | None = None, *, tasks: bool = True,
                  open_only: bool = False) -> CtaSnapshot:
-        """Each CTA's latest row and the open CTAs' tasks after ``day`` (default: the latest
-        date), hand actions included. ``tasks=False``: the CTAs only (the tasks frame is
-        empty); ``open_only``: the open CTAs only."""
+        """The CTAs a run needs after ``day`` (default: the latest date; see
+        `lifecycle_cli.ctas.snapshot`) and the open CTAs' tasks, hand actions included.
+        ``tasks=False``: the CTAs only (the tasks frame is empty); ``open_only``: the
+        open CTAs only."""
         day = day or self.latest
         if day is None:
             return snapshot.empty()
@@ -157,31 +159,71 @@ class StateView:
 
     def ctas(self, end: dt.date | None = None) -> pl.DataFrame:
         """Each CTA's latest row as of ``end`` (default: the latest date): its status then,
-        hand actions included (CTA_SNAPSHOT_SCHEMA)."""
-        return self.snapshot(end, tasks=False).ctas
+        hand actions included (CTA_SNAPSHOT_SCHEMA). The date's snapshot and the CTAs
+        archived up to it, or a reduction of the events of a state without snapshots."""
+        snap = self.snapshot(end, tasks=False)
+        if snap.complete:
+            return snap.ctas
+        archived = self.history("cta_archive", None, end or self.latest)
+        if archived.height == 0:
+            return snap.ctas
+        both = pl.concat([snapshot.conform(archived, CTA_SNAPSHOT_SCHEMA), snap.ctas])
+        return both.unique(subset="cta_id", keep="last", maintain_order=True)
+
+    def archived(self, end: dt.date | None, *, visits: pl.DataFrame | None = None,
+                 cta_ids: list[str] | None = None) -> pl.DataFrame:
+        """The CTAs archived up to ``end`` (their visit ended) of these ``visits``
+        (customer_id, stage, stage_entered_at) or with these ids."""
+        def query(scan: pl.LazyFrame) -> pl.LazyFrame:
+            if visits is not None:
+                scan = scan.join(visits.lazy(), on=snapshot.VISIT, how="semi",
+                                 nulls_equal=True)
+            if cta_ids is not None:
+                scan = scan.filter(pl.col("cta_id").is_in(cta_ids))
+            return scan
+        found = self.history("cta_archive", None, end, query=query)
+        return snapshot.conform(found, CTA_SNAPSHOT_SCHEMA) if found.width else \
+            pl.DataFrame(schema=CTA_SNAPSHOT_SCHEMA)
 
     def start(self, as_of: dt.date, *, prefer: str = "export",
               use_export_stages: bool = True) -> Start:
-        """What a run for ``as_of`` starts from: the stage table and the CTAs of the state's
-        latest date before it (a re-run of a date starts from the day before it), and the
-        hand actions the state holds for ``as_of`` itself (kept when a date is re-run)."""
+        """What a run for ``as_of`` starts from: the stage table and the CTA snapshot of the
+        state's latest date before it (a re-run of a date starts from the day before it),
+        and the hand actions the state holds for ``as_of`` itself (kept when a date is
+        re-run)."""
         base = self.before(as_of)
         actions = self.actions(as_of, as_of) if as_of in self.state.days else None
         if base is None:
             return Start(prefer=prefer, use_export_stages=use_export_stages, actions=actions)
         snap = self.snapshot(base)
+
+        def archived(visits: pl.DataFrame) -> pl.DataFrame:
+            return self.archived(base, visits=visits)
+
         return Start(stages=self.stages(base), ctas=snap.ctas, tasks=snap.tasks, base=base,
-                     prefer=prefer, use_export_stages=use_export_stages, actions=actions)
+                     prefer=prefer, use_export_stages=use_export_stages, actions=actions,
+                     archived=None if snap.complete else archived)
 
     def worklist(self, as_of: dt.date | None = None, *, owner: str | None = None,
                  overdue: bool = False) -> Worklist:
-        """The open CTAs and their tasks on ``as_of`` (default: the latest date)."""
+        """The open CTAs and their tasks on ``as_of`` (default: the latest date). From the
+        date's snapshot, only what the list needs is read (the open CTAs, one owner's)."""
         day = as_of or self.latest
         if day is None:
             empty = snapshot.empty()
             return worklist(empty.ctas, empty.tasks, None)
-        snap = self.snapshot(day, open_only=True)
-        return worklist(snap.ctas, snap.tasks, day, owner=owner, overdue=overdue)
+
+        def read(state: State) -> Worklist:
+            ctas_file, tasks_file = (state.file(day, t) for t in SNAPSHOTS)
+            if ctas_file is None or tasks_file is None:
+                snap = _snapshot(state, day, tasks=True, open_only=True)
+                return worklist(snap.ctas, snap.tasks, day, owner=owner, overdue=overdue)
+            try:
+                return worklist(pl.scan_parquet(ctas_file), pl.scan_parquet(tasks_file), day,
+                                owner=owner, overdue=overdue)
+            except (OSError, pl.exceptions.PolarsError) as err:
+                raise _unreadable(err, ctas_file) from None
+        return self._retry(read)
 
 
 def _snapshot(state: State, day: dt.date, *, tasks: bool, open_only: bool) -> CtaSnapshot:
@@ -196,19 +238,20 @@ def _snapshot(state: State, day: dt.date, *, tasks: bool, open_only: bool) -> Ct
                            else snapshot.empty().tasks)
     built = _rebuild(state, day, tasks=tasks)
     if open_only:
-        return CtaSnapshot(built.open, built.tasks, built.skipped)
+        return replace(built, ctas=built.open)
     return built
 
 
 def _rebuild(state: State, day: dt.date, *, tasks: bool) -> CtaSnapshot:
-    """The snapshot of ``day`` from the nearest earlier snapshot (or none) and the CTA events
-    and hand actions of the dates since. Dates with hand actions end a stretch: their
-    actions apply after that date's events."""
+    """The snapshot of ``day`` from the nearest earlier snapshot and the CTA events and hand
+    actions of the dates since; without one, from every date's (then it holds every CTA:
+    ``complete``). Dates with hand actions end a stretch: their actions apply after that
+    date's events."""
     earlier = [d for d in state.days if d < day
                and all(state.file(d, t) is not None for t in SNAPSHOTS)]
     since = earlier[-1] if earlier else None
     snap = (_snapshot(state, since, tasks=tasks, open_only=False) if since is not None
-            else snapshot.empty())
+            else replace(snapshot.empty(), complete=True))
     days = [d for d in state.days if (since is None or d > since) and d <= day]
     stretch: list[dt.date] = []
     for d in days:
@@ -218,7 +261,15 @@ def _rebuild(state: State, day: dt.date, *, tasks: bool) -> CtaSnapshot:
             continue
         snap = _replay(state, snap, stretch, actions_file, tasks=tasks)
         stretch = []
-    return snap
+    if snap.complete:
+        return snap
+    # the CTAs whose visit ended since the snapshot are in those dates' archives
+    stages_file = state.file(day, "stages")
+    if stages_file is None:
+        return snap
+    stages = _collect(pl.scan_parquet(stages_file), stages_file)
+    keep = (pl.col("status") == OPEN) | snapshot.current_visits(snap.ctas, stages)
+    return replace(snap, ctas=snap.ctas.filter(keep))
 
 
 def _replay(state: State, snap: CtaSnapshot, days: list[dt.date], actions_file: Path | None,
@@ -257,7 +308,10 @@ def _collect(frame: pl.LazyFrame, path: Path) -> pl.DataFrame:
     try:
         return frame.collect()
     except (OSError, pl.exceptions.PolarsError) as err:
-        raise StateError(
-            Problem(f"cannot read the state file: {str(err).splitlines()[0]}", file=str(path),
-                    hint="the state folder was changed by hand or damaged")
-        ) from None
+        raise _unreadable(err, path) from None
+
+
+def _unreadable(err: Exception, path: Path) -> StateError:
+    return StateError(
+        Problem(f"cannot read the state file: {str(err).splitlines()[0]}", file=str(path),
+                hint="the state folder was changed by hand or damaged"))
