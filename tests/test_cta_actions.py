@@ -13,9 +13,13 @@ from typing import Any
 import polars as pl
 import pytest
 from cli_util import lifecycle, snapshot
-from conftest import write_csv
+from conftest import examples, write_csv
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lifecycle_cli import parse_rules
+from lifecycle_cli.ctas import snapshot as cta_snapshot
+from lifecycle_cli.ctas.actions import action_rows, empty_actions
 from lifecycle_cli.jobs.backfill import backfill
 from lifecycle_cli.jobs.cta_actions import act, import_statuses
 from lifecycle_cli.jobs.nightly import run
@@ -345,3 +349,37 @@ def test_a_malformed_import_records_nothing(tmp_path: Path, rows: list[dict[str,
     assert "nothing was written" in proc.stderr
     assert {k: v for k, v in snapshot(n.state).items() if k != "lock"} == {
         k: v for k, v in before.items() if k != "lock"}
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(["close", "snooze", "assign", "done"]),
+                                st.integers(0, 3), st.integers(1, 3), st.integers(0, 6)),
+                      max_size=8),
+       cut=st.integers(0, 8))
+def test_actions_applied_at_once_or_one_by_one_give_the_same_ctas(
+        steps: list[tuple[str, int, int, int]], cut: int) -> None:
+    """A date's actions applied together (a re-run, a backfill) or as they were recorded (the
+    commands, one after another) leave the same CTAs and tasks, row for row."""
+    ids = [f"r:{c}:Onboarding:2026-11-01" for c in range(4)]
+    ctas = pl.DataFrame({
+        "as_of": [D0] * 4, "cta_id": ids, "rule_id": ["r"] * 4,
+        "customer_id": [str(c) for c in range(4)], "name": ["Welcome"] * 4,
+        "owner": ["ann", "bo", "ann", None], "due_on": [day(2)] * 4, "status": ["open"] * 4,
+        "stage": ["Onboarding"] * 4, "stage_entered_at": [D0] * 4})
+    tasks = pl.DataFrame({"cta_id": [i for i in ids for _ in (1, 2)], "seq": [1, 2] * 4,
+                          "task": ["a", "b"] * 4, "owner": ["ann", "zed"] * 4,
+                          "due_on": [day(1), day(5)] * 4})
+    rows = [action_rows(D0, dt.datetime(2026, 11, 2, 9, n, tzinfo=dt.UTC), "ana", action,
+                        [ids[cta]], seqs=[seq] if action == "done" else None,
+                        until=day(until), owner=f"o{until}", reason="r")
+            for n, (action, cta, seq, until) in enumerate(steps)]
+    actions = pl.concat(rows) if rows else empty_actions()
+    start = cta_snapshot.make(ctas, tasks)
+    at_once = cta_snapshot.with_actions(start, actions, D0)
+    first = cta_snapshot.with_actions(start, actions.head(cut), D0)
+    one_by_one = cta_snapshot.with_actions(first, actions.slice(cut), D0)
+    assert at_once.ctas.equals(one_by_one.ctas)
+    assert at_once.tasks.equals(one_by_one.tasks)
+    assert at_once.skipped.height == first.skipped.height + one_by_one.skipped.height
+    closed = at_once.ctas.filter(pl.col("status") == "closed")["cta_id"].to_list()
+    assert not set(closed) & set(at_once.tasks["cta_id"].to_list())  # no tasks of closed ones

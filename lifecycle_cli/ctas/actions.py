@@ -123,11 +123,12 @@ def apply_actions(ctas: pl.DataFrame, tasks: pl.DataFrame | None, actions: pl.Da
         state = state.filter(applies.fill_null(False))
         touched = _on_ctas(touched, state.filter(pl.col("action") != DONE), today)
         mine = _on_tasks(mine, state, today)
-    open_ids = touched.filter(pl.col("status") == OPEN)["cta_id"].implode()
-    mine = mine.filter(pl.col("cta_id").is_in(open_ids))
+    # rows keep their places, so actions applied at once or one by one give the same frames
     ctas = ctas.update(touched, on="cta_id", include_nulls=True)
     if tasks is not None:
-        tasks = pl.concat([tasks.filter(~pl.col("cta_id").is_in(ids)), mine.select(tasks.columns)])
+        closed = touched.filter(pl.col("status") != OPEN)["cta_id"].implode()
+        tasks = tasks.update(mine.select(tasks.columns), on=["cta_id", "seq"],
+                             include_nulls=True).filter(~pl.col("cta_id").is_in(closed))
     return Applied(ctas, tasks, pl.concat(skipped) if skipped else empty_actions())
 
 

@@ -88,9 +88,10 @@ def conform(frame: pl.DataFrame | pl.LazyFrame, schema: dict[str, pl.DataType]) 
 
 
 def _arrange(ctas: pl.DataFrame) -> pl.DataFrame:
-    """The open CTAs first, each part in its own order."""
-    is_open = pl.col("status") == OPEN
-    return pl.concat([ctas.filter(is_open), ctas.filter(~is_open.fill_null(False))])
+    """The open CTAs first, in the order they were created, then the closed ones by id: the
+    same rows in the same order however a date's events and hand actions came."""
+    is_open = (pl.col("status") == OPEN).fill_null(False)
+    return pl.concat([ctas.filter(is_open), ctas.filter(~is_open).sort("cta_id")])
 
 
 def empty() -> CtaSnapshot:
@@ -109,8 +110,9 @@ def make(ctas: pl.DataFrame | pl.LazyFrame | None,
 
 def current_visits(ctas: pl.DataFrame, stages: pl.DataFrame) -> pl.Series:
     """Whether each CTA's visit is its customer's visit in the stage table ``stages``."""
-    visits = stages.select(pl.col("customer_id").cast(pl.String), "stage",
-                           "stage_entered_at").with_columns(pl.lit(True).alias("__current"))
+    mine = stages.filter(pl.col("customer_id").is_in(ctas["customer_id"].unique().implode()))
+    visits = mine.select(pl.col("customer_id").cast(pl.String), "stage",
+                         "stage_entered_at").with_columns(pl.lit(True).alias("__current"))
     return ctas.select(VISIT).join(visits, on=VISIT, how="left", nulls_equal=True,
                                    maintain_order="left")["__current"].fill_null(False)
 
@@ -120,7 +122,8 @@ def after(before: CtaSnapshot | None, events: pl.DataFrame, tasks: pl.DataFrame 
           ) -> CtaSnapshot:
     """The snapshot after ``day``: ``before`` (the snapshot of the date before, None: no
     CTAs yet), the events of the days since (``events``, in date order, and the ``tasks`` of
-    the CTAs they created), then the hand actions recorded on ``day``. With ``stages``
+    the CTAs they created that are still open), then the hand actions recorded on ``day``.
+    With ``stages``
     (the stage table after ``day``), the closed CTAs of visits that ended leave the
     snapshot for the archive; without, the snapshot keeps every CTA."""
     before = before or empty()
@@ -129,16 +132,21 @@ def after(before: CtaSnapshot | None, events: pl.DataFrame, tasks: pl.DataFrame 
         events = events.sort("as_of", maintain_order=True)
     today = events.unique(subset="cta_id", keep="last", maintain_order=True)
     ctas = latest_ctas(before.ctas, today).select(list(CTA_SNAPSHOT_SCHEMA))
-    new_tasks = conform(tasks, TASK_SNAPSHOT_SCHEMA) if tasks is not None else None
-    open_ids = ctas.filter(pl.col("status") == OPEN)["cta_id"].implode()
-    task_rows = before.tasks if new_tasks is None else pl.concat([before.tasks, new_tasks])
-    task_rows = task_rows.filter(pl.col("cta_id").is_in(open_ids))
+    # the tasks of the CTAs open before, less those the events closed, and the new ones
+    # (``tasks`` holds only those of CTAs still open after the events)
+    closed_now = today.filter(pl.col("status") != OPEN)["cta_id"].implode()
+    task_rows = before.tasks.filter(~pl.col("cta_id").is_in(closed_now))
+    if tasks is not None:
+        task_rows = pl.concat([task_rows, conform(tasks, TASK_SNAPSHOT_SCHEMA)])
     applied = apply_actions(ctas, task_rows, actions, day)
     assert applied.tasks is not None
     ctas, archived = applied.ctas, _empty_ctas()
-    if stages is not None:
-        keep = (pl.col("status") == OPEN) | current_visits(ctas, stages)
-        ctas, archived = ctas.filter(keep), ctas.filter(~keep)
+    if stages is not None:  # the open ones stay; of the closed ones, those of visits going on
+        is_open = pl.col("status") == OPEN
+        closed = ctas.filter(~is_open)
+        current = current_visits(closed, stages)
+        ctas = pl.concat([ctas.filter(is_open), closed.filter(current)])
+        archived = closed.filter(~current)
     return CtaSnapshot(_arrange(ctas), applied.tasks, archived, applied.skipped,
                        complete=before.complete and stages is None)
 
