@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from cli_util import lifecycle, snapshot
+from cli_util import ROOT, commands, lifecycle, snapshot
 from conftest import examples, write_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -383,3 +384,23 @@ def test_actions_applied_at_once_or_one_by_one_give_the_same_ctas(
     assert at_once.skipped.height == first.skipped.height + one_by_one.skipped.height
     closed = at_once.ctas.filter(pl.col("status") == "closed")["cta_id"].to_list()
     assert not set(closed) & set(at_once.tasks["cta_id"].to_list())  # no tasks of closed ones
+
+
+def test_each_ctas_command_is_documented_with_its_options_and_has_an_example() -> None:
+    group = commands()["ctas"]
+    assert sorted(group.commands) == ["assign", "close", "done", "import", "snooze"]
+    docs = (ROOT / "docs" / "ctas.md").read_text()
+    for name, command in group.commands.items():
+        assert f"lifecycle ctas {name}" in docs, name
+        options = [opt for param in command.params for opt in param.opts
+                   if opt.startswith("--") and opt != "--help"]
+        missing = [o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])",
+                                                        docs)]
+        assert missing == [], (name, missing)
+        shown = lifecycle("ctas", name, "--help")
+        assert shown.returncode == 0 and "Examples:" in shown.stdout, name
+        assert f"lifecycle ctas {name} " in shown.stdout or "lifecycle ctas --state state " \
+            f"{name}" in shown.stdout, name
+    # the worklist keeps its own options and examples on `lifecycle ctas --help`
+    shown = lifecycle("ctas", "--help")
+    assert "--owner" in shown.stdout and "lifecycle ctas --state state --owner" in shown.stdout

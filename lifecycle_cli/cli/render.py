@@ -454,12 +454,15 @@ def worklist(console: Console, wl: Worklist, owner: str | None) -> None:
         out.append(f"{rule}\n", style="dim")
         for text, style in rows.iter_rows():
             out.append(f"{text}\n", style=style or "")
-    console.print(out, end="", soft_wrap=True, highlight=False)
+    out.rstrip()
+    console.print(out, soft_wrap=True, highlight=False)
 
 
 def _worklist_lines(wl: Worklist, width: int
                     ) -> list[tuple[str, str, str, pl.DataFrame]] | None:
-    """Per owner: its title, the header, the rule under it, and its lines (text, style)."""
+    """Per owner: its title, the header, the rule under it, and its lines (text, style).
+    Each column is as wide as its longest value (capped; longer ones end in "…"), except
+    the last, what to do, which is never cut."""
     items = wl.items
     if items.height == 0:
         return None
@@ -494,9 +497,9 @@ def _worklist_lines(wl: Worklist, width: int
         .then(pl.col("days_overdue").cast(pl.String) + "d").otherwise(blank),
         "customer": pl.when(is_task).then(blank).otherwise(pl.col("customer_id")).fill_null(""),
         "name": pl.when(is_task).then(blank).otherwise(pl.col("customer_name")).fill_null(""),
-        "what": pl.col("what").fill_null(""),
         "priority": pl.when(is_cta).then(pl.col("priority")).otherwise(blank).fill_null(""),
         "stage": pl.when(is_cta).then(pl.col("stage")).otherwise(blank).fill_null(""),
+        "what": pl.col("what").fill_null(""),  # last and whole: a task's text is the point
     }
     if not named:
         del cells["name"]
@@ -506,11 +509,11 @@ def _worklist_lines(wl: Worklist, width: int
     longest = text.select(pl.col(n).str.len_chars().max().fill_null(0) for n in cells).row(0)
     widths = {name: min(max(len(name), int(n)), caps.get(name, 1000))
               for name, n in zip(cells, longest, strict=True)}
-    others = sum(w + 2 for name, w in widths.items() if name != "what")
-    widths["what"] = min(widths["what"], max(20, width - others - 1))
 
     def cell(name: str) -> pl.Expr:
         value, w = pl.col(name), widths[name]
+        if name == "what":
+            return value
         fitted = pl.when(value.str.len_chars() > w).then(
             value.str.slice(0, w - 1) + "…").otherwise(value)
         return fitted.str.pad_start(w) if name == "late" else fitted.str.pad_end(w)
@@ -522,6 +525,7 @@ def _worklist_lines(wl: Worklist, width: int
         .when(pl.col("days_overdue") > 0).then(pl.lit("red")).otherwise(None).alias("style"))
     header = " " + "  ".join(n.rjust(w) if n == "late" else n.ljust(w)
                              for n, w in widths.items())
+    widths["what"] = min(widths["what"], max(4, width - len(header) + widths["what"] - 1))
     rule = " " + "  ".join("─" * w for w in widths.values())
     return [(str(who) if who is not None else "(no owner)", header.rstrip(), rule,
              rows.select("text", "style"))
