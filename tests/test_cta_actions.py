@@ -8,6 +8,8 @@ import datetime as dt
 import getpass
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -404,3 +406,40 @@ def test_each_ctas_command_is_documented_with_its_options_and_has_an_example() -
     # the worklist keeps its own options and examples on `lifecycle ctas --help`
     shown = lifecycle("ctas", "--help")
     assert "--owner" in shown.stdout and "lifecycle ctas --state state --owner" in shown.stdout
+
+
+def test_an_action_on_a_state_a_run_holds_exits_1_and_records_nothing(tmp_path: Path) -> None:
+    n = Nights(tmp_path)
+    n.run(0)
+    before = snapshot(n.state)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys,time\nfrom pathlib import Path\n"
+         "from lifecycle_cli.state.lock import lock\n"
+         "with lock(Path(sys.argv[1]), 'lifecycle run --nightly'):\n"
+         "    print('locked', flush=True); time.sleep(60)", str(n.state)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        proc = lifecycle("ctas", "close", HELLO, "--reason", "x", "--state", n.state)
+        assert proc.returncode == 1 and f"in use by pid {holder.pid}" in proc.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {k: v for k, v in snapshot(n.state).items() if k != "lock"} == {
+        k: v for k, v in before.items() if k != "lock"}
+
+
+def test_check_sees_what_people_did_a_snoozed_or_closed_cta_is_not_past_due(
+        tmp_path: Path) -> None:
+    from lifecycle_cli.compliance.run import check
+
+    n = Nights(tmp_path)
+    n.run(0)
+    n.run(4)  # both welcomes were due on day 2
+    act(n.state, "snooze", [HELLO], until=day(6))
+    found = check(RULES, n.export(), [], day(4), state_dir=n.state).findings
+    past_due = found.filter(pl.col("finding") == "cta_past_due")["detail"].to_list()
+    assert len(past_due) == 1 and OTHER in past_due[0]
+    act(n.state, "close", [OTHER], reason="merged")
+    found = check(RULES, n.export(), [], day(4), state_dir=n.state).findings
+    assert found.filter(pl.col("finding") == "cta_past_due").height == 0
