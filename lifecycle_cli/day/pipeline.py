@@ -363,7 +363,9 @@ def _cta_history(prepared: Prepared) -> pl.DataFrame | None:
     )
     if resumed.height == 0:
         return start.ctas
-    found = start.archived(resumed)
+    found = start.archived(resumed)  # an archive rebuilt twice may hold a CTA twice
+    found = found.unique(subset="cta_id", keep="last", maintain_order=True).filter(
+        ~pl.col("cta_id").is_in(start.ctas["cta_id"].implode()))
     if found.height == 0:
         return start.ctas
     return pl.concat([snapshot.conform(start.ctas, CTA_SNAPSHOT_SCHEMA),
