@@ -4,7 +4,8 @@ CTA snapshot.
 Builds a state folder with 1M customers and a year (and a month) of CTA history, then
 times, each in a fresh process (Python start and imports included):
 
-- ``lifecycle ctas --state S --owner X --overdue`` (the table on standard output);
+- ``lifecycle ctas --state S --owner X --overdue`` (the table on standard output), and the
+  same with ``--stdout`` (CSV: the read without the table's layout);
 - the CTA read of a nightly run: ``StateView.start(next day)`` (the stage table and the
   CTAs the run starts from), and ``StateView.ctas(latest)`` alone;
 
@@ -259,11 +260,12 @@ def main() -> None:
               + ", ".join(f"{t} {n / 2**20:,.1f} MiB" for t, n in sizes.items()), flush=True)
         owner = "CSM 007"
         for label, code in codes.items():
-            worklist, reads, alls = [], [], []
+            worklist, piped, reads, alls = [], [], [], []
+            command = [sys.executable, "-m", "lifecycle_cli", "ctas", "--state", str(state),
+                       "--owner", owner, "--overdue"]
             for _ in range(args.repeat):
-                worklist.append(measure([sys.executable, "-m", "lifecycle_cli", "ctas",
-                                         "--state", str(state), "--owner", owner,
-                                         "--overdue"], code)[:3])
+                worklist.append(measure(command, code)[:3])
+                piped.append(measure([*command, "--stdout"], code)[:3])
                 _, _, rss, out = measure([sys.executable, "-c", READ, str(state), "start"], code)
                 facts = json.loads(out)
                 assert Path(facts["code"]).is_relative_to(code), facts["code"]
@@ -275,6 +277,8 @@ def main() -> None:
                 "worklist_s": statistics.median(w[0] for w in worklist),
                 "worklist_cpu_s": statistics.median(w[1] for w in worklist),
                 "worklist_mib": statistics.median(w[2] for w in worklist),
+                "stdout_s": statistics.median(w[0] for w in piped),
+                "stdout_mib": statistics.median(w[2] for w in piped),
                 "start_s": statistics.median(r[0] for r in reads),
                 "start_mib": statistics.median(r[1] for r in reads),
                 "snapshot_write_s": statistics.median(r[2] for r in reads),
@@ -287,7 +291,8 @@ def main() -> None:
             }
             results.append(row)
             print(f"  {label:6} ctas --owner --overdue {row['worklist_s']:6.2f} s wall "
-                  f"{row['worklist_cpu_s']:6.2f} s CPU {row['worklist_mib']:7,.0f} MiB | "
+                  f"{row['worklist_cpu_s']:6.2f} s CPU {row['worklist_mib']:7,.0f} MiB "
+                  f"(--stdout {row['stdout_s']:5.2f} s {row['stdout_mib']:6,.0f} MiB) | "
                   f"nightly start() {row['start_s']:6.2f} s {row['start_mib']:7,.0f} MiB "
                   f"({row['start_ctas']:,} CTAs) + next snapshot {row['snapshot_write_s']:5.2f} s"
                   f" | ctas() {row['ctas_s']:5.2f} s {row['ctas_mib']:7,.0f} MiB "
