@@ -190,6 +190,7 @@ class Transaction:
     def put(self, day: DayWrite) -> None:
         """Write ``day``'s files under temporary names; `commit` gives them their own (made
         from their content, so a repeated run gives the same names)."""
+        files: dict[str, str] = {}
         partition = f"as_of={day.as_of.isoformat()}"
         tables = {"stages": day.stages, "transitions": day.transitions,
                   "overrides": day.overrides}
@@ -205,7 +206,15 @@ class Transaction:
                  for table, frame in tables.items()}
         manifest = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n")
         blobs["manifest"] = (manifest.encode(), "run-{}.json", "runs")
-        files = self._stage(partition, blobs)
+        try:
+            for key, (data, name, folder) in blobs.items():
+                relative = f"{folder}/{partition}/{name.format(_digest(data))}"
+                final = self.state.path / relative
+                self.staged.append((stage_file(final, data), final))
+                files[key] = relative
+        except OSError as err:
+            self.abandon()
+            raise self._failed(err) from None
         self.days[day.as_of] = DayRecord(files)
 
     def put_tables(self, as_of: dt.date, tables: dict[str, pl.DataFrame]) -> None:
@@ -222,6 +231,7 @@ class Transaction:
 
     def _stage(self, partition: str, blobs: dict[str, tuple[bytes, str, str]]
                ) -> dict[str, str]:
+        """Stage ``blobs`` as `put` does (its loop, for `put_tables`)."""
         files: dict[str, str] = {}
         try:
             for key, (data, name, folder) in blobs.items():
