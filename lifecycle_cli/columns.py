@@ -86,7 +86,9 @@ CTA_SCHEMA: dict[str, Any] = {
     "closed_on": pl.Date(),
     "close_reason": pl.String(),
     "stage_entered_at": pl.Date(),
+    "customer_name": pl.String(),  # the customer's `name` column when the CTA was created
 }
+NAME = "name"  # the customers column (rules name) that gives a customer's display name
 TASK_SCHEMA: dict[str, Any] = {
     "cta_id": pl.String(),
     "customer_id": pl.String(),
@@ -126,6 +128,34 @@ OVERRIDE_SCHEMA: dict[str, Any] = {
     "kept": pl.String(),  # "export" or "state": which one the run started from
 }
 
+# each CTA's latest row on a date (the state's `cta_snapshot`): the CTA's columns, then what
+# people did to it by hand (see lifecycle_cli.ctas.actions)
+CTA_SNAPSHOT_SCHEMA: dict[str, Any] = {
+    **CTA_SCHEMA,
+    "snoozed_until": pl.Date(),  # hidden from the worklist before this date
+    "updated_by": pl.String(),  # who last changed it by hand
+    "updated_at": pl.Datetime("us", "UTC"),  # and when
+}
+# the tasks of the open CTAs on a date (the state's `task_snapshot`)
+TASK_SNAPSHOT_SCHEMA: dict[str, Any] = {
+    **TASK_SCHEMA,
+    "done_on": pl.Date(),  # the as-of date it was marked done (empty: not done)
+    "done_by": pl.String(),
+}
+# what people did to CTAs, recorded on the state's date they acted on (`cta_actions`)
+CTA_ACTION_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date(),  # the state's date whose worklist they acted on
+    "at": pl.Datetime("us", "UTC"),  # when
+    "by": pl.String(),  # who
+    "action": pl.String(),  # close, snooze, assign or done
+    "cta_id": pl.String(),
+    "seq": pl.Int64(),  # done: the task
+    "until": pl.Date(),  # snooze: the date the CTA comes back
+    "owner": pl.String(),  # assign: the new owner
+    "reason": pl.String(),  # close: why
+    "source": pl.String(),  # the command, or the imported file and its line
+}
+
 # -- what commands other than run write --------------------------------------------------------
 # `lifecycle ctas`: a row per open CTA (seq 0) or task
 WORKLIST_SCHEMA: dict[str, Any] = {
@@ -134,6 +164,7 @@ WORKLIST_SCHEMA: dict[str, Any] = {
     "days_overdue": pl.Int64(),  # days past due_on on the as-of date; 0 when not yet due
     "item": pl.String(),  # "cta", or "task" (one of a CTA's playbook tasks)
     "customer_id": pl.String(),
+    "customer_name": pl.String(),  # the customer's `name` column, when the rules have one
     "cta_id": pl.String(),
     "seq": pl.Int64(),  # 0 for the CTA itself, then the task's place in its playbook
     "what": pl.String(),  # the CTA's name or the task

@@ -326,11 +326,14 @@ def test_help_text_fills_its_lines_and_never_breaks_a_sentence_early(
     text = help_text(*([command] if command else []), columns=columns)
     width = min(columns, 80) - 2  # click's help: at most 78 columns
     lines = [line.rstrip() for line in text.splitlines()]
+    group: Any = commands()[command] if command else typer.main.get_command(app)
+    entries = set(getattr(group, "commands", {}))  # a group lists its commands, one a line
     for line, following in zip(lines, lines[1:], strict=False):
         if not line.strip() or not following.strip() or "\\" in line:
             continue
         indent = len(line) - len(line.lstrip())
-        if len(following) - len(following.lstrip()) != indent or line.lstrip().startswith("-"):
+        if len(following) - len(following.lstrip()) != indent or line.lstrip().startswith("-") \
+                or following.split()[0] in entries:
             continue  # a new entry of a list, or an option's own line
         next_word = following.split()[0]
         assert len(line) + 1 + len(next_word) > width, f"{line!r} then {following!r}"

@@ -188,10 +188,11 @@ def test_the_worklist_lists_open_ctas_and_their_tasks(tmp_path: Path) -> None:
     s.run("2026-11-03", [{**NEW[0], "trained": "true"}, NEW[1]])
     state = StateView.open(s.state)
     wl = state.worklist()
+    # each CTA first, its tasks under it (not scattered by due date)
     assert wl.items.select("owner", "due_on", "days_overdue", "item", "customer_id", "seq",
                            "what").rows() == [
-        ("CS Ops", D("2026-11-02"), 1, "task", "002", 1, "Send the welcome pack"),
         ("CS Ops", D("2026-11-03"), 0, "cta", "002", 0, "Welcome"),
+        ("CS Ops", D("2026-11-02"), 1, "task", "002", 1, "Send the welcome pack"),
         ("CS Ops", D("2026-11-06"), 0, "task", "002", 2, "Hold the kickoff"),
         ("ann", D("2026-11-03"), 0, "cta", "001", 0, "Quiet"),
     ]

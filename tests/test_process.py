@@ -157,7 +157,7 @@ def completions(words: str, shell: str = "bash") -> list[str]:
 
 def test_the_command_completes_commands_options_and_choices() -> None:
     assert completions("lifecycle ru") == ["run"]
-    assert completions("lifecycle c") == ["check", "ctas", "completion"]
+    assert completions("lifecycle c") == ["check", "completion", "ctas"]
     assert "--no-dry-run" in completions("lifecycle run --no-")
     assert completions("lifecycle run --format ") == ["csv", "parquet", "xlsx"]
     assert completions("lifecycle report --value arr --qu") == ["--quiet"]

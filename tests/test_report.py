@@ -372,7 +372,8 @@ def test_the_report_counts_the_state_s_ctas(state: Path) -> None:
     rules = load_rules(RULES)
     events = StateView.open(state).history("ctas")
     history = history_from_state(state, rules)
-    assert history.ctas is not None and history.ctas.equals(events)
+    assert history.ctas is not None  # each CTA's latest row: here, each CTA's only event
+    assert history.ctas.select(events.columns).sort("cta_id").equals(events.sort("cta_id"))
     report = build_report(history)
     assert report.ctas is not None and "ctas" in report.tables
     totals = report.ctas.select(pl.col("created", "closed", "open").sum()).row(0)

@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lifecycle_cli import StateView, backfill, load_rules, run
+from lifecycle_cli.jobs.cta_actions import act
+from lifecycle_cli.state.store import SNAPSHOT_DAYS, SNAPSHOTS, DayRecord, State
 
 DAY0 = dt.date(2026, 3, 1)
 STAGES = ["Onboarding", "Launched", "Adopting", "Renewal", "Will Churn", "Churned"]
@@ -74,18 +76,25 @@ def write_exports(folder: Path, customers: list[dict[str, Any]], usage: list[dic
 
 
 KEPT = ("metrics", "values", "totals")  # what a day keeps when the rules need it
+TABLES = ("transitions", "overrides", "ctas", "tasks", "cta_archive", "cta_actions",
+          "worklist", "visits")
 
 
 def records(state: Path) -> dict[str, Any]:
-    """Everything the state decided, day by day (manifests aside: they hold durations)."""
+    """Everything the state decided, day by day (manifests aside: they hold durations): the
+    tables, each CTA's latest row on each date, and the CTA snapshots the state keeps."""
     view = StateView.open(state)
+    snapshots = {d: view.snapshot(d) for d in view.days[-SNAPSHOT_DAYS:]}
     return {
+        "path": state,
         "days": view.days,
         "stages": {d: view.stages(d) for d in view.days},
         **{t: {d: view.table(t, d) for d in view.days} for t in KEPT},
-        **{t: view.history(t) for t in ("transitions", "overrides", "ctas", "tasks")},
+        **{t: view.history(t) for t in TABLES if t not in ("worklist", "visits")},
         "worklist": view.worklist().items,
         "visits": view.visits(),
+        "ctas_on": {d: view.ctas(d).sort("cta_id") for d in view.days},
+        "snapshots": {d: (s.ctas, s.tasks) for d, s in snapshots.items()},
     }
 
 
@@ -97,8 +106,27 @@ def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
             x, y = a[table][day], b[table][day]
             assert (x is None and y is None) or (x is not None and y is not None
                                                  and x.equals(y)), (table, day)
-    for table in ("transitions", "overrides", "ctas", "tasks", "worklist", "visits"):
+        assert a["ctas_on"][day].equals(b["ctas_on"][day]), day
+    for table in TABLES:
         assert a[table].equals(b[table]), table
+    assert a["snapshots"].keys() == b["snapshots"].keys()
+    for day, (ctas, tasks) in a["snapshots"].items():  # the same files, row for row
+        assert ctas.equals(b["snapshots"][day][0]) and tasks.equals(b["snapshots"][day][1])
+    for day in a["days"][-SNAPSHOT_DAYS:]:  # and what the events give, rebuilt
+        assert_snapshot_is_the_events(StateView.open(a["path"]), day)
+
+
+def assert_snapshot_is_the_events(view: StateView, day: dt.date) -> None:
+    """The date's snapshot, and the archive up to it, hold what a state without snapshots
+    rebuilds from the CTA events and hand actions."""
+    old = State.open(view.path)
+    old.days = {d: DayRecord({k: v for k, v in r.files.items() if k not in SNAPSHOTS})
+                for d, r in old.days.items()}
+    rebuilt, kept = StateView(old).snapshot(day), view.snapshot(day)
+    assert rebuilt.complete and not kept.complete
+    assert rebuilt.open.sort("cta_id").equals(kept.open.sort("cta_id")), day
+    assert rebuilt.tasks.sort("cta_id", "seq").equals(kept.tasks.sort("cta_id", "seq")), day
+    assert rebuilt.ctas.sort("cta_id").equals(view.ctas(day).sort("cta_id")), day
 
 
 def assert_decided_alike(a: dict[str, Any], b: dict[str, Any]) -> None:
@@ -107,8 +135,10 @@ def assert_decided_alike(a: dict[str, Any], b: dict[str, Any]) -> None:
     assert a["days"] == b["days"]
     for day in a["days"]:
         assert a["stages"][day].select(decided).equals(b["stages"][day].select(decided)), day
-    for table in ("transitions", "overrides", "ctas", "tasks", "worklist"):
+    for table in TABLES:
         assert a[table].equals(b[table]), table
+    for day in a["days"]:
+        assert a["ctas_on"][day].equals(b["ctas_on"][day]), day
 
 
 @SEAM
@@ -134,6 +164,51 @@ def test_a_backfill_equals_a_shorter_backfill_then_nightly_runs(
         silent, _ = write_exports(folder / "silent", blank, data[1])
         backfill(RULE_SET, None, silent, usage, DAY0, last, folder / "silent-state")
         assert_decided_alike(records(folder / "whole"), records(folder / "silent-state"))
+
+
+def hand_actions(state: Path, draw: Any, label: str) -> None:
+    """Some of what people do to the open CTAs of the state's latest date, drawn."""
+    view = StateView.open(state)
+    for i in range(draw(st.integers(0, 3), label=f"{label} actions")):
+        snap = StateView.open(state).snapshot()  # what the actions before left open
+        ids = snap.open["cta_id"].to_list()
+        if not ids:
+            return
+        cta_id = ids[draw(st.integers(0, len(ids) - 1), label=f"{label} cta {i}")]
+        action = draw(st.sampled_from(["close", "snooze", "assign", "done"]),
+                      label=f"{label} action {i}")
+        seqs = snap.tasks.filter(pl.col("cta_id") == cta_id)["seq"].to_list()
+        if action == "done" and not seqs:
+            action = "assign"
+        day = view.latest
+        assert day is not None
+        act(state, action, [cta_id], by="seam", reason="drawn",
+            until=day + dt.timedelta(days=draw(st.integers(0, 4), label=f"{label} until {i}")),
+            owner=draw(st.sampled_from(["Ana", "Zoe"]), label=f"{label} owner {i}"),
+            seqs=seqs[:1] if action == "done" else None)
+
+
+@SEAM
+@given(data=exports(), days=st.integers(2, 6), split=st.data())
+def test_a_backfill_over_dates_with_hand_actions_holds_what_the_nights_left(
+        tmp_path_factory: Any, data: Any, days: int, split: Any) -> None:
+    """People close, snooze, reassign CTAs and mark tasks done between nightly runs; a
+    backfill over those dates afterwards applies their actions again, on the same dates,
+    and the state holds what it held: the same CTAs, tasks, archive, snapshots, worklist."""
+    k = split.draw(st.integers(1, days - 1), label="k")
+    folder = tmp_path_factory.mktemp("handled")
+    customers, usage = write_exports(folder, *data)
+    nights = folder / "nights"
+    backfill(RULE_SET, None, customers, usage, DAY0, DAY0 + dt.timedelta(days=k - 1), nights)
+    hand_actions(nights, split.draw, f"day {k - 1}")
+    for i in range(k, days):
+        run(RULE_SET, customers, usage, DAY0 + dt.timedelta(days=i), state=nights)
+        hand_actions(nights, split.draw, f"day {i}")
+    replayed = folder / "replayed"
+    shutil.copytree(nights, replayed)
+    backfill(RULE_SET, None, customers, usage, DAY0, DAY0 + dt.timedelta(days=days - 1),
+             replayed)
+    assert_same(records(nights), records(replayed))
 
 
 @SEAM

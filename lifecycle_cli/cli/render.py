@@ -10,6 +10,7 @@ import polars as pl
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..compliance.findings import SEVERITIES, severity
 from ..compliance.run import CheckResult
@@ -17,6 +18,7 @@ from ..ctas.worklist import Worklist
 from ..day.explain import Explanation
 from ..day.pipeline import Day
 from ..jobs.backfill import BackfillResult
+from ..jobs.cta_actions import ActionResult
 from ..jobs.diff import RulesDiff
 from ..jobs.nightly import RunResult
 from ..render.cells import cell, is_share
@@ -475,28 +477,98 @@ def backfill_summary(console: Console, result: BackfillResult, state: Path) -> N
 
 
 def worklist(console: Console, wl: Worklist, owner: str | None) -> None:
-    """A table per owner: each open CTA, its tasks under it, the overdue ones in red."""
+    """A table per owner: each open CTA with its tasks under it, the overdue rows in red.
+    A task whose CTA is someone else's comes under a dim line naming that CTA.
+
+    The lines are made with Polars string expressions and printed as plain text (no
+    markup): a CSM's list can hold thousands of rows, which Rich's Table takes seconds
+    to lay out."""
+    lines = _worklist_lines(wl, console.width)
+    if lines is None:
+        return
+    out = Text()
+    for who, header, rule, rows in lines:
+        out.append(f"{who}\n", style="bold")
+        out.append(f"{header}\n", style="bold")
+        out.append(f"{rule}\n", style="dim")
+        for text, style in rows.iter_rows():
+            out.append(f"{text}\n", style=style or "")
+    out.rstrip()
+    console.print(out, soft_wrap=True, highlight=False)
+
+
+def _worklist_lines(wl: Worklist, width: int
+                    ) -> list[tuple[str, str, str, pl.DataFrame]] | None:
+    """Per owner: its title, the header, the rule under it, and its lines (text, style).
+    Each column is as wide as its longest value (capped; longer ones end in "…"), except
+    the last, what to do, which is never cut."""
     items = wl.items
-    for (who,), rows in items.group_by("owner", maintain_order=True):
-        table = Table(title=escape(str(who) if who is not None else "(no owner)"),
-                      title_justify="left", show_edge=False)
-        for name, justify in (("due", "left"), ("late", "right"), ("customer", "left"),
-                              ("what", "left"), ("priority", "left"), ("stage", "left")):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        for row in rows.iter_rows(named=True):
-            late = row["days_overdue"]
-            style = "red" if late else None
-            what = row["what"] if row["item"] == "cta" else f"  {row['seq']}. {row['what']}"
-            table.add_row(
-                str(row["due_on"] or ""),
-                f"{late}d" if late else "",
-                escape(str(row["customer_id"])),
-                escape(what),
-                escape(row["priority"] or "") if row["item"] == "cta" else "",
-                escape(row["stage"] or "") if row["item"] == "cta" else "",
-                style=style,
-            )
-        console.print(table)
+    if items.height == 0:
+        return None
+    named = items["customer_name"].drop_nulls().len() > 0
+    items = items.with_row_index("__i").with_columns((pl.col("__i") * 2 + 1).alias("__order"))
+    # a task whose CTA is not in this owner's list: a dim line naming the CTA first
+    first = pl.col("__i") == pl.col("__i").min().over("owner", "cta_id")
+    strays = items.filter(first & (pl.col("item") == "task"))
+    ctas = (wl.ctas.select("cta_id", pl.col("name").alias("__cta_name"),
+                           pl.col("owner").alias("__cta_owner"))
+            if wl.ctas.width else pl.DataFrame(schema={"cta_id": pl.String,
+                                                       "__cta_name": pl.String,
+                                                       "__cta_owner": pl.String}))
+    headers = strays.join(ctas, on="cta_id", how="left", maintain_order="left").select(
+        "owner", "customer_id", "customer_name", pl.lit("header").alias("item"),
+        pl.concat_str([pl.coalesce("__cta_name", "cta_id"), pl.lit(" (CTA of "),
+                       pl.col("__cta_owner").fill_null("nobody"), pl.lit(")")]).alias("what"),
+        (pl.col("__order") - 1).alias("__order"))
+    is_cta, is_task = pl.col("item") == "cta", pl.col("item") == "task"
+    shown = pl.concat([
+        items.select(
+            "owner", "customer_id", "customer_name", "item",
+            pl.when(is_task).then(pl.format("  {}. {}", "seq", "what")).otherwise("what")
+            .alias("what"),
+            "__order", "due_on", "days_overdue", "priority", "stage"),
+        headers,
+    ], how="diagonal_relaxed").sort("__order")
+    blank = pl.lit("")
+    cells = {
+        "due": pl.col("due_on").dt.to_string("%Y-%m-%d").fill_null(""),
+        "late": pl.when(pl.col("days_overdue") > 0)
+        .then(pl.col("days_overdue").cast(pl.String) + "d").otherwise(blank),
+        "customer": pl.when(is_task).then(blank).otherwise(pl.col("customer_id")).fill_null(""),
+        "name": pl.when(is_task).then(blank).otherwise(pl.col("customer_name")).fill_null(""),
+        "priority": pl.when(is_cta).then(pl.col("priority")).otherwise(blank).fill_null(""),
+        "stage": pl.when(is_cta).then(pl.col("stage")).otherwise(blank).fill_null(""),
+        "what": pl.col("what").fill_null(""),  # last and whole: a task's text is the point
+    }
+    if not named:
+        del cells["name"]
+    text = shown.select(pl.col("owner"), pl.col("item"), pl.col("days_overdue"),
+                        *(expr.alias(name) for name, expr in cells.items()))
+    caps = {"due": 10, "late": 6, "customer": 20, "name": 30, "priority": 10, "stage": 16}
+    longest = text.select(pl.col(n).str.len_chars().max().fill_null(0) for n in cells).row(0)
+    widths = {name: min(max(len(name), int(n)), caps.get(name, 1000))
+              for name, n in zip(cells, longest, strict=True)}
+
+    def cell(name: str) -> pl.Expr:
+        value, w = pl.col(name), widths[name]
+        if name == "what":
+            return value
+        fitted = pl.when(value.str.len_chars() > w).then(
+            value.str.slice(0, w - 1) + "…").otherwise(value)
+        return fitted.str.pad_start(w) if name == "late" else fitted.str.pad_end(w)
+
+    line = pl.lit(" ") + pl.concat_str([cell(n) for n in cells], separator="  ")
+    styled = text.select(
+        "owner", line.str.strip_chars_end().alias("text"),
+        pl.when(pl.col("item") == "header").then(pl.lit("dim"))
+        .when(pl.col("days_overdue") > 0).then(pl.lit("red")).otherwise(None).alias("style"))
+    header = " " + "  ".join(n.rjust(w) if n == "late" else n.ljust(w)
+                             for n, w in widths.items())
+    widths["what"] = min(widths["what"], max(4, width - len(header) + widths["what"] - 1))
+    rule = " " + "  ".join("─" * w for w in widths.values())
+    return [(str(who) if who is not None else "(no owner)", header.rstrip(), rule,
+             rows.select("text", "style"))
+            for (who,), rows in styled.group_by("owner", maintain_order=True)]
 
 
 def worklist_summary(console: Console, wl: Worklist, owner: str | None,
@@ -508,14 +580,46 @@ def worklist_summary(console: Console, wl: Worklist, owner: str | None,
     tasks = wl.items.height - ctas
     late = wl.items.filter(pl.col("days_overdue") > 0).height
     who = f" for {escape(owner)}" if owner else ""
+    snoozed = f"; {wl.snoozed:,} snoozed CTA(s) not shown" if wl.snoozed else ""
     console.print(f"open as of {wl.as_of}{who}: {ctas:,} CTA(s), {tasks:,} task(s); "
-                  f"{late:,} past due")
+                  f"{late:,} past due{snoozed}")
     if owner and owner.strip().lower() not in {o.strip().lower() for o in wl.owners}:
         hint = did_you_mean(owner, wl.owners)
         console.print(f"[yellow]nobody called {escape(owner)!r} owns an open CTA[/]"
                       + (f"; {escape(hint)}" if hint else ""))
     for path in written:
         console.print(f"wrote {escape(path)}")
+
+
+def actions_summary(console: Console, done: ActionResult) -> None:
+    """What a hand action or an import recorded (or, with --dry-run, would record)."""
+    verbs = {"close": "closed", "snooze": "snoozed", "assign": "reassigned",
+             "done": "marked done"}
+    recorded = done.recorded
+    would = "would record" if done.dry_run else "recorded"
+    for row in recorded.head(20).iter_rows(named=True):
+        what = {"close": f": by hand: {row['reason']}",
+                "snooze": f" until {row['until']}",
+                "assign": f" to {row['owner']}",
+                "done": f": task {row['seq']}"}[row["action"]]
+        console.print(f"{verbs[row['action']]} {escape(row['cta_id'])}{escape(what)}")
+    if recorded.height > 20:
+        console.print(f"... and {recorded.height - 20:,} more")
+    if done.rows:
+        console.print(f"{done.rows:,} row(s) read")
+    for note in done.unchanged:
+        console.print(f"[dim]{escape(note)}[/]")
+    for label, frame in (("name CTAs (or tasks) the state does not hold", done.unknown),
+                         ("have open a CTA the state closed (lifecycle does not reopen CTAs)",
+                          done.not_open)):
+        if frame is not None and frame.height:
+            shown = ", ".join(f"{line} ({cta})" for line, cta in
+                              frame.select("line", "cta_id").head(5).iter_rows())
+            console.print(f"[yellow]warning:[/] {frame.height:,} row(s) {label}, left out: "
+                          f"{escape(shown)}" + (" ..." if frame.height > 5 else ""))
+    by = recorded["by"][0] if recorded.height else None
+    console.print(f"{would} {recorded.height:,} action(s) on the CTAs of {done.as_of}"
+                  + (f", by {escape(by)}" if by else ""))
 
 
 def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],

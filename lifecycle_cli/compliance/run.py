@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ..columns import ID, ROW, STAGE
-from ..ctas.decide import latest_ctas
 from ..day.load import Progress, Tables, UsageSpecs, load, named_paths, no_progress
 from ..day.pipeline import run_day
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
@@ -354,8 +353,8 @@ def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: 
     ctas = None
     if start is not None and records is not None:
         # each CTA's latest row after the as-of date's own, created and closed as `run --state`
-        # would
-        ctas = latest_ctas(start.ctas, day.records()["ctas"])
+        # would, and handled by people (snoozed, closed, reassigned)
+        ctas = day.cta_snapshot.ctas
         overrides = _concat(records.overrides, overrides)
         moves = _concat(records.transitions, moves)
     return Context(

@@ -19,12 +19,13 @@ loops are over CTA rules and playbook tasks.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..columns import CLOSED, CTA_SCHEMA, ENTERED, ID, OPEN, ROW, STAGE, TASK_SCHEMA
+from ..columns import CLOSED, CTA_SCHEMA, ENTERED, ID, NAME, OPEN, ROW, STAGE, TASK_SCHEMA
 from ..engine.builtins import owner as owner_of
 from .triggers import ENTERED_NOW, Firing, trigger
 
@@ -65,6 +66,29 @@ def cta_id_expr(rule_id: pl.Expr, key: pl.Expr, stage: pl.Expr, entered: pl.Expr
     )
 
 
+def due_date(start: dt.date, days: int, *, business: bool = False,
+             holidays: Sequence[dt.date] = ()) -> dt.date:
+    """``days`` after ``start``: calendar days, or with ``business`` the ``days``-th business
+    day after it (Monday to Friday, not one of ``holidays``); 0 business days is ``start``
+    itself, or the next business day when ``start`` is not one."""
+    if not business:
+        return start + dt.timedelta(days=days)
+    series = pl.Series([start], dtype=pl.Date).dt.add_business_days(
+        days, holidays=list(holidays), roll="forward" if days == 0 else "backward")
+    result: dt.date = series.item()
+    return result
+
+
+def cta_rows(frame: pl.DataFrame | None) -> pl.DataFrame:
+    """``frame``'s CTA columns (CTA_SCHEMA; those a state of an older version lacks, empty)."""
+    if frame is None:
+        return pl.DataFrame(schema=CTA_SCHEMA)
+    return frame.select(
+        (pl.col(c) if c in frame.columns else pl.lit(None, dtype=t)).alias(c)
+        for c, t in CTA_SCHEMA.items()
+    )
+
+
 def current(history: pl.DataFrame | None) -> pl.DataFrame:
     """Each CTA's latest row in a history of CTA events (the state's ``ctas`` table)."""
     if history is None or history.height == 0:
@@ -78,8 +102,8 @@ def latest_ctas(latest: pl.DataFrame | None, today: pl.DataFrame) -> pl.DataFram
     """`current` of a history whose `current` is ``latest``, plus a later day's events."""
     if latest is None or latest.height == 0:
         return today
-    return pl.concat([latest.join(today.select("cta_id"), on="cta_id", how="anti"), today],
-                     how="diagonal_relaxed")
+    replaced = pl.col("cta_id").is_in(today["cta_id"].implode())  # today's are few
+    return pl.concat([latest.filter(~replaced), today], how="diagonal_relaxed")
 
 
 def decide_ctas(
@@ -103,7 +127,7 @@ def decide_ctas(
     frame = final.lazy().with_columns(pl.col(ID).cast(pl.String).alias(KEY)).with_columns(
         pl.col(KEY).is_in(entered_now.cast(pl.String).implode()).alias(ENTERED_NOW)
     )
-    before = history if history is not None else pl.DataFrame(schema=CTA_SCHEMA)
+    before = cta_rows(history)
     triggered = pl.concat([_triggered(frame, c, compiled) for c in compiled.ctas],
                           how="vertical")
     if before.height:  # what earlier runs created for the same visit
@@ -126,7 +150,12 @@ def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -
     fires, reason = how.fires(firing), how.reason(firing)
     if cta.close_when is not None:  # nothing to do: it would close at once
         fires = fires & ~cta.close_when.as_condition()
-    due = pl.lit(compiled.as_of + dt.timedelta(days=rule.due_days), dtype=pl.Date)
+    rules = compiled.rules
+    business = rules.business_days if rule.business_days is None else rule.business_days
+    due = pl.lit(due_date(compiled.as_of, rule.due_days, business=business,
+                          holidays=rules.holidays), dtype=pl.Date)
+    name = (pl.col(NAME).cast(pl.String) if NAME in frame.collect_schema()
+            else pl.lit(None, dtype=pl.String))
     fired = frame.filter(fires & pl.col(STAGE).is_not_null()).with_columns(
         cta_id_expr(pl.lit(rule.id), pl.col(KEY), pl.col(STAGE), pl.col(ENTERED)).alias("cta_id"))
     return fired.select(
@@ -148,6 +177,7 @@ def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -
         pl.lit(None, dtype=pl.Date).alias("closed_on"),
         pl.lit(None, dtype=pl.String).alias("close_reason"),
         pl.col(ENTERED).alias("stage_entered_at"),
+        name.alias("customer_name"),
     )
 
 
@@ -234,6 +264,9 @@ def _tasks(created: pl.DataFrame, final: pl.DataFrame, compiled: CompiledRules
         for seq, task in enumerate(tasks, start=1):
             owner = (owner_of(task.owner, None).fill_null(pl.col("owner"))
                      if task.owner is not None else pl.col("owner"))
+            business = next(b for b in (task.business_days, c.rule.business_days,
+                                        rules.business_days) if b is not None)
+            due = due_date(as_of, task.due_days, business=business, holidays=rules.holidays)
             frames.append(mine.select(
                 pl.col(ROW),
                 pl.lit(c.index, dtype=pl.Int64).alias(RULE_INDEX),
@@ -242,7 +275,7 @@ def _tasks(created: pl.DataFrame, final: pl.DataFrame, compiled: CompiledRules
                 pl.lit(seq, dtype=pl.Int64).alias("seq"),
                 pl.lit(task.task, dtype=pl.String).alias("task"),
                 owner.alias("owner"),
-                pl.lit(as_of + dt.timedelta(days=task.due_days), dtype=pl.Date).alias("due_on"),
+                pl.lit(due, dtype=pl.Date).alias("due_on"),
             ))
     if not frames:
         return pl.DataFrame(schema={**TASK_SCHEMA, "customer_id": id_dtype})

@@ -50,6 +50,7 @@ class CTABase(RulesModel):
     stage: str | None = None
     close_when: str | None = None
     due_days: int = Field(default=0, ge=0)
+    business_days: bool | None = None  # None: the rules' top-level business_days
     owner: str | None = None
     playbook: str | None = None
     description: str | None = None

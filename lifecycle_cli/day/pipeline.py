@@ -26,6 +26,7 @@ and derived values on the final stages (`engine.builtins`), decide the CTAs
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ import polars as pl
 from ..columns import (
     BUILTINS,
     COMPUTED_COLUMNS,
+    CTA_SNAPSHOT_SCHEMA,
     DAYS_IN_STAGE,
     ENTERED,
     EXPECTED_DAYS,
@@ -45,7 +47,8 @@ from ..columns import (
     STAGE,
     history_columns,
 )
-from ..ctas.decide import CtaResult, decide_ctas, latest_ctas
+from ..ctas import snapshot
+from ..ctas.decide import CtaResult, decide_ctas
 from ..engine.builtins import final_values, with_builtins
 from ..engine.compile import CompiledRules, compile_rules
 from ..engine.decide import EngineResult, decide
@@ -102,6 +105,8 @@ class Day:
     warnings: list[str] = field(default_factory=list)
     # per customer and stage, the visits that ended up to the day (`history_columns` only)
     totals: pl.DataFrame | None = None
+    # the CTAs the day started from: the start's, and archived ones of visits it resumes
+    cta_history: pl.DataFrame | None = None
 
     @property
     def rules(self) -> Rules:
@@ -218,16 +223,36 @@ class Day:
             records["totals"] = self.totals
         return records
 
+    @functools.cached_property
+    def cta_snapshot(self) -> snapshot.CtaSnapshot:
+        """Each CTA's latest row and the open CTAs' tasks after the day: the snapshot the
+        day starts from, the day's CTA events, then the hand actions the state holds for the
+        day (`Start.actions`). What the state records as the day's CTA snapshot."""
+        start = self.start
+        before = (None if self.cta_history is None else
+                  snapshot.make(self.cta_history, start.tasks, complete=start.archived is None))
+        return snapshot.after(before, _text_ids(self.ctas.ctas), _text_ids(self.ctas.tasks),
+                              start.actions, self.as_of, stages=self.stages)
+
     def next_start(self) -> Start:
         """Where the next day starts, as a state that recorded this day gives it: the day's
-        stage table, each CTA's latest row, the values ``previous()`` reads and the visits'
-        totals. A backfill carries days on with it."""
+        stage table and CTA snapshot, the archive so far, the values ``previous()`` reads
+        and the visits' totals. A backfill carries days on with it."""
         records = self.records()
+        snap, earlier = self.cta_snapshot, self.start.archived
+
+        def archived(visits: pl.DataFrame) -> pl.DataFrame:
+            found = snap.archived.join(visits, on=snapshot.VISIT, how="semi", nulls_equal=True)
+            return found if earlier is None else pl.concat([earlier(visits), found],
+                                                           how="diagonal_relaxed")
+
         return Start(
             stages=self.stages,
-            ctas=latest_ctas(self.start.ctas, records["ctas"]),
+            ctas=snap.ctas,
+            tasks=snap.tasks,
             base=self.as_of,
             prefer=self.start.prefer,
+            archived=archived,
             previous=carried_values(records.get("metrics"), records.get("values"),
                                     self.rules.previous_names),
             totals=records.get("totals"),
@@ -333,8 +358,8 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
         engine.transitions["customer_id"].cast(pl.String),
         prepared.overrides.filter(pl.col("kept") == "export")["customer_id"].cast(pl.String),
     ]).unique()
-    ctas = decide_ctas(final, prepared.compiled, history=prepared.start.ctas,
-                       entered_now=entered)
+    history = _cta_history(prepared)
+    ctas = decide_ctas(final, prepared.compiled, history=history, entered_now=entered)
     progress("building outputs")
     rules = prepared.rules
     stages = stage_table(final, prepared.start.stages, prepared.as_of,
@@ -354,7 +379,39 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
         stages=stages,
         warnings=[*prepared.warnings, *_warnings(engine, final, rules)],
         totals=totals,
+        cta_history=history,
     )
+
+
+def _cta_history(prepared: Prepared) -> pl.DataFrame | None:
+    """The CTAs a day starts from: the start's (the state's snapshot), plus the archived CTAs
+    of the visits the day resumes. A visit the tool begins today starts on the as-of date
+    and is new; a hand edit in the export may put a customer back into an old visit (its
+    stage and start date, or a stage without a date), whose CTAs the rules must not create
+    again (see `lifecycle_cli.ctas.snapshot`)."""
+    start = prepared.start
+    if start.ctas is None or start.archived is None or start.stages is None:
+        return start.ctas
+    visit = ["customer_id", "stage", "stage_entered_at"]
+    base = start.stages.select(visit)
+    now = prepared.started.select(pl.col(ID).cast(pl.String).alias("customer_id"),
+                                  pl.col(STAGE).alias("stage"),
+                                  pl.col(ENTERED).alias("stage_entered_at"))
+    resumed = (
+        now.filter(pl.col("stage").is_not_null()
+                   & pl.col("stage_entered_at").ne_missing(pl.lit(prepared.as_of)))
+        .join(base, on=visit, how="anti", nulls_equal=True)
+        .join(base.select("customer_id"), on="customer_id", how="semi")  # others have none
+    )
+    if resumed.height == 0:
+        return start.ctas
+    found = start.archived(resumed)  # an archive rebuilt twice may hold a CTA twice
+    found = found.unique(subset="cta_id", keep="last", maintain_order=True).filter(
+        ~pl.col("cta_id").is_in(start.ctas["cta_id"].implode()))
+    if found.height == 0:
+        return start.ctas
+    return pl.concat([snapshot.conform(start.ctas, CTA_SNAPSHOT_SCHEMA),
+                      snapshot.conform(found, CTA_SNAPSHOT_SCHEMA)])
 
 
 def check_against_data(

@@ -30,7 +30,7 @@ as unchanged, except that a stage edit takes the export's date when it has one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -55,10 +55,15 @@ class Start:
     """What a day starts from besides the exports: the state's records before it.
 
     ``stages``: the state's stage table after ``base`` (None: no state, or an empty
-    one). ``ctas``: each CTA's latest row up to ``base`` (None: no CTA history, so
-    nothing closes and every CTA is new). ``use_export_stages=False``: the export's
-    stage columns don't speak for this day (a backfill replays past days with
-    today's export); they are still remembered in the next stage table.
+    one). ``ctas``: the CTAs after ``base`` that a run needs, and ``tasks`` the open
+    CTAs' tasks then: the state's CTA snapshot (see `lifecycle_cli.ctas.snapshot`; None:
+    no CTA history, so nothing closes and every CTA is new). ``archived``: the CTAs the
+    state archived before, by visit (given customer_id, stage, stage_entered_at), for a
+    day that resumes an old visit; None when ``ctas`` holds every CTA. ``actions``: the
+    hand actions the state holds for the day itself (a re-run of a date applies them
+    again after its run; see `lifecycle_cli.ctas.actions`). ``use_export_stages=False``:
+    the export's stage columns don't speak for this day (a backfill replays past days
+    with today's export); they are still remembered in the next stage table.
     ``previous``: ``customer_id`` (text) and the values at ``base`` of the names that
     the rules' ``previous()`` reads (see :func:`carried_values`; None: no previous run).
     ``totals``: per customer and stage, the visits that ended up to ``base``
@@ -70,6 +75,9 @@ class Start:
     base: dt.date | None = None
     prefer: str = "export"
     use_export_stages: bool = True
+    tasks: pl.DataFrame | None = None
+    actions: pl.DataFrame | None = None
+    archived: Callable[[pl.DataFrame], pl.DataFrame] | None = None
     previous: pl.DataFrame | None = None
     totals: pl.DataFrame | None = None
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,9 @@ from ..files import file_facts
 from ..metrics.replay import SourcesReplay
 from ..rules.model import Rules
 from ..state.lock import lock
-from ..state.store import State, StateError, Transaction, collect_garbage
+from ..state.store import SNAPSHOT_DAYS, State, StateError, Transaction, collect_garbage
 from ..state.view import StateView
-from .nightly import day_write
+from .nightly import day_write, skipped_actions_warning
 from .summary import build_summary
 
 
@@ -131,10 +131,15 @@ def backfill(
             result = run_day(rules, loaded, day, begin, metrics=metrics)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
                                     state=state_path, base=begin.base,
-                                    replaced=day in state.days, hash_inputs=False)
+                                    replaced=day in state.days, hash_inputs=False,
+                                    warnings=skipped_actions_warning(result))
             summary["inputs"], summary["rules"], summary["command"] = facts, rules_facts, "backfill"
-            txn.put(day_write(result, summary))
-            begin = result.next_start()
+            # the state keeps the snapshots of its latest dates only (see state.store)
+            txn.put(day_write(result, summary, snapshot=day in days[-SNAPSHOT_DAYS:]))
+            # the hand actions recorded on the next day are applied again after its run
+            following = day + dt.timedelta(days=1)
+            begin = replace(result.next_start(), actions=(
+                view.actions(following, following) if following in state.days else None))
             out.days.append(BackfillDay(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,

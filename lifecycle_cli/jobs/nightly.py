@@ -160,6 +160,7 @@ def run(
         warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
         day = run_day(rules, loaded, as_of, view.start(as_of, prefer=prefer, rules=rules),
                       progress=progress)
+        warnings += skipped_actions_warning(day)
         check_moves(day, guards.max_moves)
         replaced = as_of in store.days
         dropped = [d for d in store.days if d > as_of] if rewind else []
@@ -184,9 +185,12 @@ def run(
                      warnings)
 
 
-def day_write(day: Day, manifest: dict[str, Any]) -> DayWrite:
-    """A day's records for the state, with its manifest."""
+def day_write(day: Day, manifest: dict[str, Any], *, snapshot: bool = True) -> DayWrite:
+    """A day's records for the state, with its manifest, the hand actions the state holds
+    for the date (kept: applied again after a re-run), the CTAs whose visit ended and, with
+    ``snapshot``, the day's CTA snapshot."""
     records = day.records()
+    snap = day.cta_snapshot
     return DayWrite(
         as_of=day.as_of,
         stages=records["stages"],
@@ -196,7 +200,22 @@ def day_write(day: Day, manifest: dict[str, Any]) -> DayWrite:
         ctas=records["ctas"],
         tasks=records["tasks"],
         kept={name: records[name] for name in KEPT if name in records},
+        cta_actions=day.start.actions,
+        cta_archive=snap.archived,
+        cta_snapshot=snap.ctas if snapshot else None,
+        task_snapshot=snap.tasks if snapshot else None,
     )
+
+
+def skipped_actions_warning(day: Day) -> list[str]:
+    """A re-run (or backfill) of a date with hand actions whose CTA is no longer open."""
+    skipped = day.cta_snapshot.skipped if day.start.actions is not None else None
+    if skipped is None or skipped.height == 0:
+        return []
+    shown = ", ".join(f"{a} {c}" for a, c in skipped.select("action", "cta_id").head(3).rows())
+    return [f"{skipped.height:,} hand action(s) recorded on {day.as_of} no longer apply: "
+            f"their CTA (or task) is not open after this run ({shown}"
+            + (" ..." if skipped.height > 3 else "") + ")"]
 
 
 def _write_outputs(day: Day, out: str | Path | None, fmt: str, dry_run: bool,

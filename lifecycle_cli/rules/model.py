@@ -149,6 +149,7 @@ class Transition(RulesModel):
 class Task(RulesModel):
     task: str
     due_days: int = Field(default=0, ge=0)
+    business_days: bool | None = None  # None: the CTA rule's, else the rules'
     owner: str | None = None
     description: str | None = None
 
@@ -203,6 +204,8 @@ class Rules(RulesModel):
     ctas: list[SerializeAsAny[CTABase]] = Field(default_factory=list)
     playbooks: dict[str, list[Task]] = Field(default_factory=dict)
     default_owner: str | None = None
+    business_days: bool = False  # due_days count Monday to Friday, except holidays
+    holidays: list[dt.date] = Field(default_factory=list)  # days business days skip
     compliance: Compliance = Field(default_factory=Compliance)
     # the customers output's days_in_<stage>_total and last_entered_<stage> (see day.visits)
     history_columns: bool = False

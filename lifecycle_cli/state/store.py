@@ -8,7 +8,12 @@ Layout::
       stages/as_of=2026-11-01/part-<hash>.parquet       stage table after that day's run
       transitions/as_of=2026-11-01/part-<hash>.parquet  that day's moves
       overrides/as_of=2026-11-01/part-<hash>.parquet    stages changed by hand in the export
-      ctas/..., tasks/...                               CTA events and the tasks they brought
+      ctas/as_of=2026-11-01/part-<hash>.parquet         the CTAs that day created or closed
+      tasks/as_of=2026-11-01/part-<hash>.parquet        the tasks of the CTAs it created
+      cta_actions/as_of=2026-11-01/part-<hash>.parquet  CTAs handled by people on that date
+      cta_archive/as_of=2026-11-01/part-<hash>.parquet  CTAs whose visit ended that date
+      cta_snapshot/as_of=2026-11-01/part-<hash>.parquet   the current CTAs after that date
+      task_snapshot/as_of=2026-11-01/part-<hash>.parquet  the open CTAs' tasks after that date
       metrics/as_of=2026-11-01/part-<hash>.parquet      each customer's metrics that day
       values/as_of=2026-11-01/part-<hash>.parquet       the other values previous() reads
       totals/as_of=2026-11-01/part-<hash>.parquet       visits ended per customer and stage
@@ -16,6 +21,9 @@ Layout::
 
 ``metrics``, ``values`` and ``totals`` are written when the rules need them (metrics,
 ``previous()`` of a customer column or derived value, ``history_columns: true``).
+The two snapshot tables are a compaction of the CTA history (see
+`lifecycle_cli.ctas.snapshot`): only the latest `SNAPSHOT_DAYS` dates keep them,
+so a state grows by the days' events, not by a copy of the CTAs per day.
 
 Every data file is written under a temporary name, fsynced, renamed to a name
 made from its content, and then the index ``state.json`` is replaced in one
@@ -47,8 +55,14 @@ from ..files import fsync_dir, write_atomic
 
 FORMAT = 1
 INDEX = "state.json"
-TABLES = ("stages", "transitions", "overrides", "ctas", "tasks", "metrics", "values", "totals")
+TABLES = ("stages", "transitions", "overrides", "ctas", "tasks", "cta_actions",
+          "cta_archive", "cta_snapshot", "task_snapshot", "metrics", "values", "totals")
 KEPT = ("metrics", "values", "totals")  # the tables a day holds when its rules need them
+# Tables that are a compaction of the others (rebuilt from them when missing): kept only for
+# the latest SNAPSHOT_DAYS dates of the index, enough for a nightly run (it starts from the
+# latest date) and for a re-run of the latest date (it starts from the one before).
+SNAPSHOTS = ("cta_snapshot", "task_snapshot")
+SNAPSHOT_DAYS = 2
 
 
 class StateError(DataError):
@@ -149,10 +163,16 @@ def stage_file(final: Path, data: bytes) -> Path:
     return temp
 
 
-def _parquet_bytes(frame: pl.DataFrame) -> bytes:
+def _parquet_bytes(frame: pl.DataFrame, level: int | None = None) -> bytes:
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    frame.write_parquet(buffer, compression="zstd", compression_level=level, statistics=True)
     return buffer.getvalue()
+
+
+def _table_bytes(table: str, frame: pl.DataFrame) -> bytes:
+    # the snapshots are written every night, whole: the fastest zstd level (half the time,
+    # about the same size at 1M customers, see bench/README.md)
+    return _parquet_bytes(frame, 1 if table in SNAPSHOTS else None)
 
 
 @dataclass
@@ -167,6 +187,11 @@ class DayWrite:
     ctas: pl.DataFrame | None = None  # the day's CTA events (see ctas.py)
     tasks: pl.DataFrame | None = None  # the tasks of the CTAs created that day
     kept: dict[str, pl.DataFrame] = field(default_factory=dict)  # of KEPT: metrics, ...
+    cta_actions: pl.DataFrame | None = None  # CTAs handled by people on that date (kept)
+    cta_archive: pl.DataFrame | None = None  # the closed CTAs whose visit ended that date
+    # each CTA's latest row and the open CTAs' tasks after the day (see ctas/snapshot.py)
+    cta_snapshot: pl.DataFrame | None = None
+    task_snapshot: pl.DataFrame | None = None
 
 
 class Transaction:
@@ -191,17 +216,42 @@ class Transaction:
     def put(self, day: DayWrite) -> None:
         """Write ``day``'s files under temporary names; `commit` gives them their own (made
         from their content, so a repeated run gives the same names)."""
-        files: dict[str, str] = {}
         partition = f"as_of={day.as_of.isoformat()}"
         tables = {"stages": day.stages, "transitions": day.transitions,
                   "overrides": day.overrides}
         if day.ctas is not None and day.tasks is not None:
             tables |= {"ctas": day.ctas, "tasks": day.tasks}
         tables |= {name: frame for name, frame in day.kept.items() if name in KEPT}
-        blobs = {table: (_parquet_bytes(frame), "part-{}.parquet", table)
+        if day.cta_actions is not None and day.cta_actions.height:
+            tables["cta_actions"] = day.cta_actions
+        if day.cta_archive is not None and day.cta_archive.height:
+            tables["cta_archive"] = day.cta_archive
+        if day.cta_snapshot is not None and day.task_snapshot is not None:
+            tables |= {"cta_snapshot": day.cta_snapshot, "task_snapshot": day.task_snapshot}
+        blobs = {table: (_table_bytes(table, frame), "part-{}.parquet", table)
                  for table, frame in tables.items()}
         manifest = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n")
         blobs["manifest"] = (manifest.encode(), "run-{}.json", "runs")
+        self.days[day.as_of] = DayRecord(self._stage(partition, blobs))
+
+    def put_tables(self, as_of: dt.date, tables: dict[str, pl.DataFrame]) -> None:
+        """Replace some tables of a date the state holds (hand actions on CTAs and the
+        snapshots they change); the date's other files stay as they are."""
+        record = self.days.get(as_of)
+        if record is None:
+            raise StateError(Problem(f"the state has no run for {as_of}",
+                                     file=str(self.state.path)))
+        partition = f"as_of={as_of.isoformat()}"
+        blobs = {table: (_table_bytes(table, frame), "part-{}.parquet", table)
+                 for table, frame in tables.items()}
+        self.days[as_of] = DayRecord({**record.files, **self._stage(partition, blobs)})
+
+    def _stage(self, partition: str, blobs: dict[str, tuple[bytes, str, str]]
+               ) -> dict[str, str]:
+        """Write ``blobs`` (key -> bytes, file name pattern, folder) under temporary names in
+        the date's partition; their relative final paths by key. On a failure everything
+        staged is removed, and the state stays as it was."""
+        files: dict[str, str] = {}
         try:
             for key, (data, name, folder) in blobs.items():
                 relative = f"{folder}/{partition}/{name.format(_digest(data))}"
@@ -211,7 +261,7 @@ class Transaction:
         except OSError as err:
             self.abandon(final.parent)  # the folder made for the file that failed, too
             raise self._failed(err) from None
-        self.days[day.as_of] = DayRecord(files)
+        return files
 
     def _failed(self, err: OSError) -> OutputError:
         return OutputError(
@@ -236,8 +286,18 @@ class Transaction:
             del self.days[d]
         return dropped
 
+    def _keep_latest_snapshots(self) -> None:
+        """Snapshots only for the latest SNAPSHOT_DAYS dates; older dates rebuild theirs
+        from the CTA events when asked (see `lifecycle_cli.state.view`)."""
+        recent = set(sorted(self.days)[-SNAPSHOT_DAYS:])
+        for day, record in list(self.days.items()):
+            if day not in recent and any(t in record.files for t in SNAPSHOTS):
+                self.days[day] = DayRecord({k: v for k, v in record.files.items()
+                                            if k not in SNAPSHOTS})
+
     def commit(self) -> None:
         """Replace the index in one rename, then remove the files it no longer names."""
+        self._keep_latest_snapshots()
         index = {
             "format": FORMAT,
             "days": {d.isoformat(): r.to_json() for d, r in sorted(self.days.items())},

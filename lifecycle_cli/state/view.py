@@ -2,7 +2,7 @@
 
 A :class:`StateView` gives, for any as-of date, the stage table, each CTA's
 latest row, the worklist, the manifest, the metrics, the history of moves,
-hand edits and CTA events, the visits, and the start of a day
+hand edits, CTA events and CTAs handled by people, the visits, and the start of a day
 (`lifecycle_cli.day.start.Start`)::
 
     view = StateView.open("state")
@@ -11,6 +11,12 @@ hand edits and CTA events, the visits, and the start of a day
     view.history("transitions", start, end)
     view.metrics(view.latest)               # each customer's metrics that day
     view.visits(start, end)                 # one row per stay of a customer in a stage
+
+CTAs are read from the date's snapshot (`lifecycle_cli.ctas.snapshot`) when
+the state keeps one for it (its latest dates); otherwise from the nearest
+earlier snapshot, or from the start of the history, and the CTA events and
+hand actions of the dates since. States written before snapshots existed read
+the same way, from their events.
 
 Reads take no lock. The index names only complete files and is replaced in
 one rename, but a run that commits while we read may remove a file the old
@@ -25,17 +31,26 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
-from ..columns import CTA_SCHEMA, MOVES_SCHEMA, OPEN, VISIT_SCHEMA
+from ..columns import (
+    CTA_ACTION_SCHEMA,
+    CTA_SNAPSHOT_SCHEMA,
+    MOVES_SCHEMA,
+    OPEN,
+    VISIT_SCHEMA,
+)
+from ..ctas import snapshot
+from ..ctas.snapshot import CtaSnapshot
 from ..ctas.worklist import Worklist, worklist
 from ..day.start import Start, carried_values
 from ..day.visits import add_totals, last_moves, moves_from, visits
 from ..errors import Problem
-from .store import INDEX, State, StateError
+from .store import INDEX, SNAPSHOTS, State, StateError
 
 if TYPE_CHECKING:
     from ..rules.model import Rules
@@ -189,20 +204,65 @@ class StateView:
             return _collect(query(scan) if query else scan, files[0])
         return self._retry(read)
 
+    def actions(self, start: dt.date | None = None, end: dt.date | None = None
+                ) -> pl.DataFrame:
+        """The CTAs handled by people on the dates in [start, end] (CTA_ACTION_SCHEMA), in
+        date order, then in the order they were made."""
+        found = self.history("cta_actions", start, end)
+        return snapshot.conform(found, CTA_ACTION_SCHEMA) if found.width else \
+            pl.DataFrame(schema=CTA_ACTION_SCHEMA)
+
+    def snapshot(self, day: dt.date | None = None, *, tasks: bool = True,
+                 open_only: bool = False) -> CtaSnapshot:
+        """The CTAs a run needs after ``day`` (default: the latest date; see
+        `lifecycle_cli.ctas.snapshot`) and the open CTAs' tasks, hand actions included.
+        ``tasks=False``: the CTAs only (the tasks frame is empty); ``open_only``: the
+        open CTAs only."""
+        day = day or self.latest
+        if day is None:
+            return snapshot.empty()
+        return self._retry(lambda state: _snapshot(state, day, tasks=tasks,
+                                                   open_only=open_only))
+
     def ctas(self, end: dt.date | None = None) -> pl.DataFrame:
-        """Each CTA's latest row as of ``end`` (default: the latest date): its status then."""
-        latest = self.history("ctas", None, end, query=_latest_rows)
-        return latest if latest.width else pl.DataFrame(schema=CTA_SCHEMA)
+        """Each CTA's latest row as of ``end`` (default: the latest date): its status then,
+        hand actions included (CTA_SNAPSHOT_SCHEMA). The date's snapshot and the CTAs
+        archived up to it, or a reduction of the events of a state without snapshots."""
+        snap = self.snapshot(end, tasks=False)
+        if snap.complete:
+            return snap.ctas
+        archived = self.history("cta_archive", None, end or self.latest)
+        if archived.height == 0:
+            return snap.ctas
+        both = pl.concat([snapshot.conform(archived, CTA_SNAPSHOT_SCHEMA), snap.ctas])
+        return both.unique(subset="cta_id", keep="last", maintain_order=True)
+
+    def archived(self, end: dt.date | None, *, visits: pl.DataFrame | None = None,
+                 cta_ids: list[str] | None = None) -> pl.DataFrame:
+        """The CTAs archived up to ``end`` (their visit ended) of these ``visits``
+        (customer_id, stage, stage_entered_at) or with these ids."""
+        def query(scan: pl.LazyFrame) -> pl.LazyFrame:
+            if visits is not None:
+                scan = scan.join(visits.lazy(), on=snapshot.VISIT, how="semi",
+                                 nulls_equal=True)
+            if cta_ids is not None:
+                scan = scan.filter(pl.col("cta_id").is_in(cta_ids))
+            return scan
+        found = self.history("cta_archive", None, end, query=query)
+        return snapshot.conform(found, CTA_SNAPSHOT_SCHEMA) if found.width else \
+            pl.DataFrame(schema=CTA_SNAPSHOT_SCHEMA)
 
     def start(self, as_of: dt.date, *, prefer: str = "export",
               use_export_stages: bool = True, rules: Rules | None = None) -> Start:
-        """What a run for ``as_of`` starts from: the stage table and the CTAs of the state's
-        latest date before it (a re-run of a date starts from the day before it). With
-        ``rules``, also what they read from that run: the values of the names their
-        ``previous()`` reads, and with ``history_columns`` the visits' totals."""
+        """What a run for ``as_of`` starts from: the stage table and the CTA snapshot of the
+        state's latest date before it (a re-run of a date starts from the day before it),
+        and the hand actions the state holds for ``as_of`` itself (kept when a date is
+        re-run). With ``rules``, also what they read from that run: the values of the
+        names their ``previous()`` reads, and with ``history_columns`` the visits' totals."""
         base = self.before(as_of)
+        actions = self.actions(as_of, as_of) if as_of in self.state.days else None
         if base is None:
-            return Start(prefer=prefer, use_export_stages=use_export_stages)
+            return Start(prefer=prefer, use_export_stages=use_export_stages, actions=actions)
         previous = totals = None
         if rules is not None:
             names = rules.previous_names
@@ -212,21 +272,104 @@ class StateView:
                                           self.table("values", base, wanted), names)
             if rules.history_columns:
                 totals = self.totals(base)
-        return Start(stages=self.stages(base), ctas=self.ctas(base), base=base, prefer=prefer,
-                     use_export_stages=use_export_stages, previous=previous, totals=totals)
+        snap = self.snapshot(base)
+
+        def archived(visits: pl.DataFrame) -> pl.DataFrame:
+            return self.archived(base, visits=visits)
+
+        return Start(stages=self.stages(base), ctas=snap.ctas, tasks=snap.tasks, base=base,
+                     prefer=prefer, use_export_stages=use_export_stages, actions=actions,
+                     archived=None if snap.complete else archived, previous=previous,
+                     totals=totals)
 
     def worklist(self, as_of: dt.date | None = None, *, owner: str | None = None,
                  overdue: bool = False) -> Worklist:
-        """The open CTAs and their tasks on ``as_of`` (default: the latest date)."""
+        """The open CTAs and their tasks on ``as_of`` (default: the latest date). From the
+        date's snapshot, only what the list needs is read (the open CTAs, one owner's)."""
         day = as_of or self.latest
         if day is None:
-            return worklist(pl.DataFrame(schema=CTA_SCHEMA), pl.DataFrame(), None)
-        latest = self.ctas(day)
-        open_ids = latest.filter(pl.col("status") == OPEN).select("cta_id")
-        tasks = self.history("tasks", None, day,
-                             query=lambda scan: scan.join(open_ids.lazy(), on="cta_id",
-                                                          how="semi"))
-        return worklist(latest, tasks, day, owner=owner, overdue=overdue)
+            empty = snapshot.empty()
+            return worklist(empty.ctas, empty.tasks, None)
+
+        def read(state: State) -> Worklist:
+            ctas_file, tasks_file = (state.file(day, t) for t in SNAPSHOTS)
+            if ctas_file is None or tasks_file is None:
+                snap = _snapshot(state, day, tasks=True, open_only=True)
+                return worklist(snap.ctas, snap.tasks, day, owner=owner, overdue=overdue)
+            try:
+                return worklist(pl.scan_parquet(ctas_file), pl.scan_parquet(tasks_file), day,
+                                owner=owner, overdue=overdue)
+            except (OSError, pl.exceptions.PolarsError) as err:
+                raise _unreadable(err, ctas_file) from None
+        return self._retry(read)
+
+
+def _snapshot(state: State, day: dt.date, *, tasks: bool, open_only: bool) -> CtaSnapshot:
+    """`StateView.snapshot` on one reading of the index."""
+    ctas_file, tasks_file = (state.file(day, t) for t in SNAPSHOTS)
+    if ctas_file is not None and tasks_file is not None:  # the date's own snapshot
+        ctas = pl.scan_parquet(ctas_file)
+        if open_only:
+            ctas = ctas.filter(pl.col("status") == OPEN)
+        return CtaSnapshot(_collect(ctas, ctas_file),
+                           _collect(pl.scan_parquet(tasks_file), tasks_file) if tasks
+                           else snapshot.empty().tasks)
+    built = _rebuild(state, day, tasks=tasks)
+    if open_only:
+        return replace(built, ctas=built.open)
+    return built
+
+
+def _rebuild(state: State, day: dt.date, *, tasks: bool) -> CtaSnapshot:
+    """The snapshot of ``day`` from the nearest earlier snapshot and the CTA events and hand
+    actions of the dates since; without one, from every date's (then it holds every CTA:
+    ``complete``). Dates with hand actions end a stretch: their actions apply after that
+    date's events."""
+    earlier = [d for d in state.days if d < day
+               and all(state.file(d, t) is not None for t in SNAPSHOTS)]
+    since = earlier[-1] if earlier else None
+    snap = (_snapshot(state, since, tasks=tasks, open_only=False) if since is not None
+            else replace(snapshot.empty(), complete=True))
+    days = [d for d in state.days if (since is None or d > since) and d <= day]
+    stretch: list[dt.date] = []
+    for d in days:
+        stretch.append(d)
+        actions_file = state.file(d, "cta_actions")
+        if actions_file is None and d != day:
+            continue
+        snap = _replay(state, snap, stretch, actions_file, tasks=tasks)
+        stretch = []
+    if snap.complete:
+        return snap
+    # the CTAs whose visit ended since the snapshot are in those dates' archives
+    stages_file = state.file(day, "stages")
+    if stages_file is None:
+        return snap
+    stages = _collect(pl.scan_parquet(stages_file), stages_file)
+    keep = (pl.col("status") == OPEN) | snapshot.current_visits(snap.ctas, stages)
+    return replace(snap, ctas=snap.ctas.filter(keep))
+
+
+def _replay(state: State, snap: CtaSnapshot, days: list[dt.date], actions_file: Path | None,
+            *, tasks: bool) -> CtaSnapshot:
+    """``snap`` carried over ``days``' CTA events, then the last day's hand actions."""
+    first, last = days[0], days[-1]
+    event_files = state.files("ctas", first, last)
+    events = (_collect(_latest_rows(_scan(event_files)), event_files[0]) if event_files
+              else snapshot.empty().ctas)
+    task_rows = None
+    if tasks:
+        # the stretch's tasks belong to CTAs created in it, whose latest row is among its
+        # events: only those of the open ones are read
+        open_ids = events.filter(pl.col("status") == OPEN).select("cta_id").lazy()
+        task_files = state.files("tasks", first, last)
+        task_rows = (_collect(_scan(task_files).join(open_ids, on="cta_id", how="semi"),
+                              task_files[0]) if task_files else None)
+    actions = None
+    if actions_file is not None:
+        actions = snapshot.conform(_collect(pl.scan_parquet(actions_file), actions_file),
+                                   CTA_ACTION_SCHEMA)
+    return snapshot.after(snap, events, task_rows, actions, last)
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:
@@ -243,7 +386,10 @@ def _collect(frame: pl.LazyFrame, path: Path) -> pl.DataFrame:
     try:
         return frame.collect()
     except (OSError, pl.exceptions.PolarsError) as err:
-        raise StateError(
-            Problem(f"cannot read the state file: {str(err).splitlines()[0]}", file=str(path),
-                    hint="the state folder was changed by hand or damaged")
-        ) from None
+        raise _unreadable(err, path) from None
+
+
+def _unreadable(err: Exception, path: Path) -> StateError:
+    return StateError(
+        Problem(f"cannot read the state file: {str(err).splitlines()[0]}", file=str(path),
+                hint="the state folder was changed by hand or damaged"))
