@@ -1,0 +1,81 @@
+"""The seam between a day's pipeline and an SQL engine that computes its heavy part.
+
+`lifecycle run --engine duckdb|spark` hands the engine the customers (as the
+pipeline typed and merged them with the state) and the usage sources, runs the
+rules compiled to SQL (`lifecycle_cli.sql`) on it, and takes back Polars frames.
+Everything else (CTAs, outputs, the state) stays in Polars, so the output files
+are the same whichever engine ran.
+
+A :class:`Backend` is one engine's connection. Backends register themselves by
+name with :func:`register`; `polars` is not a backend (it is the pipeline's own
+code path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..inputs.usage import Usage
+
+POLARS = "polars"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Which engine computes a day's heavy part, and its settings (from the command line)."""
+
+    name: str = POLARS
+    timezone: str = "UTC"  # the rules' time zone: the session's, for calendar days
+    spark_master: str = "local[*]"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_polars(self) -> bool:
+        return self.name == POLARS
+
+
+class Backend(Protocol):
+    """One SQL engine's connection, for one day or a whole backfill."""
+
+    dialect: str  # sqlglot's name for the SQL it runs: "duckdb", "spark"
+
+    def register_frame(self, name: str, frame: pl.DataFrame) -> None:
+        """Make a Polars frame (customers, a lookup) a table or view called ``name``."""
+
+    def register_usage(self, name: str, usage: Usage) -> None:
+        """Make a usage source a table or view called ``name``, with the columns of
+        ``usage.schema`` (the rules' names and types). The backend may read the files
+        itself (Parquet, with renames and casts in SQL) or stream ``usage.rows``."""
+
+    def execute(self, statements: list[str]) -> None:
+        """Run SQL statements in order (CREATE TEMP VIEW/TABLE ... AS SELECT ...)."""
+
+    def fetch(self, table: str) -> pl.DataFrame:
+        """A table or view as a Polars frame."""
+
+    def close(self) -> None:
+        """Release the connection (a Spark session is kept for the process)."""
+
+
+BackendFactory = Callable[[EngineChoice], Backend]
+_BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register(name: str, factory: BackendFactory) -> None:
+    """Make ``--engine NAME`` available: ``factory(choice)`` opens a connection."""
+    _BACKENDS[name] = factory
+
+
+def names() -> list[str]:
+    """Every engine ``--engine`` takes: polars, then the registered backends."""
+    return [POLARS, *_BACKENDS]
+
+
+def open_backend(choice: EngineChoice) -> Backend:
+    """A connection to the chosen engine; KeyError for a name nobody registered."""
+    return _BACKENDS[choice.name](choice)
