@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
+from sqlglot import exp
 
 from ..columns import (
     DAYS_IN_STAGE,
@@ -39,7 +40,7 @@ from . import script
 from .backend import Backend
 
 CUSTOMERS = "lc_customers"
-DECIDED = "lc_decided"
+DECIDED = script.DECIDED
 
 
 def usage_table(name: str) -> str:
@@ -81,12 +82,12 @@ def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
             lookup=(lookup_table(name), usage.lookup.key) if usage.lookup is not None else None)
     dialect = backend.dialect
     query = script.metrics_query(rules, tables, CUSTOMERS, shape.kinds, as_of, dialect)
-    backend.execute([f"CREATE OR REPLACE TEMP TABLE lc_metrics AS {query.sql(dialect)}"])
+    backend.execute([_create("lc_metrics", query, dialect)])
     values = backend.fetch("lc_metrics")
     by_source: dict[str, dict[str, int]] = {}
     for name, source in tables.items():
-        counts_sql = script.counts_query(source, CUSTOMERS, as_of).sql(dialect)
-        backend.execute([f"CREATE OR REPLACE TEMP TABLE lc_counts AS {counts_sql}"])
+        backend.execute([_create("lc_counts", script.counts_query(source, CUSTOMERS, as_of),
+                                 dialect)])
         row = backend.fetch("lc_counts").row(0, named=True)
         by_source[name] = {key: int(value or 0) for key, value in row.items()}
     # the customers' order and the Polars path's dtypes
@@ -108,19 +109,26 @@ def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> En
     dialect = backend.dialect
     state = state.sort(ROW)
     backend.register_frame(CUSTOMERS, state)
-    query = script.decision_query(compiled, state.columns, CUSTOMERS, dialect)
-    backend.execute([f"CREATE OR REPLACE TEMP TABLE {DECIDED} AS {query.sql(dialect)}"])
+    steps = script.decision_steps(compiled, state.columns, CUSTOMERS, dialect)
+    backend.execute([_create(name, query, dialect) for name, query in steps])
     statements = {
         "lc_final": script.final_stages_query(DECIDED),
         "lc_moves": script.moves_query(compiled, DECIDED),
         "lc_loops": script.loops_query(compiled, DECIDED),
         "lc_pending": script.pending_query(DECIDED),
     }
-    backend.execute([f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(dialect)}"
-                     for name, q in statements.items()])
+    backend.execute([_create(name, q, dialect) for name, q in statements.items()])
     final = backend.fetch("lc_final")
     moves, loops, pending = (backend.fetch(n) for n in ("lc_moves", "lc_loops", "lc_pending"))
     return result_from(state, compiled, final, moves, loops, pending)
+
+
+def _create(name: str, query: Any, dialect: str) -> str:
+    """``CREATE OR REPLACE TEMPORARY TABLE name AS query`` in the backend's dialect (Spark:
+    a temporary view, which its backend may cache); the query's tree is not copied."""
+    create = exp.Create(this=exp.to_table(name), kind="TABLE", replace=True, expression=query,
+                        properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    return str(create.sql(dialect=dialect, copy=False))
 
 
 def _rule_ids(compiled: CompiledRules) -> dict[int, str]:
