@@ -33,6 +33,7 @@ from ..engine.builtins import with_builtins
 from ..engine.compile import CompiledRules
 from ..engine.decide import EngineResult
 from ..expressions import kind_of
+from ..inputs.formats import PARQUET, format_of
 from ..inputs.usage import Usage
 from ..metrics.compute import MetricsResult, compute_metrics, metric_columns
 from ..rules.model import Rules
@@ -60,6 +61,42 @@ def used_columns(rules: Rules, usage: Usage) -> list[str]:
     return [c for c in dict.fromkeys(wanted) if c in rows]
 
 
+def parquet_columns(rules: Rules, usage: Usage, columns: list[str], dialect: str
+                    ) -> dict[str, str] | None:
+    """For a source of Parquet files that an engine can read itself: each used column (the
+    rules' name) as SQL over the files' own columns, with the renames and the casts the
+    Polars scan makes (`inputs.usage.scan_usage`); None when a column needs more (text
+    timestamps to parse, a lookup key to clean): then the rows are streamed from Polars."""
+    if not usage.paths or any(format_of(p) is not PARQUET for p in usage.paths) \
+            or usage.only is not None:
+        return None
+    try:
+        files = pl.scan_parquet([str(p) for p in usage.paths]).collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    target = usage.rows.collect_schema()
+    out: dict[str, str] = {}
+    for name in columns:
+        external = rules.source_column(usage.name, name)
+        have, want = files.get(external), target.get(name)
+        if have is None or want is None:
+            return None
+        value: exp.Expression = exp.column(exp.to_identifier(external, quoted=True))
+        if have == want:
+            pass
+        elif name == TIMESTAMP and want == pl.Datetime("us") and (
+                have == pl.Date or isinstance(have, pl.Datetime)):
+            # a zoned timestamp becomes the session's (the rules') local time, as in Polars
+            value = exp.cast(value, exp.DataType.build("TIMESTAMP"))
+        elif name == ID and usage.lookup is None and want in (pl.String, pl.Int64):
+            value = exp.TryCast(this=value, to=exp.DataType.build(
+                "VARCHAR" if want == pl.String else "BIGINT"), safe=True)
+        else:
+            return None
+        out[name] = value.sql(dialect=dialect)
+    return out
+
+
 def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
             customer_ids: pl.DataFrame, as_of: dt.date) -> MetricsResult:
     """`metrics.compute.compute_metrics` on the engine: the same values and counts."""
@@ -74,8 +111,13 @@ def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
     for name, usage in sources.items():
         if usage.lookup is not None:
             backend.register_frame(lookup_table(name), usage.lookup.table)
-        used = usage.rows.select(used_columns(rules.for_source(name), usage))
-        backend.register_usage(usage_table(name), dataclasses.replace(usage, rows=used))
+        columns = used_columns(rules.for_source(name), usage)
+        native = parquet_columns(rules, usage, columns, backend.dialect)
+        if native is not None and hasattr(backend, "register_parquet"):
+            backend.register_parquet(usage_table(name), [str(p) for p in usage.paths], native)
+        else:
+            used = usage.rows.select(columns)
+            backend.register_usage(usage_table(name), dataclasses.replace(usage, rows=used))
         kinds = {c: kind_of(t) for c, t in usage.schema.items()}
         tables[name] = script.SourceTable(
             usage_table(name), kinds,
