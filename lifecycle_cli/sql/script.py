@@ -10,15 +10,20 @@ Two parts, each a ``SELECT`` built with sqlglot's builders:
   registered aggregation has its SQL form in :data:`AGGREGATION_SQL`.
 - :func:`decision_query`: over the customers with their metrics (the columns the
   pipeline's ``Prepared.state`` has), the steps of `lifecycle_cli.engine.decide`
-  unrolled up to ``max_hops``: the initial stage; per hop the built-ins and derived
-  values afresh, the winner by priority then file order, movers only after hop 1,
-  the loop refusal with one boolean column per stage (``__v0``, ``__v1``...: the
-  stages each customer held in this run); then one more evaluation for ``pending``.
-  Its rows are the customers with, per hop ``k``, ``__from_k``, ``__to_k``,
-  ``__rule_k`` (the rule's place in the file), ``__moved_k``, ``__loop_k``
-  (``__reason_k`` with ``reasons``), and ``__pending``: what
-  :func:`transitions_query`, :func:`loops_query`, :func:`pending_query` and
-  :func:`customers_query` read.
+  unrolled up to ``max_hops``: the initial stage (``lc_h0``); per hop the built-ins
+  and derived values afresh, the winner by priority then file order, the loop
+  refusal with one boolean column per stage (``__v0``, ``__v1``...: the stages each
+  customer held in this run). Hop ``k`` evaluates only the movers of hop ``k-1``
+  (``lc_a{k-1}``; everyone in hop 1), keeps the customers with a winner
+  (``lc_x{k}``), their record (``lc_r{k}``) and the movers in their new stage
+  (``lc_a{k}``); one more evaluation finds ``pending``. ``lc_decided`` joins them:
+  one row per customer with its final stage and, per hop ``k``, ``__from_k``,
+  ``__to_k``, ``__rule_k`` (the rule's place in the file), ``__moved_k``,
+  ``__loop_k`` (``__reason_k`` with ``reasons``), and ``__pending``: what
+  :func:`transitions_query`, :func:`moves_query`, :func:`loops_query`,
+  :func:`pending_query` and :func:`final_query` read. :func:`decision_steps` gives
+  the steps to materialise one by one (an engine), :func:`decision_query` all of
+  them as one query (a dbt model).
 
 The meaning of each expression is pinned by `lifecycle_cli.sql.expressions`.
 """
