@@ -145,12 +145,30 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
         for name, q in reversed(steps):
             query = _with_first(query, name, q)
         return head + query.sql(dialect=dialect, pretty=True) + ";\n"
-    statements = [exp.Create(this=exp.to_table(name), kind="TABLE", expression=q,
-                             properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
-                  for name, q in steps]
+    zone = _session_zone(dialect, rules.timezone)
+    if zone:
+        head += zone + ";\n\n"
+    statements = [script.temporary_table(name, q, dialect) for name, q in steps]
     statements += [exp.Create(this=exp.to_table(tables.prefix + name), kind="TABLE",
                               expression=q) for name, q in outputs.items()]
     return head + "".join(s.sql(dialect=dialect, pretty=True) + ";\n\n" for s in statements)
+
+
+_ZONE = {
+    "duckdb": "SET TimeZone = {zone}",
+    "postgres": "SET TIME ZONE {zone}",
+    "snowflake": "ALTER SESSION SET TIMEZONE = {zone}",
+    "spark": "SET spark.sql.session.timeZone = {zone}",
+    "databricks": "SET TIME ZONE {zone}",
+}
+
+
+def _session_zone(dialect: str, timezone: str) -> str | None:
+    """The statement that sets the session's time zone to the rules' (calendar days of a
+    zoned timestamp are taken in it); BigQuery has none: its timestamps are UTC."""
+    if dialect not in _ZONE:
+        return None
+    return _ZONE[dialect].format(zone="'" + timezone.replace("'", "''") + "'")
 
 
 def _with_first(query: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:

@@ -176,9 +176,8 @@ def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> En
 
 def _create(name: str, query: Any, dialect: str) -> str:
     """``CREATE OR REPLACE TEMPORARY TABLE name AS query`` in the backend's dialect (Spark:
-    a temporary view, which its backend may cache); the query's tree is not copied."""
-    create = exp.Create(this=exp.to_table(name), kind="TABLE", replace=True, expression=query,
-                        properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    ``CACHE TABLE``, see `script.temporary_table`); the query's tree is not copied."""
+    create = script.temporary_table(name, query, dialect, replace=True)
     return str(create.sql(dialect=dialect, copy=False))
 
 

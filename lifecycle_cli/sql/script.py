@@ -699,3 +699,14 @@ def final_stages_query(decided: str) -> exp.Select:
     """ROW, STAGE, ENTERED after the day, in input order."""
     return exp.select(column(ROW), column(STAGE), column(ENTERED)).from_(
         _table(decided)).order_by(column(ROW))
+
+
+def temporary_table(name: str, query: exp.Expression, dialect: str, *,
+                    replace: bool = False) -> exp.Expression:
+    """A step's table for the rest of the session: ``CREATE TEMPORARY TABLE name AS query``;
+    on Spark and Databricks (no temporary tables; a temporary view would be computed again
+    by each step that reads it) ``CACHE TABLE name AS query``."""
+    if dialect in ("spark", "databricks"):
+        return exp.Cache(this=exp.to_table(name), expression=query, lazy=False)
+    return exp.Create(this=exp.to_table(name), kind="TABLE", replace=replace, expression=query,
+                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
