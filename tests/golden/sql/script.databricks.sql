@@ -1,5 +1,7 @@
 -- lifecycle 0.1.0: B2B SaaS lifecycle as of 2026-11-01, dialect databricks
-CREATE TEMPORARY VIEW lc_input AS
+SET TIME ZONE 'UTC';
+
+CACHE TABLE lc_input AS
 SELECT
   ROW_NUMBER() OVER (ORDER BY `customer_id` NULLS LAST) - 1 AS `__row`,
   `customer_id` AS `customer_id`,
@@ -14,7 +16,7 @@ SELECT
   CAST(`stage_entered_at` AS DATE) AS `stage_entered_at`
 FROM customers;
 
-CREATE TEMPORARY VIEW lc_metrics AS
+CACHE TABLE lc_metrics AS
 SELECT
   c.`customer_id` AS `customer_id`,
   COALESCE(s0.`logins_30d`, 0) AS `logins_30d`,
@@ -64,7 +66,7 @@ LEFT JOIN (
 ) AS s0
   ON c.`customer_id` = s0.`customer_id`;
 
-CREATE TEMPORARY VIEW lc_state AS
+CACHE TABLE lc_state AS
 SELECT
   i.*,
   m.`logins_30d`,
@@ -76,7 +78,7 @@ FROM lc_input AS i
 LEFT JOIN lc_metrics AS m
   ON i.`customer_id` = m.`customer_id`;
 
-CREATE TEMPORARY VIEW lc_h0 AS
+CACHE TABLE lc_h0 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -108,7 +110,7 @@ SELECT
   COALESCE(COALESCE(`stage`, 'Onboarding') = 'Churned', FALSE) AS `__v5`
 FROM `lc_state`;
 
-CREATE TEMPORARY VIEW lc_x1 AS
+CACHE TABLE lc_x1 AS
 WITH e1_b AS (
   SELECT
     *,
@@ -246,7 +248,7 @@ WHERE
     `__win` IS NULL
   );
 
-CREATE TEMPORARY VIEW lc_r1 AS
+CACHE TABLE lc_r1 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -295,7 +297,7 @@ SELECT
   END AS `reason`
 FROM lc_x1;
 
-CREATE TEMPORARY VIEW lc_a1 AS
+CACHE TABLE lc_a1 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -337,7 +339,7 @@ FROM lc_x1
 WHERE
   `__go`;
 
-CREATE TEMPORARY VIEW lc_x2 AS
+CACHE TABLE lc_x2 AS
 WITH e2_b AS (
   SELECT
     *,
@@ -475,7 +477,7 @@ WHERE
     `__win` IS NULL
   );
 
-CREATE TEMPORARY VIEW lc_r2 AS
+CACHE TABLE lc_r2 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -524,7 +526,7 @@ SELECT
   END AS `reason`
 FROM lc_x2;
 
-CREATE TEMPORARY VIEW lc_a2 AS
+CACHE TABLE lc_a2 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -566,7 +568,7 @@ FROM lc_x2
 WHERE
   `__go`;
 
-CREATE TEMPORARY VIEW lc_x3 AS
+CACHE TABLE lc_x3 AS
 WITH e3_b AS (
   SELECT
     *,
@@ -704,7 +706,7 @@ WHERE
     `__win` IS NULL
   );
 
-CREATE TEMPORARY VIEW lc_r3 AS
+CACHE TABLE lc_r3 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -753,7 +755,7 @@ SELECT
   END AS `reason`
 FROM lc_x3;
 
-CREATE TEMPORARY VIEW lc_a3 AS
+CACHE TABLE lc_a3 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -795,7 +797,7 @@ FROM lc_x3
 WHERE
   `__go`;
 
-CREATE TEMPORARY VIEW lc_x4 AS
+CACHE TABLE lc_x4 AS
 WITH e4_b AS (
   SELECT
     *,
@@ -933,7 +935,7 @@ WHERE
     `__win` IS NULL
   );
 
-CREATE TEMPORARY VIEW lc_r4 AS
+CACHE TABLE lc_r4 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -982,7 +984,7 @@ SELECT
   END AS `reason`
 FROM lc_x4;
 
-CREATE TEMPORARY VIEW lc_a4 AS
+CACHE TABLE lc_a4 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -1024,7 +1026,7 @@ FROM lc_x4
 WHERE
   `__go`;
 
-CREATE TEMPORARY VIEW lc_x5 AS
+CACHE TABLE lc_x5 AS
 WITH e5_b AS (
   SELECT
     *,
@@ -1162,7 +1164,7 @@ WHERE
     `__win` IS NULL
   );
 
-CREATE TEMPORARY VIEW lc_r5 AS
+CACHE TABLE lc_r5 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -1211,7 +1213,7 @@ SELECT
   END AS `reason`
 FROM lc_x5;
 
-CREATE TEMPORARY VIEW lc_a5 AS
+CACHE TABLE lc_a5 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -1253,7 +1255,7 @@ FROM lc_x5
 WHERE
   `__go`;
 
-CREATE TEMPORARY VIEW lc_x6 AS
+CACHE TABLE lc_x6 AS
 WITH e6_b AS (
   SELECT
     *,
@@ -1391,7 +1393,7 @@ WHERE
     `__win` IS NULL
   );
 
-CREATE TEMPORARY VIEW lc_r6 AS
+CACHE TABLE lc_r6 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -1440,7 +1442,7 @@ SELECT
   END AS `reason`
 FROM lc_x6;
 
-CREATE TEMPORARY VIEW lc_a6 AS
+CACHE TABLE lc_a6 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -1482,7 +1484,7 @@ FROM lc_x6
 WHERE
   `__go`;
 
-CREATE TEMPORARY VIEW lc_pending_rows AS
+CACHE TABLE lc_pending_rows AS
 WITH e7_b AS (
   SELECT
     *,
@@ -1618,7 +1620,7 @@ WHERE
     NOT `__loop`
   );
 
-CREATE TEMPORARY VIEW lc_decided AS
+CACHE TABLE lc_decided AS
 SELECT
   h.`__row` AS `__row`,
   h.`customer_id` AS `customer_id`,

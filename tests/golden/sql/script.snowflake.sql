@@ -1,4 +1,6 @@
 -- lifecycle 0.1.0: B2B SaaS lifecycle as of 2026-11-01, dialect snowflake
+ALTER SESSION SET TIMEZONE = 'UTC';
+
 CREATE TEMPORARY TABLE lc_input AS
 SELECT
   ROW_NUMBER() OVER (ORDER BY "customer_id") - 1 AS "__row",
