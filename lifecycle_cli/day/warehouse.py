@@ -115,7 +115,9 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
                 raise OptionError(f"no table for the lookup '{usage.lookup.name}' (give "
                                   f"--lookup-table {usage.lookup.name}=SCHEMA.TABLE)")
             lookup = (tables.lookups[usage.lookup.name], usage.lookup.key)
-        sources[name] = script.SourceTable(tables.usage[name], kinds, renames, lookup)
+        lookup_id = rules.lookups[usage.lookup.name].customer_id if usage.lookup else ID
+        sources[name] = script.SourceTable(tables.usage[name], kinds, renames, lookup,
+                                           lookup_id)
     input_query, base = _input_query(prepared, tables)
     metrics_query = script.metrics_query(rules, sources, INPUT, prepared.metrics.kinds, as_of,
                                          dialect)

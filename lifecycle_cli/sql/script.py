@@ -151,12 +151,14 @@ def registered_without_sql() -> list[str]:
 class SourceTable:
     """One usage source as a table: its name, its columns' kinds under the rules' names,
     ``renames`` (rules name -> the table's column, where they differ), and the lookup it
-    reaches its customers through (table name, key column), if any."""
+    reaches its customers through (table name, key column), if any, and that table's
+    customer id column."""
 
     table: str
     kinds: Mapping[str, Kind]
     renames: Mapping[str, str] = field(default_factory=dict)
     lookup: tuple[str, str] | None = None
+    lookup_id: str = ID  # the lookup table's customer id column
 
     def col(self, name: str) -> exp.Expression:
         return exp.column(exp.to_identifier(self.renames.get(name, name), **AS),
@@ -189,7 +191,7 @@ def source_query(rules: Rules, source: SourceTable, as_of: dt.date, dialect: str
 
     compiler = SqlCompiler(as_of, dialect, name=read)
     if source.lookup is not None:
-        customer = exp.column(exp.to_identifier(ID, quoted=True), table="l")
+        customer = exp.column(exp.to_identifier(source.lookup_id, quoted=True), table="l")
     else:
         customer = source.col(ID)
     inner = exp.select(customer.as_(CUSTOMER, **AS),
