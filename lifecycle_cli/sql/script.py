@@ -49,7 +49,7 @@ from ..columns import (
     TIMESTAMP,
 )
 from ..engine.compile import CompiledRules
-from ..expressions import Kind, compile_expression, previous_of
+from ..expressions import Kind, compile_expression
 from ..metrics.aggregations import AGGREGATIONS
 from ..metrics.compute import default_value
 from ..rules.model import Rules
@@ -647,15 +647,6 @@ def final_query(compiled: CompiledRules, decided: str, columns: Sequence[str],
     own = [c for c in columns if c not in computed]
     out = [column(c).as_(renames.get(c, c), **AS) for c in [*own, *computed]]
     return chain.query(exp.select(*out).from_(chain.last).order_by(column(ROW)))
-
-
-def reads_previous(compiled: CompiledRules) -> list[str]:
-    """The ``previous(x)`` columns the expressions read."""
-    names: list[str] = []
-    for kind_name in compiled.scope:
-        if previous_of(kind_name):
-            names.append(kind_name)
-    return names
 
 
 def counts_query(source: SourceTable, grouped: str, customers: str, as_of: dt.date
