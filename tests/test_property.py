@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import examples, write_csv
+from engines import choice, params
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from reference import (
@@ -176,6 +177,21 @@ def reference_rules(s: dict[str, Any]) -> list[Rule]:
 @SETTINGS
 @given(scenarios())
 def test_engine_matches_reference(s: dict[str, Any]) -> None:
+    check_against_reference(s, "polars")
+
+
+# every SQL engine against the same reference, on fewer examples (an engine run costs more)
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
+@settings(max_examples=examples(40), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(s=scenarios())
+def test_sql_engine_matches_reference(engine: str, s: dict[str, Any]) -> None:
+    check_against_reference(s, engine)
+
+
+def check_against_reference(s: dict[str, Any], engine: str) -> None:
+    """The run on ``engine`` gives the reference's stages, moves, loops and pending."""
     with tempfile.TemporaryDirectory() as tmp:
         path = write_csv(Path(tmp) / "customers.csv", [
             {"customer_id": c.id, "stage": c.stage, "stage_entered_at": c.entered,
@@ -188,9 +204,9 @@ def test_engine_matches_reference(s: dict[str, Any]) -> None:
         rules = parse_rules(rules_yaml(s))
         if not s["customers"]:
             with pytest.raises(DataError):
-                run(rules, path, [], AS_OF)
+                run(rules, path, [], AS_OF, engine=choice(engine))
             return
-        result = run(rules, path, [], AS_OF)
+        result = run(rules, path, [], AS_OF, engine=choice(engine))
 
     want = decide(stage_names=s["names"], terminal=s["terminal"], initial_stage=s["initial"],
                   max_hops=s["max_hops"], rules=reference_rules(s), as_of=AS_OF,
@@ -351,6 +367,25 @@ def _cell_timestamp(row: UsageRow, date_only: bool) -> str | None:
        st.lists(metric_specs(), min_size=1, max_size=6))
 def test_metrics_match_reference(rows: list[tuple[UsageRow, bool]], ties: list[bool],
                                  specs: list[tuple[MetricSpec, str | None]]) -> None:
+    check_metrics(rows, ties, specs, "polars")
+
+
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
+@settings(max_examples=examples(40), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(usage_rows(), min_size=3, max_size=40),
+       ties=st.lists(st.integers(0, 2).map(lambda n: n == 0), min_size=40, max_size=40),
+       specs=st.lists(metric_specs(), min_size=1, max_size=6))
+def test_sql_engine_metrics_match_reference(
+        engine: str, rows: list[tuple[UsageRow, bool]], ties: list[bool],
+        specs: list[tuple[MetricSpec, str | None]]) -> None:
+    check_metrics(rows, ties, specs, engine)
+
+
+def check_metrics(rows: list[tuple[UsageRow, bool]], ties: list[bool],
+                  specs: list[tuple[MetricSpec, str | None]], engine: str) -> None:
+    """Every metric on ``engine`` equals the row-by-row reference."""
     usage = with_ties(rows, ties)
     metrics: dict[str, dict[str, Any]] = {}
     for i, (spec, where) in enumerate(specs):
@@ -373,7 +408,7 @@ def test_metrics_match_reference(rows: list[tuple[UsageRow, bool]], ties: list[b
             {"customer_id": r.customer_id, "timestamp": _cell_timestamp(r, date_only),
              **r.values} for r, (_, date_only) in zip(usage, rows, strict=True)],
             columns=["customer_id", "timestamp", "event", "user_id", "minutes"])
-        result = run(rules, customers, [usage_path], AS_OF)
+        result = run(rules, customers, [usage_path], AS_OF, engine=choice(engine))
 
     got = {r["customer_id"]: r for r in result.customers.iter_rows(named=True)}
     for i, (spec, where) in enumerate(specs):

@@ -13,8 +13,10 @@ code path).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -52,6 +54,12 @@ class Backend(Protocol):
         ``usage.schema`` (the rules' names and types). The backend may read the files
         itself (Parquet, with renames and casts in SQL) or stream ``usage.rows``."""
 
+    # Optional: ``register_parquet(name, paths, columns)``. A backend that has it reads a
+    # usage source of Parquet files itself: ``columns`` maps each column the rules read to
+    # SQL (in the backend's dialect) over the files' own columns, with the renames and casts
+    # of the Polars scan (`lifecycle_cli.sql.day.parquet_columns`). Sources it cannot take
+    # so (CSV, text timestamps) still come through ``register_usage``.
+
     def execute(self, statements: list[str]) -> None:
         """Run SQL statements in order (CREATE TEMP VIEW/TABLE ... AS SELECT ...)."""
 
@@ -64,6 +72,14 @@ class Backend(Protocol):
 
 BackendFactory = Callable[[EngineChoice], Backend]
 _BACKENDS: dict[str, BackendFactory] = {}
+# the modules of the bundled backends, imported (so they register) when a name is asked for;
+# each imports its engine's package only when a connection opens
+BUNDLED = ["lifecycle_cli.sql.duckdb"]
+
+
+def _bundled() -> None:
+    for module in BUNDLED:
+        importlib.import_module(module)
 
 
 def register(name: str, factory: BackendFactory) -> None:
@@ -73,9 +89,28 @@ def register(name: str, factory: BackendFactory) -> None:
 
 def names() -> list[str]:
     """Every engine ``--engine`` takes: polars, then the registered backends."""
+    _bundled()
     return [POLARS, *_BACKENDS]
 
 
 def open_backend(choice: EngineChoice) -> Backend:
     """A connection to the chosen engine; KeyError for a name nobody registered."""
+    _bundled()
     return _BACKENDS[choice.name](choice)
+
+
+@contextlib.contextmanager
+def connected(choice: EngineChoice | None, timezone: str | None = None
+              ) -> Iterator[Backend | None]:
+    """The chosen engine's connection for a run (None for polars), closed afterwards;
+    ``timezone``: the rules' time zone, the session's."""
+    if choice is None or choice.is_polars:
+        yield None
+        return
+    if timezone is not None:
+        choice = replace(choice, timezone=timezone)
+    backend = open_backend(choice)
+    try:
+        yield backend
+    finally:
+        backend.close()
