@@ -67,7 +67,8 @@ def sql(
     customers_table: Annotated[
         str,
         typer.Option("--customers-table", help="The warehouse table of customers, under the "
-                     "export's column names (schema.table).", show_default=False),
+                     "export's column names (schema.table).", show_default=False,
+                     metavar="TABLE"),
     ],
     dialect: Annotated[
         Dialect, typer.Option("--dialect", help="The SQL dialect to write.")
@@ -77,16 +78,17 @@ def sql(
     usage_table: Annotated[
         list[str] | None,
         typer.Option("--usage-table", help="The table of a usage source: TABLE (the source "
-                     "`usage`) or NAME=TABLE; repeatable.", show_default=False),
+                     "`usage`) or NAME=TABLE; repeatable.", show_default=False,
+                     metavar="[NAME=]TABLE"),
     ] = None,
     lookup_table: Annotated[
         list[str] | None,
         typer.Option("--lookup-table", help="The table of a lookup: NAME=TABLE; repeatable.",
-                     show_default=False),
+                     show_default=False, metavar="NAME=TABLE"),
     ] = None,
     prefix: Annotated[
         str, typer.Option("--prefix", help="The output tables' names: PREFIXcustomers, "
-                          "PREFIXtransitions.")
+                          "PREFIXtransitions.", metavar="PREFIX")
     ] = "lifecycle_",
     select: Annotated[
         Output | None,
