@@ -10,7 +10,7 @@ the stream: :meth:`Usage.attach`.
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -41,6 +41,10 @@ class Usage:
     name: str = USAGE
     lookup: LookupTable | None = None
     only: pl.Series | None = None  # the customers whose rows are kept (explain): all if None
+    # how the files are read, for an engine that reads them itself (Spark): the rules'
+    # column mapping (rules name -> the files' header) and the read options
+    columns: dict[str, str] = field(default_factory=dict)
+    options: ReadOptions | None = None
 
     def attach(self, rows: pl.LazyFrame) -> pl.LazyFrame:
         """``rows`` of this source with their customer: the lookup joined on its key (a
@@ -211,7 +215,8 @@ def scan_usage(
         raise DataError(problems)
     frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     try:
-        usage = Usage(paths=paths, rows=frame, schema={}, name=source, lookup=lookup)
+        usage = Usage(paths=paths, rows=frame, schema={}, name=source, lookup=lookup,
+                      columns=dict(spec.columns), options=options)
         usage.schema = dict(usage.frame.collect_schema())
     except pl.exceptions.PolarsError as err:
         raise DataError(
