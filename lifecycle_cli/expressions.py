@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -94,6 +94,8 @@ FUNCTIONS = (
     "trim",
 )
 
+
+KIND = "kind"  # the key of a node's Kind in a compiled tree's ``node.meta``
 
 MAX_NESTING = 20  # brackets, CASEs, function calls and NOTs inside each other
 MAX_DEPTH = 200  # the parsed tree, e.g. the terms of one long chain of ANDs
@@ -260,6 +262,9 @@ class Compiled:
     expr: pl.Expr
     kind: Kind
     names: tuple[str, ...]
+    # the parsed tree, each node's Kind in ``node.meta["kind"]``: what the SQL compiler
+    # (`lifecycle_cli.sql.expressions`) builds from, without a second type checker
+    tree: exp.Expression | None = field(default=None, compare=False, repr=False)
 
     def as_condition(self) -> pl.Expr:
         """The expression as a filter: NULL counts as false."""
@@ -302,7 +307,7 @@ def compile_expression(
         )
     if condition and kind == Kind.NULL:
         expr = expr.cast(pl.Boolean)
-    return Compiled(text, expr, kind, tuple(reason_names(tree)))
+    return Compiled(text, expr, kind, tuple(reason_names(tree)), tree)
 
 
 def format_value(expr: pl.Expr, kind: Kind) -> pl.Expr:
@@ -449,6 +454,11 @@ class _Compiler:
         return source_text(node, self.text)
 
     def compile(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
+        expr, kind = self._compile(node)
+        node.meta[KIND] = kind  # for the SQL compiler: every node's kind, as typed here
+        return expr, kind
+
+    def _compile(self, node: exp.Expression) -> tuple[pl.Expr, Kind]:
         method = getattr(self, "_" + type(node).__name__.lower(), None)
         if method is not None:
             return method(node)

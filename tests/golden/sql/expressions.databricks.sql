@@ -1,0 +1,218 @@
+-- n < 40 OR f
+(`n` < 40) OR `f`;
+
+-- n < 40 AND f
+(`n` < 40) AND `f`;
+
+-- NOT f
+NOT `f`;
+
+-- n BETWEEN 1 AND 40
+(`n` >= 1) AND (`n` <= 40);
+
+-- n NOT BETWEEN 1 AND 40
+NOT ((`n` >= 1) AND (`n` <= 40));
+
+-- s IN ('churned', 'x')
+(`s` = 'churned') OR (`s` = 'x');
+
+-- s NOT IN ('churned', 'x')
+NOT ((`s` = 'churned') OR (`s` = 'x'));
+
+-- s LIKE 'ch%'
+`s` LIKE 'ch%';
+
+-- s ILIKE 'CH%'
+LOWER(`s`) LIKE LOWER('CH%');
+
+-- s LIKE '_'
+`s` LIKE '_';
+
+-- n IS NULL
+`n` IS NULL;
+
+-- n IS NOT NULL
+NOT (`n` IS NULL);
+
+-- f IS TRUE
+COALESCE(`f` = TRUE, FALSE);
+
+-- COALESCE(n, 0) + 1
+COALESCE(`n`, 0) + 1;
+
+-- CASE WHEN n >= 40 THEN 'big' WHEN n < 40 THEN 'small' END
+CASE WHEN `n` >= 40 THEN 'big' WHEN `n` < 40 THEN 'small' END;
+
+-- CASE s WHEN 'x' THEN 1 ELSE 0 END
+CASE WHEN `s` = 'x' THEN 1 ELSE 0 END;
+
+-- n / 0
+CASE WHEN 0 <> 0 THEN CAST(`n` AS DOUBLE) / 0 END;
+
+-- n / 4
+CASE WHEN 4 <> 0 THEN CAST(`n` AS DOUBLE) / 4 END;
+
+-- days_since(d)
+DATEDIFF(DAY, `d`, CAST('2026-11-01' AS DATE));
+
+-- days_until(d)
+DATEDIFF(DAY, CAST('2026-11-01' AS DATE), `d`);
+
+-- days_until(d) <= 90
+DATEDIFF(DAY, CAST('2026-11-01' AS DATE), `d`) <= 90;
+
+-- days_since(ts)
+DATEDIFF(DAY, CAST(`ts` AS DATE), CAST('2026-11-01' AS DATE));
+
+-- d > '2026-06-01'
+`d` > CAST('2026-06-01' AS DATE);
+
+-- d > DATE '2026-06-01'
+`d` > CAST('2026-06-01' AS DATE);
+
+-- d - as_of > INTERVAL '60 days'
+CAST(DATEDIFF(DAY, CAST('2026-11-01' AS DATE), `d`) AS DOUBLE) > 60;
+
+-- as_of - d >= INTERVAL '30 days'
+CAST(DATEDIFF(DAY, `d`, CAST('2026-11-01' AS DATE)) AS DOUBLE) >= 30;
+
+-- abs(-n) + round(2.4)
+ABS(-`n`) + BROUND(CAST(CAST(2.4 AS DOUBLE) AS DOUBLE), 0);
+
+-- lower(s) = 'churned'
+LOWER(`s`) = 'churned';
+
+-- greatest(n, 10)
+GREATEST(COALESCE(`n`, 10), COALESCE(10, `n`));
+
+-- least(n, NULL, 3)
+LEAST(COALESCE(`n`, NULL, 3), COALESCE(NULL, `n`, 3), COALESCE(3, `n`, NULL));
+
+-- greatest(n, NULL)
+GREATEST(COALESCE(`n`, NULL), COALESCE(NULL, `n`));
+
+-- least(NULL, n)
+LEAST(COALESCE(NULL, `n`), COALESCE(`n`, NULL));
+
+-- greatest(d, DATE '2026-06-01')
+GREATEST(COALESCE(`d`, CAST('2026-06-01' AS DATE)), COALESCE(CAST('2026-06-01' AS DATE), `d`));
+
+-- days_since(late)
+DATEDIFF(DAY, CAST(`late` AS DATE), CAST('2026-11-01' AS DATE));
+
+-- days_until(late)
+DATEDIFF(DAY, CAST('2026-11-01' AS DATE), CAST(`late` AS DATE));
+
+-- as_of - late > INTERVAL '0 days'
+(CAST(DATEDIFF(SECOND, CAST(`late` AS TIMESTAMP), CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) AS DOUBLE) / 86400) > 0;
+
+-- CAST(t AS INTEGER)
+CASE WHEN REGEXP_LIKE(`t`, '^[+-]?[0-9]+$') THEN TRY_CAST(`t` AS BIGINT) END;
+
+-- CAST('12x' AS INTEGER)
+CASE WHEN REGEXP_LIKE('12x', '^[+-]?[0-9]+$') THEN TRY_CAST('12x' AS BIGINT) END;
+
+-- CAST(t AS DOUBLE)
+CASE WHEN REGEXP_LIKE(`t`, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') THEN TRY_CAST(`t` AS DOUBLE) END;
+
+-- CAST(x AS INTEGER)
+CAST(CASE WHEN `x` < 0 THEN CEIL(`x`) ELSE FLOOR(`x`) END AS BIGINT);
+
+-- CAST(f AS INTEGER)
+CASE WHEN `f` THEN 1 WHEN NOT `f` THEN 0 END;
+
+-- CAST(n AS TEXT)
+CAST(`n` AS STRING);
+
+-- round(2.5)
+BROUND(CAST(CAST(2.5 AS DOUBLE) AS DOUBLE), 0);
+
+-- round(3.5)
+BROUND(CAST(CAST(3.5 AS DOUBLE) AS DOUBLE), 0);
+
+-- round(x)
+BROUND(CAST(`x` AS DOUBLE), 0);
+
+-- round(x, 2)
+BROUND(CAST(`x` AS DOUBLE), 2);
+
+-- round(-0.5)
+BROUND(CAST(-CAST(0.5 AS DOUBLE) AS DOUBLE), 0);
+
+-- round(n / 3, 2)
+BROUND(CAST(CASE WHEN 3 <> 0 THEN CAST(`n` AS DOUBLE) / 3 END AS DOUBLE), 2);
+
+-- x / 0
+CASE WHEN 0 <> 0 THEN CAST(`x` AS DOUBLE) / 0 END;
+
+-- n % 0
+CASE WHEN 0 <> 0 THEN `n` - 0 * FLOOR(CAST(`n` AS DOUBLE) / 0) END;
+
+-- n % 3
+CASE WHEN 3 <> 0 THEN `n` - 3 * FLOOR(CAST(`n` AS DOUBLE) / 3) END;
+
+-- -n % 3
+CASE WHEN 3 <> 0 THEN (-`n`) - 3 * FLOOR(CAST(-`n` AS DOUBLE) / 3) END;
+
+-- 0 / 0
+CASE WHEN 0 <> 0 THEN CAST(0 AS DOUBLE) / 0 END;
+
+-- months_since(d)
+CASE WHEN CAST('2026-11-01' AS DATE) >= `d` THEN (((CAST(YEAR(CAST('2026-11-01' AS DATE)) AS BIGINT) * 12) + CAST(MONTH(CAST('2026-11-01' AS DATE)) AS BIGINT)) - ((CAST(YEAR(`d`) AS BIGINT) * 12) + CAST(MONTH(`d`) AS BIGINT))) - CASE WHEN (DAY(`d`) > DAY(CAST('2026-11-01' AS DATE))) AND (NOT (DAY(CAST(DATEADD(DAY, 1, CAST('2026-11-01' AS DATE)) AS DATE)) = 1)) THEN 1 ELSE 0 END ELSE (((CAST(YEAR(CAST('2026-11-01' AS DATE)) AS BIGINT) * 12) + CAST(MONTH(CAST('2026-11-01' AS DATE)) AS BIGINT)) - ((CAST(YEAR(`d`) AS BIGINT) * 12) + CAST(MONTH(`d`) AS BIGINT))) + CASE WHEN (DAY(CAST('2026-11-01' AS DATE)) > DAY(`d`)) AND (NOT (DAY(CAST(DATEADD(DAY, 1, `d`) AS DATE)) = 1)) THEN 1 ELSE 0 END END;
+
+-- months_until(d)
+CASE WHEN `d` >= CAST('2026-11-01' AS DATE) THEN (((CAST(YEAR(`d`) AS BIGINT) * 12) + CAST(MONTH(`d`) AS BIGINT)) - ((CAST(YEAR(CAST('2026-11-01' AS DATE)) AS BIGINT) * 12) + CAST(MONTH(CAST('2026-11-01' AS DATE)) AS BIGINT))) - CASE WHEN (DAY(CAST('2026-11-01' AS DATE)) > DAY(`d`)) AND (NOT (DAY(CAST(DATEADD(DAY, 1, `d`) AS DATE)) = 1)) THEN 1 ELSE 0 END ELSE (((CAST(YEAR(`d`) AS BIGINT) * 12) + CAST(MONTH(`d`) AS BIGINT)) - ((CAST(YEAR(CAST('2026-11-01' AS DATE)) AS BIGINT) * 12) + CAST(MONTH(CAST('2026-11-01' AS DATE)) AS BIGINT))) + CASE WHEN (DAY(`d`) > DAY(CAST('2026-11-01' AS DATE))) AND (NOT (DAY(CAST(DATEADD(DAY, 1, CAST('2026-11-01' AS DATE)) AS DATE)) = 1)) THEN 1 ELSE 0 END END;
+
+-- add_months(d, 1)
+CASE WHEN ABS(CASE WHEN CAST(1 AS DOUBLE) = FLOOR(CAST(1 AS DOUBLE)) THEN CAST(CAST(1 AS DOUBLE) AS BIGINT) END) <= 60000 THEN CAST(DATEADD(MONTH, CASE WHEN CAST(1 AS DOUBLE) = FLOOR(CAST(1 AS DOUBLE)) THEN CAST(CAST(1 AS DOUBLE) AS BIGINT) END, `d`) AS DATE) END;
+
+-- add_months(d, -13)
+CASE WHEN ABS(CASE WHEN CAST(-13 AS DOUBLE) = FLOOR(CAST(-13 AS DOUBLE)) THEN CAST(CAST(-13 AS DOUBLE) AS BIGINT) END) <= 60000 THEN CAST(DATEADD(MONTH, CASE WHEN CAST(-13 AS DOUBLE) = FLOOR(CAST(-13 AS DOUBLE)) THEN CAST(CAST(-13 AS DOUBLE) AS BIGINT) END, `d`) AS DATE) END;
+
+-- d + INTERVAL '1 month'
+CASE WHEN ABS(1) <= 60000 THEN CAST(DATEADD(MONTH, 1, `d`) AS DATE) END;
+
+-- d - INTERVAL '1 year'
+CASE WHEN ABS(-12) <= 60000 THEN CAST(DATEADD(MONTH, -12, `d`) AS DATE) END;
+
+-- add_months(DATE '2024-02-29', 12)
+CASE WHEN ABS(CASE WHEN CAST(12 AS DOUBLE) = FLOOR(CAST(12 AS DOUBLE)) THEN CAST(CAST(12 AS DOUBLE) AS BIGINT) END) <= 60000 THEN CAST(DATEADD(MONTH, CASE WHEN CAST(12 AS DOUBLE) = FLOOR(CAST(12 AS DOUBLE)) THEN CAST(CAST(12 AS DOUBLE) AS BIGINT) END, CAST('2024-02-29' AS DATE)) AS DATE) END;
+
+-- d + INTERVAL '3 days'
+CAST(DATEADD(DAY, CAST(3 AS BIGINT), `d`) AS DATE);
+
+-- IF(f, 1, 2)
+CASE WHEN `f` THEN 1 ELSE 2 END;
+
+-- s || 'z'
+`s` || 'z';
+
+-- length(s)
+CAST(LENGTH(`s`) AS BIGINT);
+
+-- upper(s)
+UPPER(`s`);
+
+-- trim(t)
+TRIM(`t`);
+
+-- s NOT LIKE 'ch%'
+NOT (`s` LIKE 'ch%');
+
+-- s LIKE 'a\b%'
+`s` LIKE 'a\\b%' ESCAPE '!';
+
+-- ts >= d
+`ts` >= CAST(`d` AS TIMESTAMP);
+
+-- ts > '2026-11-01'
+`ts` > CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP);
+
+-- CASE WHEN f THEN d END
+CASE WHEN `f` THEN `d` END;
+
+-- COALESCE(NULL, n)
+COALESCE(NULL, `n`);
+
+-- n IS NULL OR f IS NOT TRUE
+(`n` IS NULL) OR (NOT COALESCE(`f` = TRUE, FALSE));
