@@ -9,6 +9,7 @@ both (``.ci/run``), and an engine that isn't tested is not an engine we ship.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -28,8 +29,9 @@ def start() -> object:
     """The process's Spark session (see the module's docstring)."""
     from lifecycle_cli.sql import spark
 
+    warehouse = tempfile.mkdtemp(prefix="lifecycle-spark-warehouse-")
     try:
-        return spark.session(choice())
+        return spark.session(choice(**{"spark.sql.warehouse.dir": warehouse}))
     except LifecycleError as err:
         if os.environ.get("CI"):
             pytest.fail(f"CI must test the Spark engine: .ci/run installs Java 17 and the "

@@ -217,18 +217,58 @@ def test_frames_round_trip_with_their_types(backend_):
     assert_frame_equal(got, want)
 
 
-def test_a_missing_catalog_table_is_a_plain_error(rules, backend_):
-    usage = parse_rules(RULES)  # any rules will do: the table is what is missing
-    del usage
-    from lifecycle_cli.inputs.usage import Usage
+def test_a_catalog_table_is_a_usage_source(tmp_path, rules, backend_, spark_session):
+    """--usage events=table:NAME: the columns come from Spark's catalog, mapped to the
+    rules' names like a file's header, and the view has the rows Polars reads from the
+    table's files."""
+    (tmp_path / "table").mkdir()
+    path = write_events_parquet(tmp_path / "table" / "events.parquet")
+    spark_session.sql(f"CREATE TABLE events_ext USING parquet LOCATION '{tmp_path / 'table'}'")
+    try:
+        customers = write_csv(tmp_path / "accounts.csv", ACCOUNTS)
+        loaded = load(rules, customers, {"events": ["table:events_ext"]},
+                      catalog=spark.catalog(choice(ZONE)))
+        usage = loaded.sources["events"]
+        assert usage.table == "events_ext" and usage.paths == []
+        backend_.register_usage("events", usage)
+        files = loaded_events(tmp_path, rules, path).sources["events"]
+        assert list(usage.schema) == list(files.schema)
+        order = [ID, TIMESTAMP, "kind"]
+        assert_frame_equal(spark_view(backend_, "events", order), polars_rows(files, order))
+    finally:
+        spark_session.sql("DROP TABLE IF EXISTS events_ext")
 
-    missing = Usage(paths=[], rows=pl.LazyFrame(), schema={ID: pl.String}, name="events")
-    missing.table = "nowhere.events"  # type: ignore[attr-defined]
+
+def test_catalog_table_errors(tmp_path, rules, spark_session):
+    customers = write_csv(tmp_path / "accounts.csv", ACCOUNTS)
+    with pytest.raises(OptionError, match="add --engine spark"):
+        load(rules, customers, {"events": ["table:db.events"]})
     with pytest.raises(DataError) as caught:
-        backend_.register_usage("events", missing)
+        load(rules, customers, {"events": ["table:nowhere.events"]},
+             catalog=spark.catalog(choice(ZONE)))
     text = str(caught.value)
     assert "'nowhere.events' is not in Spark's catalog" in text
     assert "\tat " not in text and "Traceback" not in text
+    spark_session.sql("CREATE OR REPLACE TEMPORARY VIEW no_time AS SELECT 'x' AS acct, "
+                      "1 AS n_seats")
+    with pytest.raises(DataError, match="has no column 'happened_at'"):
+        load(rules, customers, {"events": ["table:no_time"]},
+             catalog=spark.catalog(choice(ZONE)))
+
+
+def test_a_file_spark_cannot_read_is_a_plain_error(tmp_path, backend_, spark_session):
+    """A Java error from deep in a Spark job: its telling message and its root cause,
+    one line, no stack trace."""
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    spark_session.sql(f"CREATE TABLE bad_ext (x INT) USING parquet LOCATION '{tmp_path}'")
+    try:
+        with pytest.raises(DataError) as caught:
+            backend_.fetch("bad_ext")
+    finally:
+        spark_session.sql("DROP TABLE IF EXISTS bad_ext")
+    text = str(caught.value)
+    assert "is not a Parquet file" in text and "\tat " not in text
+    assert "An error occurred while calling" not in text
 
 
 def test_sql_that_fails_is_a_plain_error_without_a_java_stack_trace(backend_, capfd):

@@ -79,3 +79,23 @@ def names() -> list[str]:
 def open_backend(choice: EngineChoice) -> Backend:
     """A connection to the chosen engine; KeyError for a name nobody registered."""
     return _BACKENDS[choice.name](choice)
+
+
+# -- catalogs: ``--usage table:NAME`` (an engine that has one registers it) ------------------
+
+CatalogFactory = Callable[[EngineChoice], "Callable[[str], dict[str, pl.DataType]]"]
+_CATALOGS: dict[str, CatalogFactory] = {}
+
+
+def register_catalog(name: str, factory: CatalogFactory) -> None:
+    """The engine ``name`` reads usage from tables of its catalog: ``factory(choice)`` gives
+    the function that returns a table's columns and types (`day.load.Catalog`)."""
+    _CATALOGS[name] = factory
+
+
+def catalog_of(choice: EngineChoice | None) -> Callable[[str], dict[str, pl.DataType]] | None:
+    """The chosen engine's catalog, for ``load(catalog=...)``; None if it has none."""
+    if choice is None or choice.is_polars:
+        return None
+    factory = _CATALOGS.get(choice.name)
+    return factory(choice) if factory is not None else None

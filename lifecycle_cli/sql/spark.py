@@ -43,7 +43,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,7 +53,7 @@ import polars as pl
 from ..columns import ID, TIMESTAMP
 from ..errors import DataError, LifecycleError, OptionError, Problem
 from ..inputs.formats import CSV, PARQUET, format_of, sniff_csv
-from .backend import EngineChoice, register
+from .backend import EngineChoice, register, register_catalog
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -65,7 +65,6 @@ INSTALL = 'pip install "lifecycle-cli[spark]"'
 JAVA = ("Spark needs Java 17 or later: install a JDK or JRE (e.g. apt-get install "
         "openjdk-17-jre-headless) or set JAVA_HOME")
 ANSI = True  # see the module's docstring
-TABLE_PREFIX = "table:"  # --usage table:db.events, --usage NAME=table:db.events
 
 # The session's settings the backend always sets; --spark-conf may override the first
 # group (start-up choices), not the second (the meaning of the SQL).
@@ -268,6 +267,31 @@ def _first_line(text: str) -> str:
     return text.strip()
 
 
+_NOISE = ("Exception thrown in awaitResult", "An error occurred while calling",
+          "Job aborted due to stage failure")
+
+
+def _java_message(err: BaseException) -> str | None:
+    """For a Java exception (Py4J's): the first telling message of its causes, and the
+    root cause's where it says more (`... is not a Parquet file`)."""
+    java = getattr(err, "java_exception", None)
+    messages: list[str] = []
+    try:
+        seen = 0
+        while java is not None and seen < 20:
+            text = java.getMessage()
+            if text:
+                line = _first_line(str(text))
+                if line and not line.startswith(_NOISE) and line not in messages:
+                    messages.append(line)
+            java, seen = java.getCause(), seen + 1
+    except Exception:  # the JVM may be gone: say what we have
+        pass
+    if not messages:
+        return None
+    return messages[0] if len(messages) == 1 else f"{messages[0]}: {messages[-1]}"
+
+
 def _condition(err: BaseException) -> str | None:
     getter = getattr(err, "getCondition", None) or getattr(err, "getErrorClass", None)
     try:
@@ -290,7 +314,7 @@ def _spark_errors(what: str, *, table: str | None = None) -> Iterator[None]:
                 "py4j", "pyspark"):
             raise
         condition = _condition(err)
-        message = _first_line(str(err))
+        message = _java_message(err) or _first_line(str(err))
         if condition in ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND",
                          "PATH_NOT_FOUND") and table is not None:
             raise DataError(Problem(
@@ -385,7 +409,7 @@ class SparkBackend:
     def register_usage(self, name: str, usage: Usage) -> None:
         """A usage source as the temporary view ``name``, with the columns of
         ``usage.schema`` under the rules' names and types."""
-        table = getattr(usage, "table", None)
+        table = usage.table
         with _spark_errors(f"reading {usage.label()}", table=table):
             if table is not None:
                 rows = self.spark.table(table)
@@ -493,9 +517,39 @@ def _typed_columns(usage: Usage, rows: DataFrame) -> list[str]:
     return out
 
 
+def _polars_type(spark_type: Any) -> pl.DataType:
+    """A catalog column's Spark type as the Polars type the rules see."""
+    from pyspark.sql import types as T
+
+    simple: dict[type, pl.DataType] = {
+        T.StringType: pl.String(), T.CharType: pl.String(), T.VarcharType: pl.String(),
+        T.LongType: pl.Int64(), T.IntegerType: pl.Int32(), T.ShortType: pl.Int16(),
+        T.ByteType: pl.Int8(), T.DoubleType: pl.Float64(), T.FloatType: pl.Float32(),
+        T.BooleanType: pl.Boolean(), T.DateType: pl.Date(),
+        T.TimestampType: pl.Datetime("us"), T.TimestampNTZType: pl.Datetime("us"),
+    }
+    if isinstance(spark_type, T.DecimalType):
+        return pl.Decimal(spark_type.precision, spark_type.scale)
+    return simple.get(type(spark_type), pl.String())
+
+
+def catalog(choice: EngineChoice) -> Callable[[str], dict[str, pl.DataType]]:
+    """The session's catalog for ``--usage table:NAME``: a table's columns and types
+    (reading the schema starts the session if it isn't running)."""
+
+    def columns(table: str) -> dict[str, pl.DataType]:
+        spark = session(choice)
+        with _spark_errors(f"reading the table '{table}'", table=table):
+            schema = spark.table(table).schema
+        return {field.name: _polars_type(field.dataType) for field in schema.fields}
+
+    return columns
+
+
 def open_spark(choice: EngineChoice) -> SparkBackend:
     """The backend for ``--engine spark``: the process's session, set for ``choice``."""
     return SparkBackend(session(choice), choice.timezone)
 
 
 register(NAME, open_spark)
+register_catalog(NAME, catalog)
