@@ -99,7 +99,7 @@ def spark_view(be, name: str, order: list[str]) -> pl.DataFrame:
 
 
 def polars_rows(usage, order: list[str]) -> pl.DataFrame:
-    return usage.frame.collect().sort(order, nulls_last=True)
+    return usage.rows.collect().sort(order, nulls_last=True)
 
 
 @pytest.mark.parametrize("kind", ["csv", "semicolon_csv", "parquet"])
@@ -117,7 +117,7 @@ def test_a_usage_source_in_spark_is_the_rows_polars_reads(tmp_path, rules, backe
     backend_.register_usage("events", usage)
     order = [ID, TIMESTAMP, "kind"]
     got, want = spark_view(backend_, "events", order), polars_rows(usage, order)
-    assert got.columns == want.columns == list(usage.schema)
+    assert got.columns == want.columns == [ID, TIMESTAMP, "seats", "kind"]
     assert_frame_equal(got, want)
     assert got.schema[TIMESTAMP] == pl.Datetime("us")
     if kind != "parquet":  # 02:30 UTC is 21:30 the day before in New York
@@ -153,8 +153,8 @@ def test_an_aggregation_in_spark_sql_equals_polars(tmp_path, rules, backend_):
 
 
 def test_a_source_through_a_lookup(tmp_path, rules, backend_):
-    """Rows that carry a subscription id get their customer from the lookup (a key the
-    lookup lacks: NULL customer), as Polars attaches it."""
+    """Rows that carry a subscription id keep it (the SQL joins the lookup), the key as
+    Polars reads it."""
     customers = write_csv(tmp_path / "accounts.csv", ACCOUNTS)
     subs = write_csv(tmp_path / "subs.csv", [
         {"subscription_id": s, "account_id": a} for s, a in
@@ -167,7 +167,9 @@ def test_a_source_through_a_lookup(tmp_path, rules, backend_):
     usage = loaded.sources["features"]
     backend_.register_usage("features", usage)
     order = ["feature"]
-    assert_frame_equal(spark_view(backend_, "features", order), polars_rows(usage, order))
+    got = spark_view(backend_, "features", order)
+    assert got.columns == ["subscription_id", TIMESTAMP, "feature"]
+    assert_frame_equal(got, usage.rows.collect().sort(order))
 
 
 def test_a_csv_spark_cannot_read_as_the_tool_does_comes_from_polars(tmp_path, rules,
@@ -193,6 +195,15 @@ def test_spark_reads_only_the_columns_the_sql_uses(tmp_path, rules, backend_, sp
     schema = plan[plan.index("ReadSchema"):].splitlines()[0]
     assert "acct" in schema and "happened_at" in schema
     assert "kind" not in schema and "n_seats" not in schema
+
+
+def test_a_temp_table_is_a_cached_view(backend_, spark_session):
+    """`CREATE OR REPLACE TEMP TABLE` (DuckDB's words, which the day's SQL uses) is a view
+    computed once and cached; replacing it gives the new rows."""
+    for n in (3, 5):
+        backend_.execute([f"CREATE OR REPLACE TEMP TABLE lc_t AS SELECT id FROM range({n})"])
+        assert spark_session.catalog.isCached("lc_t")
+        assert backend_.fetch("lc_t")["id"].to_list() == list(range(n))
 
 
 def test_frames_round_trip_with_their_types(backend_):

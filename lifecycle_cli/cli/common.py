@@ -32,7 +32,7 @@ from rich.progress import Progress as Bars
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
-from ..errors import EXIT_BAD_INPUT, LifecycleError, Problem
+from ..errors import EXIT_BAD_INPUT, LifecycleError, OptionError, Problem
 from ..files import write_text_atomic
 from ..jobs.summary import error_summary
 
@@ -154,6 +154,47 @@ EncodingOpt = Annotated[
         metavar="NAME",
     ),
 ]
+
+# --engine spark's settings (docs/engines.md)
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="With --engine spark: where Spark runs: local[*] (every core here; the "
+        "default), local[N], spark://HOST:PORT, yarn, k8s://... Under spark-submit or on "
+        "Databricks, the cluster's.",
+        show_default=False,
+        metavar="URL",
+    ),
+]
+SparkConfOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spark-conf",
+        help="With --engine spark: a Spark setting, e.g. spark.driver.memory=8g or a "
+        "catalog's settings. Repeat for several.",
+        show_default=False,
+        metavar="KEY=VALUE",
+    ),
+]
+
+
+def spark_settings(engine: str | None, master: str | None,
+                   conf: list[str] | None) -> dict[str, Any]:
+    """--spark-master and --spark-conf as `EngineChoice` fields; an error unless the
+    engine is spark."""
+    if engine != "spark" and (master is not None or conf):
+        given = "--spark-master" if master is not None else "--spark-conf"
+        raise OptionError(Problem(f"{given} applies to --engine spark",
+                                  hint="add --engine spark, or leave it out"))
+    if engine != "spark":
+        return {}
+    from ..sql.spark import parse_conf
+
+    out: dict[str, Any] = {"spark_conf": parse_conf(conf)}
+    if master is not None:
+        out["spark_master"] = master
+    return out
 
 
 StateOpt = Annotated[

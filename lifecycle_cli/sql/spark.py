@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -407,31 +408,28 @@ class SparkBackend:
             df.createOrReplaceTempView(name)
 
     def register_usage(self, name: str, usage: Usage) -> None:
-        """A usage source as the temporary view ``name``, with the columns of
-        ``usage.schema`` under the rules' names and types."""
-        table = usage.table
-        with _spark_errors(f"reading {usage.label()}", table=table):
-            if table is not None:
-                rows = self.spark.table(table)
+        """A usage source's rows as the temporary view ``name``: the columns of
+        ``usage.rows`` (the customer id, or a lookup's key; the timestamp; the columns the
+        metrics read) under the rules' names, with the types and values Polars gives them.
+        A lookup is not joined here: the SQL joins it (`lifecycle_cli.sql.day`)."""
+        wanted = dict(usage.rows.collect_schema())
+        with _spark_errors(f"reading {usage.label()}", table=usage.table):
+            if usage.table is not None:
+                files: DataFrame | None = self.spark.table(usage.table)
             elif _spark_reads(usage):
-                rows = self._read_files(usage)
+                files = self._read_files(usage)
             else:
-                rows = None
-            if rows is None:  # Spark can't read these files as the tool does: from Polars
-                self.register_frame(f"{name}__rows", usage.rows.collect(engine="streaming"))
-                rows = self.spark.table(quote(f"{name}__rows"))
-                typed = rows
+                files = None
+            if files is None:  # Spark can't read these files as the tool does: from Polars
+                self.register_frame(f"{name}__polars", usage.rows.collect(engine="streaming"))
+                rows = self.spark.table(quote(f"{name}__polars"))
             else:
-                typed = rows.selectExpr(*_typed_columns(usage, rows))
-            if usage.lookup is not None:
-                self.register_frame(f"{name}__lookup", usage.lookup.table)
-                lookup = self.spark.table(quote(f"{name}__lookup"))
-                typed = typed.join(lookup, on=usage.lookup.key, how="left")
-            if usage.only is not None:
+                rows = files.selectExpr(*_typed_columns(wanted, usage, files))
+            if usage.only is not None and ID in wanted:  # explain: its customers' rows
                 self.register_frame(f"{name}__only", usage.only.to_frame(ID))
-                typed = typed.join(self.spark.table(quote(f"{name}__only")), on=ID,
-                                   how="left_semi")
-            typed.selectExpr(*(quote(c) for c in usage.schema)).createOrReplaceTempView(name)
+                rows = rows.join(self.spark.table(quote(f"{name}__only")), on=ID,
+                                 how="left_semi")
+            rows.createOrReplaceTempView(name)
 
     def _read_files(self, usage: Usage) -> DataFrame:
         """The files as Spark reads them, under the files' own headers (one frame)."""
@@ -455,10 +453,18 @@ class SparkBackend:
         return out
 
     def execute(self, statements: list[str]) -> None:
-        """Each statement with ``spark.sql``, in order."""
+        """Each statement with ``spark.sql``, in order. Spark has no temporary tables: a
+        ``CREATE [OR REPLACE] TEMP TABLE name AS query`` becomes a temporary view that is
+        cached at once, so the later statements that read it don't compute it again."""
         for statement in statements:
             with _spark_errors("running the rules' SQL"):
-                self.spark.sql(statement)
+                table = _TEMP_TABLE.match(statement)
+                if table is None:
+                    self.spark.sql(statement)
+                    continue
+                name, query = table.group("name"), table.group("query")
+                self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {query}")
+                self.spark.sql(f"CACHE TABLE {name}")
 
     def fetch(self, table: str) -> pl.DataFrame:
         """A view or table as a Polars frame, through Arrow; timestamps as naive local
@@ -478,6 +484,11 @@ class SparkBackend:
         (starting one takes half a minute)."""
 
 
+_TEMP_TABLE = re.compile(
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(?P<name>`[^`]+`|\S+)"
+    r"\s+AS\s+(?P<query>.*)", re.IGNORECASE | re.DOTALL)
+
+
 def _spark_reads(usage: Usage) -> bool:
     """Whether Spark reads the files as the tool does: Parquet, and UTF-8 CSV whose
     header is the first line."""
@@ -488,26 +499,25 @@ def _spark_reads(usage: Usage) -> bool:
     return bool(usage.paths) and all(format_of(p) in (CSV, PARQUET) for p in usage.paths)
 
 
-def _typed_columns(usage: Usage, rows: DataFrame) -> list[str]:
-    """The projection from the files' columns to the rules' names and types."""
-    types = dict(rows.dtypes)
-    key = usage.lookup.key if usage.lookup is not None else ID
+def _typed_columns(wanted: dict[str, pl.DataType], usage: Usage,
+                   files: DataFrame) -> list[str]:
+    """The projection from the files' columns to the rules' names and types: as
+    `lifecycle_cli.inputs.usage.scan_usage` renames, casts and parses them."""
+    types = dict(files.dtypes)
+    lookup_key = usage.lookup.key if usage.lookup is not None else None
     out = []
-    for name, dtype in usage.schema.items():
-        if usage.lookup is not None and name == ID:
-            continue  # from the lookup
+    for name, dtype in wanted.items():
         header = usage.columns.get(name, name)
-        column = header if header in types else None
-        if column is None:  # in no file (a column the other files have): NULL
+        if header not in types:  # in none of the files (another part has it): NULL
             out.append(f"CAST(NULL AS {sql_type(dtype)}) AS {quote(name)}")
             continue
-        source, spark_type = quote(column), types[column]
+        source, spark_type = quote(header), types[header]
         if name == TIMESTAMP:
             # text and zoned timestamps through the session's zone (the rules'), then
             # without zone, as the tool keeps them
             value = (f"CAST(TRY_CAST({source} AS TIMESTAMP) AS TIMESTAMP_NTZ)"
                      if spark_type != "timestamp_ntz" else source)
-        elif name == key and usage.lookup is not None and spark_type != "string":
+        elif name == lookup_key and spark_type != "string":
             value = f"TRIM(CAST({source} AS STRING))"  # as scan_usage: a number key as text
         elif spark_type == "string" and dtype == pl.String:
             value = source
