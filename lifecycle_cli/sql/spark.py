@@ -79,10 +79,17 @@ DEFAULTS: dict[str, str] = {
 }
 
 
+# a deep query (the hops, unrolled) needs more rounds of Spark's analyzer and optimizer
+# than their default 100
+DEEP_QUERIES = {"spark.sql.analyzer.maxIterations": "1000",
+                "spark.sql.optimizer.maxIterations": "1000"}
+
+
 def pinned(timezone: str) -> dict[str, str]:
     """The settings that give the compiled SQL its meaning (`--spark-conf` can't change
     them): the rules' time zone and ANSI mode."""
     return {
+        **DEEP_QUERIES,
         "spark.sql.session.timeZone": timezone,
         "spark.sql.ansi.enabled": "true" if ANSI else "false",
     }
@@ -453,18 +460,48 @@ class SparkBackend:
         return out
 
     def execute(self, statements: list[str]) -> None:
-        """Each statement with ``spark.sql``, in order. Spark has no temporary tables: a
-        ``CREATE [OR REPLACE] TEMP TABLE name AS query`` becomes a temporary view that is
-        cached at once, so the later statements that read it don't compute it again."""
+        """Each statement with ``spark.sql``, in order; a ``CREATE [OR REPLACE] TEMP TABLE
+        name AS query`` (Spark has no temporary tables) is materialised (`_materialise`)."""
         for statement in statements:
             with _spark_errors("running the rules' SQL"):
                 table = _TEMP_TABLE.match(statement)
                 if table is None:
                     self.spark.sql(statement)
-                    continue
-                name, query = table.group("name"), table.group("query")
-                self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {query}")
-                self.spark.sql(f"CACHE TABLE {name}")
+                else:
+                    self._materialise(table.group("name").strip("`"), table.group("query"))
+
+    def _materialise(self, name: str, query: str) -> None:
+        """``query`` computed now and kept as the temporary view ``name``.
+
+        Spark analyses a chain of views again wherever it is read, and its optimizer
+        inlines projections into each other through the chain: the decision (the hops
+        unrolled into one query of some fifty CTEs) then takes minutes and the driver's
+        memory. So each CTE becomes a view of its own (``name__cte``), and the chain is cut
+        (``localCheckpoint``: computed, kept, its plan a leaf) every `CUT_EVERY` CTEs and
+        at each CTE read more than once; the result is cut too, so later statements that
+        read it start from its rows.
+        """
+        import sqlglot
+        from sqlglot import exp
+
+        tree = sqlglot.parse_one(query, read=NAME)
+        ctes = {cte.alias_or_name: cte for cte in tree.ctes}
+        views = {cte: f"{name}__{cte}" for cte in ctes}
+        reads: dict[str, int] = dict.fromkeys(ctes, 0)
+        for table in tree.find_all(exp.Table):
+            if not table.db and table.name in views:
+                reads[table.name] += 1
+                table.set("this", exp.to_identifier(views[table.name], quoted=True))
+        tree.set("with_", None)
+        chain = 0
+        for cte_name, cte in ctes.items():
+            frame = self.spark.sql(cte.this.sql(dialect=NAME))
+            chain += 1
+            if chain >= CUT_EVERY or reads[cte_name] > 1:
+                frame, chain = frame.localCheckpoint(eager=True), 0
+            frame.createOrReplaceTempView(views[cte_name])
+        self.spark.sql(tree.sql(dialect=NAME)).localCheckpoint(eager=True) \
+            .createOrReplaceTempView(name)
 
     def fetch(self, table: str) -> pl.DataFrame:
         """A view or table as a Polars frame, through Arrow; timestamps as naive local
@@ -484,6 +521,7 @@ class SparkBackend:
         (starting one takes half a minute)."""
 
 
+CUT_EVERY = 6  # CTEs in a chain before it is cut (see SparkBackend._materialise)
 _TEMP_TABLE = re.compile(
     r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(?P<name>`[^`]+`|\S+)"
     r"\s+AS\s+(?P<query>.*)", re.IGNORECASE | re.DOTALL)
