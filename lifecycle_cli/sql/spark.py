@@ -485,7 +485,8 @@ class SparkBackend:
         from sqlglot import exp
 
         tree = sqlglot.parse_one(query, read=NAME)
-        ctes = {cte.alias_or_name: cte for cte in tree.ctes}
+        with_ = tree.args.get("with_")
+        ctes = {cte.alias_or_name: cte for cte in (with_.expressions if with_ else [])}
         views = {cte: f"{name}__{cte}" for cte in ctes}
         reads: dict[str, int] = dict.fromkeys(ctes, 0)
         for table in tree.find_all(exp.Table):
