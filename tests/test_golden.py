@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 from cli_util import lifecycle, run_args
+from engines import engine_args, params
 from golden_util import assert_golden
 
 
-@pytest.fixture(scope="module")
-def run_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One `lifecycle run` on the fixture, whose four outputs the tests compare."""
+@pytest.fixture(scope="module", params=params(spark=True))
+def run_out(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """One `lifecycle run` on the fixture per engine, whose four outputs the tests compare:
+    every engine must write the same bytes."""
     out = tmp_path_factory.mktemp("golden")
-    result = lifecycle(*run_args(out))
+    result = lifecycle(*run_args(out), *engine_args(request.param))
     assert result.returncode == 0, result.stderr
     return out
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import examples, write_csv
+from engines import choice, params
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from reference import (
@@ -176,6 +177,21 @@ def reference_rules(s: dict[str, Any]) -> list[Rule]:
 @SETTINGS
 @given(scenarios())
 def test_engine_matches_reference(s: dict[str, Any]) -> None:
+    check_against_reference(s, "polars")
+
+
+# every SQL engine against the same reference, on fewer examples (an engine run costs more)
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
+@settings(max_examples=examples(40), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(s=scenarios())
+def test_sql_engine_matches_reference(engine: str, s: dict[str, Any]) -> None:
+    check_against_reference(s, engine)
+
+
+def check_against_reference(s: dict[str, Any], engine: str) -> None:
+    """The run on ``engine`` gives the reference's stages, moves, loops and pending."""
     with tempfile.TemporaryDirectory() as tmp:
         path = write_csv(Path(tmp) / "customers.csv", [
             {"customer_id": c.id, "stage": c.stage, "stage_entered_at": c.entered,
@@ -188,9 +204,9 @@ def test_engine_matches_reference(s: dict[str, Any]) -> None:
         rules = parse_rules(rules_yaml(s))
         if not s["customers"]:
             with pytest.raises(DataError):
-                run(rules, path, [], AS_OF)
+                run(rules, path, [], AS_OF, engine=choice(engine))
             return
-        result = run(rules, path, [], AS_OF)
+        result = run(rules, path, [], AS_OF, engine=choice(engine))
 
     want = decide(stage_names=s["names"], terminal=s["terminal"], initial_stage=s["initial"],
                   max_hops=s["max_hops"], rules=reference_rules(s), as_of=AS_OF,

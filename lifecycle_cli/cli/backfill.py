@@ -61,6 +61,7 @@ def backfill(
     encoding: common.EncodingOpt = None,
     quiet: common.QuietOpt = False,
     summary_json: common.SummaryJsonOpt = None,
+    engine: common.EngineOpt = "polars",
 ) -> None:
     """Replay every as-of date from --from to --to, in order, into --state.
 
@@ -69,6 +70,7 @@ def backfill(
     changed only when the whole range has run.
     """
     with common.summary_on_error(summary_json, end):
+        choice = common.engine_choice(engine)
         rule_set = load_rules(rules)
         with common.progress(not quiet) as step:
             result = replay(
@@ -76,6 +78,7 @@ def backfill(
                 rewind=rewind, keep_export_stages=keep_export_stages, encoding=encoding,
                 progress=step,
                 command=common.command_line(), tables=common.tables(lookup, attributes, sheet),
+                engine=choice,
             )
     if summary_json is not None:
         common.write_json(summary_json, {"status": "ok", "exit_code": 0, **summary_of(result)})

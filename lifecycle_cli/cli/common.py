@@ -35,6 +35,7 @@ from typer.core import TyperCommand, TyperGroup
 from ..errors import EXIT_BAD_INPUT, LifecycleError, OptionError, Problem
 from ..files import write_text_atomic
 from ..jobs.summary import error_summary
+from ..suggest import did_you_mean
 
 # Data goes to stdout; the human summary, progress and errors go to stderr.
 out = Console(highlight=False, soft_wrap=True)
@@ -234,6 +235,30 @@ PreferOpt = Annotated[
         help="With --state, when the export's stage differs from the state's: which wins.",
     ),
 ]
+
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="What computes metrics, derived values and hops: polars (default), duckdb "
+        "(pip install \"lifecycle-cli[duckdb]\"), or another registered engine. Every "
+        "output is the same whichever runs.",
+        metavar="polars|duckdb|spark",
+    ),
+]
+
+
+def engine_choice(name: str) -> Any:
+    """The ``--engine`` given, as the library's EngineChoice (OptionError for a name no
+    engine registered)."""
+    from ..sql.backend import EngineChoice, names
+
+    known = names()
+    if name not in known:
+        raise OptionError(Problem(f"--engine {name}: no such engine",
+                                  hint=did_you_mean(name, known) or "engines: " + ", ".join(known)))
+    return EngineChoice(name)
 
 
 def out_option(what: str) -> Any:

@@ -32,6 +32,9 @@ def register(app: typer.Typer) -> None:
             "lifecycle run --customers sample_data/customers.csv --usage "
             "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --state "
             "out/state --out out --quiet",
+            "lifecycle run --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out out "
+            "--engine duckdb",
         ),
     )(run)
 
@@ -58,6 +61,7 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the summary; write nothing.")
     ] = False,
+    engine: common.EngineOpt = "polars",
     state: common.StateOpt = None,
     rewind: Annotated[
         bool,
@@ -115,6 +119,7 @@ def run(
             max_shrink=parse_share(max_shrink, "--max-shrink"),
             allow_shrink=allow_shrink,
         )
+        choice = common.engine_choice(engine)
         rule_set = load_rules(rules)
         with common.progress(not quiet) as step:
             done = run_rules(
@@ -123,6 +128,7 @@ def run(
                 guards=guards, encoding=encoding, progress=step,
                 hash_inputs=summary_json is not None,
                 command=common.command_line(), tables=common.tables(lookup, attributes, sheet),
+                engine=choice,
             )
     if not dry_run and stdout is not None:
         common.write_to_stdout(lambda stream: write_csv(done.tables[stdout.value], stream))

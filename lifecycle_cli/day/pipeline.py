@@ -58,6 +58,8 @@ from ..inputs.customers import Customers
 from ..metrics.compute import MetricsResult, compute_metrics
 from ..rules.checks import compliance_column_problems
 from ..rules.model import USAGE, Rules
+from ..sql import day as sql_day
+from ..sql.backend import Backend
 from ..suggest import did_you_mean
 from .load import (
     Loaded,
@@ -90,6 +92,8 @@ class Prepared:
     overrides: pl.DataFrame  # hand edits of the export (see start.merge_start)
     lagging: int  # customers whose export stage lags the state's: the state's was kept
     warnings: list[str] = field(default_factory=list)
+    # the SQL engine that computes the metrics and the decision (`--engine`); None: Polars
+    backend: Backend | None = None
 
 
 @dataclass
@@ -283,6 +287,7 @@ def prepare(
     set_aside_unknown: bool = False,
     problems: list[Problem] | None = None,
     progress: Progress = no_progress,
+    backend: Backend | None = None,
 ) -> Prepared:
     """The day up to its decision: starting stages, metrics, rules compiled on the data.
 
@@ -290,7 +295,9 @@ def prepare(
     rule set). ``set_aside_unknown``: customers whose starting stage the rules don't
     name are left out of the day (`check` reports them) instead of being an error.
     With ``problems`` (for `validate`), go on past problems in one step to find those
-    of the next, and raise them all together at the end.
+    of the next, and raise them all together at the end. ``backend``: an SQL engine
+    (`lifecycle_cli.sql`) computes the metrics here and the decision in
+    :func:`decide_day`; the rest of the day stays in Polars.
     """
     start = start or Start()
     collect = collector(problems)
@@ -310,7 +317,11 @@ def prepare(
     if metrics is None:
         progress("computing metrics from usage")
         try:
-            metrics = compute_metrics(rules, loaded.sources, typed.select(ID), as_of)
+            if backend is not None:
+                metrics = sql_day.compute(backend, rules, loaded.sources, typed.select(ID),
+                                          as_of)
+            else:
+                metrics = compute_metrics(rules, loaded.sources, typed.select(ID), as_of)
         except DataError as error:
             collect(error)
             metrics = compute_metrics(rules, None, typed.select(ID), as_of)
@@ -322,7 +333,7 @@ def prepare(
         raise LifecycleError(problems)
     assert compiled is not None  # a RulesError was raised or collected otherwise
     return Prepared(rules, as_of, loaded, start, merged.typed, state, set_aside, metrics,
-                    compiled, merged.overrides, merged.lagging, warnings)
+                    compiled, merged.overrides, merged.lagging, warnings, backend)
 
 
 def run_day(
@@ -335,13 +346,15 @@ def run_day(
     set_aside_unknown: bool = False,
     trace: bool = False,
     progress: Progress = no_progress,
+    backend: Backend | None = None,
 ) -> Day:
     """Decide one day: SPEC "How a run decides", steps 1 to 5, on ``loaded`` for ``as_of``,
     starting from ``start`` (default: no state). With ``trace``, the engine keeps every
     hop's verdicts (for `explain`). See :func:`prepare` for the other options.
     """
     prepared = prepare(rules, loaded, as_of, start, metrics=metrics,
-                       set_aside_unknown=set_aside_unknown, progress=progress)
+                       set_aside_unknown=set_aside_unknown, progress=progress,
+                       backend=backend)
     return decide_day(prepared, trace=trace, progress=progress)
 
 
@@ -349,7 +362,10 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
                progress: Progress = no_progress) -> Day:
     """The rest of :func:`run_day`, for a day already prepared."""
     progress("applying transition rules")
-    engine = decide(prepared.state, prepared.compiled, trace=trace)
+    if prepared.backend is not None and not trace:  # `explain`'s trace is Polars' own
+        engine = sql_day.decide(prepared.backend, prepared.state, prepared.compiled)
+    else:
+        engine = decide(prepared.state, prepared.compiled, trace=trace)
     progress("deciding CTAs")
     final = final_values(engine.state.sort(ROW), prepared.compiled)
     # a customer enters its stage by a move (or initial assignment), or by a hand edit in

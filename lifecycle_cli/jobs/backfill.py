@@ -35,6 +35,7 @@ import polars as pl
 from ..columns import ID
 from ..day.load import Progress, Tables, UsageSpecs, load, no_progress
 from ..day.pipeline import run_day
+from ..sql.backend import EngineChoice, connected
 from ..errors import OptionError, Problem
 from ..files import file_facts
 from ..metrics.replay import SourcesReplay
@@ -89,8 +90,11 @@ def backfill(
     progress: Progress = no_progress,
     command: str = "lifecycle backfill",
     tables: Tables | None = None,
+    engine: EngineChoice | None = None,
 ) -> BackfillResult:
-    """Replay every as-of date from ``start`` to ``end`` into ``state_dir``."""
+    """Replay every as-of date from ``start`` to ``end`` into ``state_dir``. ``engine``:
+    what decides each day (`lifecycle_cli.sql`; one connection for the whole range); the
+    metrics of the replayed days come from the per-day partials in Polars either way."""
     began = time.monotonic()
     days = days_between(start, end)
     state_path = Path(state_dir)
@@ -119,6 +123,7 @@ def backfill(
         base = view.before(start)
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
+        backend = cleanup.enter_context(connected(engine, rules.timezone))
         txn = cleanup.enter_context(Transaction(state))  # a failed day leaves nothing staged
         # the export's stages are today's: they speak for no replayed day, unless asked for
         # the first one; they are remembered, so a later run sees no change in the export
@@ -128,7 +133,7 @@ def backfill(
             started_at = dt.datetime.now(dt.UTC)
             progress("replaying days", (day - start).days, len(days), "days")
             metrics = replay.metrics(day) if replay is not None else None
-            result = run_day(rules, loaded, day, begin, metrics=metrics)
+            result = run_day(rules, loaded, day, begin, metrics=metrics, backend=backend)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
                                     state=state_path, base=begin.base,
                                     replaced=day in state.days, hash_inputs=False,

@@ -39,6 +39,7 @@ from ..day.pipeline import Day, run_day
 from ..errors import Problem
 from ..render.tables import output_paths, write_tables
 from ..rules.model import Rules
+from ..sql.backend import EngineChoice, connected
 from ..state.lock import LockInfo, lock
 from ..state.store import KEPT, DayWrite, State, StateError, Transaction, collect_garbage
 from ..state.view import StateView
@@ -119,6 +120,7 @@ def run(
     progress: Progress = no_progress,
     command: str = "lifecycle run",
     tables: Tables | None = None,
+    engine: EngineChoice | None = None,
 ) -> RunResult:
     """Apply ``rules`` to the exports for ``as_of`` (default: today), as `lifecycle run` does.
 
@@ -127,7 +129,8 @@ def run(
     ``state``: a state folder to start from and record the day in (created if needed).
     ``out``: a folder for the outputs (``fmt``: csv, parquet or xlsx). ``dry_run``:
     write nothing. ``hash_inputs``: put the inputs' SHA-256 in the summary (a state's
-    manifest always has them; reading big usage files costs time).
+    manifest always has them; reading big usage files costs time). ``engine``: what
+    computes the metrics and the decision (`lifecycle_cli.sql`; default: Polars).
     """
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
@@ -136,7 +139,8 @@ def run(
     if state is None:
         loaded = load(rules, customers, usage, encoding=encoding, progress=progress,
                       tables=tables)
-        day = run_day(rules, loaded, as_of, progress=progress)
+        with connected(engine, rules.timezone) as backend:
+            day = run_day(rules, loaded, as_of, progress=progress, backend=backend)
         check_moves(day, guards.max_moves)
         written = _write_outputs(day, out, fmt, dry_run, progress)
         summary = build_summary(day, rules_path, started_at, time.monotonic() - started,
@@ -158,8 +162,9 @@ def run(
                       tables=tables)
         check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
         warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
-        day = run_day(rules, loaded, as_of, view.start(as_of, prefer=prefer, rules=rules),
-                      progress=progress)
+        with connected(engine, rules.timezone) as backend:
+            day = run_day(rules, loaded, as_of, view.start(as_of, prefer=prefer, rules=rules),
+                          progress=progress, backend=backend)
         warnings += skipped_actions_warning(day)
         check_moves(day, guards.max_moves)
         replaced = as_of in store.days

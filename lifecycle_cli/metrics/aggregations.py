@@ -201,30 +201,36 @@ register(Aggregation(
 
 
 def _pick(take: str) -> Callable[[Rows], dict[str, Partial]]:
-    """`first` / `last`: the value on the earliest / latest row by timestamp, ties broken by
-    input order (SEQ). A batch keeps its pick with the pick's timestamp and row number; the
-    merge picks among the batches' picks (a batch with no row has no timestamp)."""
+    """`first` / `last`: the value on the earliest / latest row by timestamp. Rows with the
+    same timestamp are told apart by their value, not their input order, which an SQL
+    engine cannot see: `first` takes the smallest value, `last` the largest; NULL only when
+    every value at that timestamp is NULL. A batch keeps its pick with the pick's
+    timestamp; the merge picks among the batches' picks (a batch with no row has none)."""
+    # nulls last for `first` (the smallest value comes first), first for `last`
+    nulls_last = take == "first"
 
     def merge(key: str) -> Callable[[Part], pl.Expr]:
         def merged(part: Part) -> pl.Expr:
             found = part("ts").is_not_null()
-            keys = [part("ts").filter(found), part("seq").filter(found)]
-            return getattr(part(key).filter(found).sort_by(keys), take)()
+            keys = [part("ts").filter(found), part("").filter(found)]
+            return getattr(part(key).filter(found).sort_by(keys, nulls_last=nulls_last),
+                           take)()
         return merged
 
     def partials(rows: Rows) -> dict[str, Partial]:
-        keys = [rows.only(pl.col(TIMESTAMP)), rows.only(pl.col(SEQ))]
-        return {key: Partial(getattr(expr.sort_by(keys), take)(), merge(key))
-                for key, expr in (("", rows.only(rows.col)), ("ts", keys[0]), ("seq", keys[1]))}
+        keys = [rows.only(pl.col(TIMESTAMP)), rows.only(rows.col)]
+        return {key: Partial(getattr(expr.sort_by(keys, nulls_last=nulls_last), take)(),
+                             merge(key))
+                for key, expr in (("", rows.only(rows.col)), ("ts", keys[0]))}
 
     return partials
 
 
 register(Aggregation(
     "first", ColumnUse.ANY, same_as_column, zero=None,
-    partials=_pick("first"), final=_itself, reads_order=True,
+    partials=_pick("first"), final=_itself,
 ))
 register(Aggregation(
     "last", ColumnUse.ANY, same_as_column, zero=None,
-    partials=_pick("last"), final=_itself, reads_order=True,
+    partials=_pick("last"), final=_itself,
 ))

@@ -13,8 +13,10 @@ code path).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -64,6 +66,14 @@ class Backend(Protocol):
 
 BackendFactory = Callable[[EngineChoice], Backend]
 _BACKENDS: dict[str, BackendFactory] = {}
+# the modules of the bundled backends, imported (so they register) when a name is asked for;
+# each imports its engine's package only when a connection opens
+BUNDLED = ["lifecycle_cli.sql.duckdb", "lifecycle_cli.sql.spark"]
+
+
+def _bundled() -> None:
+    for module in BUNDLED:
+        importlib.import_module(module)
 
 
 def register(name: str, factory: BackendFactory) -> None:
@@ -73,12 +83,31 @@ def register(name: str, factory: BackendFactory) -> None:
 
 def names() -> list[str]:
     """Every engine ``--engine`` takes: polars, then the registered backends."""
+    _bundled()
     return [POLARS, *_BACKENDS]
 
 
 def open_backend(choice: EngineChoice) -> Backend:
     """A connection to the chosen engine; KeyError for a name nobody registered."""
+    _bundled()
     return _BACKENDS[choice.name](choice)
+
+
+@contextlib.contextmanager
+def connected(choice: EngineChoice | None, timezone: str | None = None
+              ) -> Iterator[Backend | None]:
+    """The chosen engine's connection for a run (None for polars), closed afterwards;
+    ``timezone``: the rules' time zone, the session's."""
+    if choice is None or choice.is_polars:
+        yield None
+        return
+    if timezone is not None:
+        choice = replace(choice, timezone=timezone)
+    backend = open_backend(choice)
+    try:
+        yield backend
+    finally:
+        backend.close()
 
 
 # -- catalogs: ``--usage table:NAME`` (an engine that has one registers it) ------------------
