@@ -242,23 +242,25 @@ EngineOpt = Annotated[
     typer.Option(
         "--engine",
         help="What computes metrics, derived values and hops: polars (default), duckdb "
-        "(pip install \"lifecycle-cli[duckdb]\"), or another registered engine. Every "
+        "(pip install \"lifecycle-cli[duckdb]\"), spark (pip install "
+        "\"lifecycle-cli[spark]\" and Java 17), or another registered engine. Every "
         "output is the same whichever runs.",
         metavar="polars|duckdb|spark",
     ),
 ]
 
 
-def engine_choice(name: str) -> Any:
+def engine_choice(name: str, spark_master: str | None = None,
+                  spark_conf: list[str] | None = None) -> Any:
     """The ``--engine`` given, as the library's EngineChoice (OptionError for a name no
-    engine registered)."""
+    engine registered), with ``--spark-master`` and ``--spark-conf`` for spark."""
     from ..sql.backend import EngineChoice, names
 
     known = names()
     if name not in known:
         raise OptionError(Problem(f"--engine {name}: no such engine",
                                   hint=did_you_mean(name, known) or "engines: " + ", ".join(known)))
-    return EngineChoice(name)
+    return EngineChoice(name, **spark_settings(name, spark_master, spark_conf))
 
 
 def out_option(what: str) -> Any:

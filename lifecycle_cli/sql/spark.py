@@ -158,13 +158,23 @@ def _running_session() -> SparkSession | None:
     return None
 
 
-def _log_tail(path: Path, lines: int = 8) -> str:
+def _log_error(path: Path) -> str | None:
+    """The JVM's own words for why it stopped: the last exception in its log, without the
+    class name (``Master must either be yarn or start with spark, k8s, or local``)."""
     try:
-        text = path.read_text(errors="replace").splitlines()
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
-        return ""
-    useful = [t for t in text if t.strip() and not t.startswith("\tat ")]
-    return "\n".join(useful[-lines:])
+        return None
+    for line in reversed(lines):
+        found = re.search(r"(?:[\w$.]+(?:Exception|Error))(?::\s*(.*))?$", line)
+        if found and not line.startswith(("\t", " ")):
+            return (found.group(1) or found.group(0)).strip()
+    noise = ("WARNING: Using incubator", "Using Spark's default", "Error: ")
+    for line in lines:  # the JVM's own complaint (Invalid maximum heap size: -Xmxlots)
+        if line.strip() and not line.startswith(noise) and not re.search(
+                r" (WARN|INFO|DEBUG) ", line):
+            return line.strip()
+    return None
 
 
 def _start(choice: EngineChoice) -> SparkSession:
@@ -183,16 +193,16 @@ def _start(choice: EngineChoice) -> SparkSession:
             gateway = launch_gateway(conf, popen_kwargs={"stdout": stream, "stderr": stream})
         context = SparkContext(conf=conf, gateway=gateway)
     except Exception as err:  # pyspark raises its own errors and Py4J's; all are reported
-        tail = _log_tail(log)
+        reason = _log_error(log) or _first_line(str(err))
         hint = f"the Spark log: {log}"
-        if "UnsupportedClassVersionError" in tail or "class file version" in tail:
+        if "class file version" in reason or "UnsupportedClassVersion" in reason:
             hint = f"{JAVA}; {hint}"
-        elif "master" in tail.lower() and choice.spark_master in tail:
-            hint = (f"--spark-master takes local, local[N], local[*], spark://HOST:PORT, "
-                    f"yarn or k8s://...; {hint}")
+        elif "master" in reason.lower():
+            hint = ("--spark-master takes local, local[N], local[*], spark://HOST:PORT, yarn "
+                    f"or k8s://...; {hint}")
         raise OptionError(Problem(
-            f"Spark did not start (--spark-master {choice.spark_master}): "
-            + _first_line(tail or str(err)), hint=hint)) from None
+            f"Spark did not start (--spark-master {choice.spark_master}): {reason}",
+            hint=hint)) from None
     return SparkSession(context)
 
 
