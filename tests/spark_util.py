@@ -25,13 +25,19 @@ def choice(timezone: str = "UTC", **conf: str) -> EngineChoice:
                         spark_conf=dict(conf))
 
 
+_STARTED: dict[str, object] = {}
+
+
 def start() -> object:
-    """The process's Spark session (see the module's docstring)."""
+    """The process's Spark session (see the module's docstring), started on first use."""
     from lifecycle_cli.sql import spark
 
+    if _STARTED.get("session") is not None and spark._SESSION.get("spark") is not None:
+        return _STARTED["session"]
     warehouse = tempfile.mkdtemp(prefix="lifecycle-spark-warehouse-")
     try:
-        return spark.session(choice(**{"spark.sql.warehouse.dir": warehouse}))
+        _STARTED["session"] = spark.session(choice(**{"spark.sql.warehouse.dir": warehouse}))
+        return _STARTED["session"]
     except LifecycleError as err:
         if os.environ.get("CI"):
             pytest.fail(f"CI must test the Spark engine: .ci/run installs Java 17 and the "

@@ -181,12 +181,23 @@ def test_engine_matches_reference(s: dict[str, Any]) -> None:
 
 
 # every SQL engine against the same reference, on fewer examples (an engine run costs more)
-@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
+@pytest.mark.parametrize("engine", [p for p in params() if p.values[0] not in (
+    "polars", "spark")])
 @settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(s=scenarios())
 def test_sql_engine_matches_reference(engine: str, s: dict[str, Any]) -> None:
+    check_against_reference(s, engine)
+
+
+# Spark: the reduced property test, a few examples (each is a few seconds of Spark jobs)
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] == "spark"])
+@settings(max_examples=examples(6), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(s=scenarios())
+def test_spark_matches_reference(engine: str, s: dict[str, Any]) -> None:
     check_against_reference(s, engine)
 
 
