@@ -23,6 +23,7 @@ from . import (
     report,
     run,
     sample,
+    sql,
     validate,
 )
 
@@ -60,7 +61,8 @@ def _main(
     common.STATE["debug"] = debug
 
 
-for module in (run, backfill, validate, explain, diff, check, ctas, report, sample, completion):
+for module in (run, backfill, validate, explain, diff, check, ctas, report, sample, sql,
+               completion):
     module.register(app)
 for info in app.registered_commands:  # every command's shape: see common.Command
     if info.cls in (None, TyperCommand):

@@ -35,11 +35,11 @@ import polars as pl
 from ..columns import ID
 from ..day.load import Progress, Tables, UsageSpecs, load, no_progress
 from ..day.pipeline import run_day
-from ..sql.backend import EngineChoice, connected
 from ..errors import OptionError, Problem
 from ..files import file_facts
 from ..metrics.replay import SourcesReplay
 from ..rules.model import Rules
+from ..sql.backend import EngineChoice, connected
 from ..state.lock import lock
 from ..state.store import SNAPSHOT_DAYS, State, StateError, Transaction, collect_garbage
 from ..state.view import StateView

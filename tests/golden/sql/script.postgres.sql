@@ -1,0 +1,3443 @@
+-- lifecycle 0.1.0: B2B SaaS lifecycle as of 2026-11-01, dialect postgres
+CREATE TEMPORARY TABLE lc_input AS
+SELECT
+  ROW_NUMBER() OVER (ORDER BY "customer_id") - 1 AS "__row",
+  "customer_id" AS "customer_id",
+  "name" AS "name",
+  "csm" AS "csm",
+  "arr" AS "arr",
+  "renewal_date" AS "renewal_date",
+  "health_score" AS "health_score",
+  "status" AS "status",
+  "churn_notice" AS "churn_notice",
+  "stage" AS "stage",
+  CAST("stage_entered_at" AS DATE) AS "stage_entered_at"
+FROM customers;
+
+CREATE TEMPORARY TABLE lc_metrics AS
+SELECT
+  c."customer_id" AS "customer_id",
+  COALESCE(s0."logins_30d", 0) AS "logins_30d",
+  COALESCE(s0."active_users_30d", 0) AS "active_users_30d",
+  COALESCE(s0."minutes_30d", 0) AS "minutes_30d",
+  COALESCE(s0."trained", FALSE) AS "trained",
+  s0."last_seen" AS "last_seen"
+FROM "lc_input" AS c
+LEFT JOIN (
+  SELECT
+    "__customer" AS "customer_id",
+    COUNT(*) AS "__rows",
+    SUM(
+      CASE
+        WHEN COALESCE(u."event" = 'login', FALSE)
+        AND (
+          u."timestamp" >= CAST('2026-10-03 00:00:00' AS TIMESTAMP)
+        )
+        THEN 1
+        ELSE 0
+      END
+    ) AS "logins_30d",
+    COUNT(
+      DISTINCT CASE
+        WHEN (
+          u."timestamp" >= CAST('2026-10-03 00:00:00' AS TIMESTAMP)
+        )
+        THEN u."user_id"
+      END
+    ) AS "active_users_30d",
+    SUM(
+      CASE
+        WHEN (
+          u."timestamp" >= CAST('2026-10-03 00:00:00' AS TIMESTAMP)
+        )
+        THEN u."minutes"
+      END
+    ) AS "minutes_30d",
+    SUM(CASE WHEN COALESCE(u."event" = 'training_completed', FALSE) THEN 1 ELSE 0 END) > 0 AS "trained",
+    MAX(u."timestamp") AS "last_seen"
+  FROM (
+    SELECT
+      u."customer_id" AS "__customer",
+      u.*
+    FROM "usage" AS u
+    WHERE
+      u."timestamp" < CAST('2026-11-02 00:00:00' AS TIMESTAMP)
+  ) AS u
+  GROUP BY
+    "__customer"
+) AS s0
+  ON c."customer_id" = s0."customer_id";
+
+CREATE TEMPORARY TABLE lc_state AS
+SELECT
+  i.*,
+  m."logins_30d",
+  m."active_users_30d",
+  m."minutes_30d",
+  m."trained",
+  m."last_seen"
+FROM lc_input AS i
+LEFT JOIN lc_metrics AS m
+  ON i."customer_id" = m."customer_id";
+
+CREATE TEMPORARY TABLE lc_decided AS
+WITH h0 AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "stage" AS "previous_stage",
+    COALESCE("stage", 'Onboarding') AS "stage",
+    CASE
+      WHEN "stage" IS NULL
+      THEN CAST('2026-11-01' AS DATE)
+      ELSE "stage_entered_at"
+    END AS "stage_entered_at",
+    "stage" IS NULL AS "__initial",
+    TRUE AS "__active",
+    COALESCE(COALESCE("stage", 'Onboarding') = 'Onboarding', FALSE) AS "__v0",
+    COALESCE(COALESCE("stage", 'Onboarding') = 'Launched', FALSE) AS "__v1",
+    COALESCE(COALESCE("stage", 'Onboarding') = 'Adopting', FALSE) AS "__v2",
+    COALESCE(COALESCE("stage", 'Onboarding') = 'Renewal', FALSE) AS "__v3",
+    COALESCE(COALESCE("stage", 'Onboarding') = 'Will Churn', FALSE) AS "__v4",
+    COALESCE(COALESCE("stage", 'Onboarding') = 'Churned', FALSE) AS "__v5"
+  FROM "lc_state"
+), e1_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM h0
+), e1_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM e1_b
+), e1_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM e1_o
+), e1_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM e1_d0
+), w1 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__active"
+      THEN CASE
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+        AND COALESCE("status" = 'churned', FALSE)
+        THEN 7
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+        AND COALESCE("at_risk", FALSE)
+        THEN 5
+        WHEN "stage" IN ('Onboarding') AND COALESCE("trained", FALSE)
+        THEN 0
+        WHEN "stage" IN ('Onboarding') AND COALESCE("days_in_stage" >= 60, FALSE)
+        THEN 1
+        WHEN "stage" IN ('Launched')
+        AND COALESCE((
+          "active_users_30d" >= 3
+        ) AND (
+          "logins_30d" >= 20
+        ), FALSE)
+        THEN 2
+        WHEN "stage" IN ('Launched', 'Adopting') AND COALESCE("days_to_renewal" <= 90, FALSE)
+        THEN 3
+        WHEN "stage" IN ('Renewal') AND COALESCE("days_to_renewal" > 90, FALSE)
+        THEN 4
+        WHEN "stage" IN ('Will Churn')
+        AND COALESCE(
+          (
+            (
+              NOT "at_risk"
+            ) AND (
+              "health_score" >= 60
+            )
+          )
+          AND (
+            "logins_30d" >= 10
+          ),
+          FALSE
+        )
+        THEN 6
+        WHEN "stage" IN ('Churned') AND COALESCE("status" = 'active', FALSE)
+        THEN 8
+      END
+    END AS "__win"
+  FROM e1_d1
+), m1 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__win" = 7
+      THEN 'Churned'
+      WHEN "__win" = 5
+      THEN 'Will Churn'
+      WHEN "__win" = 0
+      THEN 'Launched'
+      WHEN "__win" = 1
+      THEN 'Launched'
+      WHEN "__win" = 2
+      THEN 'Adopting'
+      WHEN "__win" = 3
+      THEN 'Renewal'
+      WHEN "__win" = 4
+      THEN 'Adopting'
+      WHEN "__win" = 6
+      THEN 'Adopting'
+      WHEN "__win" = 8
+      THEN 'Onboarding'
+    END AS "__target",
+    COALESCE(
+      (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Onboarding'
+        )
+        AND "__v0"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Launched'
+        )
+        AND "__v1"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Adopting'
+        )
+        AND "__v2"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Renewal'
+        )
+        AND "__v3"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Will Churn'
+        )
+        AND "__v4"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Churned'
+        )
+        AND "__v5"
+      ),
+      FALSE
+    ) AS "__loop"
+  FROM w1
+), h1 AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "previous_stage",
+    "__initial",
+    "stage" AS "__from_1",
+    "__target" AS "__to_1",
+    "__win" AS "__rule_1",
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "__days_1",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__moved_1",
+    COALESCE((
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND "__loop", FALSE) AS "__loop_1",
+    CASE
+      WHEN "__win" = 7
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+      WHEN "__win" = 5
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null')
+      WHEN "__win" = 0
+      THEN 'trained=' || COALESCE(CASE WHEN "trained" THEN 'true' WHEN NOT "trained" THEN 'false' END, 'null')
+      WHEN "__win" = 1
+      THEN 'days_in_stage=' || COALESCE(CAST("days_in_stage" AS VARCHAR), 'null')
+      WHEN "__win" = 2
+      THEN 'active_users_30d=' || COALESCE(CAST("active_users_30d" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 3
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 4
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 6
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null') || '; health_score=' || COALESCE(CAST("health_score" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 8
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+    END AS "__reason_1",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN "__target"
+      ELSE "stage"
+    END AS "stage",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN CAST('2026-11-01' AS DATE)
+      ELSE "stage_entered_at"
+    END AS "stage_entered_at",
+    "__v0"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Onboarding'
+      ),
+      FALSE
+    ) AS "__v0",
+    "__v1"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Launched'
+      ),
+      FALSE
+    ) AS "__v1",
+    "__v2"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Adopting'
+      ),
+      FALSE
+    ) AS "__v2",
+    "__v3"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Renewal'
+      ),
+      FALSE
+    ) AS "__v3",
+    "__v4"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Will Churn'
+      ),
+      FALSE
+    ) AS "__v4",
+    "__v5"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Churned'
+      ),
+      FALSE
+    ) AS "__v5",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__active"
+  FROM m1
+), e2_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM h1
+), e2_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM e2_b
+), e2_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM e2_o
+), e2_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM e2_d0
+), w2 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__active"
+      THEN CASE
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+        AND COALESCE("status" = 'churned', FALSE)
+        THEN 7
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+        AND COALESCE("at_risk", FALSE)
+        THEN 5
+        WHEN "stage" IN ('Onboarding') AND COALESCE("trained", FALSE)
+        THEN 0
+        WHEN "stage" IN ('Onboarding') AND COALESCE("days_in_stage" >= 60, FALSE)
+        THEN 1
+        WHEN "stage" IN ('Launched')
+        AND COALESCE((
+          "active_users_30d" >= 3
+        ) AND (
+          "logins_30d" >= 20
+        ), FALSE)
+        THEN 2
+        WHEN "stage" IN ('Launched', 'Adopting') AND COALESCE("days_to_renewal" <= 90, FALSE)
+        THEN 3
+        WHEN "stage" IN ('Renewal') AND COALESCE("days_to_renewal" > 90, FALSE)
+        THEN 4
+        WHEN "stage" IN ('Will Churn')
+        AND COALESCE(
+          (
+            (
+              NOT "at_risk"
+            ) AND (
+              "health_score" >= 60
+            )
+          )
+          AND (
+            "logins_30d" >= 10
+          ),
+          FALSE
+        )
+        THEN 6
+        WHEN "stage" IN ('Churned') AND COALESCE("status" = 'active', FALSE)
+        THEN 8
+      END
+    END AS "__win"
+  FROM e2_d1
+), m2 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__win" = 7
+      THEN 'Churned'
+      WHEN "__win" = 5
+      THEN 'Will Churn'
+      WHEN "__win" = 0
+      THEN 'Launched'
+      WHEN "__win" = 1
+      THEN 'Launched'
+      WHEN "__win" = 2
+      THEN 'Adopting'
+      WHEN "__win" = 3
+      THEN 'Renewal'
+      WHEN "__win" = 4
+      THEN 'Adopting'
+      WHEN "__win" = 6
+      THEN 'Adopting'
+      WHEN "__win" = 8
+      THEN 'Onboarding'
+    END AS "__target",
+    COALESCE(
+      (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Onboarding'
+        )
+        AND "__v0"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Launched'
+        )
+        AND "__v1"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Adopting'
+        )
+        AND "__v2"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Renewal'
+        )
+        AND "__v3"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Will Churn'
+        )
+        AND "__v4"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Churned'
+        )
+        AND "__v5"
+      ),
+      FALSE
+    ) AS "__loop"
+  FROM w2
+), h2 AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "previous_stage",
+    "__initial",
+    "__from_1",
+    "__to_1",
+    "__rule_1",
+    "__days_1",
+    "__moved_1",
+    "__loop_1",
+    "__reason_1",
+    "stage" AS "__from_2",
+    "__target" AS "__to_2",
+    "__win" AS "__rule_2",
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "__days_2",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__moved_2",
+    COALESCE((
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND "__loop", FALSE) AS "__loop_2",
+    CASE
+      WHEN "__win" = 7
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+      WHEN "__win" = 5
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null')
+      WHEN "__win" = 0
+      THEN 'trained=' || COALESCE(CASE WHEN "trained" THEN 'true' WHEN NOT "trained" THEN 'false' END, 'null')
+      WHEN "__win" = 1
+      THEN 'days_in_stage=' || COALESCE(CAST("days_in_stage" AS VARCHAR), 'null')
+      WHEN "__win" = 2
+      THEN 'active_users_30d=' || COALESCE(CAST("active_users_30d" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 3
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 4
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 6
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null') || '; health_score=' || COALESCE(CAST("health_score" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 8
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+    END AS "__reason_2",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN "__target"
+      ELSE "stage"
+    END AS "stage",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN CAST('2026-11-01' AS DATE)
+      ELSE "stage_entered_at"
+    END AS "stage_entered_at",
+    "__v0"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Onboarding'
+      ),
+      FALSE
+    ) AS "__v0",
+    "__v1"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Launched'
+      ),
+      FALSE
+    ) AS "__v1",
+    "__v2"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Adopting'
+      ),
+      FALSE
+    ) AS "__v2",
+    "__v3"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Renewal'
+      ),
+      FALSE
+    ) AS "__v3",
+    "__v4"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Will Churn'
+      ),
+      FALSE
+    ) AS "__v4",
+    "__v5"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Churned'
+      ),
+      FALSE
+    ) AS "__v5",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__active"
+  FROM m2
+), e3_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM h2
+), e3_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM e3_b
+), e3_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM e3_o
+), e3_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM e3_d0
+), w3 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__active"
+      THEN CASE
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+        AND COALESCE("status" = 'churned', FALSE)
+        THEN 7
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+        AND COALESCE("at_risk", FALSE)
+        THEN 5
+        WHEN "stage" IN ('Onboarding') AND COALESCE("trained", FALSE)
+        THEN 0
+        WHEN "stage" IN ('Onboarding') AND COALESCE("days_in_stage" >= 60, FALSE)
+        THEN 1
+        WHEN "stage" IN ('Launched')
+        AND COALESCE((
+          "active_users_30d" >= 3
+        ) AND (
+          "logins_30d" >= 20
+        ), FALSE)
+        THEN 2
+        WHEN "stage" IN ('Launched', 'Adopting') AND COALESCE("days_to_renewal" <= 90, FALSE)
+        THEN 3
+        WHEN "stage" IN ('Renewal') AND COALESCE("days_to_renewal" > 90, FALSE)
+        THEN 4
+        WHEN "stage" IN ('Will Churn')
+        AND COALESCE(
+          (
+            (
+              NOT "at_risk"
+            ) AND (
+              "health_score" >= 60
+            )
+          )
+          AND (
+            "logins_30d" >= 10
+          ),
+          FALSE
+        )
+        THEN 6
+        WHEN "stage" IN ('Churned') AND COALESCE("status" = 'active', FALSE)
+        THEN 8
+      END
+    END AS "__win"
+  FROM e3_d1
+), m3 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__win" = 7
+      THEN 'Churned'
+      WHEN "__win" = 5
+      THEN 'Will Churn'
+      WHEN "__win" = 0
+      THEN 'Launched'
+      WHEN "__win" = 1
+      THEN 'Launched'
+      WHEN "__win" = 2
+      THEN 'Adopting'
+      WHEN "__win" = 3
+      THEN 'Renewal'
+      WHEN "__win" = 4
+      THEN 'Adopting'
+      WHEN "__win" = 6
+      THEN 'Adopting'
+      WHEN "__win" = 8
+      THEN 'Onboarding'
+    END AS "__target",
+    COALESCE(
+      (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Onboarding'
+        )
+        AND "__v0"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Launched'
+        )
+        AND "__v1"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Adopting'
+        )
+        AND "__v2"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Renewal'
+        )
+        AND "__v3"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Will Churn'
+        )
+        AND "__v4"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Churned'
+        )
+        AND "__v5"
+      ),
+      FALSE
+    ) AS "__loop"
+  FROM w3
+), h3 AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "previous_stage",
+    "__initial",
+    "__from_1",
+    "__to_1",
+    "__rule_1",
+    "__days_1",
+    "__moved_1",
+    "__loop_1",
+    "__reason_1",
+    "__from_2",
+    "__to_2",
+    "__rule_2",
+    "__days_2",
+    "__moved_2",
+    "__loop_2",
+    "__reason_2",
+    "stage" AS "__from_3",
+    "__target" AS "__to_3",
+    "__win" AS "__rule_3",
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "__days_3",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__moved_3",
+    COALESCE((
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND "__loop", FALSE) AS "__loop_3",
+    CASE
+      WHEN "__win" = 7
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+      WHEN "__win" = 5
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null')
+      WHEN "__win" = 0
+      THEN 'trained=' || COALESCE(CASE WHEN "trained" THEN 'true' WHEN NOT "trained" THEN 'false' END, 'null')
+      WHEN "__win" = 1
+      THEN 'days_in_stage=' || COALESCE(CAST("days_in_stage" AS VARCHAR), 'null')
+      WHEN "__win" = 2
+      THEN 'active_users_30d=' || COALESCE(CAST("active_users_30d" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 3
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 4
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 6
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null') || '; health_score=' || COALESCE(CAST("health_score" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 8
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+    END AS "__reason_3",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN "__target"
+      ELSE "stage"
+    END AS "stage",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN CAST('2026-11-01' AS DATE)
+      ELSE "stage_entered_at"
+    END AS "stage_entered_at",
+    "__v0"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Onboarding'
+      ),
+      FALSE
+    ) AS "__v0",
+    "__v1"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Launched'
+      ),
+      FALSE
+    ) AS "__v1",
+    "__v2"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Adopting'
+      ),
+      FALSE
+    ) AS "__v2",
+    "__v3"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Renewal'
+      ),
+      FALSE
+    ) AS "__v3",
+    "__v4"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Will Churn'
+      ),
+      FALSE
+    ) AS "__v4",
+    "__v5"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Churned'
+      ),
+      FALSE
+    ) AS "__v5",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__active"
+  FROM m3
+), e4_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM h3
+), e4_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM e4_b
+), e4_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM e4_o
+), e4_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM e4_d0
+), w4 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__active"
+      THEN CASE
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+        AND COALESCE("status" = 'churned', FALSE)
+        THEN 7
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+        AND COALESCE("at_risk", FALSE)
+        THEN 5
+        WHEN "stage" IN ('Onboarding') AND COALESCE("trained", FALSE)
+        THEN 0
+        WHEN "stage" IN ('Onboarding') AND COALESCE("days_in_stage" >= 60, FALSE)
+        THEN 1
+        WHEN "stage" IN ('Launched')
+        AND COALESCE((
+          "active_users_30d" >= 3
+        ) AND (
+          "logins_30d" >= 20
+        ), FALSE)
+        THEN 2
+        WHEN "stage" IN ('Launched', 'Adopting') AND COALESCE("days_to_renewal" <= 90, FALSE)
+        THEN 3
+        WHEN "stage" IN ('Renewal') AND COALESCE("days_to_renewal" > 90, FALSE)
+        THEN 4
+        WHEN "stage" IN ('Will Churn')
+        AND COALESCE(
+          (
+            (
+              NOT "at_risk"
+            ) AND (
+              "health_score" >= 60
+            )
+          )
+          AND (
+            "logins_30d" >= 10
+          ),
+          FALSE
+        )
+        THEN 6
+        WHEN "stage" IN ('Churned') AND COALESCE("status" = 'active', FALSE)
+        THEN 8
+      END
+    END AS "__win"
+  FROM e4_d1
+), m4 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__win" = 7
+      THEN 'Churned'
+      WHEN "__win" = 5
+      THEN 'Will Churn'
+      WHEN "__win" = 0
+      THEN 'Launched'
+      WHEN "__win" = 1
+      THEN 'Launched'
+      WHEN "__win" = 2
+      THEN 'Adopting'
+      WHEN "__win" = 3
+      THEN 'Renewal'
+      WHEN "__win" = 4
+      THEN 'Adopting'
+      WHEN "__win" = 6
+      THEN 'Adopting'
+      WHEN "__win" = 8
+      THEN 'Onboarding'
+    END AS "__target",
+    COALESCE(
+      (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Onboarding'
+        )
+        AND "__v0"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Launched'
+        )
+        AND "__v1"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Adopting'
+        )
+        AND "__v2"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Renewal'
+        )
+        AND "__v3"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Will Churn'
+        )
+        AND "__v4"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Churned'
+        )
+        AND "__v5"
+      ),
+      FALSE
+    ) AS "__loop"
+  FROM w4
+), h4 AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "previous_stage",
+    "__initial",
+    "__from_1",
+    "__to_1",
+    "__rule_1",
+    "__days_1",
+    "__moved_1",
+    "__loop_1",
+    "__reason_1",
+    "__from_2",
+    "__to_2",
+    "__rule_2",
+    "__days_2",
+    "__moved_2",
+    "__loop_2",
+    "__reason_2",
+    "__from_3",
+    "__to_3",
+    "__rule_3",
+    "__days_3",
+    "__moved_3",
+    "__loop_3",
+    "__reason_3",
+    "stage" AS "__from_4",
+    "__target" AS "__to_4",
+    "__win" AS "__rule_4",
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "__days_4",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__moved_4",
+    COALESCE((
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND "__loop", FALSE) AS "__loop_4",
+    CASE
+      WHEN "__win" = 7
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+      WHEN "__win" = 5
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null')
+      WHEN "__win" = 0
+      THEN 'trained=' || COALESCE(CASE WHEN "trained" THEN 'true' WHEN NOT "trained" THEN 'false' END, 'null')
+      WHEN "__win" = 1
+      THEN 'days_in_stage=' || COALESCE(CAST("days_in_stage" AS VARCHAR), 'null')
+      WHEN "__win" = 2
+      THEN 'active_users_30d=' || COALESCE(CAST("active_users_30d" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 3
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 4
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 6
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null') || '; health_score=' || COALESCE(CAST("health_score" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 8
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+    END AS "__reason_4",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN "__target"
+      ELSE "stage"
+    END AS "stage",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN CAST('2026-11-01' AS DATE)
+      ELSE "stage_entered_at"
+    END AS "stage_entered_at",
+    "__v0"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Onboarding'
+      ),
+      FALSE
+    ) AS "__v0",
+    "__v1"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Launched'
+      ),
+      FALSE
+    ) AS "__v1",
+    "__v2"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Adopting'
+      ),
+      FALSE
+    ) AS "__v2",
+    "__v3"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Renewal'
+      ),
+      FALSE
+    ) AS "__v3",
+    "__v4"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Will Churn'
+      ),
+      FALSE
+    ) AS "__v4",
+    "__v5"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Churned'
+      ),
+      FALSE
+    ) AS "__v5",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__active"
+  FROM m4
+), e5_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM h4
+), e5_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM e5_b
+), e5_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM e5_o
+), e5_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM e5_d0
+), w5 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__active"
+      THEN CASE
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+        AND COALESCE("status" = 'churned', FALSE)
+        THEN 7
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+        AND COALESCE("at_risk", FALSE)
+        THEN 5
+        WHEN "stage" IN ('Onboarding') AND COALESCE("trained", FALSE)
+        THEN 0
+        WHEN "stage" IN ('Onboarding') AND COALESCE("days_in_stage" >= 60, FALSE)
+        THEN 1
+        WHEN "stage" IN ('Launched')
+        AND COALESCE((
+          "active_users_30d" >= 3
+        ) AND (
+          "logins_30d" >= 20
+        ), FALSE)
+        THEN 2
+        WHEN "stage" IN ('Launched', 'Adopting') AND COALESCE("days_to_renewal" <= 90, FALSE)
+        THEN 3
+        WHEN "stage" IN ('Renewal') AND COALESCE("days_to_renewal" > 90, FALSE)
+        THEN 4
+        WHEN "stage" IN ('Will Churn')
+        AND COALESCE(
+          (
+            (
+              NOT "at_risk"
+            ) AND (
+              "health_score" >= 60
+            )
+          )
+          AND (
+            "logins_30d" >= 10
+          ),
+          FALSE
+        )
+        THEN 6
+        WHEN "stage" IN ('Churned') AND COALESCE("status" = 'active', FALSE)
+        THEN 8
+      END
+    END AS "__win"
+  FROM e5_d1
+), m5 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__win" = 7
+      THEN 'Churned'
+      WHEN "__win" = 5
+      THEN 'Will Churn'
+      WHEN "__win" = 0
+      THEN 'Launched'
+      WHEN "__win" = 1
+      THEN 'Launched'
+      WHEN "__win" = 2
+      THEN 'Adopting'
+      WHEN "__win" = 3
+      THEN 'Renewal'
+      WHEN "__win" = 4
+      THEN 'Adopting'
+      WHEN "__win" = 6
+      THEN 'Adopting'
+      WHEN "__win" = 8
+      THEN 'Onboarding'
+    END AS "__target",
+    COALESCE(
+      (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Onboarding'
+        )
+        AND "__v0"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Launched'
+        )
+        AND "__v1"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Adopting'
+        )
+        AND "__v2"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Renewal'
+        )
+        AND "__v3"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Will Churn'
+        )
+        AND "__v4"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Churned'
+        )
+        AND "__v5"
+      ),
+      FALSE
+    ) AS "__loop"
+  FROM w5
+), h5 AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "previous_stage",
+    "__initial",
+    "__from_1",
+    "__to_1",
+    "__rule_1",
+    "__days_1",
+    "__moved_1",
+    "__loop_1",
+    "__reason_1",
+    "__from_2",
+    "__to_2",
+    "__rule_2",
+    "__days_2",
+    "__moved_2",
+    "__loop_2",
+    "__reason_2",
+    "__from_3",
+    "__to_3",
+    "__rule_3",
+    "__days_3",
+    "__moved_3",
+    "__loop_3",
+    "__reason_3",
+    "__from_4",
+    "__to_4",
+    "__rule_4",
+    "__days_4",
+    "__moved_4",
+    "__loop_4",
+    "__reason_4",
+    "stage" AS "__from_5",
+    "__target" AS "__to_5",
+    "__win" AS "__rule_5",
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "__days_5",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__moved_5",
+    COALESCE((
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND "__loop", FALSE) AS "__loop_5",
+    CASE
+      WHEN "__win" = 7
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+      WHEN "__win" = 5
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null')
+      WHEN "__win" = 0
+      THEN 'trained=' || COALESCE(CASE WHEN "trained" THEN 'true' WHEN NOT "trained" THEN 'false' END, 'null')
+      WHEN "__win" = 1
+      THEN 'days_in_stage=' || COALESCE(CAST("days_in_stage" AS VARCHAR), 'null')
+      WHEN "__win" = 2
+      THEN 'active_users_30d=' || COALESCE(CAST("active_users_30d" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 3
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 4
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 6
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null') || '; health_score=' || COALESCE(CAST("health_score" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 8
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+    END AS "__reason_5",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN "__target"
+      ELSE "stage"
+    END AS "stage",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN CAST('2026-11-01' AS DATE)
+      ELSE "stage_entered_at"
+    END AS "stage_entered_at",
+    "__v0"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Onboarding'
+      ),
+      FALSE
+    ) AS "__v0",
+    "__v1"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Launched'
+      ),
+      FALSE
+    ) AS "__v1",
+    "__v2"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Adopting'
+      ),
+      FALSE
+    ) AS "__v2",
+    "__v3"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Renewal'
+      ),
+      FALSE
+    ) AS "__v3",
+    "__v4"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Will Churn'
+      ),
+      FALSE
+    ) AS "__v4",
+    "__v5"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Churned'
+      ),
+      FALSE
+    ) AS "__v5",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__active"
+  FROM m5
+), e6_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM h5
+), e6_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM e6_b
+), e6_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM e6_o
+), e6_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM e6_d0
+), w6 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__active"
+      THEN CASE
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+        AND COALESCE("status" = 'churned', FALSE)
+        THEN 7
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+        AND COALESCE("at_risk", FALSE)
+        THEN 5
+        WHEN "stage" IN ('Onboarding') AND COALESCE("trained", FALSE)
+        THEN 0
+        WHEN "stage" IN ('Onboarding') AND COALESCE("days_in_stage" >= 60, FALSE)
+        THEN 1
+        WHEN "stage" IN ('Launched')
+        AND COALESCE((
+          "active_users_30d" >= 3
+        ) AND (
+          "logins_30d" >= 20
+        ), FALSE)
+        THEN 2
+        WHEN "stage" IN ('Launched', 'Adopting') AND COALESCE("days_to_renewal" <= 90, FALSE)
+        THEN 3
+        WHEN "stage" IN ('Renewal') AND COALESCE("days_to_renewal" > 90, FALSE)
+        THEN 4
+        WHEN "stage" IN ('Will Churn')
+        AND COALESCE(
+          (
+            (
+              NOT "at_risk"
+            ) AND (
+              "health_score" >= 60
+            )
+          )
+          AND (
+            "logins_30d" >= 10
+          ),
+          FALSE
+        )
+        THEN 6
+        WHEN "stage" IN ('Churned') AND COALESCE("status" = 'active', FALSE)
+        THEN 8
+      END
+    END AS "__win"
+  FROM e6_d1
+), m6 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__win" = 7
+      THEN 'Churned'
+      WHEN "__win" = 5
+      THEN 'Will Churn'
+      WHEN "__win" = 0
+      THEN 'Launched'
+      WHEN "__win" = 1
+      THEN 'Launched'
+      WHEN "__win" = 2
+      THEN 'Adopting'
+      WHEN "__win" = 3
+      THEN 'Renewal'
+      WHEN "__win" = 4
+      THEN 'Adopting'
+      WHEN "__win" = 6
+      THEN 'Adopting'
+      WHEN "__win" = 8
+      THEN 'Onboarding'
+    END AS "__target",
+    COALESCE(
+      (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Onboarding'
+        )
+        AND "__v0"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Launched'
+        )
+        AND "__v1"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Adopting'
+        )
+        AND "__v2"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Renewal'
+        )
+        AND "__v3"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Will Churn'
+        )
+        AND "__v4"
+      )
+      OR (
+        (
+          CASE
+            WHEN "__win" = 7
+            THEN 'Churned'
+            WHEN "__win" = 5
+            THEN 'Will Churn'
+            WHEN "__win" = 0
+            THEN 'Launched'
+            WHEN "__win" = 1
+            THEN 'Launched'
+            WHEN "__win" = 2
+            THEN 'Adopting'
+            WHEN "__win" = 3
+            THEN 'Renewal'
+            WHEN "__win" = 4
+            THEN 'Adopting'
+            WHEN "__win" = 6
+            THEN 'Adopting'
+            WHEN "__win" = 8
+            THEN 'Onboarding'
+          END = 'Churned'
+        )
+        AND "__v5"
+      ),
+      FALSE
+    ) AS "__loop"
+  FROM w6
+), h6 AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "previous_stage",
+    "__initial",
+    "__from_1",
+    "__to_1",
+    "__rule_1",
+    "__days_1",
+    "__moved_1",
+    "__loop_1",
+    "__reason_1",
+    "__from_2",
+    "__to_2",
+    "__rule_2",
+    "__days_2",
+    "__moved_2",
+    "__loop_2",
+    "__reason_2",
+    "__from_3",
+    "__to_3",
+    "__rule_3",
+    "__days_3",
+    "__moved_3",
+    "__loop_3",
+    "__reason_3",
+    "__from_4",
+    "__to_4",
+    "__rule_4",
+    "__days_4",
+    "__moved_4",
+    "__loop_4",
+    "__reason_4",
+    "__from_5",
+    "__to_5",
+    "__rule_5",
+    "__days_5",
+    "__moved_5",
+    "__loop_5",
+    "__reason_5",
+    "stage" AS "__from_6",
+    "__target" AS "__to_6",
+    "__win" AS "__rule_6",
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "__days_6",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__moved_6",
+    COALESCE((
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND "__loop", FALSE) AS "__loop_6",
+    CASE
+      WHEN "__win" = 7
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+      WHEN "__win" = 5
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null')
+      WHEN "__win" = 0
+      THEN 'trained=' || COALESCE(CASE WHEN "trained" THEN 'true' WHEN NOT "trained" THEN 'false' END, 'null')
+      WHEN "__win" = 1
+      THEN 'days_in_stage=' || COALESCE(CAST("days_in_stage" AS VARCHAR), 'null')
+      WHEN "__win" = 2
+      THEN 'active_users_30d=' || COALESCE(CAST("active_users_30d" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 3
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 4
+      THEN 'days_to_renewal=' || COALESCE(CAST("days_to_renewal" AS VARCHAR), 'null')
+      WHEN "__win" = 6
+      THEN 'at_risk=' || COALESCE(CASE WHEN "at_risk" THEN 'true' WHEN NOT "at_risk" THEN 'false' END, 'null') || '; health_score=' || COALESCE(CAST("health_score" AS VARCHAR), 'null') || '; logins_30d=' || COALESCE(CAST("logins_30d" AS VARCHAR), 'null')
+      WHEN "__win" = 8
+      THEN 'status=' || COALESCE(CAST("status" AS VARCHAR), 'null')
+    END AS "__reason_6",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN "__target"
+      ELSE "stage"
+    END AS "stage",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      ) AND (
+        NOT "__loop"
+      )
+      THEN CAST('2026-11-01' AS DATE)
+      ELSE "stage_entered_at"
+    END AS "stage_entered_at",
+    "__v0"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Onboarding'
+      ),
+      FALSE
+    ) AS "__v0",
+    "__v1"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Launched'
+      ),
+      FALSE
+    ) AS "__v1",
+    "__v2"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Adopting'
+      ),
+      FALSE
+    ) AS "__v2",
+    "__v3"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Renewal'
+      ),
+      FALSE
+    ) AS "__v3",
+    "__v4"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Will Churn'
+      ),
+      FALSE
+    ) AS "__v4",
+    "__v5"
+    OR COALESCE(
+      (
+        (
+          NOT (
+            "__win" IS NULL
+          )
+        ) AND (
+          NOT "__loop"
+        )
+      )
+      AND (
+        "__target" = 'Churned'
+      ),
+      FALSE
+    ) AS "__v5",
+    (
+      NOT (
+        "__win" IS NULL
+      )
+    ) AND (
+      NOT "__loop"
+    ) AS "__active"
+  FROM m6
+), e7_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM h6
+), e7_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM e7_b
+), e7_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM e7_o
+), e7_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM e7_d0
+), w7 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "__active"
+      THEN CASE
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+        AND COALESCE("status" = 'churned', FALSE)
+        THEN 7
+        WHEN "stage" IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+        AND COALESCE("at_risk", FALSE)
+        THEN 5
+        WHEN "stage" IN ('Onboarding') AND COALESCE("trained", FALSE)
+        THEN 0
+        WHEN "stage" IN ('Onboarding') AND COALESCE("days_in_stage" >= 60, FALSE)
+        THEN 1
+        WHEN "stage" IN ('Launched')
+        AND COALESCE((
+          "active_users_30d" >= 3
+        ) AND (
+          "logins_30d" >= 20
+        ), FALSE)
+        THEN 2
+        WHEN "stage" IN ('Launched', 'Adopting') AND COALESCE("days_to_renewal" <= 90, FALSE)
+        THEN 3
+        WHEN "stage" IN ('Renewal') AND COALESCE("days_to_renewal" > 90, FALSE)
+        THEN 4
+        WHEN "stage" IN ('Will Churn')
+        AND COALESCE(
+          (
+            (
+              NOT "at_risk"
+            ) AND (
+              "health_score" >= 60
+            )
+          )
+          AND (
+            "logins_30d" >= 10
+          ),
+          FALSE
+        )
+        THEN 6
+        WHEN "stage" IN ('Churned') AND COALESCE("status" = 'active', FALSE)
+        THEN 8
+      END
+    END AS "__win"
+  FROM e7_d1
+), decided AS (
+  SELECT
+    "__row",
+    "customer_id",
+    "name",
+    "csm",
+    "arr",
+    "renewal_date",
+    "health_score",
+    "status",
+    "churn_notice",
+    "logins_30d",
+    "active_users_30d",
+    "minutes_30d",
+    "trained",
+    "last_seen",
+    "previous_stage",
+    "__initial",
+    "stage",
+    "stage_entered_at",
+    "__v0",
+    "__v1",
+    "__v2",
+    "__v3",
+    "__v4",
+    "__v5",
+    "__from_1",
+    "__to_1",
+    "__rule_1",
+    "__days_1",
+    "__moved_1",
+    "__loop_1",
+    "__reason_1",
+    "__from_2",
+    "__to_2",
+    "__rule_2",
+    "__days_2",
+    "__moved_2",
+    "__loop_2",
+    "__reason_2",
+    "__from_3",
+    "__to_3",
+    "__rule_3",
+    "__days_3",
+    "__moved_3",
+    "__loop_3",
+    "__reason_3",
+    "__from_4",
+    "__to_4",
+    "__rule_4",
+    "__days_4",
+    "__moved_4",
+    "__loop_4",
+    "__reason_4",
+    "__from_5",
+    "__to_5",
+    "__rule_5",
+    "__days_5",
+    "__moved_5",
+    "__loop_5",
+    "__reason_5",
+    "__from_6",
+    "__to_6",
+    "__rule_6",
+    "__days_6",
+    "__moved_6",
+    "__loop_6",
+    "__reason_6",
+    CASE
+      WHEN (
+        NOT (
+          "__win" IS NULL
+        )
+      )
+      AND (
+        NOT COALESCE(
+          (
+            (
+              CASE
+                WHEN "__win" = 7
+                THEN 'Churned'
+                WHEN "__win" = 5
+                THEN 'Will Churn'
+                WHEN "__win" = 0
+                THEN 'Launched'
+                WHEN "__win" = 1
+                THEN 'Launched'
+                WHEN "__win" = 2
+                THEN 'Adopting'
+                WHEN "__win" = 3
+                THEN 'Renewal'
+                WHEN "__win" = 4
+                THEN 'Adopting'
+                WHEN "__win" = 6
+                THEN 'Adopting'
+                WHEN "__win" = 8
+                THEN 'Onboarding'
+              END = 'Onboarding'
+            )
+            AND "__v0"
+          )
+          OR (
+            (
+              CASE
+                WHEN "__win" = 7
+                THEN 'Churned'
+                WHEN "__win" = 5
+                THEN 'Will Churn'
+                WHEN "__win" = 0
+                THEN 'Launched'
+                WHEN "__win" = 1
+                THEN 'Launched'
+                WHEN "__win" = 2
+                THEN 'Adopting'
+                WHEN "__win" = 3
+                THEN 'Renewal'
+                WHEN "__win" = 4
+                THEN 'Adopting'
+                WHEN "__win" = 6
+                THEN 'Adopting'
+                WHEN "__win" = 8
+                THEN 'Onboarding'
+              END = 'Launched'
+            )
+            AND "__v1"
+          )
+          OR (
+            (
+              CASE
+                WHEN "__win" = 7
+                THEN 'Churned'
+                WHEN "__win" = 5
+                THEN 'Will Churn'
+                WHEN "__win" = 0
+                THEN 'Launched'
+                WHEN "__win" = 1
+                THEN 'Launched'
+                WHEN "__win" = 2
+                THEN 'Adopting'
+                WHEN "__win" = 3
+                THEN 'Renewal'
+                WHEN "__win" = 4
+                THEN 'Adopting'
+                WHEN "__win" = 6
+                THEN 'Adopting'
+                WHEN "__win" = 8
+                THEN 'Onboarding'
+              END = 'Adopting'
+            )
+            AND "__v2"
+          )
+          OR (
+            (
+              CASE
+                WHEN "__win" = 7
+                THEN 'Churned'
+                WHEN "__win" = 5
+                THEN 'Will Churn'
+                WHEN "__win" = 0
+                THEN 'Launched'
+                WHEN "__win" = 1
+                THEN 'Launched'
+                WHEN "__win" = 2
+                THEN 'Adopting'
+                WHEN "__win" = 3
+                THEN 'Renewal'
+                WHEN "__win" = 4
+                THEN 'Adopting'
+                WHEN "__win" = 6
+                THEN 'Adopting'
+                WHEN "__win" = 8
+                THEN 'Onboarding'
+              END = 'Renewal'
+            )
+            AND "__v3"
+          )
+          OR (
+            (
+              CASE
+                WHEN "__win" = 7
+                THEN 'Churned'
+                WHEN "__win" = 5
+                THEN 'Will Churn'
+                WHEN "__win" = 0
+                THEN 'Launched'
+                WHEN "__win" = 1
+                THEN 'Launched'
+                WHEN "__win" = 2
+                THEN 'Adopting'
+                WHEN "__win" = 3
+                THEN 'Renewal'
+                WHEN "__win" = 4
+                THEN 'Adopting'
+                WHEN "__win" = 6
+                THEN 'Adopting'
+                WHEN "__win" = 8
+                THEN 'Onboarding'
+              END = 'Will Churn'
+            )
+            AND "__v4"
+          )
+          OR (
+            (
+              CASE
+                WHEN "__win" = 7
+                THEN 'Churned'
+                WHEN "__win" = 5
+                THEN 'Will Churn'
+                WHEN "__win" = 0
+                THEN 'Launched'
+                WHEN "__win" = 1
+                THEN 'Launched'
+                WHEN "__win" = 2
+                THEN 'Adopting'
+                WHEN "__win" = 3
+                THEN 'Renewal'
+                WHEN "__win" = 4
+                THEN 'Adopting'
+                WHEN "__win" = 6
+                THEN 'Adopting'
+                WHEN "__win" = 8
+                THEN 'Onboarding'
+              END = 'Churned'
+            )
+            AND "__v5"
+          ),
+          FALSE
+        )
+      )
+      THEN "__win"
+    END AS "__pending"
+  FROM w7
+)
+SELECT
+  *
+FROM decided;
+
+CREATE TABLE lifecycle_customers AS
+WITH final AS (
+  SELECT
+    *
+  FROM "lc_decided"
+), f_b AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP) - CAST("stage_entered_at" AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_in_stage",
+    CASE
+      WHEN "stage" = 'Onboarding'
+      THEN 45
+      WHEN "stage" = 'Launched'
+      THEN 30
+      WHEN "stage" = 'Renewal'
+      THEN 90
+      WHEN "stage" = 'Will Churn'
+      THEN 30
+    END AS "expected_days"
+  FROM final
+), f_o AS (
+  SELECT
+    *,
+    COALESCE("days_in_stage" > "expected_days", FALSE) AS "overdue"
+  FROM f_b
+), f_d0 AS (
+  SELECT
+    *,
+    CAST(EXTRACT(epoch FROM CAST("renewal_date" AS TIMESTAMP) - CAST(CAST('2026-11-01' AS DATE) AS TIMESTAMP)) / 86400 AS BIGINT) AS "days_to_renewal"
+  FROM f_o
+), f_d1 AS (
+  SELECT
+    *,
+    (
+      "health_score" < 40
+    ) OR "churn_notice" AS "at_risk"
+  FROM f_d0
+)
+SELECT
+  "customer_id" AS "customer_id",
+  "name" AS "name",
+  "csm" AS "csm",
+  "arr" AS "arr",
+  "renewal_date" AS "renewal_date",
+  "health_score" AS "health_score",
+  "status" AS "status",
+  "churn_notice" AS "churn_notice",
+  "stage" AS "stage",
+  "stage_entered_at" AS "stage_entered_at",
+  "previous_stage" AS "previous_stage",
+  "days_in_stage" AS "days_in_stage",
+  "expected_days" AS "expected_days",
+  "overdue" AS "overdue",
+  "days_to_renewal" AS "days_to_renewal",
+  "at_risk" AS "at_risk",
+  "logins_30d" AS "logins_30d",
+  "active_users_30d" AS "active_users_30d",
+  "minutes_30d" AS "minutes_30d",
+  "trained" AS "trained",
+  "last_seen" AS "last_seen"
+FROM f_d1
+ORDER BY
+  "__row";
+
+CREATE TABLE lifecycle_transitions AS
+SELECT
+  "as_of",
+  "customer_id",
+  "from_stage",
+  "to_stage",
+  "rule_id",
+  "hop",
+  "days_in_from_stage",
+  "reason"
+FROM (
+  SELECT
+    CAST('2026-11-01' AS DATE) AS "as_of",
+    "customer_id" AS "customer_id",
+    CAST(NULL AS VARCHAR) AS "from_stage",
+    'Onboarding' AS "to_stage",
+    'initial' AS "rule_id",
+    0 AS "hop",
+    CAST(NULL AS BIGINT) AS "days_in_from_stage",
+    '' AS "reason",
+    "__row" AS "__order"
+  FROM "lc_decided"
+  WHERE
+    "__initial"
+  UNION ALL
+  SELECT
+    CAST('2026-11-01' AS DATE) AS "as_of",
+    "customer_id" AS "customer_id",
+    "__from_1" AS "from_stage",
+    "__to_1" AS "to_stage",
+    CASE
+      WHEN "__rule_1" = 7
+      THEN 'churned'
+      WHEN "__rule_1" = 5
+      THEN 'risk'
+      WHEN "__rule_1" = 0
+      THEN 'trained'
+      WHEN "__rule_1" = 1
+      THEN 'onboarding_timeout'
+      WHEN "__rule_1" = 2
+      THEN 'adopted'
+      WHEN "__rule_1" = 3
+      THEN 'renewal_window'
+      WHEN "__rule_1" = 4
+      THEN 'renewed'
+      WHEN "__rule_1" = 6
+      THEN 'saved'
+      WHEN "__rule_1" = 8
+      THEN 'won_back'
+    END AS "rule_id",
+    1 AS "hop",
+    CAST("__days_1" AS BIGINT) AS "days_in_from_stage",
+    "__reason_1" AS "reason",
+    "__row" AS "__order"
+  FROM "lc_decided"
+  WHERE
+    "__moved_1"
+  UNION ALL
+  SELECT
+    CAST('2026-11-01' AS DATE) AS "as_of",
+    "customer_id" AS "customer_id",
+    "__from_2" AS "from_stage",
+    "__to_2" AS "to_stage",
+    CASE
+      WHEN "__rule_2" = 7
+      THEN 'churned'
+      WHEN "__rule_2" = 5
+      THEN 'risk'
+      WHEN "__rule_2" = 0
+      THEN 'trained'
+      WHEN "__rule_2" = 1
+      THEN 'onboarding_timeout'
+      WHEN "__rule_2" = 2
+      THEN 'adopted'
+      WHEN "__rule_2" = 3
+      THEN 'renewal_window'
+      WHEN "__rule_2" = 4
+      THEN 'renewed'
+      WHEN "__rule_2" = 6
+      THEN 'saved'
+      WHEN "__rule_2" = 8
+      THEN 'won_back'
+    END AS "rule_id",
+    2 AS "hop",
+    CAST(0 AS BIGINT) AS "days_in_from_stage",
+    "__reason_2" AS "reason",
+    "__row" AS "__order"
+  FROM "lc_decided"
+  WHERE
+    "__moved_2"
+  UNION ALL
+  SELECT
+    CAST('2026-11-01' AS DATE) AS "as_of",
+    "customer_id" AS "customer_id",
+    "__from_3" AS "from_stage",
+    "__to_3" AS "to_stage",
+    CASE
+      WHEN "__rule_3" = 7
+      THEN 'churned'
+      WHEN "__rule_3" = 5
+      THEN 'risk'
+      WHEN "__rule_3" = 0
+      THEN 'trained'
+      WHEN "__rule_3" = 1
+      THEN 'onboarding_timeout'
+      WHEN "__rule_3" = 2
+      THEN 'adopted'
+      WHEN "__rule_3" = 3
+      THEN 'renewal_window'
+      WHEN "__rule_3" = 4
+      THEN 'renewed'
+      WHEN "__rule_3" = 6
+      THEN 'saved'
+      WHEN "__rule_3" = 8
+      THEN 'won_back'
+    END AS "rule_id",
+    3 AS "hop",
+    CAST(0 AS BIGINT) AS "days_in_from_stage",
+    "__reason_3" AS "reason",
+    "__row" AS "__order"
+  FROM "lc_decided"
+  WHERE
+    "__moved_3"
+  UNION ALL
+  SELECT
+    CAST('2026-11-01' AS DATE) AS "as_of",
+    "customer_id" AS "customer_id",
+    "__from_4" AS "from_stage",
+    "__to_4" AS "to_stage",
+    CASE
+      WHEN "__rule_4" = 7
+      THEN 'churned'
+      WHEN "__rule_4" = 5
+      THEN 'risk'
+      WHEN "__rule_4" = 0
+      THEN 'trained'
+      WHEN "__rule_4" = 1
+      THEN 'onboarding_timeout'
+      WHEN "__rule_4" = 2
+      THEN 'adopted'
+      WHEN "__rule_4" = 3
+      THEN 'renewal_window'
+      WHEN "__rule_4" = 4
+      THEN 'renewed'
+      WHEN "__rule_4" = 6
+      THEN 'saved'
+      WHEN "__rule_4" = 8
+      THEN 'won_back'
+    END AS "rule_id",
+    4 AS "hop",
+    CAST(0 AS BIGINT) AS "days_in_from_stage",
+    "__reason_4" AS "reason",
+    "__row" AS "__order"
+  FROM "lc_decided"
+  WHERE
+    "__moved_4"
+  UNION ALL
+  SELECT
+    CAST('2026-11-01' AS DATE) AS "as_of",
+    "customer_id" AS "customer_id",
+    "__from_5" AS "from_stage",
+    "__to_5" AS "to_stage",
+    CASE
+      WHEN "__rule_5" = 7
+      THEN 'churned'
+      WHEN "__rule_5" = 5
+      THEN 'risk'
+      WHEN "__rule_5" = 0
+      THEN 'trained'
+      WHEN "__rule_5" = 1
+      THEN 'onboarding_timeout'
+      WHEN "__rule_5" = 2
+      THEN 'adopted'
+      WHEN "__rule_5" = 3
+      THEN 'renewal_window'
+      WHEN "__rule_5" = 4
+      THEN 'renewed'
+      WHEN "__rule_5" = 6
+      THEN 'saved'
+      WHEN "__rule_5" = 8
+      THEN 'won_back'
+    END AS "rule_id",
+    5 AS "hop",
+    CAST(0 AS BIGINT) AS "days_in_from_stage",
+    "__reason_5" AS "reason",
+    "__row" AS "__order"
+  FROM "lc_decided"
+  WHERE
+    "__moved_5"
+  UNION ALL
+  SELECT
+    CAST('2026-11-01' AS DATE) AS "as_of",
+    "customer_id" AS "customer_id",
+    "__from_6" AS "from_stage",
+    "__to_6" AS "to_stage",
+    CASE
+      WHEN "__rule_6" = 7
+      THEN 'churned'
+      WHEN "__rule_6" = 5
+      THEN 'risk'
+      WHEN "__rule_6" = 0
+      THEN 'trained'
+      WHEN "__rule_6" = 1
+      THEN 'onboarding_timeout'
+      WHEN "__rule_6" = 2
+      THEN 'adopted'
+      WHEN "__rule_6" = 3
+      THEN 'renewal_window'
+      WHEN "__rule_6" = 4
+      THEN 'renewed'
+      WHEN "__rule_6" = 6
+      THEN 'saved'
+      WHEN "__rule_6" = 8
+      THEN 'won_back'
+    END AS "rule_id",
+    6 AS "hop",
+    CAST(0 AS BIGINT) AS "days_in_from_stage",
+    "__reason_6" AS "reason",
+    "__row" AS "__order"
+  FROM "lc_decided"
+  WHERE
+    "__moved_6"
+) AS t
+ORDER BY
+  "hop",
+  "__order";
+
