@@ -111,3 +111,61 @@ def test_timestamps_come_back_as_naive_local_times(engine: Any) -> None:
     (got,) = run(engine, [spark_sql("ts")])
     assert got == FRAME["ts"].to_list()
     assert all(v is None or isinstance(v, dt.datetime) and v.tzinfo is None for v in got)
+
+
+# Known: the spark script puts the hops into one view of CTEs, and Spark's optimizer runs
+# out of a 1 GB driver's memory on it (after 1-2 minutes), even at max_hops: 2, because it
+# inlines each hop's projections into the next. `--engine spark` cuts that chain (every
+# six CTEs, `SparkBackend._materialise`); the script can do the same in plain SQL:
+# `CACHE TABLE name AS SELECT ...` every few CTEs (tried on the sample: 43 s, right).
+# Not run until `lifecycle sql --dialect spark` does that: it would fail after minutes.
+@pytest.mark.xfail(run=False, strict=True, reason="the spark script's CTE chain: see above")
+def test_the_spark_script_equals_lifecycle_run(spark_session: Any, tmp_path: Any) -> None:
+    """`lifecycle sql --dialect spark`, run statement by statement with spark.sql over the
+    fixture's exports as Spark tables, gives the stages and moves `lifecycle run` gives."""
+    import polars as pl
+    import sqlglot
+    from cli_util import AS_OF, DATA, RULES, lifecycle
+
+    from lifecycle_cli import parse_rules, run
+    from lifecycle_cli.day.load import load
+    from lifecycle_cli.sql.spark import SparkBackend
+
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text(RULES.read_text())
+    made = lifecycle("sql", "--customers", DATA / "customers.csv", "--usage",
+                     DATA / "usage.csv", "--customers-table", "customers", "--usage-table",
+                     "usage", "--as-of", AS_OF, "--rules", rules_path, "--dialect", "spark")
+    assert made.returncode == 0, made.stderr
+    # a session of its own (the same Spark): none of the day's temporary views, as in a
+    # warehouse; the script's tables go to the test run's warehouse folder
+    fresh = spark_session.newSession()
+    engine = SparkBackend(fresh, "UTC")
+    rules = parse_rules(rules_path.read_text())
+    loaded = load(rules, DATA / "customers.csv", [DATA / "usage.csv"])
+    customers = loaded.customers
+    engine.register_frame("customers", customers.typed.drop("__row").rename(
+        {k: v for k, v in customers.external.items() if k in customers.typed.columns}))
+    engine.register_frame("usage", loaded.sources["usage"].rows.collect())
+    try:
+        for statement in sqlglot.parse(made.stdout, read="spark"):
+            if statement is not None:
+                fresh.sql(statement.sql(dialect="spark"))
+        got = engine.fetch("lifecycle_transitions")
+        stages = engine.fetch("lifecycle_customers").select(
+            "customer_id", "stage", "stage_entered_at")
+    finally:
+        for table in ("lifecycle_customers", "lifecycle_transitions"):
+            fresh.sql(f"DROP TABLE IF EXISTS {table}")
+    want = run(rules, DATA / "customers.csv", [DATA / "usage.csv"],
+               dt.date.fromisoformat(AS_OF))
+    assert want.transitions.height > 0
+    key = ["hop", "customer_id"]
+    columns = ["as_of", "customer_id", "from_stage", "to_stage", "rule_id", "hop",
+               "days_in_from_stage", "reason"]
+    expected = want.transitions.select(columns).sort(key)
+    assert got.select(columns).cast(dict(expected.schema)).sort(key).equals(expected)
+    final = want.customers.select("customer_id", "stage", "stage_entered_at").sort(
+        "customer_id")
+    assert stages.sort("customer_id").cast(dict(final.schema)).equals(final)
+    assert isinstance(got, pl.DataFrame)

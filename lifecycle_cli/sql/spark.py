@@ -114,6 +114,11 @@ def _pyspark() -> Any:
         raise OptionError(Problem(
             "--engine spark needs pyspark, which is not installed",
             hint=f"{INSTALL}; {JAVA}")) from None
+    major = int(str(pyspark.__version__).split(".")[0] or 0)
+    if major < 4:
+        raise OptionError(Problem(
+            f"--engine spark needs Spark 4 or later; this is pyspark {pyspark.__version__}",
+            hint=f"{INSTALL} (on Databricks: Databricks Runtime 17 or later)"))
     return pyspark
 
 
