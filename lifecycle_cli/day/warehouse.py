@@ -1,3 +1,5 @@
+# mypy: disable-error-code="list-item,arg-type,assignment,attr-defined"
+# (sqlglot's builders are typed loosely: `.as_()` gives an `Expr`)
 """`lifecycle sql`: the day as one SQL script over a warehouse's tables.
 
 The compiler needs each column's kind (a number, a date, text...). It learns them the
@@ -35,7 +37,8 @@ from ..version import __version__
 from .pipeline import Prepared
 
 OUTPUTS = ("customers", "transitions")
-INPUT, METRICS, STATE, DECIDED = "lc_input", "lc_metrics", "lc_state", "lc_decided"
+INPUT, METRICS, STATE = "lc_input", "lc_metrics", "lc_state"
+DECIDED = script.DECIDED
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
         on=exp.EQ(this=exp.column(exp.to_identifier(ID, quoted=True), table="i"),
                   expression=exp.column(exp.to_identifier(ID, quoted=True), table="m")),
         join_type="LEFT")
-    decided = script.decision_query(compiled, [*base, *rules.metrics], STATE, dialect,
+    decided = script.decision_steps(compiled, [*base, *rules.metrics], STATE, dialect,
                                     reasons=True)
     external = prepared.loaded.customers.external
     renames = {name: external.get(name, name) for name in base}
@@ -134,8 +137,7 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
             renames),
         "transitions": script.transitions_query(compiled, DECIDED),
     }
-    steps = [(INPUT, input_query), (METRICS, metrics_query), (STATE, state_query),
-             (DECIDED, decided)]
+    steps = [(INPUT, input_query), (METRICS, metrics_query), (STATE, state_query), *decided]
     head = (f"-- lifecycle {__version__}: {rules.name or 'rules'} as of {as_of}, "
             f"dialect {dialect}\n")
     if select is not None:

@@ -54,6 +54,12 @@ class Backend(Protocol):
         ``usage.schema`` (the rules' names and types). The backend may read the files
         itself (Parquet, with renames and casts in SQL) or stream ``usage.rows``."""
 
+    # Optional: ``register_parquet(name, paths, columns)``. A backend that has it reads a
+    # usage source of Parquet files itself: ``columns`` maps each column the rules read to
+    # SQL (in the backend's dialect) over the files' own columns, with the renames and casts
+    # of the Polars scan (`lifecycle_cli.sql.day.parquet_columns`). Sources it cannot take
+    # so (CSV, text timestamps) still come through ``register_usage``.
+
     def execute(self, statements: list[str]) -> None:
         """Run SQL statements in order (CREATE TEMP VIEW/TABLE ... AS SELECT ...)."""
 

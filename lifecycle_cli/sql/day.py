@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
+from sqlglot import exp
 
 from ..columns import (
     DAYS_IN_STAGE,
@@ -32,6 +33,7 @@ from ..engine.builtins import with_builtins
 from ..engine.compile import CompiledRules
 from ..engine.decide import EngineResult
 from ..expressions import kind_of
+from ..inputs.formats import PARQUET, format_of
 from ..inputs.usage import Usage
 from ..metrics.compute import MetricsResult, compute_metrics, metric_columns
 from ..rules.model import Rules
@@ -39,7 +41,7 @@ from . import script
 from .backend import Backend
 
 CUSTOMERS = "lc_customers"
-DECIDED = "lc_decided"
+DECIDED = script.DECIDED
 
 
 def usage_table(name: str) -> str:
@@ -59,6 +61,42 @@ def used_columns(rules: Rules, usage: Usage) -> list[str]:
     return [c for c in dict.fromkeys(wanted) if c in rows]
 
 
+def parquet_columns(rules: Rules, usage: Usage, columns: list[str], dialect: str
+                    ) -> dict[str, str] | None:
+    """For a source of Parquet files that an engine can read itself: each used column (the
+    rules' name) as SQL over the files' own columns, with the renames and the casts the
+    Polars scan makes (`inputs.usage.scan_usage`); None when a column needs more (text
+    timestamps to parse, a lookup key to clean): then the rows are streamed from Polars."""
+    if not usage.paths or any(format_of(p) is not PARQUET for p in usage.paths) \
+            or usage.only is not None:
+        return None
+    try:
+        files = pl.scan_parquet([str(p) for p in usage.paths]).collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    target = usage.rows.collect_schema()
+    out: dict[str, str] = {}
+    for name in columns:
+        external = rules.source_column(usage.name, name)
+        have, want = files.get(external), target.get(name)
+        if have is None or want is None:
+            return None
+        value: exp.Expression = exp.column(exp.to_identifier(external, quoted=True))
+        if have == want:
+            pass
+        elif name == TIMESTAMP and want == pl.Datetime("us") and (
+                have == pl.Date or isinstance(have, pl.Datetime)):
+            # a zoned timestamp becomes the session's (the rules') local time, as in Polars
+            value = exp.cast(value, exp.DataType.build("TIMESTAMP"))
+        elif name == ID and usage.lookup is None and want in (pl.String, pl.Int64):
+            value = exp.TryCast(this=value, to=exp.DataType.build(
+                "VARCHAR" if want == pl.String else "BIGINT"), safe=True)
+        else:
+            return None
+        out[name] = value.sql(dialect=dialect)
+    return out
+
+
 def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
             customer_ids: pl.DataFrame, as_of: dt.date) -> MetricsResult:
     """`metrics.compute.compute_metrics` on the engine: the same values and counts."""
@@ -73,20 +111,25 @@ def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
     for name, usage in sources.items():
         if usage.lookup is not None:
             backend.register_frame(lookup_table(name), usage.lookup.table)
-        used = usage.rows.select(used_columns(rules.for_source(name), usage))
-        backend.register_usage(usage_table(name), dataclasses.replace(usage, rows=used))
+        columns = used_columns(rules.for_source(name), usage)
+        native = parquet_columns(rules, usage, columns, backend.dialect)
+        if native is not None and hasattr(backend, "register_parquet"):
+            backend.register_parquet(usage_table(name), [str(p) for p in usage.paths], native)
+        else:
+            used = usage.rows.select(columns)
+            backend.register_usage(usage_table(name), dataclasses.replace(usage, rows=used))
         kinds = {c: kind_of(t) for c, t in usage.schema.items()}
         tables[name] = script.SourceTable(
             usage_table(name), kinds,
             lookup=(lookup_table(name), usage.lookup.key) if usage.lookup is not None else None)
     dialect = backend.dialect
     query = script.metrics_query(rules, tables, CUSTOMERS, shape.kinds, as_of, dialect)
-    backend.execute([f"CREATE OR REPLACE TEMP TABLE lc_metrics AS {query.sql(dialect)}"])
+    backend.execute([_create("lc_metrics", query, dialect)])
     values = backend.fetch("lc_metrics")
     by_source: dict[str, dict[str, int]] = {}
     for name, source in tables.items():
-        counts_sql = script.counts_query(source, CUSTOMERS, as_of).sql(dialect)
-        backend.execute([f"CREATE OR REPLACE TEMP TABLE lc_counts AS {counts_sql}"])
+        backend.execute([_create("lc_counts", script.counts_query(source, CUSTOMERS, as_of),
+                                 dialect)])
         row = backend.fetch("lc_counts").row(0, named=True)
         by_source[name] = {key: int(value or 0) for key, value in row.items()}
     # the customers' order and the Polars path's dtypes
@@ -108,19 +151,26 @@ def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> En
     dialect = backend.dialect
     state = state.sort(ROW)
     backend.register_frame(CUSTOMERS, state)
-    query = script.decision_query(compiled, state.columns, CUSTOMERS, dialect)
-    backend.execute([f"CREATE OR REPLACE TEMP TABLE {DECIDED} AS {query.sql(dialect)}"])
+    steps = script.decision_steps(compiled, state.columns, CUSTOMERS, dialect)
+    backend.execute([_create(name, query, dialect) for name, query in steps])
     statements = {
         "lc_final": script.final_stages_query(DECIDED),
         "lc_moves": script.moves_query(compiled, DECIDED),
         "lc_loops": script.loops_query(compiled, DECIDED),
         "lc_pending": script.pending_query(DECIDED),
     }
-    backend.execute([f"CREATE OR REPLACE TEMP TABLE {name} AS {q.sql(dialect)}"
-                     for name, q in statements.items()])
+    backend.execute([_create(name, q, dialect) for name, q in statements.items()])
     final = backend.fetch("lc_final")
     moves, loops, pending = (backend.fetch(n) for n in ("lc_moves", "lc_loops", "lc_pending"))
     return result_from(state, compiled, final, moves, loops, pending)
+
+
+def _create(name: str, query: Any, dialect: str) -> str:
+    """``CREATE OR REPLACE TEMPORARY TABLE name AS query`` in the backend's dialect (Spark:
+    a temporary view, which its backend may cache); the query's tree is not copied."""
+    create = exp.Create(this=exp.to_table(name), kind="TABLE", replace=True, expression=query,
+                        properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    return str(create.sql(dialect=dialect, copy=False))
 
 
 def _rule_ids(compiled: CompiledRules) -> dict[int, str]:

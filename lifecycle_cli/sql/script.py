@@ -69,6 +69,7 @@ from .expressions import (
     true,
 )
 
+AS = {"quoted": True, "copy": False}  # `.as_(name, **AS)`: a quoted alias, the node not copied
 ROWS = "__rows"
 CUSTOMER = "__customer"  # a usage row's customer id (its own column, or the lookup's)
 LEFT = "__left_"  # + metric: rows left after `where` and the window (for `default:`)
@@ -76,6 +77,7 @@ ACTIVE = "__active"
 INITIAL = "__initial"
 WINNER = "__win"
 PENDING = "__pending"
+DECIDED = "lc_decided"  # the decision's last step: a row per customer, every hop's columns
 
 
 def visited(i: int) -> str:
@@ -152,7 +154,7 @@ class SourceTable:
     lookup: tuple[str, str] | None = None
 
     def col(self, name: str) -> exp.Expression:
-        return exp.column(exp.to_identifier(self.renames.get(name, name), quoted=True),
+        return exp.column(exp.to_identifier(self.renames.get(name, name), **AS),
                           table="u")
 
 
@@ -185,7 +187,7 @@ def source_query(rules: Rules, source: SourceTable, as_of: dt.date, dialect: str
         customer = exp.column(exp.to_identifier(ID, quoted=True), table="l")
     else:
         customer = source.col(ID)
-    inner = exp.select(customer.as_(CUSTOMER, quoted=True),
+    inner = exp.select(customer.as_(CUSTOMER, **AS),
                        exp.Column(this=exp.Star(), table=exp.to_identifier("u"))).from_(
         _table(source.table, "u")).where(exp.LT(this=ts.copy(), expression=end))
     if source.lookup is not None:
@@ -193,8 +195,8 @@ def source_query(rules: Rules, source: SourceTable, as_of: dt.date, dialect: str
         inner = inner.join(_table(table, "l"), on=eq(
             exp.column(exp.to_identifier(key, quoted=True), table="l"), source.col(key)),
             join_type="LEFT")
-    outer: list[exp.Expression] = [column(CUSTOMER).as_(ID, quoted=True),
-                                   exp.Count(this=exp.Star()).as_(ROWS, quoted=True)]
+    outer: list[exp.Expression] = [column(CUSTOMER).as_(ID, **AS),
+                                   exp.Count(this=exp.Star()).as_(ROWS, **AS)]
     windows: list[exp.Expression] = []
     for i, (name, metric) in enumerate(rules.metrics.items()):
         conds: list[exp.Expression] = []
@@ -214,17 +216,17 @@ def source_query(rules: Rules, source: SourceTable, as_of: dt.date, dialect: str
             stamp = exp.Min if form.picks == "MIN" else exp.Max
             windows.append(exp.Window(
                 this=stamp(this=case([(cond.copy(), ts.copy())])),
-                partition_by=[customer.copy()]).as_(pick, quoted=True))
+                partition_by=[customer.copy()]).as_(pick, **AS))
             cond = and_(cond, eq(ts.copy(), exp.column(exp.to_identifier(pick, quoted=True),
                                                        table="u")))
         value = case([(cond.copy(), source.col(metric.column))]) if metric.column else null()
         if not conds and form.picks is None and metric.column:
             value = source.col(metric.column)
         outer.append(form.aggregate(_requalify(value), _requalify(cond), kind)
-                     .as_(name, quoted=True))
+                     .as_(name, **AS))
         if metric.default is not None:
             outer.append(exp.Sum(this=case([(_requalify(cond), number(1))], number(0)))
-                         .as_(LEFT + name, quoted=True))
+                         .as_(LEFT + name, **AS))
     if windows:
         inner = inner.select(*windows)
     rows = inner.subquery("u")
@@ -246,7 +248,7 @@ def metrics_query(rules: Rules, sources: Mapping[str, SourceTable], customers: s
     and ``default:`` filled as `metrics.compute.finish` does; a metric whose source is
     not given takes its zero or default. ``kinds``: each metric's kind."""
     query = exp.select(exp.column(exp.to_identifier(ID, quoted=True), table="c").as_(
-        ID, quoted=True)).from_(_table(customers, "c"))
+        ID, **AS)).from_(_table(customers, "c"))
     picked: dict[str, str] = {}  # metric -> the alias of its source's query
     for j, (name, source) in enumerate(sources.items()):
         one = rules.for_source(name)
@@ -259,7 +261,7 @@ def metrics_query(rules: Rules, sources: Mapping[str, SourceTable], customers: s
                            join_type="LEFT")
         picked.update({m: alias for m in one.metrics})
     columns: list[exp.Expression] = [exp.column(exp.to_identifier(ID, quoted=True), table="c")
-                                     .as_(ID, quoted=True)]
+                                     .as_(ID, **AS)]
     for name, metric in rules.metrics.items():
         agg = AGGREGATIONS[metric.agg]
         kind = kinds.get(name, Kind.NULL)
@@ -274,7 +276,7 @@ def metrics_query(rules: Rules, sources: Mapping[str, SourceTable], customers: s
                                                  table=alias), expressions=[number(0)])
                     if alias else number(0))
             value = case([(eq(left, number(0)), _literal(default))], value)
-        columns.append(value.as_(name, quoted=True))
+        columns.append(value.as_(name, **AS))
     query.set("expressions", columns)
     return query
 
@@ -298,6 +300,9 @@ class _Chain:
     """CTEs in order; each ``add`` selects from the previous one."""
 
     ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
+    # the chain cut into steps, each a query over the tables of the steps before it
+    steps: list[tuple[str, exp.Select]] = field(default_factory=list)
+    open: list[tuple[str, exp.Select]] = field(default_factory=list)  # since the last cut
 
     @property
     def last(self) -> str:
@@ -305,14 +310,26 @@ class _Chain:
 
     def add(self, name: str, query: exp.Select) -> None:
         self.ctes.append((name, query))
+        self.open.append((name, query))
+
+    def cut(self) -> None:
+        """End a step at the last CTE: a table an engine materialises. Without the cuts an
+        optimiser that inlines CTEs would copy each hop's stage expression into the next,
+        doubling the text at every hop."""
+        *before, (name, step) = self.open
+        for cte_name, q in before:
+            step = step.with_(cte_name, as_=q, copy=False)
+        self.steps.append((name, step))
+        self.open = []
 
     def extend(self, name: str, columns: Sequence[exp.Expression]) -> None:
         """A CTE of every column of the previous one plus ``columns``."""
-        self.add(name, exp.select(exp.Star(), *columns).from_(self.last))
+        self.add(name, exp.select(exp.Star(), *columns).from_(self.last, copy=False))
 
     def query(self, final: exp.Select) -> exp.Select:
-        for name, q in self.ctes:
-            final = final.with_(name, as_=q)
+        """``final`` with the steps and the CTEs since the last cut as its CTEs."""
+        for name, q in [*self.steps, *self.open]:
+            final = final.with_(name, as_=q, copy=False)
         return final
 
 
@@ -330,13 +347,13 @@ def _evaluate(chain: _Chain, prefix: str, compiled: CompiledRules,
     if not expected.args.get("ifs"):
         expected = cast(null(), BIGINT)
     chain.extend(f"{prefix}_b", [
-        days_between(column(ENTERED), as_of).as_(DAYS_IN_STAGE, quoted=True),
-        expected.as_(EXPECTED_DAYS, quoted=True)])
+        days_between(column(ENTERED), as_of).as_(DAYS_IN_STAGE, **AS),
+        expected.as_(EXPECTED_DAYS, **AS)])
     chain.extend(f"{prefix}_o", [as_condition(exp.GT(this=column(DAYS_IN_STAGE),
                                                      expression=column(EXPECTED_DAYS)))
-                                 .as_(OVERDUE, quoted=True)])
+                                 .as_(OVERDUE, **AS)])
     for j, (name, derived) in enumerate(compiled.derived):
-        chain.extend(f"{prefix}_d{j}", [compiler.expression(derived).as_(name, quoted=True)])
+        chain.extend(f"{prefix}_d{j}", [compiler.expression(derived).as_(name, **AS)])
 
 
 def _reason(compiled: CompiledRules, rule_index: int, compiler: SqlCompiler,
@@ -366,6 +383,20 @@ def _reason(compiled: CompiledRules, rule_index: int, compiler: SqlCompiler,
 
 def decision_query(compiled: CompiledRules, base_columns: Sequence[str], customers: str,
                    dialect: str, *, reasons: bool = False) -> exp.Select:
+    """:func:`decision_steps` as one query (its steps as CTEs): for a dbt model."""
+    chain = _decision(compiled, base_columns, customers, dialect, reasons=reasons)
+    return chain.query(exp.select(exp.Star()).from_(DECIDED))
+
+
+def decision_steps(compiled: CompiledRules, base_columns: Sequence[str], customers: str,
+                   dialect: str, *, reasons: bool = False) -> list[tuple[str, exp.Select]]:
+    """The decision as steps to materialise in order (``h0``, ``h1``... ``decided``), each
+    a query over the tables of the steps before; see :func:`decision_query`."""
+    return _decision(compiled, base_columns, customers, dialect, reasons=reasons).steps
+
+
+def _decision(compiled: CompiledRules, base_columns: Sequence[str], customers: str,
+              dialect: str, *, reasons: bool = False) -> _Chain:
     """The decided day over the table ``customers`` (ROW, ID, STAGE, ENTERED and every
     column the expressions read: ``base_columns``, ROW and ID among them): one row per
     customer with its final ``stage``/``stage_entered_at``, ``previous_stage``, and the
@@ -379,18 +410,19 @@ def decision_query(compiled: CompiledRules, base_columns: Sequence[str], custome
     # step 1: the initial stage
     initial = exp.Literal.string(rules.initial_stage)
     start_stage = exp.Coalesce(this=column(STAGE), expressions=[initial])
-    chain.add("h0", exp.select(
+    chain.add("lc_h0", exp.select(
         *[column(c) for c in base],
-        column(STAGE).as_(PREVIOUS_STAGE, quoted=True),
-        start_stage.as_(STAGE, quoted=True),
+        column(STAGE).as_(PREVIOUS_STAGE, **AS),
+        start_stage.as_(STAGE, **AS),
         case([(exp.Is(this=column(STAGE), expression=null()), as_of.copy())],
-             column(ENTERED)).as_(ENTERED, quoted=True),
-        exp.Is(this=column(STAGE), expression=null()).as_(INITIAL, quoted=True),
-        true().as_(ACTIVE, quoted=True),
+             column(ENTERED)).as_(ENTERED, **AS),
+        exp.Is(this=column(STAGE), expression=null()).as_(INITIAL, **AS),
+        true().as_(ACTIVE, **AS),
         *[as_condition(eq(start_stage.copy(), exp.Literal.string(s))).as_(visited(i),
-                                                                         quoted=True)
+                                                                         **AS)
           for i, s in enumerate(stages)],
     ).from_(_table(customers)))
+    chain.cut()
     carried = [*base, PREVIOUS_STAGE, INITIAL]
     records: list[str] = []
     max_hops = rules.effective_max_hops
@@ -404,55 +436,57 @@ def decision_query(compiled: CompiledRules, base_columns: Sequence[str], custome
             for rule in compiled.transitions if rule.from_stages])
         if not winner.args.get("ifs"):
             winner = cast(null(), BIGINT)
-        chain.extend(f"w{hop}", [case([(column(ACTIVE), winner)]).as_(WINNER, quoted=True)])
+        chain.extend(f"w{hop}", [case([(column(ACTIVE), winner)]).as_(WINNER, **AS)])
         target = case([(eq(column(WINNER), number(r.index)), exp.Literal.string(r.rule.to))
                        for r in compiled.transitions])
         if not target.args.get("ifs"):
             target = cast(null(), "VARCHAR")
-        is_loop = as_condition(or_(*[and_(eq(target.copy(), exp.Literal.string(s)),
-                                          column(visited(i)))
-                                     for i, s in enumerate(stages)]))
+        # the target held before in this run: the stage's own column, by the target's name
+        is_loop = as_condition(case([(eq(column("__target"), exp.Literal.string(s)),
+                                      column(visited(i))) for i, s in enumerate(stages)]))
         found = not_(exp.Is(this=column(WINNER), expression=null()))
-        moves = and_(found, not_(is_loop))
+        chain.extend(f"t{hop}", [target.as_("__target", **AS)])
+        chain.extend(f"m{hop}", [is_loop.as_("__loop", **AS)])
         state = [STAGE, ENTERED, *[visited(i) for i in range(len(stages))]]
         if hop == max_hops + 1:  # the evaluation after the last hop: who would still move
-            chain.add("decided", exp.select(
+            moves = and_(found, not_(column("__loop")))
+            chain.add(DECIDED, exp.select(
                 *[column(c) for c in [*carried, *state, *records]],
-                case([(moves, column(WINNER))]).as_(PENDING, quoted=True),
-            ).from_(chain.last))
+                case([(moves, column(WINNER))]).as_(PENDING, **AS),
+            ).from_(chain.last, copy=False))
+            chain.cut()
             break
         moved = hop_column("moved", hop)
-        chain.extend(f"m{hop}", [target.as_("__target", quoted=True),
-                                 is_loop.as_("__loop", quoted=True)])
         go = and_(found.copy(), not_(column("__loop")))
         hop_records = [
-            column(STAGE).as_(hop_column("from", hop), quoted=True),
-            column("__target").as_(hop_column("to", hop), quoted=True),
-            column(WINNER).as_(hop_column("rule", hop), quoted=True),
+            column(STAGE).as_(hop_column("from", hop), **AS),
+            column("__target").as_(hop_column("to", hop), **AS),
+            column(WINNER).as_(hop_column("rule", hop), **AS),
             days_between(column(ENTERED), as_of.copy()).as_(hop_column("days", hop),
-                                                            quoted=True),
-            go.as_(moved, quoted=True),
+                                                            **AS),
+            go.as_(moved, **AS),
             as_condition(and_(found.copy(), column("__loop"))).as_(hop_column("loop", hop),
-                                                                   quoted=True),
+                                                                   **AS),
         ]
         if reasons:
             hop_records.append(case([(eq(column(WINNER), number(r.index)),
                                       _reason(compiled, r.index, compiler, dialect))
                                      for r in compiled.transitions]
                                     or [(false(), exp.Literal.string(""))])
-                               .as_(hop_column("reason", hop), quoted=True))
-        chain.add(f"h{hop}", exp.select(
+                               .as_(hop_column("reason", hop), **AS))
+        chain.add(f"lc_h{hop}", exp.select(
             *[column(c) for c in [*carried, *records]], *hop_records,
-            case([(go.copy(), column("__target"))], column(STAGE)).as_(STAGE, quoted=True),
-            case([(go.copy(), as_of.copy())], column(ENTERED)).as_(ENTERED, quoted=True),
+            case([(go.copy(), column("__target"))], column(STAGE)).as_(STAGE, **AS),
+            case([(go.copy(), as_of.copy())], column(ENTERED)).as_(ENTERED, **AS),
             *[or_(column(visited(i)), as_condition(and_(go.copy(), eq(
-                column("__target"), exp.Literal.string(s))))).as_(visited(i), quoted=True)
+                column("__target"), exp.Literal.string(s))))).as_(visited(i), **AS)
               for i, s in enumerate(stages)],
-            go.copy().as_(ACTIVE, quoted=True),
-        ).from_(chain.last))
+            go.copy().as_(ACTIVE, **AS),
+        ).from_(chain.last, copy=False))
+        chain.cut()
         records += [hop_column(w, hop) for w in ("from", "to", "rule", "days", "moved",
                                                  "loop", *(["reason"] if reasons else []))]
-    return chain.query(exp.select(exp.Star()).from_("decided"))
+    return chain
 
 
 def _rule_id(compiled: CompiledRules, value: exp.Expression) -> exp.Expression:
@@ -467,10 +501,10 @@ def moves_query(compiled: CompiledRules, decided: str) -> exp.Expression:
     parts: list[exp.Select] = []
     for hop in range(1, compiled.rules.effective_max_hops + 1):
         parts.append(exp.select(
-            column(ROW), column(ID), number(hop).as_("hop", quoted=True),
-            column(hop_column("from", hop)).as_("from_stage", quoted=True),
-            column(hop_column("to", hop)).as_("to_stage", quoted=True),
-            column(hop_column("rule", hop)).as_("rule", quoted=True),
+            column(ROW), column(ID), number(hop).as_("hop", **AS),
+            column(hop_column("from", hop)).as_("from_stage", **AS),
+            column(hop_column("to", hop)).as_("to_stage", **AS),
+            column(hop_column("rule", hop)).as_("rule", **AS),
         ).from_(_table(decided)).where(column(hop_column("moved", hop))))
     return _union_ordered(parts, [column("hop"), column(ROW)], [
         ROW, ID, "hop", "from_stage", "to_stage", "rule"], decided)
@@ -481,7 +515,7 @@ def _union_ordered(parts: list[exp.Select], order: list[exp.Expression],
     if not parts:  # max_hops: 0: no rows, the columns typed
         types = {"hop": BIGINT, "rule": BIGINT}
         return exp.select(*[column(c) if c in (ROW, ID) else cast(null(), types.get(
-            c, "VARCHAR")).as_(c, quoted=True) for c in columns]).from_(
+            c, "VARCHAR")).as_(c, **AS) for c in columns]).from_(
             _table(decided)).where(false())
     union: exp.Expression = parts[0]
     for part in parts[1:]:
@@ -496,26 +530,26 @@ def transitions_query(compiled: CompiledRules, decided: str, id_column: str = ID
     order."""
     as_of = date_literal(compiled.as_of)
     parts = [exp.select(
-        as_of.as_("as_of", quoted=True), column(ID).as_("customer_id", quoted=True),
-        cast(null(), "VARCHAR").as_("from_stage", quoted=True),
-        exp.Literal.string(compiled.rules.initial_stage).as_("to_stage", quoted=True),
-        exp.Literal.string(INITIAL_RULE).as_("rule_id", quoted=True),
-        number(0).as_("hop", quoted=True),
-        cast(null(), BIGINT).as_("days_in_from_stage", quoted=True),
-        exp.Literal.string("").as_("reason", quoted=True),
-        column(ROW).as_("__order", quoted=True),
+        as_of.as_("as_of", **AS), column(ID).as_("customer_id", **AS),
+        cast(null(), "VARCHAR").as_("from_stage", **AS),
+        exp.Literal.string(compiled.rules.initial_stage).as_("to_stage", **AS),
+        exp.Literal.string(INITIAL_RULE).as_("rule_id", **AS),
+        number(0).as_("hop", **AS),
+        cast(null(), BIGINT).as_("days_in_from_stage", **AS),
+        exp.Literal.string("").as_("reason", **AS),
+        column(ROW).as_("__order", **AS),
     ).from_(_table(decided)).where(column(INITIAL))]
     for hop in range(1, compiled.rules.effective_max_hops + 1):
         parts.append(exp.select(
-            as_of.copy().as_("as_of", quoted=True), column(ID).as_("customer_id", quoted=True),
-            column(hop_column("from", hop)).as_("from_stage", quoted=True),
-            column(hop_column("to", hop)).as_("to_stage", quoted=True),
-            _rule_id(compiled, column(hop_column("rule", hop))).as_("rule_id", quoted=True),
-            number(hop).as_("hop", quoted=True),
+            as_of.copy().as_("as_of", **AS), column(ID).as_("customer_id", **AS),
+            column(hop_column("from", hop)).as_("from_stage", **AS),
+            column(hop_column("to", hop)).as_("to_stage", **AS),
+            _rule_id(compiled, column(hop_column("rule", hop))).as_("rule_id", **AS),
+            number(hop).as_("hop", **AS),
             cast(column(hop_column("days", hop)) if hop == 1 else number(0), BIGINT).as_(
-                "days_in_from_stage", quoted=True),
-            column(hop_column("reason", hop)).as_("reason", quoted=True),
-            column(ROW).as_("__order", quoted=True),
+                "days_in_from_stage", **AS),
+            column(hop_column("reason", hop)).as_("reason", **AS),
+            column(ROW).as_("__order", **AS),
         ).from_(_table(decided)).where(column(hop_column("moved", hop))))
     union: exp.Expression = parts[0]
     for part in parts[1:]:
@@ -524,7 +558,7 @@ def transitions_query(compiled: CompiledRules, decided: str, id_column: str = ID
              "days_in_from_stage", "reason"]
     out = [column(n) for n in names]
     if id_column != ID:
-        out[1] = column("customer_id").as_(id_column, quoted=True)
+        out[1] = column("customer_id").as_(id_column, **AS)
     return exp.select(*out).from_(union.subquery("t")).order_by(column("hop"),
                                                                column("__order"))
 
@@ -533,10 +567,10 @@ def loops_query(compiled: CompiledRules, decided: str) -> exp.Expression:
     """Moves refused as loops: ROW, ID, stage, rule (index), to_stage, in hop then input
     order."""
     parts = [exp.select(
-        column(ROW), column(ID), number(hop).as_("hop", quoted=True),
-        column(hop_column("from", hop)).as_(STAGE, quoted=True),
-        column(hop_column("rule", hop)).as_("rule", quoted=True),
-        column(hop_column("to", hop)).as_("to_stage", quoted=True),
+        column(ROW), column(ID), number(hop).as_("hop", **AS),
+        column(hop_column("from", hop)).as_(STAGE, **AS),
+        column(hop_column("rule", hop)).as_("rule", **AS),
+        column(hop_column("to", hop)).as_("to_stage", **AS),
     ).from_(_table(decided)).where(column(hop_column("loop", hop)))
         for hop in range(1, compiled.rules.effective_max_hops + 1)]
     return _union_ordered(parts, [column("hop"), column(ROW)],
@@ -546,7 +580,7 @@ def loops_query(compiled: CompiledRules, decided: str) -> exp.Expression:
 def pending_query(decided: str) -> exp.Expression:
     """Customers that would still move after max_hops: ROW, ID, stage, rule (index)."""
     return exp.select(column(ROW), column(ID), column(STAGE),
-                      column(PENDING).as_("rule", quoted=True)).from_(_table(decided)).where(
+                      column(PENDING).as_("rule", **AS)).from_(_table(decided)).where(
         not_(exp.Is(this=column(PENDING), expression=null()))).order_by(column(ROW))
 
 
@@ -563,7 +597,7 @@ def final_query(compiled: CompiledRules, decided: str, columns: Sequence[str],
     computed = [PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE,
                 *[n for n, _ in compiled.derived], *compiled.rules.metrics]
     own = [c for c in columns if c not in computed]
-    out = [column(c).as_(renames.get(c, c), quoted=True) for c in [*own, *computed]]
+    out = [column(c).as_(renames.get(c, c), **AS) for c in [*own, *computed]]
     return chain.query(exp.select(*out).from_(chain.last).order_by(column(ROW)))
 
 
@@ -606,11 +640,11 @@ def counts_query(source: SourceTable, customers: str, as_of: dt.date) -> exp.Sel
 
     unknown = and_(in_range.copy(), exp.Is(this=known, expression=null()), not_(missed))
     return joined.select(
-        count(in_range).as_("rows", quoted=True),
-        count(exp.Is(this=ts.copy(), expression=null())).as_("without_timestamp", quoted=True),
-        count(exp.GTE(this=ts.copy(), expression=end.copy())).as_("after_as_of", quoted=True),
-        count(unknown).as_("unknown_customer", quoted=True),
-        count(and_(in_range.copy(), missed.copy())).as_("unmatched_key", quoted=True),
+        count(in_range).as_("rows", **AS),
+        count(exp.Is(this=ts.copy(), expression=null())).as_("without_timestamp", **AS),
+        count(exp.GTE(this=ts.copy(), expression=end.copy())).as_("after_as_of", **AS),
+        count(unknown).as_("unknown_customer", **AS),
+        count(and_(in_range.copy(), missed.copy())).as_("unmatched_key", **AS),
     )
 
 

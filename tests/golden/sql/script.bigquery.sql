@@ -80,40 +80,41 @@ FROM lc_input AS i
 LEFT JOIN lc_metrics AS m
   ON i.`customer_id` = m.`customer_id`;
 
-CREATE TEMPORARY TABLE lc_decided AS
-WITH h0 AS (
-  SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `stage` AS `previous_stage`,
-    COALESCE(`stage`, 'Onboarding') AS `stage`,
-    CASE
-      WHEN `stage` IS NULL
-      THEN CAST('2026-11-01' AS DATE)
-      ELSE `stage_entered_at`
-    END AS `stage_entered_at`,
-    `stage` IS NULL AS `__initial`,
-    TRUE AS `__active`,
-    COALESCE(COALESCE(`stage`, 'Onboarding') = 'Onboarding', FALSE) AS `__v0`,
-    COALESCE(COALESCE(`stage`, 'Onboarding') = 'Launched', FALSE) AS `__v1`,
-    COALESCE(COALESCE(`stage`, 'Onboarding') = 'Adopting', FALSE) AS `__v2`,
-    COALESCE(COALESCE(`stage`, 'Onboarding') = 'Renewal', FALSE) AS `__v3`,
-    COALESCE(COALESCE(`stage`, 'Onboarding') = 'Will Churn', FALSE) AS `__v4`,
-    COALESCE(COALESCE(`stage`, 'Onboarding') = 'Churned', FALSE) AS `__v5`
-  FROM `lc_state`
-), e1_b AS (
+CREATE TEMPORARY TABLE lc_h0 AS
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `stage` AS `previous_stage`,
+  COALESCE(`stage`, 'Onboarding') AS `stage`,
+  CASE
+    WHEN `stage` IS NULL
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE `stage_entered_at`
+  END AS `stage_entered_at`,
+  `stage` IS NULL AS `__initial`,
+  TRUE AS `__active`,
+  COALESCE(COALESCE(`stage`, 'Onboarding') = 'Onboarding', FALSE) AS `__v0`,
+  COALESCE(COALESCE(`stage`, 'Onboarding') = 'Launched', FALSE) AS `__v1`,
+  COALESCE(COALESCE(`stage`, 'Onboarding') = 'Adopting', FALSE) AS `__v2`,
+  COALESCE(COALESCE(`stage`, 'Onboarding') = 'Renewal', FALSE) AS `__v3`,
+  COALESCE(COALESCE(`stage`, 'Onboarding') = 'Will Churn', FALSE) AS `__v4`,
+  COALESCE(COALESCE(`stage`, 'Onboarding') = 'Churned', FALSE) AS `__v5`
+FROM `lc_state`;
+
+CREATE TEMPORARY TABLE lc_h1 AS
+WITH e1_b AS (
   SELECT
     *,
     DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `days_in_stage`,
@@ -127,7 +128,7 @@ WITH h0 AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM h0
+  FROM lc_h0
 ), e1_o AS (
   SELECT
     *,
@@ -192,7 +193,7 @@ WITH h0 AS (
       END
     END AS `__win`
   FROM e1_d1
-), m1 AS (
+), t1 AS (
   SELECT
     *,
     CASE
@@ -214,360 +215,230 @@ WITH h0 AS (
       THEN 'Adopting'
       WHEN `__win` = 8
       THEN 'Onboarding'
-    END AS `__target`,
+    END AS `__target`
+  FROM w1
+), m1 AS (
+  SELECT
+    *,
     COALESCE(
-      (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Onboarding'
-        )
-        AND `__v0`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Launched'
-        )
-        AND `__v1`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Adopting'
-        )
-        AND `__v2`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Renewal'
-        )
-        AND `__v3`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Will Churn'
-        )
-        AND `__v4`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Churned'
-        )
-        AND `__v5`
-      ),
+      CASE
+        WHEN `__target` = 'Onboarding'
+        THEN `__v0`
+        WHEN `__target` = 'Launched'
+        THEN `__v1`
+        WHEN `__target` = 'Adopting'
+        THEN `__v2`
+        WHEN `__target` = 'Renewal'
+        THEN `__v3`
+        WHEN `__target` = 'Will Churn'
+        THEN `__v4`
+        WHEN `__target` = 'Churned'
+        THEN `__v5`
+      END,
       FALSE
     ) AS `__loop`
-  FROM w1
-), h1 AS (
-  SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `previous_stage`,
-    `__initial`,
-    `stage` AS `__from_1`,
-    `__target` AS `__to_1`,
-    `__win` AS `__rule_1`,
-    DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_1`,
-    (
+  FROM t1
+)
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `stage` AS `__from_1`,
+  `__target` AS `__to_1`,
+  `__win` AS `__rule_1`,
+  DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_1`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__moved_1`,
+  COALESCE((
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND `__loop`, FALSE) AS `__loop_1`,
+  CASE
+    WHEN `__win` = 7
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+    WHEN `__win` = 5
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 0
+    THEN CONCAT(
+      'trained=',
+      COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 1
+    THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
+    WHEN `__win` = 2
+    THEN CONCAT(
+      'active_users_30d=',
+      COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 3
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 4
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 6
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
+      '; health_score=',
+      COALESCE(CAST(`health_score` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 8
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+  END AS `__reason_1`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
     ) AND (
       NOT `__loop`
-    ) AS `__moved_1`,
-    COALESCE((
+    )
+    THEN `__target`
+    ELSE `stage`
+  END AS `stage`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
-    ) AND `__loop`, FALSE) AS `__loop_1`,
-    CASE
-      WHEN `__win` = 7
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-      WHEN `__win` = 5
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 0
-      THEN CONCAT(
-        'trained=',
-        COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 1
-      THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
-      WHEN `__win` = 2
-      THEN CONCAT(
-        'active_users_30d=',
-        COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 3
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 4
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 6
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
-        '; health_score=',
-        COALESCE(CAST(`health_score` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 8
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-    END AS `__reason_1`,
-    CASE
-      WHEN (
+    ) AND (
+      NOT `__loop`
+    )
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE `stage_entered_at`
+  END AS `stage_entered_at`,
+  `__v0`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN `__target`
-      ELSE `stage`
-    END AS `stage`,
-    CASE
-      WHEN (
+    )
+    AND (
+      `__target` = 'Onboarding'
+    ),
+    FALSE
+  ) AS `__v0`,
+  `__v1`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN CAST('2026-11-01' AS DATE)
-      ELSE `stage_entered_at`
-    END AS `stage_entered_at`,
-    `__v0`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Onboarding'
-      ),
-      FALSE
-    ) AS `__v0`,
-    `__v1`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Launched'
-      ),
-      FALSE
-    ) AS `__v1`,
-    `__v2`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Adopting'
-      ),
-      FALSE
-    ) AS `__v2`,
-    `__v3`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Renewal'
-      ),
-      FALSE
-    ) AS `__v3`,
-    `__v4`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Will Churn'
-      ),
-      FALSE
-    ) AS `__v4`,
-    `__v5`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Churned'
-      ),
-      FALSE
-    ) AS `__v5`,
+    )
+    AND (
+      `__target` = 'Launched'
+    ),
+    FALSE
+  ) AS `__v1`,
+  `__v2`
+  OR COALESCE(
     (
-      NOT (
-        `__win` IS NULL
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
       )
-    ) AND (
-      NOT `__loop`
-    ) AS `__active`
-  FROM m1
-), e2_b AS (
+    )
+    AND (
+      `__target` = 'Adopting'
+    ),
+    FALSE
+  ) AS `__v2`,
+  `__v3`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Renewal'
+    ),
+    FALSE
+  ) AS `__v3`,
+  `__v4`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Will Churn'
+    ),
+    FALSE
+  ) AS `__v4`,
+  `__v5`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Churned'
+    ),
+    FALSE
+  ) AS `__v5`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__active`
+FROM m1;
+
+CREATE TEMPORARY TABLE lc_h2 AS
+WITH e2_b AS (
   SELECT
     *,
     DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `days_in_stage`,
@@ -581,7 +452,7 @@ WITH h0 AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM h1
+  FROM lc_h1
 ), e2_o AS (
   SELECT
     *,
@@ -646,7 +517,7 @@ WITH h0 AS (
       END
     END AS `__win`
   FROM e2_d1
-), m2 AS (
+), t2 AS (
   SELECT
     *,
     CASE
@@ -668,367 +539,237 @@ WITH h0 AS (
       THEN 'Adopting'
       WHEN `__win` = 8
       THEN 'Onboarding'
-    END AS `__target`,
+    END AS `__target`
+  FROM w2
+), m2 AS (
+  SELECT
+    *,
     COALESCE(
-      (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Onboarding'
-        )
-        AND `__v0`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Launched'
-        )
-        AND `__v1`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Adopting'
-        )
-        AND `__v2`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Renewal'
-        )
-        AND `__v3`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Will Churn'
-        )
-        AND `__v4`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Churned'
-        )
-        AND `__v5`
-      ),
+      CASE
+        WHEN `__target` = 'Onboarding'
+        THEN `__v0`
+        WHEN `__target` = 'Launched'
+        THEN `__v1`
+        WHEN `__target` = 'Adopting'
+        THEN `__v2`
+        WHEN `__target` = 'Renewal'
+        THEN `__v3`
+        WHEN `__target` = 'Will Churn'
+        THEN `__v4`
+        WHEN `__target` = 'Churned'
+        THEN `__v5`
+      END,
       FALSE
     ) AS `__loop`
-  FROM w2
-), h2 AS (
-  SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `previous_stage`,
-    `__initial`,
-    `__from_1`,
-    `__to_1`,
-    `__rule_1`,
-    `__days_1`,
-    `__moved_1`,
-    `__loop_1`,
-    `__reason_1`,
-    `stage` AS `__from_2`,
-    `__target` AS `__to_2`,
-    `__win` AS `__rule_2`,
-    DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_2`,
-    (
+  FROM t2
+)
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__from_1`,
+  `__to_1`,
+  `__rule_1`,
+  `__days_1`,
+  `__moved_1`,
+  `__loop_1`,
+  `__reason_1`,
+  `stage` AS `__from_2`,
+  `__target` AS `__to_2`,
+  `__win` AS `__rule_2`,
+  DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_2`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__moved_2`,
+  COALESCE((
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND `__loop`, FALSE) AS `__loop_2`,
+  CASE
+    WHEN `__win` = 7
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+    WHEN `__win` = 5
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 0
+    THEN CONCAT(
+      'trained=',
+      COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 1
+    THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
+    WHEN `__win` = 2
+    THEN CONCAT(
+      'active_users_30d=',
+      COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 3
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 4
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 6
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
+      '; health_score=',
+      COALESCE(CAST(`health_score` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 8
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+  END AS `__reason_2`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
     ) AND (
       NOT `__loop`
-    ) AS `__moved_2`,
-    COALESCE((
+    )
+    THEN `__target`
+    ELSE `stage`
+  END AS `stage`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
-    ) AND `__loop`, FALSE) AS `__loop_2`,
-    CASE
-      WHEN `__win` = 7
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-      WHEN `__win` = 5
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 0
-      THEN CONCAT(
-        'trained=',
-        COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 1
-      THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
-      WHEN `__win` = 2
-      THEN CONCAT(
-        'active_users_30d=',
-        COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 3
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 4
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 6
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
-        '; health_score=',
-        COALESCE(CAST(`health_score` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 8
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-    END AS `__reason_2`,
-    CASE
-      WHEN (
+    ) AND (
+      NOT `__loop`
+    )
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE `stage_entered_at`
+  END AS `stage_entered_at`,
+  `__v0`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN `__target`
-      ELSE `stage`
-    END AS `stage`,
-    CASE
-      WHEN (
+    )
+    AND (
+      `__target` = 'Onboarding'
+    ),
+    FALSE
+  ) AS `__v0`,
+  `__v1`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN CAST('2026-11-01' AS DATE)
-      ELSE `stage_entered_at`
-    END AS `stage_entered_at`,
-    `__v0`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Onboarding'
-      ),
-      FALSE
-    ) AS `__v0`,
-    `__v1`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Launched'
-      ),
-      FALSE
-    ) AS `__v1`,
-    `__v2`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Adopting'
-      ),
-      FALSE
-    ) AS `__v2`,
-    `__v3`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Renewal'
-      ),
-      FALSE
-    ) AS `__v3`,
-    `__v4`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Will Churn'
-      ),
-      FALSE
-    ) AS `__v4`,
-    `__v5`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Churned'
-      ),
-      FALSE
-    ) AS `__v5`,
+    )
+    AND (
+      `__target` = 'Launched'
+    ),
+    FALSE
+  ) AS `__v1`,
+  `__v2`
+  OR COALESCE(
     (
-      NOT (
-        `__win` IS NULL
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
       )
-    ) AND (
-      NOT `__loop`
-    ) AS `__active`
-  FROM m2
-), e3_b AS (
+    )
+    AND (
+      `__target` = 'Adopting'
+    ),
+    FALSE
+  ) AS `__v2`,
+  `__v3`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Renewal'
+    ),
+    FALSE
+  ) AS `__v3`,
+  `__v4`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Will Churn'
+    ),
+    FALSE
+  ) AS `__v4`,
+  `__v5`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Churned'
+    ),
+    FALSE
+  ) AS `__v5`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__active`
+FROM m2;
+
+CREATE TEMPORARY TABLE lc_h3 AS
+WITH e3_b AS (
   SELECT
     *,
     DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `days_in_stage`,
@@ -1042,7 +783,7 @@ WITH h0 AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM h2
+  FROM lc_h2
 ), e3_o AS (
   SELECT
     *,
@@ -1107,7 +848,7 @@ WITH h0 AS (
       END
     END AS `__win`
   FROM e3_d1
-), m3 AS (
+), t3 AS (
   SELECT
     *,
     CASE
@@ -1129,374 +870,244 @@ WITH h0 AS (
       THEN 'Adopting'
       WHEN `__win` = 8
       THEN 'Onboarding'
-    END AS `__target`,
+    END AS `__target`
+  FROM w3
+), m3 AS (
+  SELECT
+    *,
     COALESCE(
-      (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Onboarding'
-        )
-        AND `__v0`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Launched'
-        )
-        AND `__v1`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Adopting'
-        )
-        AND `__v2`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Renewal'
-        )
-        AND `__v3`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Will Churn'
-        )
-        AND `__v4`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Churned'
-        )
-        AND `__v5`
-      ),
+      CASE
+        WHEN `__target` = 'Onboarding'
+        THEN `__v0`
+        WHEN `__target` = 'Launched'
+        THEN `__v1`
+        WHEN `__target` = 'Adopting'
+        THEN `__v2`
+        WHEN `__target` = 'Renewal'
+        THEN `__v3`
+        WHEN `__target` = 'Will Churn'
+        THEN `__v4`
+        WHEN `__target` = 'Churned'
+        THEN `__v5`
+      END,
       FALSE
     ) AS `__loop`
-  FROM w3
-), h3 AS (
-  SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `previous_stage`,
-    `__initial`,
-    `__from_1`,
-    `__to_1`,
-    `__rule_1`,
-    `__days_1`,
-    `__moved_1`,
-    `__loop_1`,
-    `__reason_1`,
-    `__from_2`,
-    `__to_2`,
-    `__rule_2`,
-    `__days_2`,
-    `__moved_2`,
-    `__loop_2`,
-    `__reason_2`,
-    `stage` AS `__from_3`,
-    `__target` AS `__to_3`,
-    `__win` AS `__rule_3`,
-    DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_3`,
-    (
+  FROM t3
+)
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__from_1`,
+  `__to_1`,
+  `__rule_1`,
+  `__days_1`,
+  `__moved_1`,
+  `__loop_1`,
+  `__reason_1`,
+  `__from_2`,
+  `__to_2`,
+  `__rule_2`,
+  `__days_2`,
+  `__moved_2`,
+  `__loop_2`,
+  `__reason_2`,
+  `stage` AS `__from_3`,
+  `__target` AS `__to_3`,
+  `__win` AS `__rule_3`,
+  DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_3`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__moved_3`,
+  COALESCE((
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND `__loop`, FALSE) AS `__loop_3`,
+  CASE
+    WHEN `__win` = 7
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+    WHEN `__win` = 5
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 0
+    THEN CONCAT(
+      'trained=',
+      COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 1
+    THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
+    WHEN `__win` = 2
+    THEN CONCAT(
+      'active_users_30d=',
+      COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 3
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 4
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 6
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
+      '; health_score=',
+      COALESCE(CAST(`health_score` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 8
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+  END AS `__reason_3`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
     ) AND (
       NOT `__loop`
-    ) AS `__moved_3`,
-    COALESCE((
+    )
+    THEN `__target`
+    ELSE `stage`
+  END AS `stage`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
-    ) AND `__loop`, FALSE) AS `__loop_3`,
-    CASE
-      WHEN `__win` = 7
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-      WHEN `__win` = 5
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 0
-      THEN CONCAT(
-        'trained=',
-        COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 1
-      THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
-      WHEN `__win` = 2
-      THEN CONCAT(
-        'active_users_30d=',
-        COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 3
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 4
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 6
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
-        '; health_score=',
-        COALESCE(CAST(`health_score` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 8
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-    END AS `__reason_3`,
-    CASE
-      WHEN (
+    ) AND (
+      NOT `__loop`
+    )
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE `stage_entered_at`
+  END AS `stage_entered_at`,
+  `__v0`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN `__target`
-      ELSE `stage`
-    END AS `stage`,
-    CASE
-      WHEN (
+    )
+    AND (
+      `__target` = 'Onboarding'
+    ),
+    FALSE
+  ) AS `__v0`,
+  `__v1`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN CAST('2026-11-01' AS DATE)
-      ELSE `stage_entered_at`
-    END AS `stage_entered_at`,
-    `__v0`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Onboarding'
-      ),
-      FALSE
-    ) AS `__v0`,
-    `__v1`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Launched'
-      ),
-      FALSE
-    ) AS `__v1`,
-    `__v2`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Adopting'
-      ),
-      FALSE
-    ) AS `__v2`,
-    `__v3`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Renewal'
-      ),
-      FALSE
-    ) AS `__v3`,
-    `__v4`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Will Churn'
-      ),
-      FALSE
-    ) AS `__v4`,
-    `__v5`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Churned'
-      ),
-      FALSE
-    ) AS `__v5`,
+    )
+    AND (
+      `__target` = 'Launched'
+    ),
+    FALSE
+  ) AS `__v1`,
+  `__v2`
+  OR COALESCE(
     (
-      NOT (
-        `__win` IS NULL
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
       )
-    ) AND (
-      NOT `__loop`
-    ) AS `__active`
-  FROM m3
-), e4_b AS (
+    )
+    AND (
+      `__target` = 'Adopting'
+    ),
+    FALSE
+  ) AS `__v2`,
+  `__v3`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Renewal'
+    ),
+    FALSE
+  ) AS `__v3`,
+  `__v4`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Will Churn'
+    ),
+    FALSE
+  ) AS `__v4`,
+  `__v5`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Churned'
+    ),
+    FALSE
+  ) AS `__v5`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__active`
+FROM m3;
+
+CREATE TEMPORARY TABLE lc_h4 AS
+WITH e4_b AS (
   SELECT
     *,
     DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `days_in_stage`,
@@ -1510,7 +1121,7 @@ WITH h0 AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM h3
+  FROM lc_h3
 ), e4_o AS (
   SELECT
     *,
@@ -1575,7 +1186,7 @@ WITH h0 AS (
       END
     END AS `__win`
   FROM e4_d1
-), m4 AS (
+), t4 AS (
   SELECT
     *,
     CASE
@@ -1597,381 +1208,251 @@ WITH h0 AS (
       THEN 'Adopting'
       WHEN `__win` = 8
       THEN 'Onboarding'
-    END AS `__target`,
+    END AS `__target`
+  FROM w4
+), m4 AS (
+  SELECT
+    *,
     COALESCE(
-      (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Onboarding'
-        )
-        AND `__v0`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Launched'
-        )
-        AND `__v1`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Adopting'
-        )
-        AND `__v2`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Renewal'
-        )
-        AND `__v3`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Will Churn'
-        )
-        AND `__v4`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Churned'
-        )
-        AND `__v5`
-      ),
+      CASE
+        WHEN `__target` = 'Onboarding'
+        THEN `__v0`
+        WHEN `__target` = 'Launched'
+        THEN `__v1`
+        WHEN `__target` = 'Adopting'
+        THEN `__v2`
+        WHEN `__target` = 'Renewal'
+        THEN `__v3`
+        WHEN `__target` = 'Will Churn'
+        THEN `__v4`
+        WHEN `__target` = 'Churned'
+        THEN `__v5`
+      END,
       FALSE
     ) AS `__loop`
-  FROM w4
-), h4 AS (
-  SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `previous_stage`,
-    `__initial`,
-    `__from_1`,
-    `__to_1`,
-    `__rule_1`,
-    `__days_1`,
-    `__moved_1`,
-    `__loop_1`,
-    `__reason_1`,
-    `__from_2`,
-    `__to_2`,
-    `__rule_2`,
-    `__days_2`,
-    `__moved_2`,
-    `__loop_2`,
-    `__reason_2`,
-    `__from_3`,
-    `__to_3`,
-    `__rule_3`,
-    `__days_3`,
-    `__moved_3`,
-    `__loop_3`,
-    `__reason_3`,
-    `stage` AS `__from_4`,
-    `__target` AS `__to_4`,
-    `__win` AS `__rule_4`,
-    DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_4`,
-    (
+  FROM t4
+)
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__from_1`,
+  `__to_1`,
+  `__rule_1`,
+  `__days_1`,
+  `__moved_1`,
+  `__loop_1`,
+  `__reason_1`,
+  `__from_2`,
+  `__to_2`,
+  `__rule_2`,
+  `__days_2`,
+  `__moved_2`,
+  `__loop_2`,
+  `__reason_2`,
+  `__from_3`,
+  `__to_3`,
+  `__rule_3`,
+  `__days_3`,
+  `__moved_3`,
+  `__loop_3`,
+  `__reason_3`,
+  `stage` AS `__from_4`,
+  `__target` AS `__to_4`,
+  `__win` AS `__rule_4`,
+  DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_4`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__moved_4`,
+  COALESCE((
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND `__loop`, FALSE) AS `__loop_4`,
+  CASE
+    WHEN `__win` = 7
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+    WHEN `__win` = 5
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 0
+    THEN CONCAT(
+      'trained=',
+      COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 1
+    THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
+    WHEN `__win` = 2
+    THEN CONCAT(
+      'active_users_30d=',
+      COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 3
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 4
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 6
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
+      '; health_score=',
+      COALESCE(CAST(`health_score` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 8
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+  END AS `__reason_4`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
     ) AND (
       NOT `__loop`
-    ) AS `__moved_4`,
-    COALESCE((
+    )
+    THEN `__target`
+    ELSE `stage`
+  END AS `stage`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
-    ) AND `__loop`, FALSE) AS `__loop_4`,
-    CASE
-      WHEN `__win` = 7
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-      WHEN `__win` = 5
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 0
-      THEN CONCAT(
-        'trained=',
-        COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 1
-      THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
-      WHEN `__win` = 2
-      THEN CONCAT(
-        'active_users_30d=',
-        COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 3
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 4
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 6
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
-        '; health_score=',
-        COALESCE(CAST(`health_score` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 8
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-    END AS `__reason_4`,
-    CASE
-      WHEN (
+    ) AND (
+      NOT `__loop`
+    )
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE `stage_entered_at`
+  END AS `stage_entered_at`,
+  `__v0`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN `__target`
-      ELSE `stage`
-    END AS `stage`,
-    CASE
-      WHEN (
+    )
+    AND (
+      `__target` = 'Onboarding'
+    ),
+    FALSE
+  ) AS `__v0`,
+  `__v1`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN CAST('2026-11-01' AS DATE)
-      ELSE `stage_entered_at`
-    END AS `stage_entered_at`,
-    `__v0`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Onboarding'
-      ),
-      FALSE
-    ) AS `__v0`,
-    `__v1`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Launched'
-      ),
-      FALSE
-    ) AS `__v1`,
-    `__v2`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Adopting'
-      ),
-      FALSE
-    ) AS `__v2`,
-    `__v3`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Renewal'
-      ),
-      FALSE
-    ) AS `__v3`,
-    `__v4`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Will Churn'
-      ),
-      FALSE
-    ) AS `__v4`,
-    `__v5`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Churned'
-      ),
-      FALSE
-    ) AS `__v5`,
+    )
+    AND (
+      `__target` = 'Launched'
+    ),
+    FALSE
+  ) AS `__v1`,
+  `__v2`
+  OR COALESCE(
     (
-      NOT (
-        `__win` IS NULL
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
       )
-    ) AND (
-      NOT `__loop`
-    ) AS `__active`
-  FROM m4
-), e5_b AS (
+    )
+    AND (
+      `__target` = 'Adopting'
+    ),
+    FALSE
+  ) AS `__v2`,
+  `__v3`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Renewal'
+    ),
+    FALSE
+  ) AS `__v3`,
+  `__v4`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Will Churn'
+    ),
+    FALSE
+  ) AS `__v4`,
+  `__v5`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Churned'
+    ),
+    FALSE
+  ) AS `__v5`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__active`
+FROM m4;
+
+CREATE TEMPORARY TABLE lc_h5 AS
+WITH e5_b AS (
   SELECT
     *,
     DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `days_in_stage`,
@@ -1985,7 +1466,7 @@ WITH h0 AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM h4
+  FROM lc_h4
 ), e5_o AS (
   SELECT
     *,
@@ -2050,7 +1531,7 @@ WITH h0 AS (
       END
     END AS `__win`
   FROM e5_d1
-), m5 AS (
+), t5 AS (
   SELECT
     *,
     CASE
@@ -2072,388 +1553,258 @@ WITH h0 AS (
       THEN 'Adopting'
       WHEN `__win` = 8
       THEN 'Onboarding'
-    END AS `__target`,
+    END AS `__target`
+  FROM w5
+), m5 AS (
+  SELECT
+    *,
     COALESCE(
-      (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Onboarding'
-        )
-        AND `__v0`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Launched'
-        )
-        AND `__v1`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Adopting'
-        )
-        AND `__v2`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Renewal'
-        )
-        AND `__v3`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Will Churn'
-        )
-        AND `__v4`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Churned'
-        )
-        AND `__v5`
-      ),
+      CASE
+        WHEN `__target` = 'Onboarding'
+        THEN `__v0`
+        WHEN `__target` = 'Launched'
+        THEN `__v1`
+        WHEN `__target` = 'Adopting'
+        THEN `__v2`
+        WHEN `__target` = 'Renewal'
+        THEN `__v3`
+        WHEN `__target` = 'Will Churn'
+        THEN `__v4`
+        WHEN `__target` = 'Churned'
+        THEN `__v5`
+      END,
       FALSE
     ) AS `__loop`
-  FROM w5
-), h5 AS (
-  SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `previous_stage`,
-    `__initial`,
-    `__from_1`,
-    `__to_1`,
-    `__rule_1`,
-    `__days_1`,
-    `__moved_1`,
-    `__loop_1`,
-    `__reason_1`,
-    `__from_2`,
-    `__to_2`,
-    `__rule_2`,
-    `__days_2`,
-    `__moved_2`,
-    `__loop_2`,
-    `__reason_2`,
-    `__from_3`,
-    `__to_3`,
-    `__rule_3`,
-    `__days_3`,
-    `__moved_3`,
-    `__loop_3`,
-    `__reason_3`,
-    `__from_4`,
-    `__to_4`,
-    `__rule_4`,
-    `__days_4`,
-    `__moved_4`,
-    `__loop_4`,
-    `__reason_4`,
-    `stage` AS `__from_5`,
-    `__target` AS `__to_5`,
-    `__win` AS `__rule_5`,
-    DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_5`,
-    (
+  FROM t5
+)
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__from_1`,
+  `__to_1`,
+  `__rule_1`,
+  `__days_1`,
+  `__moved_1`,
+  `__loop_1`,
+  `__reason_1`,
+  `__from_2`,
+  `__to_2`,
+  `__rule_2`,
+  `__days_2`,
+  `__moved_2`,
+  `__loop_2`,
+  `__reason_2`,
+  `__from_3`,
+  `__to_3`,
+  `__rule_3`,
+  `__days_3`,
+  `__moved_3`,
+  `__loop_3`,
+  `__reason_3`,
+  `__from_4`,
+  `__to_4`,
+  `__rule_4`,
+  `__days_4`,
+  `__moved_4`,
+  `__loop_4`,
+  `__reason_4`,
+  `stage` AS `__from_5`,
+  `__target` AS `__to_5`,
+  `__win` AS `__rule_5`,
+  DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_5`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__moved_5`,
+  COALESCE((
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND `__loop`, FALSE) AS `__loop_5`,
+  CASE
+    WHEN `__win` = 7
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+    WHEN `__win` = 5
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 0
+    THEN CONCAT(
+      'trained=',
+      COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 1
+    THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
+    WHEN `__win` = 2
+    THEN CONCAT(
+      'active_users_30d=',
+      COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 3
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 4
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 6
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
+      '; health_score=',
+      COALESCE(CAST(`health_score` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 8
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+  END AS `__reason_5`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
     ) AND (
       NOT `__loop`
-    ) AS `__moved_5`,
-    COALESCE((
+    )
+    THEN `__target`
+    ELSE `stage`
+  END AS `stage`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
-    ) AND `__loop`, FALSE) AS `__loop_5`,
-    CASE
-      WHEN `__win` = 7
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-      WHEN `__win` = 5
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 0
-      THEN CONCAT(
-        'trained=',
-        COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 1
-      THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
-      WHEN `__win` = 2
-      THEN CONCAT(
-        'active_users_30d=',
-        COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 3
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 4
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 6
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
-        '; health_score=',
-        COALESCE(CAST(`health_score` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 8
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-    END AS `__reason_5`,
-    CASE
-      WHEN (
+    ) AND (
+      NOT `__loop`
+    )
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE `stage_entered_at`
+  END AS `stage_entered_at`,
+  `__v0`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN `__target`
-      ELSE `stage`
-    END AS `stage`,
-    CASE
-      WHEN (
+    )
+    AND (
+      `__target` = 'Onboarding'
+    ),
+    FALSE
+  ) AS `__v0`,
+  `__v1`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN CAST('2026-11-01' AS DATE)
-      ELSE `stage_entered_at`
-    END AS `stage_entered_at`,
-    `__v0`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Onboarding'
-      ),
-      FALSE
-    ) AS `__v0`,
-    `__v1`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Launched'
-      ),
-      FALSE
-    ) AS `__v1`,
-    `__v2`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Adopting'
-      ),
-      FALSE
-    ) AS `__v2`,
-    `__v3`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Renewal'
-      ),
-      FALSE
-    ) AS `__v3`,
-    `__v4`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Will Churn'
-      ),
-      FALSE
-    ) AS `__v4`,
-    `__v5`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Churned'
-      ),
-      FALSE
-    ) AS `__v5`,
+    )
+    AND (
+      `__target` = 'Launched'
+    ),
+    FALSE
+  ) AS `__v1`,
+  `__v2`
+  OR COALESCE(
     (
-      NOT (
-        `__win` IS NULL
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
       )
-    ) AND (
-      NOT `__loop`
-    ) AS `__active`
-  FROM m5
-), e6_b AS (
+    )
+    AND (
+      `__target` = 'Adopting'
+    ),
+    FALSE
+  ) AS `__v2`,
+  `__v3`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Renewal'
+    ),
+    FALSE
+  ) AS `__v3`,
+  `__v4`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Will Churn'
+    ),
+    FALSE
+  ) AS `__v4`,
+  `__v5`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Churned'
+    ),
+    FALSE
+  ) AS `__v5`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__active`
+FROM m5;
+
+CREATE TEMPORARY TABLE lc_h6 AS
+WITH e6_b AS (
   SELECT
     *,
     DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `days_in_stage`,
@@ -2467,7 +1818,7 @@ WITH h0 AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM h5
+  FROM lc_h5
 ), e6_o AS (
   SELECT
     *,
@@ -2532,7 +1883,7 @@ WITH h0 AS (
       END
     END AS `__win`
   FROM e6_d1
-), m6 AS (
+), t6 AS (
   SELECT
     *,
     CASE
@@ -2554,395 +1905,265 @@ WITH h0 AS (
       THEN 'Adopting'
       WHEN `__win` = 8
       THEN 'Onboarding'
-    END AS `__target`,
+    END AS `__target`
+  FROM w6
+), m6 AS (
+  SELECT
+    *,
     COALESCE(
-      (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Onboarding'
-        )
-        AND `__v0`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Launched'
-        )
-        AND `__v1`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Adopting'
-        )
-        AND `__v2`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Renewal'
-        )
-        AND `__v3`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Will Churn'
-        )
-        AND `__v4`
-      )
-      OR (
-        (
-          CASE
-            WHEN `__win` = 7
-            THEN 'Churned'
-            WHEN `__win` = 5
-            THEN 'Will Churn'
-            WHEN `__win` = 0
-            THEN 'Launched'
-            WHEN `__win` = 1
-            THEN 'Launched'
-            WHEN `__win` = 2
-            THEN 'Adopting'
-            WHEN `__win` = 3
-            THEN 'Renewal'
-            WHEN `__win` = 4
-            THEN 'Adopting'
-            WHEN `__win` = 6
-            THEN 'Adopting'
-            WHEN `__win` = 8
-            THEN 'Onboarding'
-          END = 'Churned'
-        )
-        AND `__v5`
-      ),
+      CASE
+        WHEN `__target` = 'Onboarding'
+        THEN `__v0`
+        WHEN `__target` = 'Launched'
+        THEN `__v1`
+        WHEN `__target` = 'Adopting'
+        THEN `__v2`
+        WHEN `__target` = 'Renewal'
+        THEN `__v3`
+        WHEN `__target` = 'Will Churn'
+        THEN `__v4`
+        WHEN `__target` = 'Churned'
+        THEN `__v5`
+      END,
       FALSE
     ) AS `__loop`
-  FROM w6
-), h6 AS (
-  SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `previous_stage`,
-    `__initial`,
-    `__from_1`,
-    `__to_1`,
-    `__rule_1`,
-    `__days_1`,
-    `__moved_1`,
-    `__loop_1`,
-    `__reason_1`,
-    `__from_2`,
-    `__to_2`,
-    `__rule_2`,
-    `__days_2`,
-    `__moved_2`,
-    `__loop_2`,
-    `__reason_2`,
-    `__from_3`,
-    `__to_3`,
-    `__rule_3`,
-    `__days_3`,
-    `__moved_3`,
-    `__loop_3`,
-    `__reason_3`,
-    `__from_4`,
-    `__to_4`,
-    `__rule_4`,
-    `__days_4`,
-    `__moved_4`,
-    `__loop_4`,
-    `__reason_4`,
-    `__from_5`,
-    `__to_5`,
-    `__rule_5`,
-    `__days_5`,
-    `__moved_5`,
-    `__loop_5`,
-    `__reason_5`,
-    `stage` AS `__from_6`,
-    `__target` AS `__to_6`,
-    `__win` AS `__rule_6`,
-    DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_6`,
-    (
+  FROM t6
+)
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__from_1`,
+  `__to_1`,
+  `__rule_1`,
+  `__days_1`,
+  `__moved_1`,
+  `__loop_1`,
+  `__reason_1`,
+  `__from_2`,
+  `__to_2`,
+  `__rule_2`,
+  `__days_2`,
+  `__moved_2`,
+  `__loop_2`,
+  `__reason_2`,
+  `__from_3`,
+  `__to_3`,
+  `__rule_3`,
+  `__days_3`,
+  `__moved_3`,
+  `__loop_3`,
+  `__reason_3`,
+  `__from_4`,
+  `__to_4`,
+  `__rule_4`,
+  `__days_4`,
+  `__moved_4`,
+  `__loop_4`,
+  `__reason_4`,
+  `__from_5`,
+  `__to_5`,
+  `__rule_5`,
+  `__days_5`,
+  `__moved_5`,
+  `__loop_5`,
+  `__reason_5`,
+  `stage` AS `__from_6`,
+  `__target` AS `__to_6`,
+  `__win` AS `__rule_6`,
+  DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `__days_6`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__moved_6`,
+  COALESCE((
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND `__loop`, FALSE) AS `__loop_6`,
+  CASE
+    WHEN `__win` = 7
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+    WHEN `__win` = 5
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 0
+    THEN CONCAT(
+      'trained=',
+      COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
+    )
+    WHEN `__win` = 1
+    THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
+    WHEN `__win` = 2
+    THEN CONCAT(
+      'active_users_30d=',
+      COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 3
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 4
+    THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
+    WHEN `__win` = 6
+    THEN CONCAT(
+      'at_risk=',
+      COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
+      '; health_score=',
+      COALESCE(CAST(`health_score` AS STRING), 'null'),
+      '; logins_30d=',
+      COALESCE(CAST(`logins_30d` AS STRING), 'null')
+    )
+    WHEN `__win` = 8
+    THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
+  END AS `__reason_6`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
     ) AND (
       NOT `__loop`
-    ) AS `__moved_6`,
-    COALESCE((
+    )
+    THEN `__target`
+    ELSE `stage`
+  END AS `stage`,
+  CASE
+    WHEN (
       NOT (
         `__win` IS NULL
       )
-    ) AND `__loop`, FALSE) AS `__loop_6`,
-    CASE
-      WHEN `__win` = 7
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-      WHEN `__win` = 5
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 0
-      THEN CONCAT(
-        'trained=',
-        COALESCE(CASE WHEN `trained` THEN 'true' WHEN NOT `trained` THEN 'false' END, 'null')
-      )
-      WHEN `__win` = 1
-      THEN CONCAT('days_in_stage=', COALESCE(CAST(`days_in_stage` AS STRING), 'null'))
-      WHEN `__win` = 2
-      THEN CONCAT(
-        'active_users_30d=',
-        COALESCE(CAST(`active_users_30d` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 3
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 4
-      THEN CONCAT('days_to_renewal=', COALESCE(CAST(`days_to_renewal` AS STRING), 'null'))
-      WHEN `__win` = 6
-      THEN CONCAT(
-        'at_risk=',
-        COALESCE(CASE WHEN `at_risk` THEN 'true' WHEN NOT `at_risk` THEN 'false' END, 'null'),
-        '; health_score=',
-        COALESCE(CAST(`health_score` AS STRING), 'null'),
-        '; logins_30d=',
-        COALESCE(CAST(`logins_30d` AS STRING), 'null')
-      )
-      WHEN `__win` = 8
-      THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-    END AS `__reason_6`,
-    CASE
-      WHEN (
+    ) AND (
+      NOT `__loop`
+    )
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE `stage_entered_at`
+  END AS `stage_entered_at`,
+  `__v0`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN `__target`
-      ELSE `stage`
-    END AS `stage`,
-    CASE
-      WHEN (
+    )
+    AND (
+      `__target` = 'Onboarding'
+    ),
+    FALSE
+  ) AS `__v0`,
+  `__v1`
+  OR COALESCE(
+    (
+      (
         NOT (
           `__win` IS NULL
         )
       ) AND (
         NOT `__loop`
       )
-      THEN CAST('2026-11-01' AS DATE)
-      ELSE `stage_entered_at`
-    END AS `stage_entered_at`,
-    `__v0`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Onboarding'
-      ),
-      FALSE
-    ) AS `__v0`,
-    `__v1`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Launched'
-      ),
-      FALSE
-    ) AS `__v1`,
-    `__v2`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Adopting'
-      ),
-      FALSE
-    ) AS `__v2`,
-    `__v3`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Renewal'
-      ),
-      FALSE
-    ) AS `__v3`,
-    `__v4`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Will Churn'
-      ),
-      FALSE
-    ) AS `__v4`,
-    `__v5`
-    OR COALESCE(
-      (
-        (
-          NOT (
-            `__win` IS NULL
-          )
-        ) AND (
-          NOT `__loop`
-        )
-      )
-      AND (
-        `__target` = 'Churned'
-      ),
-      FALSE
-    ) AS `__v5`,
+    )
+    AND (
+      `__target` = 'Launched'
+    ),
+    FALSE
+  ) AS `__v1`,
+  `__v2`
+  OR COALESCE(
     (
-      NOT (
-        `__win` IS NULL
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
       )
-    ) AND (
-      NOT `__loop`
-    ) AS `__active`
-  FROM m6
-), e7_b AS (
+    )
+    AND (
+      `__target` = 'Adopting'
+    ),
+    FALSE
+  ) AS `__v2`,
+  `__v3`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Renewal'
+    ),
+    FALSE
+  ) AS `__v3`,
+  `__v4`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Will Churn'
+    ),
+    FALSE
+  ) AS `__v4`,
+  `__v5`
+  OR COALESCE(
+    (
+      (
+        NOT (
+          `__win` IS NULL
+        )
+      ) AND (
+        NOT `__loop`
+      )
+    )
+    AND (
+      `__target` = 'Churned'
+    ),
+    FALSE
+  ) AS `__v5`,
+  (
+    NOT (
+      `__win` IS NULL
+    )
+  ) AND (
+    NOT `__loop`
+  ) AS `__active`
+FROM m6;
+
+CREATE TEMPORARY TABLE lc_decided AS
+WITH e7_b AS (
   SELECT
     *,
     DATE_DIFF(CAST('2026-11-01' AS DATE), `stage_entered_at`, DAY) AS `days_in_stage`,
@@ -2956,7 +2177,7 @@ WITH h0 AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM h6
+  FROM lc_h6
 ), e7_o AS (
   SELECT
     *,
@@ -3021,242 +2242,130 @@ WITH h0 AS (
       END
     END AS `__win`
   FROM e7_d1
-), decided AS (
+), t7 AS (
   SELECT
-    `__row`,
-    `customer_id`,
-    `name`,
-    `csm`,
-    `arr`,
-    `renewal_date`,
-    `health_score`,
-    `status`,
-    `churn_notice`,
-    `logins_30d`,
-    `active_users_30d`,
-    `minutes_30d`,
-    `trained`,
-    `last_seen`,
-    `previous_stage`,
-    `__initial`,
-    `stage`,
-    `stage_entered_at`,
-    `__v0`,
-    `__v1`,
-    `__v2`,
-    `__v3`,
-    `__v4`,
-    `__v5`,
-    `__from_1`,
-    `__to_1`,
-    `__rule_1`,
-    `__days_1`,
-    `__moved_1`,
-    `__loop_1`,
-    `__reason_1`,
-    `__from_2`,
-    `__to_2`,
-    `__rule_2`,
-    `__days_2`,
-    `__moved_2`,
-    `__loop_2`,
-    `__reason_2`,
-    `__from_3`,
-    `__to_3`,
-    `__rule_3`,
-    `__days_3`,
-    `__moved_3`,
-    `__loop_3`,
-    `__reason_3`,
-    `__from_4`,
-    `__to_4`,
-    `__rule_4`,
-    `__days_4`,
-    `__moved_4`,
-    `__loop_4`,
-    `__reason_4`,
-    `__from_5`,
-    `__to_5`,
-    `__rule_5`,
-    `__days_5`,
-    `__moved_5`,
-    `__loop_5`,
-    `__reason_5`,
-    `__from_6`,
-    `__to_6`,
-    `__rule_6`,
-    `__days_6`,
-    `__moved_6`,
-    `__loop_6`,
-    `__reason_6`,
+    *,
     CASE
-      WHEN (
-        NOT (
-          `__win` IS NULL
-        )
-      )
-      AND (
-        NOT COALESCE(
-          (
-            (
-              CASE
-                WHEN `__win` = 7
-                THEN 'Churned'
-                WHEN `__win` = 5
-                THEN 'Will Churn'
-                WHEN `__win` = 0
-                THEN 'Launched'
-                WHEN `__win` = 1
-                THEN 'Launched'
-                WHEN `__win` = 2
-                THEN 'Adopting'
-                WHEN `__win` = 3
-                THEN 'Renewal'
-                WHEN `__win` = 4
-                THEN 'Adopting'
-                WHEN `__win` = 6
-                THEN 'Adopting'
-                WHEN `__win` = 8
-                THEN 'Onboarding'
-              END = 'Onboarding'
-            )
-            AND `__v0`
-          )
-          OR (
-            (
-              CASE
-                WHEN `__win` = 7
-                THEN 'Churned'
-                WHEN `__win` = 5
-                THEN 'Will Churn'
-                WHEN `__win` = 0
-                THEN 'Launched'
-                WHEN `__win` = 1
-                THEN 'Launched'
-                WHEN `__win` = 2
-                THEN 'Adopting'
-                WHEN `__win` = 3
-                THEN 'Renewal'
-                WHEN `__win` = 4
-                THEN 'Adopting'
-                WHEN `__win` = 6
-                THEN 'Adopting'
-                WHEN `__win` = 8
-                THEN 'Onboarding'
-              END = 'Launched'
-            )
-            AND `__v1`
-          )
-          OR (
-            (
-              CASE
-                WHEN `__win` = 7
-                THEN 'Churned'
-                WHEN `__win` = 5
-                THEN 'Will Churn'
-                WHEN `__win` = 0
-                THEN 'Launched'
-                WHEN `__win` = 1
-                THEN 'Launched'
-                WHEN `__win` = 2
-                THEN 'Adopting'
-                WHEN `__win` = 3
-                THEN 'Renewal'
-                WHEN `__win` = 4
-                THEN 'Adopting'
-                WHEN `__win` = 6
-                THEN 'Adopting'
-                WHEN `__win` = 8
-                THEN 'Onboarding'
-              END = 'Adopting'
-            )
-            AND `__v2`
-          )
-          OR (
-            (
-              CASE
-                WHEN `__win` = 7
-                THEN 'Churned'
-                WHEN `__win` = 5
-                THEN 'Will Churn'
-                WHEN `__win` = 0
-                THEN 'Launched'
-                WHEN `__win` = 1
-                THEN 'Launched'
-                WHEN `__win` = 2
-                THEN 'Adopting'
-                WHEN `__win` = 3
-                THEN 'Renewal'
-                WHEN `__win` = 4
-                THEN 'Adopting'
-                WHEN `__win` = 6
-                THEN 'Adopting'
-                WHEN `__win` = 8
-                THEN 'Onboarding'
-              END = 'Renewal'
-            )
-            AND `__v3`
-          )
-          OR (
-            (
-              CASE
-                WHEN `__win` = 7
-                THEN 'Churned'
-                WHEN `__win` = 5
-                THEN 'Will Churn'
-                WHEN `__win` = 0
-                THEN 'Launched'
-                WHEN `__win` = 1
-                THEN 'Launched'
-                WHEN `__win` = 2
-                THEN 'Adopting'
-                WHEN `__win` = 3
-                THEN 'Renewal'
-                WHEN `__win` = 4
-                THEN 'Adopting'
-                WHEN `__win` = 6
-                THEN 'Adopting'
-                WHEN `__win` = 8
-                THEN 'Onboarding'
-              END = 'Will Churn'
-            )
-            AND `__v4`
-          )
-          OR (
-            (
-              CASE
-                WHEN `__win` = 7
-                THEN 'Churned'
-                WHEN `__win` = 5
-                THEN 'Will Churn'
-                WHEN `__win` = 0
-                THEN 'Launched'
-                WHEN `__win` = 1
-                THEN 'Launched'
-                WHEN `__win` = 2
-                THEN 'Adopting'
-                WHEN `__win` = 3
-                THEN 'Renewal'
-                WHEN `__win` = 4
-                THEN 'Adopting'
-                WHEN `__win` = 6
-                THEN 'Adopting'
-                WHEN `__win` = 8
-                THEN 'Onboarding'
-              END = 'Churned'
-            )
-            AND `__v5`
-          ),
-          FALSE
-        )
-      )
-      THEN `__win`
-    END AS `__pending`
+      WHEN `__win` = 7
+      THEN 'Churned'
+      WHEN `__win` = 5
+      THEN 'Will Churn'
+      WHEN `__win` = 0
+      THEN 'Launched'
+      WHEN `__win` = 1
+      THEN 'Launched'
+      WHEN `__win` = 2
+      THEN 'Adopting'
+      WHEN `__win` = 3
+      THEN 'Renewal'
+      WHEN `__win` = 4
+      THEN 'Adopting'
+      WHEN `__win` = 6
+      THEN 'Adopting'
+      WHEN `__win` = 8
+      THEN 'Onboarding'
+    END AS `__target`
   FROM w7
+), m7 AS (
+  SELECT
+    *,
+    COALESCE(
+      CASE
+        WHEN `__target` = 'Onboarding'
+        THEN `__v0`
+        WHEN `__target` = 'Launched'
+        THEN `__v1`
+        WHEN `__target` = 'Adopting'
+        THEN `__v2`
+        WHEN `__target` = 'Renewal'
+        THEN `__v3`
+        WHEN `__target` = 'Will Churn'
+        THEN `__v4`
+        WHEN `__target` = 'Churned'
+        THEN `__v5`
+      END,
+      FALSE
+    ) AS `__loop`
+  FROM t7
 )
 SELECT
-  *
-FROM decided;
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `stage`,
+  `stage_entered_at`,
+  `__v0`,
+  `__v1`,
+  `__v2`,
+  `__v3`,
+  `__v4`,
+  `__v5`,
+  `__from_1`,
+  `__to_1`,
+  `__rule_1`,
+  `__days_1`,
+  `__moved_1`,
+  `__loop_1`,
+  `__reason_1`,
+  `__from_2`,
+  `__to_2`,
+  `__rule_2`,
+  `__days_2`,
+  `__moved_2`,
+  `__loop_2`,
+  `__reason_2`,
+  `__from_3`,
+  `__to_3`,
+  `__rule_3`,
+  `__days_3`,
+  `__moved_3`,
+  `__loop_3`,
+  `__reason_3`,
+  `__from_4`,
+  `__to_4`,
+  `__rule_4`,
+  `__days_4`,
+  `__moved_4`,
+  `__loop_4`,
+  `__reason_4`,
+  `__from_5`,
+  `__to_5`,
+  `__rule_5`,
+  `__days_5`,
+  `__moved_5`,
+  `__loop_5`,
+  `__reason_5`,
+  `__from_6`,
+  `__to_6`,
+  `__rule_6`,
+  `__days_6`,
+  `__moved_6`,
+  `__loop_6`,
+  `__reason_6`,
+  CASE
+    WHEN (
+      NOT (
+        `__win` IS NULL
+      )
+    ) AND (
+      NOT `__loop`
+    )
+    THEN `__win`
+  END AS `__pending`
+FROM m7;
 
 CREATE TABLE lifecycle_customers AS
 WITH final AS (
