@@ -205,8 +205,8 @@ def test_a_temp_table_is_computed_once_and_its_plan_cut(backend_, spark_session)
     """`CREATE OR REPLACE TEMP TABLE` (the words the day's SQL uses; Spark has no temporary
     tables) is a view of rows computed at once: a later query starts from them, not from
     the query that made them. Replacing it gives the new rows."""
-    for n in (3, 5):
-        backend_.execute([f"CREATE OR REPLACE TEMP TABLE lc_t AS SELECT id FROM range({n})"])
+    for n, create in ((3, "CREATE OR REPLACE TEMP TABLE"), (5, "CREATE TEMPORARY VIEW")):
+        backend_.execute([f"{create} lc_t AS SELECT id FROM range({n})"])
         assert "Range" not in plan_of(spark_session, "lc_t")
         assert backend_.fetch("lc_t")["id"].to_list() == list(range(n))
 
@@ -305,9 +305,8 @@ def test_a_file_spark_cannot_read_is_a_plain_error(tmp_path, backend_, spark_ses
 
 
 def test_sql_that_fails_is_a_plain_error_without_a_java_stack_trace(backend_, capfd):
-    backend_.execute(["CREATE OR REPLACE TEMPORARY VIEW bad AS SELECT 1 / 0 AS x"])
     with pytest.raises(DataError) as caught:  # ANSI: an error (the compiler avoids it)
-        backend_.fetch("bad")
+        backend_.execute(["CREATE OR REPLACE TEMPORARY VIEW bad AS SELECT 1 / 0 AS x"])
     text = str(caught.value)
     assert "DIVIDE_BY_ZERO" in text and len(text.splitlines()) == 1
     with pytest.raises(DataError, match="PARSE_SYNTAX_ERROR"):

@@ -475,8 +475,10 @@ class SparkBackend:
         return out
 
     def execute(self, statements: list[str]) -> None:
-        """Each statement with ``spark.sql``, in order; a ``CREATE [OR REPLACE] TEMP TABLE
-        name AS query`` (Spark has no temporary tables) is materialised (`_materialise`)."""
+        """Each statement with ``spark.sql``, in order. A step of the day, ``CREATE [OR
+        REPLACE] TEMP TABLE|VIEW name AS query``, is computed now and replaces any view of
+        that name (`_materialise`): Spark has no temporary tables, and a chain of lazy
+        views would be computed again, whole, wherever it is read."""
         for statement in statements:
             with _spark_errors("running the rules' SQL"):
                 table = _TEMP_TABLE.match(statement)
@@ -499,7 +501,11 @@ class SparkBackend:
         import sqlglot
         from sqlglot import exp
 
-        tree = sqlglot.parse_one(query, read=NAME)
+        try:
+            tree = sqlglot.parse_one(query, read=NAME)
+        except sqlglot.errors.ParseError:  # Spark says what is wrong with it, in its words
+            self.spark.sql(query).localCheckpoint(eager=True).createOrReplaceTempView(name)
+            return
         with_ = tree.args.get("with_")
         ctes = {cte.alias_or_name: cte for cte in (with_.expressions if with_ else [])}
         views = {cte: f"{name}__{cte}" for cte in ctes}
@@ -538,9 +544,10 @@ class SparkBackend:
 
 
 CUT_EVERY = 6  # CTEs in a chain before it is cut (see SparkBackend._materialise)
+# the day's steps: a temporary table (DuckDB's words) or view (sqlglot writes Spark's so)
 _TEMP_TABLE = re.compile(
-    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(?P<name>`[^`]+`|\S+)"
-    r"\s+AS\s+(?P<query>.*)", re.IGNORECASE | re.DOTALL)
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+(?:TABLE|VIEW)\s+"
+    r"(?P<name>`[^`]+`|\S+)\s+AS\s+(?P<query>.*)", re.IGNORECASE | re.DOTALL)
 
 
 def _spark_reads(usage: Usage) -> bool:
