@@ -32,7 +32,7 @@ from ..columns import ENTERED, ID, ROW, STAGE
 from ..errors import OptionError, Problem
 from ..expressions import Kind, kind_of
 from ..sql import script
-from ..sql.expressions import DIALECTS, cast, column
+from ..sql.expressions import DIALECTS, SPARK_LIKE, cast, column
 from ..version import __version__
 from .pipeline import Prepared
 
@@ -145,11 +145,26 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
         for name, q in reversed(steps):
             query = _with_first(query, name, q)
         return head + query.sql(dialect=dialect, pretty=True) + ";\n"
-    statements = [exp.Create(this=exp.to_table(name), kind="TABLE", expression=q,
-                             properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
-                  for name, q in steps]
+    if dialect in SPARK_LIKE:
+        # Spark has no temporary tables, and its temporary views are lazy: the outputs
+        # would be one plan through every hop, which Spark's optimizer cannot handle (it
+        # inlines each hop's projections into the next and runs out of memory). Each step
+        # is a table (DROP then CREATE: Spark's own catalog has no CREATE OR REPLACE TABLE
+        # AS), dropped again at the end.
+        statements: list[exp.Expression] = []
+        for name, q in steps:
+            statements += [exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True),
+                           exp.Create(this=exp.to_table(name), kind="TABLE", expression=q)]
+    else:
+        statements = [
+            exp.Create(this=exp.to_table(name), kind="TABLE", expression=q,
+                       properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+            for name, q in steps]
     statements += [exp.Create(this=exp.to_table(tables.prefix + name), kind="TABLE",
                               expression=q) for name, q in outputs.items()]
+    if dialect in SPARK_LIKE:
+        statements += [exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True)
+                       for name, _ in steps]
     return head + "".join(s.sql(dialect=dialect, pretty=True) + ";\n\n" for s in statements)
 
 

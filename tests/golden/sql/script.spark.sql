@@ -1,5 +1,7 @@
 -- lifecycle 0.1.0: B2B SaaS lifecycle as of 2026-11-01, dialect spark
-CREATE TEMPORARY VIEW lc_input AS
+DROP TABLE IF EXISTS lc_input;
+
+CREATE TABLE lc_input AS
 SELECT
   ROW_NUMBER() OVER (ORDER BY `customer_id` NULLS LAST) - 1 AS `__row`,
   `customer_id` AS `customer_id`,
@@ -14,7 +16,9 @@ SELECT
   CAST(`stage_entered_at` AS DATE) AS `stage_entered_at`
 FROM customers;
 
-CREATE TEMPORARY VIEW lc_metrics AS
+DROP TABLE IF EXISTS lc_metrics;
+
+CREATE TABLE lc_metrics AS
 SELECT
   c.`customer_id` AS `customer_id`,
   COALESCE(s0.`logins_30d`, 0) AS `logins_30d`,
@@ -68,7 +72,9 @@ LEFT JOIN (
 ) AS s0
   ON c.`customer_id` = s0.`customer_id`;
 
-CREATE TEMPORARY VIEW lc_state AS
+DROP TABLE IF EXISTS lc_state;
+
+CREATE TABLE lc_state AS
 SELECT
   i.*,
   m.`logins_30d`,
@@ -80,7 +86,9 @@ FROM lc_input AS i
 LEFT JOIN lc_metrics AS m
   ON i.`customer_id` = m.`customer_id`;
 
-CREATE TEMPORARY VIEW lc_h0 AS
+DROP TABLE IF EXISTS lc_h0;
+
+CREATE TABLE lc_h0 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -113,7 +121,9 @@ SELECT
   COALESCE(COALESCE(`stage`, 'Onboarding') = 'Churned', FALSE) AS `__v5`
 FROM `lc_state`;
 
-CREATE TEMPORARY VIEW lc_h1 AS
+DROP TABLE IF EXISTS lc_h1;
+
+CREATE TABLE lc_h1 AS
 WITH e1_b AS (
   SELECT
     *,
@@ -437,7 +447,9 @@ SELECT
   ) AS `__active`
 FROM m1;
 
-CREATE TEMPORARY VIEW lc_h2 AS
+DROP TABLE IF EXISTS lc_h2;
+
+CREATE TABLE lc_h2 AS
 WITH e2_b AS (
   SELECT
     *,
@@ -768,7 +780,9 @@ SELECT
   ) AS `__active`
 FROM m2;
 
-CREATE TEMPORARY VIEW lc_h3 AS
+DROP TABLE IF EXISTS lc_h3;
+
+CREATE TABLE lc_h3 AS
 WITH e3_b AS (
   SELECT
     *,
@@ -1106,7 +1120,9 @@ SELECT
   ) AS `__active`
 FROM m3;
 
-CREATE TEMPORARY VIEW lc_h4 AS
+DROP TABLE IF EXISTS lc_h4;
+
+CREATE TABLE lc_h4 AS
 WITH e4_b AS (
   SELECT
     *,
@@ -1451,7 +1467,9 @@ SELECT
   ) AS `__active`
 FROM m4;
 
-CREATE TEMPORARY VIEW lc_h5 AS
+DROP TABLE IF EXISTS lc_h5;
+
+CREATE TABLE lc_h5 AS
 WITH e5_b AS (
   SELECT
     *,
@@ -1803,7 +1821,9 @@ SELECT
   ) AS `__active`
 FROM m5;
 
-CREATE TEMPORARY VIEW lc_h6 AS
+DROP TABLE IF EXISTS lc_h6;
+
+CREATE TABLE lc_h6 AS
 WITH e6_b AS (
   SELECT
     *,
@@ -2162,7 +2182,9 @@ SELECT
   ) AS `__active`
 FROM m6;
 
-CREATE TEMPORARY VIEW lc_decided AS
+DROP TABLE IF EXISTS lc_decided;
+
+CREATE TABLE lc_decided AS
 WITH e7_b AS (
   SELECT
     *,
@@ -2657,4 +2679,26 @@ FROM (
 ORDER BY
   `hop`,
   `__order`;
+
+DROP TABLE IF EXISTS lc_input;
+
+DROP TABLE IF EXISTS lc_metrics;
+
+DROP TABLE IF EXISTS lc_state;
+
+DROP TABLE IF EXISTS lc_h0;
+
+DROP TABLE IF EXISTS lc_h1;
+
+DROP TABLE IF EXISTS lc_h2;
+
+DROP TABLE IF EXISTS lc_h3;
+
+DROP TABLE IF EXISTS lc_h4;
+
+DROP TABLE IF EXISTS lc_h5;
+
+DROP TABLE IF EXISTS lc_h6;
+
+DROP TABLE IF EXISTS lc_decided;
 
