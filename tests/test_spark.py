@@ -274,7 +274,7 @@ def test_a_catalog_table_is_a_usage_source(tmp_path, rules, backend_, spark_sess
 
 def test_catalog_table_errors(tmp_path, rules, spark_session):
     customers = write_csv(tmp_path / "accounts.csv", ACCOUNTS)
-    with pytest.raises(OptionError, match="add --engine spark"):
+    with pytest.raises(OptionError, match="add --engine spark to `lifecycle run`"):
         load(rules, customers, {"events": ["table:db.events"]})
     with pytest.raises(DataError) as caught:
         load(rules, customers, {"events": ["table:nowhere.events"]},

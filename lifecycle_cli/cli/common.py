@@ -86,7 +86,8 @@ UsageOpt = Annotated[
         "--usage",
         "-u",
         help="Usage export: a file, a glob or a folder of Parquet files; NAME=PATH for the "
-        "rules' source NAME (sources:). Repeat for several.",
+        "rules' source NAME (sources:); with --engine spark, table:DB.TABLE for a table of "
+        "Spark's catalog. Repeat for several.",
         show_default=False,
         metavar="[NAME=]PATH",
     ),

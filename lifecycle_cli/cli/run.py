@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
             "--engine duckdb",
             "lifecycle run --customers sample_data/customers.csv --usage "
             "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out out "
-            "--engine spark --spark-master local[2] --spark-conf spark.driver.memory=2g",
+            "--engine spark --spark-master local[2] --spark-conf spark.sql.shuffle.partitions=4",
         ),
     )(run)
 

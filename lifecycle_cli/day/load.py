@@ -212,7 +212,9 @@ def load(
             if table is not None and catalog is None:
                 raise OptionError(Problem(
                     f"--usage {'' if name == USAGE else name + '='}table:{table}: a catalog "
-                    "table is read by Spark", hint="add --engine spark (docs/engines.md)"))
+                    "table is read by `lifecycle run --engine spark`",
+                    hint="add --engine spark to `lifecycle run`; the other commands "
+                    "(backfill replays the usage itself) read usage files (docs/engines.md)"))
             if table is not None:
                 assert catalog is not None
                 sources[name] = table_usage(table, catalog(table), rules, customers.id_dtype,

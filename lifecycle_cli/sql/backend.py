@@ -88,9 +88,12 @@ def register(name: str, factory: BackendFactory) -> None:
 
 
 def names() -> list[str]:
-    """Every engine ``--engine`` takes: polars, then the registered backends."""
+    """Every engine ``--engine`` takes: polars, the bundled backends in `BUNDLED`'s order
+    (whichever module was imported first), then the others as they registered."""
     _bundled()
-    return [POLARS, *_BACKENDS]
+    bundled = [m.rsplit(".", 1)[-1] for m in BUNDLED]
+    return [POLARS, *sorted(_BACKENDS, key=lambda n: bundled.index(n) if n in bundled
+                            else len(bundled))]
 
 
 def open_backend(choice: EngineChoice) -> Backend:
