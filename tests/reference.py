@@ -188,9 +188,16 @@ def metric(spec: MetricSpec, rows: Sequence[UsageRow], customer_id: str,
     if spec.agg == "any":
         return True
     if spec.agg in ("first", "last"):
-        ordered = sorted(kept, key=lambda k: (k[0], k[1]))
-        chosen = ordered[0] if spec.agg == "first" else ordered[-1]
-        return chosen[0] if spec.column == "timestamp" else chosen[2][spec.column]
+        # the earliest (latest) timestamp; among its rows the smallest (largest) value,
+        # NULL only when all of theirs are (docs/rules.md, `first` and `last`)
+        stamp = min(k[0] for k in kept) if spec.agg == "first" else max(k[0] for k in kept)
+        if spec.column == "timestamp":
+            return stamp
+        tied = [k[2][spec.column] for k in kept if k[0] == stamp]
+        present = [v for v in tied if v is not None]
+        if not present:
+            return None
+        return min(present) if spec.agg == "first" else max(present)
     assert spec.column is not None
     values = [ts if spec.column == "timestamp" else v[spec.column] for ts, _, v in kept]
     present = [v for v in values if v is not None]

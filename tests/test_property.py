@@ -378,6 +378,25 @@ def _cell_timestamp(row: UsageRow, date_only: bool) -> str | None:
        st.lists(metric_specs(), min_size=1, max_size=6))
 def test_metrics_match_reference(rows: list[tuple[UsageRow, bool]], ties: list[bool],
                                  specs: list[tuple[MetricSpec, str | None]]) -> None:
+    check_metrics(rows, ties, specs, "polars")
+
+
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
+@settings(max_examples=examples(40), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(usage_rows(), min_size=3, max_size=40),
+       ties=st.lists(st.integers(0, 2).map(lambda n: n == 0), min_size=40, max_size=40),
+       specs=st.lists(metric_specs(), min_size=1, max_size=6))
+def test_sql_engine_metrics_match_reference(
+        engine: str, rows: list[tuple[UsageRow, bool]], ties: list[bool],
+        specs: list[tuple[MetricSpec, str | None]]) -> None:
+    check_metrics(rows, ties, specs, engine)
+
+
+def check_metrics(rows: list[tuple[UsageRow, bool]], ties: list[bool],
+                  specs: list[tuple[MetricSpec, str | None]], engine: str) -> None:
+    """Every metric on ``engine`` equals the row-by-row reference."""
     usage = with_ties(rows, ties)
     metrics: dict[str, dict[str, Any]] = {}
     for i, (spec, where) in enumerate(specs):
@@ -400,7 +419,7 @@ def test_metrics_match_reference(rows: list[tuple[UsageRow, bool]], ties: list[b
             {"customer_id": r.customer_id, "timestamp": _cell_timestamp(r, date_only),
              **r.values} for r, (_, date_only) in zip(usage, rows, strict=True)],
             columns=["customer_id", "timestamp", "event", "user_id", "minutes"])
-        result = run(rules, customers, [usage_path], AS_OF)
+        result = run(rules, customers, [usage_path], AS_OF, engine=choice(engine))
 
     got = {r["customer_id"]: r for r in result.customers.iter_rows(named=True)}
     for i, (spec, where) in enumerate(specs):

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from cli_util import lifecycle
 from conftest import examples, write_csv
+from engines import engine_args, params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -317,13 +318,16 @@ def test_a_lookup_without_its_columns_says_which_key_to_set(tmp_path: Path) -> N
     assert "lookups: {subscriptions: {key: ...}}" in proc.stderr
 
 
-def test_rows_whose_key_the_lookup_lacks_are_counted_and_warned(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", params(spark=True))
+def test_rows_whose_key_the_lookup_lacks_are_counted_and_warned(tmp_path: Path,
+                                                                engine: str) -> None:
+    """On every engine: two sources, one through a lookup, their counts and warnings."""
     files = exports(tmp_path)
     (tmp_path / "r.yaml").write_text(ISSUE_RULES)
     summary = tmp_path / "summary.json"
     proc = ok(lifecycle("run", "--rules", tmp_path / "r.yaml", *cli_inputs(files),
                         "--as-of", "2024-06-30", "--out", tmp_path / "out",
-                        "--summary-json", summary))
+                        "--summary-json", summary, *engine_args(engine)))
     assert ("1 of the 6 rows of the source 'feature_usage' have a subscription_id that the "
             "lookup 'subscriptions'") in proc.stderr
     assert "usage from feature_usage: 6 rows up to the as-of date" in proc.stderr

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -77,7 +78,8 @@ def test_one_select_per_output_for_dbt(warehouse: Any) -> None:
 def test_every_dialect_parses_back_and_matches_its_snapshot(dialect: str) -> None:
     text = script("--dialect", dialect)
     statements = sqlglot.parse(text, read=dialect)
-    created = [s.this.sql() for s in statements if isinstance(s, sqlglot.exp.Create)]
+    created = [s.this.sql() for s in statements
+               if isinstance(s, sqlglot.exp.Create | sqlglot.exp.Cache)]
     assert created[-2:] == ["lifecycle_customers", "lifecycle_transitions"]
     assert_golden(text, f"sql/script.{dialect}.sql")
 
@@ -88,3 +90,39 @@ def test_an_unknown_usage_table_is_asked_for() -> None:
                        "--rules", RULES)
     assert result.returncode == 2
     assert "--usage-table" in result.stderr
+
+
+def test_named_sources_and_a_lookup_in_the_warehouse(tmp_path: Path) -> None:
+    """Two sources, one through a lookup, as warehouse tables under the exports' own
+    column names: the DuckDB script gives `lifecycle run`'s stages and transitions."""
+    import test_sources
+
+    files = test_sources.exports(tmp_path)
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text(test_sources.ISSUE_RULES)
+    con = duckdb.connect()
+    for name in ("accounts", "subscriptions", "feature_usage", "tickets"):
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{files[name]}', "
+                    "auto_detect = true)")
+    result = lifecycle("sql", "--rules", rules_path, "--as-of", "2024-06-30",
+                       *test_sources.cli_inputs(files), "--customers-table", "accounts",
+                       "--usage-table", "feature_usage=feature_usage",
+                       "--usage-table", "tickets=tickets",
+                       "--lookup-table", "subscriptions=subscriptions")
+    assert result.returncode == 0, result.stderr
+    con.execute(result.stdout)
+    want = run(parse_rules(test_sources.ISSUE_RULES), files["accounts"],
+               {"feature_usage": [files["feature_usage"]], "tickets": [files["tickets"]]},
+               dt.date(2024, 6, 30), tables=_tables(files))
+    got = con.sql("SELECT account_id, stage FROM lifecycle_customers ORDER BY 1").fetchall()
+    assert got == sorted(want.customers.select("account_id", "stage").rows())
+    moves = con.sql("SELECT customer_id, rule_id, hop FROM lifecycle_transitions "
+                    "ORDER BY hop, customer_id").fetchall()
+    assert moves == want.transitions.sort("hop", "customer_id").select(
+        "customer_id", "rule_id", "hop").rows()
+
+
+def _tables(files: dict[str, Path]) -> Any:
+    from lifecycle_cli.day.load import Tables
+
+    return Tables(lookups={"subscriptions": files["subscriptions"]})

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
             "lifecycle sql --rules rules/default.yaml --as-of 2026-11-01 --dialect bigquery "
             "--customers sample_data/customers.csv --usage sample_data/usage.csv "
             "--customers-table crm.customers --usage-table product.events --select "
-            "transitions > models/lifecycle_transitions.sql",
+            "transitions",
         ),
     )(sql)
 

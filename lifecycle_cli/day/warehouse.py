@@ -115,7 +115,9 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
                 raise OptionError(f"no table for the lookup '{usage.lookup.name}' (give "
                                   f"--lookup-table {usage.lookup.name}=SCHEMA.TABLE)")
             lookup = (tables.lookups[usage.lookup.name], usage.lookup.key)
-        sources[name] = script.SourceTable(tables.usage[name], kinds, renames, lookup)
+        lookup_id = rules.lookups[usage.lookup.name].customer_id if usage.lookup else ID
+        sources[name] = script.SourceTable(tables.usage[name], kinds, renames, lookup,
+                                           lookup_id)
     input_query, base = _input_query(prepared, tables)
     metrics_query = script.metrics_query(rules, sources, INPUT, prepared.metrics.kinds, as_of,
                                          dialect)
@@ -145,10 +147,14 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
         for name, q in reversed(steps):
             query = _with_first(query, name, q)
         return head + query.sql(dialect=dialect, pretty=True) + ";\n"
+    zone = _session_zone(dialect, rules.timezone)
+    if zone:
+        head += zone + ";\n\n"
     if dialect in SPARK_LIKE:
         # Spark has no temporary tables, and its temporary views are lazy: the outputs
         # would be one plan through every hop, which Spark's optimizer cannot handle (it
-        # inlines each hop's projections into the next and runs out of memory). Each step
+        # inlines each hop's projections into the next and runs out of memory, with CACHE
+        # TABLE per step too: tests/test_spark_sql.py). Each step
         # is a table (DROP then CREATE: Spark's own catalog has no CREATE OR REPLACE TABLE
         # AS), dropped again at the end.
         statements: list[exp.Expression] = []
@@ -156,16 +162,30 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
             statements += [exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True),
                            exp.Create(this=exp.to_table(name), kind="TABLE", expression=q)]
     else:
-        statements = [
-            exp.Create(this=exp.to_table(name), kind="TABLE", expression=q,
-                       properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
-            for name, q in steps]
+        statements = [script.temporary_table(name, q, dialect) for name, q in steps]
     statements += [exp.Create(this=exp.to_table(tables.prefix + name), kind="TABLE",
                               expression=q) for name, q in outputs.items()]
     if dialect in SPARK_LIKE:
         statements += [exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True)
                        for name, _ in steps]
     return head + "".join(s.sql(dialect=dialect, pretty=True) + ";\n\n" for s in statements)
+
+
+_ZONE = {
+    "duckdb": "SET TimeZone = {zone}",
+    "postgres": "SET TIME ZONE {zone}",
+    "snowflake": "ALTER SESSION SET TIMEZONE = {zone}",
+    "spark": "SET spark.sql.session.timeZone = {zone}",
+    "databricks": "SET TIME ZONE {zone}",
+}
+
+
+def _session_zone(dialect: str, timezone: str) -> str | None:
+    """The statement that sets the session's time zone to the rules' (calendar days of a
+    zoned timestamp are taken in it); BigQuery has none: its timestamps are UTC."""
+    if dialect not in _ZONE:
+        return None
+    return _ZONE[dialect].format(zone="'" + timezone.replace("'", "''") + "'")
 
 
 def _with_first(query: exp.Expression, name: str, body: exp.Expression) -> exp.Expression:

@@ -123,13 +123,18 @@ def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
             usage_table(name), kinds,
             lookup=(lookup_table(name), usage.lookup.key) if usage.lookup is not None else None)
     dialect = backend.dialect
-    query = script.metrics_query(rules, tables, CUSTOMERS, shape.kinds, as_of, dialect)
+    grouped = {name: f"lc_source_{i}" for i, name in enumerate(tables)}
+    backend.execute([_create(grouped[name], script.source_query(
+        rules.for_source(name), source, as_of, dialect), dialect)
+        for name, source in tables.items()])
+    query = script.metrics_query(rules, tables, CUSTOMERS, shape.kinds, as_of, dialect,
+                                 grouped)
     backend.execute([_create("lc_metrics", query, dialect)])
     values = backend.fetch("lc_metrics")
     by_source: dict[str, dict[str, int]] = {}
     for name, source in tables.items():
-        backend.execute([_create("lc_counts", script.counts_query(source, CUSTOMERS, as_of),
-                                 dialect)])
+        backend.execute([_create("lc_counts", script.counts_query(
+            source, grouped[name], CUSTOMERS, as_of), dialect)])
         row = backend.fetch("lc_counts").row(0, named=True)
         by_source[name] = {key: int(value or 0) for key, value in row.items()}
     # the customers' order and the Polars path's dtypes
@@ -150,8 +155,12 @@ def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> En
     """`engine.decide.decide` on the engine (without ``trace``)."""
     dialect = backend.dialect
     state = state.sort(ROW)
-    backend.register_frame(CUSTOMERS, state)
-    steps = script.decision_steps(compiled, state.columns, CUSTOMERS, dialect)
+    # only the columns the expressions read go to the engine (each hop carries them)
+    read = {n for _, d in compiled.derived for n in d.names} | {
+        n for r in compiled.transitions for n in r.condition.names}
+    keep = [c for c in state.columns if c in (ROW, ID, STAGE, ENTERED) or c in read]
+    backend.register_frame(CUSTOMERS, state.select(keep))
+    steps = script.decision_steps(compiled, keep, CUSTOMERS, dialect)
     backend.execute([_create(name, query, dialect) for name, query in steps])
     statements = {
         "lc_final": script.final_stages_query(DECIDED),
@@ -167,9 +176,8 @@ def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> En
 
 def _create(name: str, query: Any, dialect: str) -> str:
     """``CREATE OR REPLACE TEMPORARY TABLE name AS query`` in the backend's dialect (Spark:
-    a temporary view, which its backend may cache); the query's tree is not copied."""
-    create = exp.Create(this=exp.to_table(name), kind="TABLE", replace=True, expression=query,
-                        properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    ``CACHE TABLE``, see `script.temporary_table`); the query's tree is not copied."""
+    create = script.temporary_table(name, query, dialect, replace=True)
     return str(create.sql(dialect=dialect, copy=False))
 
 

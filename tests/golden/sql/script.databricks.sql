@@ -1,4 +1,6 @@
 -- lifecycle 0.1.0: B2B SaaS lifecycle as of 2026-11-01, dialect databricks
+SET TIME ZONE 'UTC';
+
 DROP TABLE IF EXISTS lc_input;
 
 CREATE TABLE lc_input AS
@@ -31,16 +33,11 @@ LEFT JOIN (
   SELECT
     `__customer` AS `customer_id`,
     COUNT(*) AS `__rows`,
-    SUM(
-      CASE
-        WHEN COALESCE(u.`event` = 'login', FALSE)
-        AND (
-          u.`timestamp` >= CAST('2026-10-03 00:00:00' AS TIMESTAMP)
-        )
-        THEN 1
-        ELSE 0
-      END
-    ) AS `logins_30d`,
+    COUNT(*) FILTER(WHERE
+      COALESCE(u.`event` = 'login', FALSE)
+      AND (
+        u.`timestamp` >= CAST('2026-10-03 00:00:00' AS TIMESTAMP)
+      )) AS `logins_30d`,
     COUNT(
       DISTINCT CASE
         WHEN (
@@ -57,7 +54,8 @@ LEFT JOIN (
         THEN u.`minutes`
       END
     ) AS `minutes_30d`,
-    SUM(CASE WHEN COALESCE(u.`event` = 'training_completed', FALSE) THEN 1 ELSE 0 END) > 0 AS `trained`,
+    COUNT(*) FILTER(WHERE
+      COALESCE(u.`event` = 'training_completed', FALSE)) > 0 AS `trained`,
     MAX(u.`timestamp`) AS `last_seen`
   FROM (
     SELECT
@@ -112,7 +110,6 @@ SELECT
     ELSE `stage_entered_at`
   END AS `stage_entered_at`,
   `stage` IS NULL AS `__initial`,
-  TRUE AS `__active`,
   COALESCE(COALESCE(`stage`, 'Onboarding') = 'Onboarding', FALSE) AS `__v0`,
   COALESCE(COALESCE(`stage`, 'Onboarding') = 'Launched', FALSE) AS `__v1`,
   COALESCE(COALESCE(`stage`, 'Onboarding') = 'Adopting', FALSE) AS `__v2`,
@@ -121,9 +118,9 @@ SELECT
   COALESCE(COALESCE(`stage`, 'Onboarding') = 'Churned', FALSE) AS `__v5`
 FROM `lc_state`;
 
-DROP TABLE IF EXISTS lc_h1;
+DROP TABLE IF EXISTS lc_x1;
 
-CREATE TABLE lc_h1 AS
+CREATE TABLE lc_x1 AS
 WITH e1_b AS (
   SELECT
     *,
@@ -160,47 +157,44 @@ WITH e1_b AS (
   SELECT
     *,
     CASE
-      WHEN `__active`
-      THEN CASE
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
-        AND COALESCE(`status` = 'churned', FALSE)
-        THEN 7
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
-        AND COALESCE(`at_risk`, FALSE)
-        THEN 5
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
-        THEN 0
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
-        THEN 1
-        WHEN `stage` IN ('Launched')
-        AND COALESCE((
-          `active_users_30d` >= 3
-        ) AND (
-          `logins_30d` >= 20
-        ), FALSE)
-        THEN 2
-        WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
-        THEN 3
-        WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
-        THEN 4
-        WHEN `stage` IN ('Will Churn')
-        AND COALESCE(
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+      AND COALESCE(`status` = 'churned', FALSE)
+      THEN 7
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+      AND COALESCE(`at_risk`, FALSE)
+      THEN 5
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
+      THEN 0
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
+      THEN 1
+      WHEN `stage` IN ('Launched')
+      AND COALESCE((
+        `active_users_30d` >= 3
+      ) AND (
+        `logins_30d` >= 20
+      ), FALSE)
+      THEN 2
+      WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
+      THEN 3
+      WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
+      THEN 4
+      WHEN `stage` IN ('Will Churn')
+      AND COALESCE(
+        (
           (
-            (
-              NOT `at_risk`
-            ) AND (
-              `health_score` >= 60
-            )
+            NOT `at_risk`
+          ) AND (
+            `health_score` >= 60
           )
-          AND (
-            `logins_30d` >= 10
-          ),
-          FALSE
         )
-        THEN 6
-        WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
-        THEN 8
-      END
+        AND (
+          `logins_30d` >= 10
+        ),
+        FALSE
+      )
+      THEN 6
+      WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
+      THEN 8
     END AS `__win`
   FROM e1_d1
 ), t1 AS (
@@ -250,38 +244,31 @@ WITH e1_b AS (
   FROM t1
 )
 SELECT
-  `__row`,
-  `customer_id`,
-  `name`,
-  `csm`,
-  `arr`,
-  `renewal_date`,
-  `health_score`,
-  `status`,
-  `churn_notice`,
-  `logins_30d`,
-  `active_users_30d`,
-  `minutes_30d`,
-  `trained`,
-  `last_seen`,
-  `previous_stage`,
-  `__initial`,
-  `stage` AS `__from_1`,
-  `__target` AS `__to_1`,
-  `__win` AS `__rule_1`,
-  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `__days_1`,
+  *,
   (
     NOT (
       `__win` IS NULL
     )
   ) AND (
     NOT `__loop`
-  ) AS `__moved_1`,
-  COALESCE((
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND `__loop`, FALSE) AS `__loop_1`,
+  ) AS `__go`
+FROM m1
+WHERE
+  NOT (
+    `__win` IS NULL
+  );
+
+DROP TABLE IF EXISTS lc_r1;
+
+CREATE TABLE lc_r1 AS
+SELECT
+  `__row`,
+  `stage` AS `from`,
+  `__target` AS `to`,
+  `__win` AS `rule`,
+  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `days`,
+  `__go` AS `moved`,
+  `__loop` AS `loop`,
   CASE
     WHEN `__win` = 7
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
@@ -319,137 +306,56 @@ SELECT
     )
     WHEN `__win` = 8
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-  END AS `__reason_1`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN `__target`
-    ELSE `stage`
-  END AS `stage`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN CAST('2026-11-01' AS DATE)
-    ELSE `stage_entered_at`
-  END AS `stage_entered_at`,
-  `__v0`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Onboarding'
-    ),
-    FALSE
+  END AS `reason`
+FROM lc_x1;
+
+DROP TABLE IF EXISTS lc_a1;
+
+CREATE TABLE lc_a1 AS
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__target` AS `stage`,
+  CAST('2026-11-01' AS DATE) AS `stage_entered_at`,
+  `__v0` OR (
+    `__target` = 'Onboarding'
   ) AS `__v0`,
-  `__v1`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Launched'
-    ),
-    FALSE
+  `__v1` OR (
+    `__target` = 'Launched'
   ) AS `__v1`,
-  `__v2`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Adopting'
-    ),
-    FALSE
+  `__v2` OR (
+    `__target` = 'Adopting'
   ) AS `__v2`,
-  `__v3`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Renewal'
-    ),
-    FALSE
+  `__v3` OR (
+    `__target` = 'Renewal'
   ) AS `__v3`,
-  `__v4`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Will Churn'
-    ),
-    FALSE
+  `__v4` OR (
+    `__target` = 'Will Churn'
   ) AS `__v4`,
-  `__v5`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Churned'
-    ),
-    FALSE
-  ) AS `__v5`,
-  (
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND (
-    NOT `__loop`
-  ) AS `__active`
-FROM m1;
+  `__v5` OR (
+    `__target` = 'Churned'
+  ) AS `__v5`
+FROM lc_x1
+WHERE
+  `__go`;
 
-DROP TABLE IF EXISTS lc_h2;
+DROP TABLE IF EXISTS lc_x2;
 
-CREATE TABLE lc_h2 AS
+CREATE TABLE lc_x2 AS
 WITH e2_b AS (
   SELECT
     *,
@@ -464,7 +370,7 @@ WITH e2_b AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM lc_h1
+  FROM lc_a1
 ), e2_o AS (
   SELECT
     *,
@@ -486,47 +392,44 @@ WITH e2_b AS (
   SELECT
     *,
     CASE
-      WHEN `__active`
-      THEN CASE
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
-        AND COALESCE(`status` = 'churned', FALSE)
-        THEN 7
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
-        AND COALESCE(`at_risk`, FALSE)
-        THEN 5
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
-        THEN 0
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
-        THEN 1
-        WHEN `stage` IN ('Launched')
-        AND COALESCE((
-          `active_users_30d` >= 3
-        ) AND (
-          `logins_30d` >= 20
-        ), FALSE)
-        THEN 2
-        WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
-        THEN 3
-        WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
-        THEN 4
-        WHEN `stage` IN ('Will Churn')
-        AND COALESCE(
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+      AND COALESCE(`status` = 'churned', FALSE)
+      THEN 7
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+      AND COALESCE(`at_risk`, FALSE)
+      THEN 5
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
+      THEN 0
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
+      THEN 1
+      WHEN `stage` IN ('Launched')
+      AND COALESCE((
+        `active_users_30d` >= 3
+      ) AND (
+        `logins_30d` >= 20
+      ), FALSE)
+      THEN 2
+      WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
+      THEN 3
+      WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
+      THEN 4
+      WHEN `stage` IN ('Will Churn')
+      AND COALESCE(
+        (
           (
-            (
-              NOT `at_risk`
-            ) AND (
-              `health_score` >= 60
-            )
+            NOT `at_risk`
+          ) AND (
+            `health_score` >= 60
           )
-          AND (
-            `logins_30d` >= 10
-          ),
-          FALSE
         )
-        THEN 6
-        WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
-        THEN 8
-      END
+        AND (
+          `logins_30d` >= 10
+        ),
+        FALSE
+      )
+      THEN 6
+      WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
+      THEN 8
     END AS `__win`
   FROM e2_d1
 ), t2 AS (
@@ -576,45 +479,31 @@ WITH e2_b AS (
   FROM t2
 )
 SELECT
-  `__row`,
-  `customer_id`,
-  `name`,
-  `csm`,
-  `arr`,
-  `renewal_date`,
-  `health_score`,
-  `status`,
-  `churn_notice`,
-  `logins_30d`,
-  `active_users_30d`,
-  `minutes_30d`,
-  `trained`,
-  `last_seen`,
-  `previous_stage`,
-  `__initial`,
-  `__from_1`,
-  `__to_1`,
-  `__rule_1`,
-  `__days_1`,
-  `__moved_1`,
-  `__loop_1`,
-  `__reason_1`,
-  `stage` AS `__from_2`,
-  `__target` AS `__to_2`,
-  `__win` AS `__rule_2`,
-  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `__days_2`,
+  *,
   (
     NOT (
       `__win` IS NULL
     )
   ) AND (
     NOT `__loop`
-  ) AS `__moved_2`,
-  COALESCE((
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND `__loop`, FALSE) AS `__loop_2`,
+  ) AS `__go`
+FROM m2
+WHERE
+  NOT (
+    `__win` IS NULL
+  );
+
+DROP TABLE IF EXISTS lc_r2;
+
+CREATE TABLE lc_r2 AS
+SELECT
+  `__row`,
+  `stage` AS `from`,
+  `__target` AS `to`,
+  `__win` AS `rule`,
+  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `days`,
+  `__go` AS `moved`,
+  `__loop` AS `loop`,
   CASE
     WHEN `__win` = 7
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
@@ -652,137 +541,56 @@ SELECT
     )
     WHEN `__win` = 8
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-  END AS `__reason_2`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN `__target`
-    ELSE `stage`
-  END AS `stage`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN CAST('2026-11-01' AS DATE)
-    ELSE `stage_entered_at`
-  END AS `stage_entered_at`,
-  `__v0`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Onboarding'
-    ),
-    FALSE
+  END AS `reason`
+FROM lc_x2;
+
+DROP TABLE IF EXISTS lc_a2;
+
+CREATE TABLE lc_a2 AS
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__target` AS `stage`,
+  CAST('2026-11-01' AS DATE) AS `stage_entered_at`,
+  `__v0` OR (
+    `__target` = 'Onboarding'
   ) AS `__v0`,
-  `__v1`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Launched'
-    ),
-    FALSE
+  `__v1` OR (
+    `__target` = 'Launched'
   ) AS `__v1`,
-  `__v2`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Adopting'
-    ),
-    FALSE
+  `__v2` OR (
+    `__target` = 'Adopting'
   ) AS `__v2`,
-  `__v3`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Renewal'
-    ),
-    FALSE
+  `__v3` OR (
+    `__target` = 'Renewal'
   ) AS `__v3`,
-  `__v4`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Will Churn'
-    ),
-    FALSE
+  `__v4` OR (
+    `__target` = 'Will Churn'
   ) AS `__v4`,
-  `__v5`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Churned'
-    ),
-    FALSE
-  ) AS `__v5`,
-  (
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND (
-    NOT `__loop`
-  ) AS `__active`
-FROM m2;
+  `__v5` OR (
+    `__target` = 'Churned'
+  ) AS `__v5`
+FROM lc_x2
+WHERE
+  `__go`;
 
-DROP TABLE IF EXISTS lc_h3;
+DROP TABLE IF EXISTS lc_x3;
 
-CREATE TABLE lc_h3 AS
+CREATE TABLE lc_x3 AS
 WITH e3_b AS (
   SELECT
     *,
@@ -797,7 +605,7 @@ WITH e3_b AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM lc_h2
+  FROM lc_a2
 ), e3_o AS (
   SELECT
     *,
@@ -819,47 +627,44 @@ WITH e3_b AS (
   SELECT
     *,
     CASE
-      WHEN `__active`
-      THEN CASE
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
-        AND COALESCE(`status` = 'churned', FALSE)
-        THEN 7
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
-        AND COALESCE(`at_risk`, FALSE)
-        THEN 5
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
-        THEN 0
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
-        THEN 1
-        WHEN `stage` IN ('Launched')
-        AND COALESCE((
-          `active_users_30d` >= 3
-        ) AND (
-          `logins_30d` >= 20
-        ), FALSE)
-        THEN 2
-        WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
-        THEN 3
-        WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
-        THEN 4
-        WHEN `stage` IN ('Will Churn')
-        AND COALESCE(
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+      AND COALESCE(`status` = 'churned', FALSE)
+      THEN 7
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+      AND COALESCE(`at_risk`, FALSE)
+      THEN 5
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
+      THEN 0
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
+      THEN 1
+      WHEN `stage` IN ('Launched')
+      AND COALESCE((
+        `active_users_30d` >= 3
+      ) AND (
+        `logins_30d` >= 20
+      ), FALSE)
+      THEN 2
+      WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
+      THEN 3
+      WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
+      THEN 4
+      WHEN `stage` IN ('Will Churn')
+      AND COALESCE(
+        (
           (
-            (
-              NOT `at_risk`
-            ) AND (
-              `health_score` >= 60
-            )
+            NOT `at_risk`
+          ) AND (
+            `health_score` >= 60
           )
-          AND (
-            `logins_30d` >= 10
-          ),
-          FALSE
         )
-        THEN 6
-        WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
-        THEN 8
-      END
+        AND (
+          `logins_30d` >= 10
+        ),
+        FALSE
+      )
+      THEN 6
+      WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
+      THEN 8
     END AS `__win`
   FROM e3_d1
 ), t3 AS (
@@ -909,52 +714,31 @@ WITH e3_b AS (
   FROM t3
 )
 SELECT
-  `__row`,
-  `customer_id`,
-  `name`,
-  `csm`,
-  `arr`,
-  `renewal_date`,
-  `health_score`,
-  `status`,
-  `churn_notice`,
-  `logins_30d`,
-  `active_users_30d`,
-  `minutes_30d`,
-  `trained`,
-  `last_seen`,
-  `previous_stage`,
-  `__initial`,
-  `__from_1`,
-  `__to_1`,
-  `__rule_1`,
-  `__days_1`,
-  `__moved_1`,
-  `__loop_1`,
-  `__reason_1`,
-  `__from_2`,
-  `__to_2`,
-  `__rule_2`,
-  `__days_2`,
-  `__moved_2`,
-  `__loop_2`,
-  `__reason_2`,
-  `stage` AS `__from_3`,
-  `__target` AS `__to_3`,
-  `__win` AS `__rule_3`,
-  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `__days_3`,
+  *,
   (
     NOT (
       `__win` IS NULL
     )
   ) AND (
     NOT `__loop`
-  ) AS `__moved_3`,
-  COALESCE((
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND `__loop`, FALSE) AS `__loop_3`,
+  ) AS `__go`
+FROM m3
+WHERE
+  NOT (
+    `__win` IS NULL
+  );
+
+DROP TABLE IF EXISTS lc_r3;
+
+CREATE TABLE lc_r3 AS
+SELECT
+  `__row`,
+  `stage` AS `from`,
+  `__target` AS `to`,
+  `__win` AS `rule`,
+  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `days`,
+  `__go` AS `moved`,
+  `__loop` AS `loop`,
   CASE
     WHEN `__win` = 7
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
@@ -992,137 +776,56 @@ SELECT
     )
     WHEN `__win` = 8
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-  END AS `__reason_3`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN `__target`
-    ELSE `stage`
-  END AS `stage`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN CAST('2026-11-01' AS DATE)
-    ELSE `stage_entered_at`
-  END AS `stage_entered_at`,
-  `__v0`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Onboarding'
-    ),
-    FALSE
+  END AS `reason`
+FROM lc_x3;
+
+DROP TABLE IF EXISTS lc_a3;
+
+CREATE TABLE lc_a3 AS
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__target` AS `stage`,
+  CAST('2026-11-01' AS DATE) AS `stage_entered_at`,
+  `__v0` OR (
+    `__target` = 'Onboarding'
   ) AS `__v0`,
-  `__v1`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Launched'
-    ),
-    FALSE
+  `__v1` OR (
+    `__target` = 'Launched'
   ) AS `__v1`,
-  `__v2`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Adopting'
-    ),
-    FALSE
+  `__v2` OR (
+    `__target` = 'Adopting'
   ) AS `__v2`,
-  `__v3`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Renewal'
-    ),
-    FALSE
+  `__v3` OR (
+    `__target` = 'Renewal'
   ) AS `__v3`,
-  `__v4`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Will Churn'
-    ),
-    FALSE
+  `__v4` OR (
+    `__target` = 'Will Churn'
   ) AS `__v4`,
-  `__v5`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Churned'
-    ),
-    FALSE
-  ) AS `__v5`,
-  (
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND (
-    NOT `__loop`
-  ) AS `__active`
-FROM m3;
+  `__v5` OR (
+    `__target` = 'Churned'
+  ) AS `__v5`
+FROM lc_x3
+WHERE
+  `__go`;
 
-DROP TABLE IF EXISTS lc_h4;
+DROP TABLE IF EXISTS lc_x4;
 
-CREATE TABLE lc_h4 AS
+CREATE TABLE lc_x4 AS
 WITH e4_b AS (
   SELECT
     *,
@@ -1137,7 +840,7 @@ WITH e4_b AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM lc_h3
+  FROM lc_a3
 ), e4_o AS (
   SELECT
     *,
@@ -1159,47 +862,44 @@ WITH e4_b AS (
   SELECT
     *,
     CASE
-      WHEN `__active`
-      THEN CASE
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
-        AND COALESCE(`status` = 'churned', FALSE)
-        THEN 7
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
-        AND COALESCE(`at_risk`, FALSE)
-        THEN 5
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
-        THEN 0
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
-        THEN 1
-        WHEN `stage` IN ('Launched')
-        AND COALESCE((
-          `active_users_30d` >= 3
-        ) AND (
-          `logins_30d` >= 20
-        ), FALSE)
-        THEN 2
-        WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
-        THEN 3
-        WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
-        THEN 4
-        WHEN `stage` IN ('Will Churn')
-        AND COALESCE(
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+      AND COALESCE(`status` = 'churned', FALSE)
+      THEN 7
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+      AND COALESCE(`at_risk`, FALSE)
+      THEN 5
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
+      THEN 0
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
+      THEN 1
+      WHEN `stage` IN ('Launched')
+      AND COALESCE((
+        `active_users_30d` >= 3
+      ) AND (
+        `logins_30d` >= 20
+      ), FALSE)
+      THEN 2
+      WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
+      THEN 3
+      WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
+      THEN 4
+      WHEN `stage` IN ('Will Churn')
+      AND COALESCE(
+        (
           (
-            (
-              NOT `at_risk`
-            ) AND (
-              `health_score` >= 60
-            )
+            NOT `at_risk`
+          ) AND (
+            `health_score` >= 60
           )
-          AND (
-            `logins_30d` >= 10
-          ),
-          FALSE
         )
-        THEN 6
-        WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
-        THEN 8
-      END
+        AND (
+          `logins_30d` >= 10
+        ),
+        FALSE
+      )
+      THEN 6
+      WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
+      THEN 8
     END AS `__win`
   FROM e4_d1
 ), t4 AS (
@@ -1249,59 +949,31 @@ WITH e4_b AS (
   FROM t4
 )
 SELECT
-  `__row`,
-  `customer_id`,
-  `name`,
-  `csm`,
-  `arr`,
-  `renewal_date`,
-  `health_score`,
-  `status`,
-  `churn_notice`,
-  `logins_30d`,
-  `active_users_30d`,
-  `minutes_30d`,
-  `trained`,
-  `last_seen`,
-  `previous_stage`,
-  `__initial`,
-  `__from_1`,
-  `__to_1`,
-  `__rule_1`,
-  `__days_1`,
-  `__moved_1`,
-  `__loop_1`,
-  `__reason_1`,
-  `__from_2`,
-  `__to_2`,
-  `__rule_2`,
-  `__days_2`,
-  `__moved_2`,
-  `__loop_2`,
-  `__reason_2`,
-  `__from_3`,
-  `__to_3`,
-  `__rule_3`,
-  `__days_3`,
-  `__moved_3`,
-  `__loop_3`,
-  `__reason_3`,
-  `stage` AS `__from_4`,
-  `__target` AS `__to_4`,
-  `__win` AS `__rule_4`,
-  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `__days_4`,
+  *,
   (
     NOT (
       `__win` IS NULL
     )
   ) AND (
     NOT `__loop`
-  ) AS `__moved_4`,
-  COALESCE((
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND `__loop`, FALSE) AS `__loop_4`,
+  ) AS `__go`
+FROM m4
+WHERE
+  NOT (
+    `__win` IS NULL
+  );
+
+DROP TABLE IF EXISTS lc_r4;
+
+CREATE TABLE lc_r4 AS
+SELECT
+  `__row`,
+  `stage` AS `from`,
+  `__target` AS `to`,
+  `__win` AS `rule`,
+  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `days`,
+  `__go` AS `moved`,
+  `__loop` AS `loop`,
   CASE
     WHEN `__win` = 7
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
@@ -1339,137 +1011,56 @@ SELECT
     )
     WHEN `__win` = 8
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-  END AS `__reason_4`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN `__target`
-    ELSE `stage`
-  END AS `stage`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN CAST('2026-11-01' AS DATE)
-    ELSE `stage_entered_at`
-  END AS `stage_entered_at`,
-  `__v0`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Onboarding'
-    ),
-    FALSE
+  END AS `reason`
+FROM lc_x4;
+
+DROP TABLE IF EXISTS lc_a4;
+
+CREATE TABLE lc_a4 AS
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__target` AS `stage`,
+  CAST('2026-11-01' AS DATE) AS `stage_entered_at`,
+  `__v0` OR (
+    `__target` = 'Onboarding'
   ) AS `__v0`,
-  `__v1`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Launched'
-    ),
-    FALSE
+  `__v1` OR (
+    `__target` = 'Launched'
   ) AS `__v1`,
-  `__v2`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Adopting'
-    ),
-    FALSE
+  `__v2` OR (
+    `__target` = 'Adopting'
   ) AS `__v2`,
-  `__v3`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Renewal'
-    ),
-    FALSE
+  `__v3` OR (
+    `__target` = 'Renewal'
   ) AS `__v3`,
-  `__v4`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Will Churn'
-    ),
-    FALSE
+  `__v4` OR (
+    `__target` = 'Will Churn'
   ) AS `__v4`,
-  `__v5`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Churned'
-    ),
-    FALSE
-  ) AS `__v5`,
-  (
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND (
-    NOT `__loop`
-  ) AS `__active`
-FROM m4;
+  `__v5` OR (
+    `__target` = 'Churned'
+  ) AS `__v5`
+FROM lc_x4
+WHERE
+  `__go`;
 
-DROP TABLE IF EXISTS lc_h5;
+DROP TABLE IF EXISTS lc_x5;
 
-CREATE TABLE lc_h5 AS
+CREATE TABLE lc_x5 AS
 WITH e5_b AS (
   SELECT
     *,
@@ -1484,7 +1075,7 @@ WITH e5_b AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM lc_h4
+  FROM lc_a4
 ), e5_o AS (
   SELECT
     *,
@@ -1506,47 +1097,44 @@ WITH e5_b AS (
   SELECT
     *,
     CASE
-      WHEN `__active`
-      THEN CASE
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
-        AND COALESCE(`status` = 'churned', FALSE)
-        THEN 7
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
-        AND COALESCE(`at_risk`, FALSE)
-        THEN 5
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
-        THEN 0
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
-        THEN 1
-        WHEN `stage` IN ('Launched')
-        AND COALESCE((
-          `active_users_30d` >= 3
-        ) AND (
-          `logins_30d` >= 20
-        ), FALSE)
-        THEN 2
-        WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
-        THEN 3
-        WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
-        THEN 4
-        WHEN `stage` IN ('Will Churn')
-        AND COALESCE(
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+      AND COALESCE(`status` = 'churned', FALSE)
+      THEN 7
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+      AND COALESCE(`at_risk`, FALSE)
+      THEN 5
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
+      THEN 0
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
+      THEN 1
+      WHEN `stage` IN ('Launched')
+      AND COALESCE((
+        `active_users_30d` >= 3
+      ) AND (
+        `logins_30d` >= 20
+      ), FALSE)
+      THEN 2
+      WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
+      THEN 3
+      WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
+      THEN 4
+      WHEN `stage` IN ('Will Churn')
+      AND COALESCE(
+        (
           (
-            (
-              NOT `at_risk`
-            ) AND (
-              `health_score` >= 60
-            )
+            NOT `at_risk`
+          ) AND (
+            `health_score` >= 60
           )
-          AND (
-            `logins_30d` >= 10
-          ),
-          FALSE
         )
-        THEN 6
-        WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
-        THEN 8
-      END
+        AND (
+          `logins_30d` >= 10
+        ),
+        FALSE
+      )
+      THEN 6
+      WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
+      THEN 8
     END AS `__win`
   FROM e5_d1
 ), t5 AS (
@@ -1596,66 +1184,31 @@ WITH e5_b AS (
   FROM t5
 )
 SELECT
-  `__row`,
-  `customer_id`,
-  `name`,
-  `csm`,
-  `arr`,
-  `renewal_date`,
-  `health_score`,
-  `status`,
-  `churn_notice`,
-  `logins_30d`,
-  `active_users_30d`,
-  `minutes_30d`,
-  `trained`,
-  `last_seen`,
-  `previous_stage`,
-  `__initial`,
-  `__from_1`,
-  `__to_1`,
-  `__rule_1`,
-  `__days_1`,
-  `__moved_1`,
-  `__loop_1`,
-  `__reason_1`,
-  `__from_2`,
-  `__to_2`,
-  `__rule_2`,
-  `__days_2`,
-  `__moved_2`,
-  `__loop_2`,
-  `__reason_2`,
-  `__from_3`,
-  `__to_3`,
-  `__rule_3`,
-  `__days_3`,
-  `__moved_3`,
-  `__loop_3`,
-  `__reason_3`,
-  `__from_4`,
-  `__to_4`,
-  `__rule_4`,
-  `__days_4`,
-  `__moved_4`,
-  `__loop_4`,
-  `__reason_4`,
-  `stage` AS `__from_5`,
-  `__target` AS `__to_5`,
-  `__win` AS `__rule_5`,
-  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `__days_5`,
+  *,
   (
     NOT (
       `__win` IS NULL
     )
   ) AND (
     NOT `__loop`
-  ) AS `__moved_5`,
-  COALESCE((
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND `__loop`, FALSE) AS `__loop_5`,
+  ) AS `__go`
+FROM m5
+WHERE
+  NOT (
+    `__win` IS NULL
+  );
+
+DROP TABLE IF EXISTS lc_r5;
+
+CREATE TABLE lc_r5 AS
+SELECT
+  `__row`,
+  `stage` AS `from`,
+  `__target` AS `to`,
+  `__win` AS `rule`,
+  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `days`,
+  `__go` AS `moved`,
+  `__loop` AS `loop`,
   CASE
     WHEN `__win` = 7
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
@@ -1693,137 +1246,56 @@ SELECT
     )
     WHEN `__win` = 8
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-  END AS `__reason_5`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN `__target`
-    ELSE `stage`
-  END AS `stage`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN CAST('2026-11-01' AS DATE)
-    ELSE `stage_entered_at`
-  END AS `stage_entered_at`,
-  `__v0`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Onboarding'
-    ),
-    FALSE
+  END AS `reason`
+FROM lc_x5;
+
+DROP TABLE IF EXISTS lc_a5;
+
+CREATE TABLE lc_a5 AS
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__target` AS `stage`,
+  CAST('2026-11-01' AS DATE) AS `stage_entered_at`,
+  `__v0` OR (
+    `__target` = 'Onboarding'
   ) AS `__v0`,
-  `__v1`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Launched'
-    ),
-    FALSE
+  `__v1` OR (
+    `__target` = 'Launched'
   ) AS `__v1`,
-  `__v2`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Adopting'
-    ),
-    FALSE
+  `__v2` OR (
+    `__target` = 'Adopting'
   ) AS `__v2`,
-  `__v3`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Renewal'
-    ),
-    FALSE
+  `__v3` OR (
+    `__target` = 'Renewal'
   ) AS `__v3`,
-  `__v4`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Will Churn'
-    ),
-    FALSE
+  `__v4` OR (
+    `__target` = 'Will Churn'
   ) AS `__v4`,
-  `__v5`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Churned'
-    ),
-    FALSE
-  ) AS `__v5`,
-  (
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND (
-    NOT `__loop`
-  ) AS `__active`
-FROM m5;
+  `__v5` OR (
+    `__target` = 'Churned'
+  ) AS `__v5`
+FROM lc_x5
+WHERE
+  `__go`;
 
-DROP TABLE IF EXISTS lc_h6;
+DROP TABLE IF EXISTS lc_x6;
 
-CREATE TABLE lc_h6 AS
+CREATE TABLE lc_x6 AS
 WITH e6_b AS (
   SELECT
     *,
@@ -1838,7 +1310,7 @@ WITH e6_b AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM lc_h5
+  FROM lc_a5
 ), e6_o AS (
   SELECT
     *,
@@ -1860,47 +1332,44 @@ WITH e6_b AS (
   SELECT
     *,
     CASE
-      WHEN `__active`
-      THEN CASE
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
-        AND COALESCE(`status` = 'churned', FALSE)
-        THEN 7
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
-        AND COALESCE(`at_risk`, FALSE)
-        THEN 5
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
-        THEN 0
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
-        THEN 1
-        WHEN `stage` IN ('Launched')
-        AND COALESCE((
-          `active_users_30d` >= 3
-        ) AND (
-          `logins_30d` >= 20
-        ), FALSE)
-        THEN 2
-        WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
-        THEN 3
-        WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
-        THEN 4
-        WHEN `stage` IN ('Will Churn')
-        AND COALESCE(
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+      AND COALESCE(`status` = 'churned', FALSE)
+      THEN 7
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+      AND COALESCE(`at_risk`, FALSE)
+      THEN 5
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
+      THEN 0
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
+      THEN 1
+      WHEN `stage` IN ('Launched')
+      AND COALESCE((
+        `active_users_30d` >= 3
+      ) AND (
+        `logins_30d` >= 20
+      ), FALSE)
+      THEN 2
+      WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
+      THEN 3
+      WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
+      THEN 4
+      WHEN `stage` IN ('Will Churn')
+      AND COALESCE(
+        (
           (
-            (
-              NOT `at_risk`
-            ) AND (
-              `health_score` >= 60
-            )
+            NOT `at_risk`
+          ) AND (
+            `health_score` >= 60
           )
-          AND (
-            `logins_30d` >= 10
-          ),
-          FALSE
         )
-        THEN 6
-        WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
-        THEN 8
-      END
+        AND (
+          `logins_30d` >= 10
+        ),
+        FALSE
+      )
+      THEN 6
+      WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
+      THEN 8
     END AS `__win`
   FROM e6_d1
 ), t6 AS (
@@ -1950,73 +1419,31 @@ WITH e6_b AS (
   FROM t6
 )
 SELECT
-  `__row`,
-  `customer_id`,
-  `name`,
-  `csm`,
-  `arr`,
-  `renewal_date`,
-  `health_score`,
-  `status`,
-  `churn_notice`,
-  `logins_30d`,
-  `active_users_30d`,
-  `minutes_30d`,
-  `trained`,
-  `last_seen`,
-  `previous_stage`,
-  `__initial`,
-  `__from_1`,
-  `__to_1`,
-  `__rule_1`,
-  `__days_1`,
-  `__moved_1`,
-  `__loop_1`,
-  `__reason_1`,
-  `__from_2`,
-  `__to_2`,
-  `__rule_2`,
-  `__days_2`,
-  `__moved_2`,
-  `__loop_2`,
-  `__reason_2`,
-  `__from_3`,
-  `__to_3`,
-  `__rule_3`,
-  `__days_3`,
-  `__moved_3`,
-  `__loop_3`,
-  `__reason_3`,
-  `__from_4`,
-  `__to_4`,
-  `__rule_4`,
-  `__days_4`,
-  `__moved_4`,
-  `__loop_4`,
-  `__reason_4`,
-  `__from_5`,
-  `__to_5`,
-  `__rule_5`,
-  `__days_5`,
-  `__moved_5`,
-  `__loop_5`,
-  `__reason_5`,
-  `stage` AS `__from_6`,
-  `__target` AS `__to_6`,
-  `__win` AS `__rule_6`,
-  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `__days_6`,
+  *,
   (
     NOT (
       `__win` IS NULL
     )
   ) AND (
     NOT `__loop`
-  ) AS `__moved_6`,
-  COALESCE((
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND `__loop`, FALSE) AS `__loop_6`,
+  ) AS `__go`
+FROM m6
+WHERE
+  NOT (
+    `__win` IS NULL
+  );
+
+DROP TABLE IF EXISTS lc_r6;
+
+CREATE TABLE lc_r6 AS
+SELECT
+  `__row`,
+  `stage` AS `from`,
+  `__target` AS `to`,
+  `__win` AS `rule`,
+  DATEDIFF(DAY, `stage_entered_at`, CAST('2026-11-01' AS DATE)) AS `days`,
+  `__go` AS `moved`,
+  `__loop` AS `loop`,
   CASE
     WHEN `__win` = 7
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
@@ -2054,137 +1481,56 @@ SELECT
     )
     WHEN `__win` = 8
     THEN CONCAT('status=', COALESCE(CAST(`status` AS STRING), 'null'))
-  END AS `__reason_6`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN `__target`
-    ELSE `stage`
-  END AS `stage`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
-    )
-    THEN CAST('2026-11-01' AS DATE)
-    ELSE `stage_entered_at`
-  END AS `stage_entered_at`,
-  `__v0`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Onboarding'
-    ),
-    FALSE
+  END AS `reason`
+FROM lc_x6;
+
+DROP TABLE IF EXISTS lc_a6;
+
+CREATE TABLE lc_a6 AS
+SELECT
+  `__row`,
+  `customer_id`,
+  `name`,
+  `csm`,
+  `arr`,
+  `renewal_date`,
+  `health_score`,
+  `status`,
+  `churn_notice`,
+  `logins_30d`,
+  `active_users_30d`,
+  `minutes_30d`,
+  `trained`,
+  `last_seen`,
+  `previous_stage`,
+  `__initial`,
+  `__target` AS `stage`,
+  CAST('2026-11-01' AS DATE) AS `stage_entered_at`,
+  `__v0` OR (
+    `__target` = 'Onboarding'
   ) AS `__v0`,
-  `__v1`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Launched'
-    ),
-    FALSE
+  `__v1` OR (
+    `__target` = 'Launched'
   ) AS `__v1`,
-  `__v2`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Adopting'
-    ),
-    FALSE
+  `__v2` OR (
+    `__target` = 'Adopting'
   ) AS `__v2`,
-  `__v3`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Renewal'
-    ),
-    FALSE
+  `__v3` OR (
+    `__target` = 'Renewal'
   ) AS `__v3`,
-  `__v4`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Will Churn'
-    ),
-    FALSE
+  `__v4` OR (
+    `__target` = 'Will Churn'
   ) AS `__v4`,
-  `__v5`
-  OR COALESCE(
-    (
-      (
-        NOT (
-          `__win` IS NULL
-        )
-      ) AND (
-        NOT `__loop`
-      )
-    )
-    AND (
-      `__target` = 'Churned'
-    ),
-    FALSE
-  ) AS `__v5`,
-  (
-    NOT (
-      `__win` IS NULL
-    )
-  ) AND (
-    NOT `__loop`
-  ) AS `__active`
-FROM m6;
+  `__v5` OR (
+    `__target` = 'Churned'
+  ) AS `__v5`
+FROM lc_x6
+WHERE
+  `__go`;
 
-DROP TABLE IF EXISTS lc_decided;
+DROP TABLE IF EXISTS lc_pending_rows;
 
-CREATE TABLE lc_decided AS
+CREATE TABLE lc_pending_rows AS
 WITH e7_b AS (
   SELECT
     *,
@@ -2199,7 +1545,7 @@ WITH e7_b AS (
       WHEN `stage` = 'Will Churn'
       THEN 30
     END AS `expected_days`
-  FROM lc_h6
+  FROM lc_a6
 ), e7_o AS (
   SELECT
     *,
@@ -2221,47 +1567,44 @@ WITH e7_b AS (
   SELECT
     *,
     CASE
-      WHEN `__active`
-      THEN CASE
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
-        AND COALESCE(`status` = 'churned', FALSE)
-        THEN 7
-        WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
-        AND COALESCE(`at_risk`, FALSE)
-        THEN 5
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
-        THEN 0
-        WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
-        THEN 1
-        WHEN `stage` IN ('Launched')
-        AND COALESCE((
-          `active_users_30d` >= 3
-        ) AND (
-          `logins_30d` >= 20
-        ), FALSE)
-        THEN 2
-        WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
-        THEN 3
-        WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
-        THEN 4
-        WHEN `stage` IN ('Will Churn')
-        AND COALESCE(
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal', 'Will Churn')
+      AND COALESCE(`status` = 'churned', FALSE)
+      THEN 7
+      WHEN `stage` IN ('Onboarding', 'Launched', 'Adopting', 'Renewal')
+      AND COALESCE(`at_risk`, FALSE)
+      THEN 5
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`trained`, FALSE)
+      THEN 0
+      WHEN `stage` IN ('Onboarding') AND COALESCE(`days_in_stage` >= 60, FALSE)
+      THEN 1
+      WHEN `stage` IN ('Launched')
+      AND COALESCE((
+        `active_users_30d` >= 3
+      ) AND (
+        `logins_30d` >= 20
+      ), FALSE)
+      THEN 2
+      WHEN `stage` IN ('Launched', 'Adopting') AND COALESCE(`days_to_renewal` <= 90, FALSE)
+      THEN 3
+      WHEN `stage` IN ('Renewal') AND COALESCE(`days_to_renewal` > 90, FALSE)
+      THEN 4
+      WHEN `stage` IN ('Will Churn')
+      AND COALESCE(
+        (
           (
-            (
-              NOT `at_risk`
-            ) AND (
-              `health_score` >= 60
-            )
+            NOT `at_risk`
+          ) AND (
+            `health_score` >= 60
           )
-          AND (
-            `logins_30d` >= 10
-          ),
-          FALSE
         )
-        THEN 6
-        WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
-        THEN 8
-      END
+        AND (
+          `logins_30d` >= 10
+        ),
+        FALSE
+      )
+      THEN 6
+      WHEN `stage` IN ('Churned') AND COALESCE(`status` = 'active', FALSE)
+      THEN 8
     END AS `__win`
   FROM e7_d1
 ), t7 AS (
@@ -2312,82 +1655,115 @@ WITH e7_b AS (
 )
 SELECT
   `__row`,
-  `customer_id`,
-  `name`,
-  `csm`,
-  `arr`,
-  `renewal_date`,
-  `health_score`,
-  `status`,
-  `churn_notice`,
-  `logins_30d`,
-  `active_users_30d`,
-  `minutes_30d`,
-  `trained`,
-  `last_seen`,
-  `previous_stage`,
-  `__initial`,
-  `stage`,
-  `stage_entered_at`,
-  `__v0`,
-  `__v1`,
-  `__v2`,
-  `__v3`,
-  `__v4`,
-  `__v5`,
-  `__from_1`,
-  `__to_1`,
-  `__rule_1`,
-  `__days_1`,
-  `__moved_1`,
-  `__loop_1`,
-  `__reason_1`,
-  `__from_2`,
-  `__to_2`,
-  `__rule_2`,
-  `__days_2`,
-  `__moved_2`,
-  `__loop_2`,
-  `__reason_2`,
-  `__from_3`,
-  `__to_3`,
-  `__rule_3`,
-  `__days_3`,
-  `__moved_3`,
-  `__loop_3`,
-  `__reason_3`,
-  `__from_4`,
-  `__to_4`,
-  `__rule_4`,
-  `__days_4`,
-  `__moved_4`,
-  `__loop_4`,
-  `__reason_4`,
-  `__from_5`,
-  `__to_5`,
-  `__rule_5`,
-  `__days_5`,
-  `__moved_5`,
-  `__loop_5`,
-  `__reason_5`,
-  `__from_6`,
-  `__to_6`,
-  `__rule_6`,
-  `__days_6`,
-  `__moved_6`,
-  `__loop_6`,
-  `__reason_6`,
-  CASE
-    WHEN (
-      NOT (
-        `__win` IS NULL
-      )
-    ) AND (
-      NOT `__loop`
+  `__win` AS `__pending`
+FROM m7
+WHERE
+  (
+    NOT (
+      `__win` IS NULL
     )
-    THEN `__win`
-  END AS `__pending`
-FROM m7;
+  ) AND (
+    NOT `__loop`
+  );
+
+DROP TABLE IF EXISTS lc_decided;
+
+CREATE TABLE lc_decided AS
+SELECT
+  h.`__row` AS `__row`,
+  h.`customer_id` AS `customer_id`,
+  h.`name` AS `name`,
+  h.`csm` AS `csm`,
+  h.`arr` AS `arr`,
+  h.`renewal_date` AS `renewal_date`,
+  h.`health_score` AS `health_score`,
+  h.`status` AS `status`,
+  h.`churn_notice` AS `churn_notice`,
+  h.`logins_30d` AS `logins_30d`,
+  h.`active_users_30d` AS `active_users_30d`,
+  h.`minutes_30d` AS `minutes_30d`,
+  h.`trained` AS `trained`,
+  h.`last_seen` AS `last_seen`,
+  h.`previous_stage` AS `previous_stage`,
+  h.`__initial` AS `__initial`,
+  CASE
+    WHEN COALESCE(r6.`moved`, FALSE)
+    THEN r6.`to`
+    WHEN COALESCE(r5.`moved`, FALSE)
+    THEN r5.`to`
+    WHEN COALESCE(r4.`moved`, FALSE)
+    THEN r4.`to`
+    WHEN COALESCE(r3.`moved`, FALSE)
+    THEN r3.`to`
+    WHEN COALESCE(r2.`moved`, FALSE)
+    THEN r2.`to`
+    WHEN COALESCE(r1.`moved`, FALSE)
+    THEN r1.`to`
+    ELSE h.`stage`
+  END AS `stage`,
+  CASE
+    WHEN COALESCE(r1.`moved`, FALSE)
+    THEN CAST('2026-11-01' AS DATE)
+    ELSE h.`stage_entered_at`
+  END AS `stage_entered_at`,
+  r1.`from` AS `__from_1`,
+  r1.`to` AS `__to_1`,
+  r1.`rule` AS `__rule_1`,
+  r1.`days` AS `__days_1`,
+  COALESCE(r1.`moved`, FALSE) AS `__moved_1`,
+  COALESCE(r1.`loop`, FALSE) AS `__loop_1`,
+  r1.`reason` AS `__reason_1`,
+  r2.`from` AS `__from_2`,
+  r2.`to` AS `__to_2`,
+  r2.`rule` AS `__rule_2`,
+  r2.`days` AS `__days_2`,
+  COALESCE(r2.`moved`, FALSE) AS `__moved_2`,
+  COALESCE(r2.`loop`, FALSE) AS `__loop_2`,
+  r2.`reason` AS `__reason_2`,
+  r3.`from` AS `__from_3`,
+  r3.`to` AS `__to_3`,
+  r3.`rule` AS `__rule_3`,
+  r3.`days` AS `__days_3`,
+  COALESCE(r3.`moved`, FALSE) AS `__moved_3`,
+  COALESCE(r3.`loop`, FALSE) AS `__loop_3`,
+  r3.`reason` AS `__reason_3`,
+  r4.`from` AS `__from_4`,
+  r4.`to` AS `__to_4`,
+  r4.`rule` AS `__rule_4`,
+  r4.`days` AS `__days_4`,
+  COALESCE(r4.`moved`, FALSE) AS `__moved_4`,
+  COALESCE(r4.`loop`, FALSE) AS `__loop_4`,
+  r4.`reason` AS `__reason_4`,
+  r5.`from` AS `__from_5`,
+  r5.`to` AS `__to_5`,
+  r5.`rule` AS `__rule_5`,
+  r5.`days` AS `__days_5`,
+  COALESCE(r5.`moved`, FALSE) AS `__moved_5`,
+  COALESCE(r5.`loop`, FALSE) AS `__loop_5`,
+  r5.`reason` AS `__reason_5`,
+  r6.`from` AS `__from_6`,
+  r6.`to` AS `__to_6`,
+  r6.`rule` AS `__rule_6`,
+  r6.`days` AS `__days_6`,
+  COALESCE(r6.`moved`, FALSE) AS `__moved_6`,
+  COALESCE(r6.`loop`, FALSE) AS `__loop_6`,
+  r6.`reason` AS `__reason_6`,
+  p.`__pending` AS `__pending`
+FROM lc_h0 AS h
+LEFT JOIN lc_r1 AS r1
+  ON h.`__row` = r1.`__row`
+LEFT JOIN lc_r2 AS r2
+  ON h.`__row` = r2.`__row`
+LEFT JOIN lc_r3 AS r3
+  ON h.`__row` = r3.`__row`
+LEFT JOIN lc_r4 AS r4
+  ON h.`__row` = r4.`__row`
+LEFT JOIN lc_r5 AS r5
+  ON h.`__row` = r5.`__row`
+LEFT JOIN lc_r6 AS r6
+  ON h.`__row` = r6.`__row`
+LEFT JOIN lc_pending_rows AS p
+  ON h.`__row` = p.`__row`;
 
 CREATE TABLE lifecycle_customers AS
 WITH final AS (
@@ -2688,17 +2064,43 @@ DROP TABLE IF EXISTS lc_state;
 
 DROP TABLE IF EXISTS lc_h0;
 
-DROP TABLE IF EXISTS lc_h1;
+DROP TABLE IF EXISTS lc_x1;
 
-DROP TABLE IF EXISTS lc_h2;
+DROP TABLE IF EXISTS lc_r1;
 
-DROP TABLE IF EXISTS lc_h3;
+DROP TABLE IF EXISTS lc_a1;
 
-DROP TABLE IF EXISTS lc_h4;
+DROP TABLE IF EXISTS lc_x2;
 
-DROP TABLE IF EXISTS lc_h5;
+DROP TABLE IF EXISTS lc_r2;
 
-DROP TABLE IF EXISTS lc_h6;
+DROP TABLE IF EXISTS lc_a2;
+
+DROP TABLE IF EXISTS lc_x3;
+
+DROP TABLE IF EXISTS lc_r3;
+
+DROP TABLE IF EXISTS lc_a3;
+
+DROP TABLE IF EXISTS lc_x4;
+
+DROP TABLE IF EXISTS lc_r4;
+
+DROP TABLE IF EXISTS lc_a4;
+
+DROP TABLE IF EXISTS lc_x5;
+
+DROP TABLE IF EXISTS lc_r5;
+
+DROP TABLE IF EXISTS lc_a5;
+
+DROP TABLE IF EXISTS lc_x6;
+
+DROP TABLE IF EXISTS lc_r6;
+
+DROP TABLE IF EXISTS lc_a6;
+
+DROP TABLE IF EXISTS lc_pending_rows;
 
 DROP TABLE IF EXISTS lc_decided;
 
