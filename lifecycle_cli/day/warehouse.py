@@ -175,7 +175,7 @@ _ZONE = {
     "duckdb": "SET TimeZone = {zone}",
     "postgres": "SET TIME ZONE {zone}",
     "snowflake": "ALTER SESSION SET TIMEZONE = {zone}",
-    "spark": "SET spark.sql.session.timeZone = {zone}",
+    "spark": "SET TIME ZONE {zone}",  # SET spark.sql.session.timeZone = 'X' keeps the quotes
     "databricks": "SET TIME ZONE {zone}",
 }
 

@@ -476,9 +476,11 @@ class SparkBackend:
 
     def execute(self, statements: list[str]) -> None:
         """Each statement with ``spark.sql``, in order. A step of the day, ``CREATE [OR
-        REPLACE] TEMP TABLE|VIEW name AS query``, is computed now and replaces any view of
-        that name (`_materialise`): Spark has no temporary tables, and a chain of lazy
-        views would be computed again, whole, wherever it is read."""
+        REPLACE] TEMP TABLE|VIEW name AS query`` or ``CACHE TABLE name AS query``, is
+        computed now and replaces any view of that name (`_materialise`): Spark has no
+        temporary tables, a chain of lazy views would be computed again, whole, wherever
+        it is read, and one of cached views still leaves Spark's analyzer and optimizer
+        the whole chain (they ran out of memory on the default rules)."""
         for statement in statements:
             with _spark_errors("running the rules' SQL"):
                 table = _TEMP_TABLE.match(statement)
@@ -544,10 +546,10 @@ class SparkBackend:
 
 
 CUT_EVERY = 6  # CTEs in a chain before it is cut (see SparkBackend._materialise)
-# the day's steps: a temporary table (DuckDB's words) or view (sqlglot writes Spark's so)
+# the day's steps: a temporary table (DuckDB's words), a temporary view or CACHE TABLE AS
 _TEMP_TABLE = re.compile(
-    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+(?:TABLE|VIEW)\s+"
-    r"(?P<name>`[^`]+`|\S+)\s+AS\s+(?P<query>.*)", re.IGNORECASE | re.DOTALL)
+    r"\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+(?:TABLE|VIEW)|CACHE\s+(?:LAZY\s+)?"
+    r"TABLE)\s+(?P<name>`[^`]+`|\S+)\s+AS\s+(?P<query>.*)", re.IGNORECASE | re.DOTALL)
 
 
 def _spark_reads(usage: Usage) -> bool:

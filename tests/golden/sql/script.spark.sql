@@ -1,5 +1,5 @@
 -- lifecycle 0.1.0: B2B SaaS lifecycle as of 2026-11-01, dialect spark
-SET spark.sql.session.timeZone = 'UTC';
+SET TIME ZONE 'UTC';
 
 DROP TABLE IF EXISTS lc_input;
 
