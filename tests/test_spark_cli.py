@@ -1,8 +1,8 @@
 """`--engine spark` as users meet it: the options, what is missing (pyspark, Java), a master
 Spark can't use, a quiet terminal, and the spark-submit entry running the same job.
 
-The tests of a process that starts its own JVM run it as a process (`lifecycle_process`,
-spark-submit): that process, its exit status and its stderr are what is under test."""
+Where starting a JVM (or failing to) is under test, the command runs as a process
+(`lifecycle_process`, spark-submit): its exit status and its stderr are what is tested."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import spark_util
 from cli_util import AS_OF, ENV, RULES, lifecycle, lifecycle_process
 from conftest import write_csv
 from spark_util import MASTER
@@ -120,15 +121,24 @@ def test_a_master_spark_cannot_use_is_a_plain_error(exports: list) -> None:
 
 
 def test_a_spark_run_keeps_the_terminal_quiet_and_writes_what_polars_writes(
-        tiny: list, tmp_path: Path) -> None:
-    """A real `lifecycle run --engine spark` process: the summary and nothing of Spark's
-    own (its log goes to a file), and the same output files as Polars."""
-    proc = lifecycle_process("run", *tiny, "--out", tmp_path / "spark", "--engine",
-                             "spark", "--spark-master", MASTER)
-    assert proc.returncode == 0, proc.stderr
-    assert "3 customers" in proc.stderr
+        tiny: list, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """`lifecycle run --engine spark`: the summary and nothing of Spark's own on the
+    terminal (the JVM's output, from its start on, goes to the log file: the session of
+    this test run was started the way the command starts it), and the same output files
+    as Polars."""
+    from lifecycle_cli.sql import spark
+
+    spark_util.start()
+    capfd.readouterr()
+    result = lifecycle("run", *tiny, "--out", tmp_path / "spark", "--engine", "spark",
+                       "--spark-master", MASTER)
+    assert result.returncode == 0, result.stderr
+    assert "3 customers" in result.stderr
+    written = capfd.readouterr()  # what reached the file descriptors: the JVM writes there
     for noise in ("WARN", "log4j", "WARNING: Using incubator", "[Stage", "SparkContext"):
-        assert noise not in proc.stderr
+        assert noise not in result.stderr and noise not in written.err + written.out
+    log = spark.log_path().read_text(errors="replace")
+    assert "log4j" in log or "WARNING: Using incubator" in log  # where the start-up went
     assert lifecycle("run", *tiny, "--out", tmp_path / "polars").returncode == 0
     for table in ("customers", "transitions", "ctas", "tasks"):
         spark_bytes = (tmp_path / "spark" / f"{table}.csv").read_bytes()
