@@ -56,6 +56,17 @@ def write_csv(path: Path, rows: Iterable[Mapping[str, object]],
     return path
 
 
+@pytest.fixture(scope="session")
+def spark_session():
+    """The one Spark session of the test run (local[2]; see tests/spark_util.py)."""
+    from spark_util import start
+
+    from lifecycle_cli.sql import spark
+
+    yield start()
+    spark.stop()
+
+
 @pytest.fixture
 def export(tmp_path: Path):
     """``export(name, rows)`` writes ``rows`` to ``tmp_path/name`` and returns its path."""

@@ -379,14 +379,17 @@ def test_a_date_that_does_not_exist_says_so(tmp_path: Path, value: str, message:
     assert result.returncode == 2 and message in result.stderr
 
 
-def test_the_help_examples_run_and_write_only_into_out(tmp_path: Path) -> None:
+def test_the_help_examples_run_and_write_only_into_out(tmp_path: Path, request) -> None:
     """Every --help example runs from a checkout of the repository (in this order: the
-    state the later ones read is made by the earlier ones) and writes into ./out only."""
+    state the later ones read is made by the earlier ones) and writes into ./out only.
+    The Spark example runs on the test run's one Spark session (tests/spark_util.py)."""
     for folder in ("sample_data", "rules"):
         (tmp_path / folder).symlink_to(ROOT / folder)
     group: Any = typer.main.get_command(app)
     for command in group.commands.values():  # in the order of `lifecycle --help`
         for example in example_commands(command.epilog):
+            if "--engine spark" in example:
+                request.getfixturevalue("spark_session")
             if example.startswith("lifecycle "):
                 result = lifecycle(*shlex.split(example)[1:], cwd=tmp_path)
                 assert result.returncode in (0, 3), (example, result.stderr)

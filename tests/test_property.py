@@ -181,12 +181,23 @@ def test_engine_matches_reference(s: dict[str, Any]) -> None:
 
 
 # every SQL engine against the same reference, on fewer examples (an engine run costs more)
-@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
+@pytest.mark.parametrize("engine", [p for p in params() if p.values[0] not in (
+    "polars", "spark")])
 @settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(s=scenarios())
 def test_sql_engine_matches_reference(engine: str, s: dict[str, Any]) -> None:
+    check_against_reference(s, engine)
+
+
+# Spark: the reduced property test, a few examples (each is a few seconds of Spark jobs)
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] == "spark"])
+@settings(max_examples=examples(6), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(s=scenarios())
+def test_spark_matches_reference(engine: str, s: dict[str, Any]) -> None:
     check_against_reference(s, engine)
 
 
@@ -370,7 +381,8 @@ def test_metrics_match_reference(rows: list[tuple[UsageRow, bool]], ties: list[b
     check_metrics(rows, ties, specs, "polars")
 
 
-@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
+@pytest.mark.parametrize("engine", [p for p in params() if p.values[0] not in (
+    "polars", "spark")])
 @settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
@@ -378,6 +390,20 @@ def test_metrics_match_reference(rows: list[tuple[UsageRow, bool]], ties: list[b
        ties=st.lists(st.integers(0, 2).map(lambda n: n == 0), min_size=40, max_size=40),
        specs=st.lists(metric_specs(), min_size=1, max_size=6))
 def test_sql_engine_metrics_match_reference(
+        engine: str, rows: list[tuple[UsageRow, bool]], ties: list[bool],
+        specs: list[tuple[MetricSpec, str | None]]) -> None:
+    check_metrics(rows, ties, specs, engine)
+
+
+# Spark: the same, on a few examples (the reduced set: each is a few Spark jobs)
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] == "spark"])
+@settings(max_examples=examples(8), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(usage_rows(), min_size=3, max_size=40),
+       ties=st.lists(st.integers(0, 2).map(lambda n: n == 0), min_size=40, max_size=40),
+       specs=st.lists(metric_specs(), min_size=1, max_size=6))
+def test_spark_metrics_match_reference(
         engine: str, rows: list[tuple[UsageRow, bool]], ties: list[bool],
         specs: list[tuple[MetricSpec, str | None]]) -> None:
     check_metrics(rows, ties, specs, engine)

@@ -62,6 +62,8 @@ def backfill(
     quiet: common.QuietOpt = False,
     summary_json: common.SummaryJsonOpt = None,
     engine: common.EngineOpt = "polars",
+    spark_master: common.SparkMasterOpt = None,
+    spark_conf: common.SparkConfOpt = None,
 ) -> None:
     """Replay every as-of date from --from to --to, in order, into --state.
 
@@ -70,7 +72,7 @@ def backfill(
     changed only when the whole range has run.
     """
     with common.summary_on_error(summary_json, end):
-        choice = common.engine_choice(engine)
+        choice = common.engine_choice(engine, spark_master, spark_conf)
         rule_set = load_rules(rules)
         with common.progress(not quiet) as step:
             result = replay(

@@ -86,7 +86,8 @@ UsageOpt = Annotated[
         "--usage",
         "-u",
         help="Usage export: a file, a glob or a folder of Parquet files; NAME=PATH for the "
-        "rules' source NAME (sources:). Repeat for several.",
+        "rules' source NAME (sources:); with --engine spark, table:DB.TABLE for a table of "
+        "Spark's catalog. Repeat for several.",
         show_default=False,
         metavar="[NAME=]PATH",
     ),
@@ -156,6 +157,47 @@ EncodingOpt = Annotated[
     ),
 ]
 
+# --engine spark's settings (docs/engines.md)
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="With --engine spark: where Spark runs: local[*] (every core here; the "
+        "default), local[N], spark://HOST:PORT, yarn, k8s://... Under spark-submit or on "
+        "Databricks, the cluster's.",
+        show_default=False,
+        metavar="URL",
+    ),
+]
+SparkConfOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spark-conf",
+        help="With --engine spark: a Spark setting, e.g. spark.driver.memory=8g or a "
+        "catalog's settings. Repeat for several.",
+        show_default=False,
+        metavar="KEY=VALUE",
+    ),
+]
+
+
+def spark_settings(engine: str | None, master: str | None,
+                   conf: list[str] | None) -> dict[str, Any]:
+    """--spark-master and --spark-conf as `EngineChoice` fields; an error unless the
+    engine is spark."""
+    if engine != "spark" and (master is not None or conf):
+        given = "--spark-master" if master is not None else "--spark-conf"
+        raise OptionError(Problem(f"{given} applies to --engine spark",
+                                  hint="add --engine spark, or leave it out"))
+    if engine != "spark":
+        return {}
+    from ..sql.spark import parse_conf
+
+    out: dict[str, Any] = {"spark_conf": parse_conf(conf)}
+    if master is not None:
+        out["spark_master"] = master
+    return out
+
 
 StateOpt = Annotated[
     Path | None,
@@ -201,23 +243,25 @@ EngineOpt = Annotated[
     typer.Option(
         "--engine",
         help="What computes metrics, derived values and hops: polars (default), duckdb "
-        "(pip install \"lifecycle-cli[duckdb]\"), or another registered engine. Every "
+        "(pip install \"lifecycle-cli[duckdb]\"), spark (pip install "
+        "\"lifecycle-cli[spark]\" and Java 17), or another registered engine. Every "
         "output is the same whichever runs.",
         metavar="polars|duckdb|spark",
     ),
 ]
 
 
-def engine_choice(name: str) -> Any:
+def engine_choice(name: str, spark_master: str | None = None,
+                  spark_conf: list[str] | None = None) -> Any:
     """The ``--engine`` given, as the library's EngineChoice (OptionError for a name no
-    engine registered)."""
+    engine registered), with ``--spark-master`` and ``--spark-conf`` for spark."""
     from ..sql.backend import EngineChoice, names
 
     known = names()
     if name not in known:
         raise OptionError(Problem(f"--engine {name}: no such engine",
                                   hint=did_you_mean(name, known) or "engines: " + ", ".join(known)))
-    return EngineChoice(name)
+    return EngineChoice(name, **spark_settings(name, spark_master, spark_conf))
 
 
 def out_option(what: str) -> Any:

@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
             "lifecycle run --customers sample_data/customers.csv --usage "
             "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out out "
             "--engine duckdb",
+            "lifecycle run --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out out "
+            "--engine spark --spark-master local[2] --spark-conf spark.sql.shuffle.partitions=4",
         ),
     )(run)
 
@@ -62,6 +65,8 @@ def run(
         bool, typer.Option("--dry-run", help="Show the summary; write nothing.")
     ] = False,
     engine: common.EngineOpt = "polars",
+    spark_master: common.SparkMasterOpt = None,
+    spark_conf: common.SparkConfOpt = None,
     state: common.StateOpt = None,
     rewind: Annotated[
         bool,
@@ -119,7 +124,7 @@ def run(
             max_shrink=parse_share(max_shrink, "--max-shrink"),
             allow_shrink=allow_shrink,
         )
-        choice = common.engine_choice(engine)
+        choice = common.engine_choice(engine, spark_master, spark_conf)
         rule_set = load_rules(rules)
         with common.progress(not quiet) as step:
             done = run_rules(

@@ -20,7 +20,7 @@ from ..inputs.attributes import join_attributes
 from ..inputs.csvtext import codec_name
 from ..inputs.customers import Customers, read_customers
 from ..inputs.lookups import LookupTable, read_lookup
-from ..inputs.usage import Usage, scan_usage
+from ..inputs.usage import Usage, scan_usage, table_usage
 from ..progress import Progress, no_progress
 from ..rules.model import USAGE, Rules
 from ..suggest import did_you_mean
@@ -117,6 +117,22 @@ def collector(problems: list[Problem] | None) -> Callable[[LifecycleError], None
 
 
 UsageSpecs = Sequence[str | Path] | Mapping[str, Sequence[str | Path]]
+# the columns (names and types) of a table in an engine's catalog, for ``--usage table:NAME``
+Catalog = Callable[[str], dict[str, pl.DataType]]
+TABLE_PREFIX = "table:"
+
+
+def catalog_table(specs: Sequence[str | Path]) -> str | None:
+    """The catalog table a source's specs name (``table:db.events``), or None for files."""
+    tables = [str(s)[len(TABLE_PREFIX):] for s in specs
+              if isinstance(s, str) and s.startswith(TABLE_PREFIX) and not Path(s).exists()]
+    if not tables:
+        return None
+    if len(tables) != len(specs) or len(tables) > 1 or not tables[0].strip():
+        raise OptionError(Problem(
+            "--usage: a source is one catalog table (table:db.events) or files, not both",
+            hint="give each source once: --usage NAME=table:db.events"))
+    return tables[0].strip()
 
 
 def load(
@@ -130,6 +146,7 @@ def load(
     progress: Progress = no_progress,
     keep_unknown_stages: bool = False,
     tables: Tables | None = None,
+    catalog: Catalog | None = None,
 ) -> Loaded:
     """Read the customers export (and its attribute tables) and open the usage exports
     (lazily), each source with its lookup.
@@ -141,6 +158,8 @@ def load(
     only are read. ``problems``: collect problems instead of raising (`validate`).
     ``encoding`` names the text encoding of CSV exports (default UTF-8), e.g. ``cp1252``.
     ``keep_unknown_stages``: see `lifecycle_cli.inputs.customers.read_customers`.
+    ``catalog``: the engine's catalog (`--engine spark`), for sources given as
+    ``table:NAME``; without it such a source is an option error.
     """
     codec_name(encoding)  # an unknown encoding is an option error, before any reading
     tables = tables or Tables()
@@ -189,9 +208,21 @@ def load(
                         "sources", name, "customer_id", "via", rule_id=name)))
                 continue
         try:
-            sources[name] = scan_usage(list(specs), rules, customers.id_dtype, encoding=encoding,
-                                       source=name, lookup=lookup)
-        except DataError as error:
+            table = catalog_table(list(specs))
+            if table is not None and catalog is None:
+                raise OptionError(Problem(
+                    f"--usage {'' if name == USAGE else name + '='}table:{table}: a catalog "
+                    "table is read by `lifecycle run --engine spark`",
+                    hint="add --engine spark to `lifecycle run`; the other commands "
+                    "(backfill replays the usage itself) read usage files (docs/engines.md)"))
+            if table is not None:
+                assert catalog is not None
+                sources[name] = table_usage(table, catalog(table), rules, customers.id_dtype,
+                                            source=name, lookup=lookup)
+            else:
+                sources[name] = scan_usage(list(specs), rules, customers.id_dtype,
+                                           encoding=encoding, source=name, lookup=lookup)
+        except (DataError, OptionError) as error:
             collect(error)
             continue
         if only_ids is not None:

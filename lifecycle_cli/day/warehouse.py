@@ -32,7 +32,7 @@ from ..columns import ENTERED, ID, ROW, STAGE
 from ..errors import OptionError, Problem
 from ..expressions import Kind, kind_of
 from ..sql import script
-from ..sql.expressions import DIALECTS, cast, column
+from ..sql.expressions import DIALECTS, SPARK_LIKE, cast, column
 from ..version import __version__
 from .pipeline import Prepared
 
@@ -150,9 +150,24 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
     zone = _session_zone(dialect, rules.timezone)
     if zone:
         head += zone + ";\n\n"
-    statements = [script.temporary_table(name, q, dialect) for name, q in steps]
+    if dialect in SPARK_LIKE:
+        # Spark has no temporary tables, and its temporary views are lazy: the outputs
+        # would be one plan through every hop, which Spark's optimizer cannot handle (it
+        # inlines each hop's projections into the next and runs out of memory, with CACHE
+        # TABLE per step too: tests/test_spark_sql.py). Each step
+        # is a table (DROP then CREATE: Spark's own catalog has no CREATE OR REPLACE TABLE
+        # AS), dropped again at the end.
+        statements: list[exp.Expression] = []
+        for name, q in steps:
+            statements += [exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True),
+                           exp.Create(this=exp.to_table(name), kind="TABLE", expression=q)]
+    else:
+        statements = [script.temporary_table(name, q, dialect) for name, q in steps]
     statements += [exp.Create(this=exp.to_table(tables.prefix + name), kind="TABLE",
                               expression=q) for name, q in outputs.items()]
+    if dialect in SPARK_LIKE:
+        statements += [exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True)
+                       for name, _ in steps]
     return head + "".join(s.sql(dialect=dialect, pretty=True) + ";\n\n" for s in statements)
 
 
@@ -160,7 +175,7 @@ _ZONE = {
     "duckdb": "SET TimeZone = {zone}",
     "postgres": "SET TIME ZONE {zone}",
     "snowflake": "ALTER SESSION SET TIMEZONE = {zone}",
-    "spark": "SET spark.sql.session.timeZone = {zone}",
+    "spark": "SET TIME ZONE {zone}",  # SET spark.sql.session.timeZone = 'X' keeps the quotes
     "databricks": "SET TIME ZONE {zone}",
 }
 

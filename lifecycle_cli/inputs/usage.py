@@ -10,7 +10,7 @@ the stream: :meth:`Usage.attach`.
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -41,6 +41,13 @@ class Usage:
     name: str = USAGE
     lookup: LookupTable | None = None
     only: pl.Series | None = None  # the customers whose rows are kept (explain): all if None
+    # how the files are read, for an engine that reads them itself (Spark): the rules'
+    # column mapping (rules name -> the files' header) and the read options
+    columns: dict[str, str] = field(default_factory=dict)
+    options: ReadOptions | None = None
+    # a table of an engine's catalog (``--usage table:db.events``) instead of files: the
+    # engine reads it; ``rows`` is then empty, with the table's columns (`table_usage`)
+    table: str | None = None
 
     def attach(self, rows: pl.LazyFrame) -> pl.LazyFrame:
         """``rows`` of this source with their customer: the lookup joined on its key (a
@@ -211,7 +218,8 @@ def scan_usage(
         raise DataError(problems)
     frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     try:
-        usage = Usage(paths=paths, rows=frame, schema={}, name=source, lookup=lookup)
+        usage = Usage(paths=paths, rows=frame, schema={}, name=source, lookup=lookup,
+                      columns=dict(spec.columns), options=options)
         usage.schema = dict(usage.frame.collect_schema())
     except pl.exceptions.PolarsError as err:
         raise DataError(
@@ -220,6 +228,52 @@ def scan_usage(
                 file=str(paths[0]),
             )
         ) from None
+    return usage
+
+
+def table_usage(
+    table: str,
+    columns: dict[str, pl.DataType],
+    rules: Rules,
+    id_dtype: pl.DataType,
+    *,
+    source: str = USAGE,
+    lookup: LookupTable | None = None,
+) -> Usage:
+    """A usage source that is a table of an engine's catalog (``--usage table:db.events``,
+    read by Spark): its ``columns`` (the table's names and types, as the catalog gives
+    them) mapped to the rules' names as a file's header is, the id and the timestamp
+    checked. The rows stay in the catalog: :attr:`Usage.rows` is empty."""
+    spec = rules.usage_source(source)
+    key = lookup.key if lookup is not None else ID
+    section: str | tuple[str, ...] = (
+        "usage" if source == USAGE and USAGE not in rules.sources
+        else ("sources", source, "columns"))
+    shown = Path(f"table:{table}")
+    names = list(columns)
+    rename = rename_map(names, spec.columns, shown, rules, section, required=(key, TIMESTAMP))
+    problems = []
+    for internal in (key, TIMESTAMP):
+        header = spec.columns.get(internal, internal)
+        if header not in names:
+            problems.append(Problem(
+                f"the table '{table}' has no column '{header}' (the usage's {internal})",
+                column=header, file=getattr(rules.source, "file", None),
+                hint=(did_you_mean(header, names) or "columns: " + ", ".join(names[:20]))
+                + "; map it in the rules' columns"))
+    if problems:
+        raise DataError(problems)
+    hidden = set(shadowed(names, spec.columns, rename))
+    schema = {rename.get(n, n): t for n, t in columns.items() if n not in hidden}
+    schema[TIMESTAMP] = pl.Datetime("us")
+    if lookup is not None:
+        schema[key] = pl.String()
+    else:
+        schema[ID] = id_dtype
+    rows = pl.LazyFrame(schema=schema)
+    usage = Usage(paths=[], rows=rows, schema={}, name=source, lookup=lookup,
+                  columns=dict(spec.columns), table=table)
+    usage.schema = dict(usage.frame.collect_schema())
     return usage
 
 

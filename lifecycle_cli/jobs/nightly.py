@@ -39,7 +39,7 @@ from ..day.pipeline import Day, run_day
 from ..errors import Problem
 from ..render.tables import output_paths, write_tables
 from ..rules.model import Rules
-from ..sql.backend import EngineChoice, connected
+from ..sql.backend import EngineChoice, catalog_of, connected
 from ..state.lock import LockInfo, lock
 from ..state.store import KEPT, DayWrite, State, StateError, Transaction, collect_garbage
 from ..state.view import StateView
@@ -138,7 +138,7 @@ def run(
     as_of = as_of or dt.date.today()
     if state is None:
         loaded = load(rules, customers, usage, encoding=encoding, progress=progress,
-                      tables=tables)
+                      tables=tables, catalog=catalog_of(engine))
         with connected(engine, rules.timezone) as backend:
             day = run_day(rules, loaded, as_of, progress=progress, backend=backend)
         check_moves(day, guards.max_moves)
@@ -159,7 +159,7 @@ def run(
         previous_manifest = view.manifest(base)
         # the guards on the export come before the rules meet it: their messages say more
         loaded = load(rules, customers, usage, encoding=encoding, progress=progress,
-                      tables=tables)
+                      tables=tables, catalog=catalog_of(engine))
         check_shrink(loaded.typed.height, previous_manifest, guards, Path(customers))
         warnings = check_schema(rules, schema_of(rules, loaded), previous_manifest)
         with connected(engine, rules.timezone) as backend:

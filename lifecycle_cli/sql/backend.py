@@ -74,7 +74,7 @@ BackendFactory = Callable[[EngineChoice], Backend]
 _BACKENDS: dict[str, BackendFactory] = {}
 # the modules of the bundled backends, imported (so they register) when a name is asked for;
 # each imports its engine's package only when a connection opens
-BUNDLED = ["lifecycle_cli.sql.duckdb"]
+BUNDLED = ["lifecycle_cli.sql.duckdb", "lifecycle_cli.sql.spark"]
 
 
 def _bundled() -> None:
@@ -88,9 +88,12 @@ def register(name: str, factory: BackendFactory) -> None:
 
 
 def names() -> list[str]:
-    """Every engine ``--engine`` takes: polars, then the registered backends."""
+    """Every engine ``--engine`` takes: polars, the bundled backends in `BUNDLED`'s order
+    (whichever module was imported first), then the others as they registered."""
     _bundled()
-    return [POLARS, *_BACKENDS]
+    bundled = [m.rsplit(".", 1)[-1] for m in BUNDLED]
+    return [POLARS, *sorted(_BACKENDS, key=lambda n: bundled.index(n) if n in bundled
+                            else len(bundled))]
 
 
 def open_backend(choice: EngineChoice) -> Backend:
@@ -114,3 +117,23 @@ def connected(choice: EngineChoice | None, timezone: str | None = None
         yield backend
     finally:
         backend.close()
+
+
+# -- catalogs: ``--usage table:NAME`` (an engine that has one registers it) ------------------
+
+CatalogFactory = Callable[[EngineChoice], "Callable[[str], dict[str, pl.DataType]]"]
+_CATALOGS: dict[str, CatalogFactory] = {}
+
+
+def register_catalog(name: str, factory: CatalogFactory) -> None:
+    """The engine ``name`` reads usage from tables of its catalog: ``factory(choice)`` gives
+    the function that returns a table's columns and types (`day.load.Catalog`)."""
+    _CATALOGS[name] = factory
+
+
+def catalog_of(choice: EngineChoice | None) -> Callable[[str], dict[str, pl.DataType]] | None:
+    """The chosen engine's catalog, for ``load(catalog=...)``; None if it has none."""
+    if choice is None or choice.is_polars:
+        return None
+    factory = _CATALOGS.get(choice.name)
+    return factory(choice) if factory is not None else None

@@ -434,8 +434,8 @@ class SqlCompiler:
 
     def _add_days(self, date: exp.Expression, kind: Kind, days: exp.Expression
                   ) -> exp.Expression:
-        if kind == Kind.DATE:
-            return add_days(date, cast(days, BIGINT))
+        if kind == Kind.DATE:  # Spark's DATE_ADD takes an INT, not a BIGINT
+            return add_days(date, cast(days, "INT" if self.dialect in SPARK_LIKE else BIGINT))
         seconds = cast(exp.Round(this=exp.Mul(this=paren(days), expression=number(86400))),
                        BIGINT)
         return exp.DateAdd(this=cast(date, "TIMESTAMP"), expression=seconds,

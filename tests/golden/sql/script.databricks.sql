@@ -1,7 +1,9 @@
 -- lifecycle 0.1.0: B2B SaaS lifecycle as of 2026-11-01, dialect databricks
 SET TIME ZONE 'UTC';
 
-CACHE TABLE lc_input AS
+DROP TABLE IF EXISTS lc_input;
+
+CREATE TABLE lc_input AS
 SELECT
   ROW_NUMBER() OVER (ORDER BY `customer_id` NULLS LAST) - 1 AS `__row`,
   `customer_id` AS `customer_id`,
@@ -16,7 +18,9 @@ SELECT
   CAST(`stage_entered_at` AS DATE) AS `stage_entered_at`
 FROM customers;
 
-CACHE TABLE lc_metrics AS
+DROP TABLE IF EXISTS lc_metrics;
+
+CREATE TABLE lc_metrics AS
 SELECT
   c.`customer_id` AS `customer_id`,
   COALESCE(s0.`logins_30d`, 0) AS `logins_30d`,
@@ -66,7 +70,9 @@ LEFT JOIN (
 ) AS s0
   ON c.`customer_id` = s0.`customer_id`;
 
-CACHE TABLE lc_state AS
+DROP TABLE IF EXISTS lc_state;
+
+CREATE TABLE lc_state AS
 SELECT
   i.*,
   m.`logins_30d`,
@@ -78,7 +84,9 @@ FROM lc_input AS i
 LEFT JOIN lc_metrics AS m
   ON i.`customer_id` = m.`customer_id`;
 
-CACHE TABLE lc_h0 AS
+DROP TABLE IF EXISTS lc_h0;
+
+CREATE TABLE lc_h0 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -110,7 +118,9 @@ SELECT
   COALESCE(COALESCE(`stage`, 'Onboarding') = 'Churned', FALSE) AS `__v5`
 FROM `lc_state`;
 
-CACHE TABLE lc_x1 AS
+DROP TABLE IF EXISTS lc_x1;
+
+CREATE TABLE lc_x1 AS
 WITH e1_b AS (
   SELECT
     *,
@@ -248,7 +258,9 @@ WHERE
     `__win` IS NULL
   );
 
-CACHE TABLE lc_r1 AS
+DROP TABLE IF EXISTS lc_r1;
+
+CREATE TABLE lc_r1 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -297,7 +309,9 @@ SELECT
   END AS `reason`
 FROM lc_x1;
 
-CACHE TABLE lc_a1 AS
+DROP TABLE IF EXISTS lc_a1;
+
+CREATE TABLE lc_a1 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -339,7 +353,9 @@ FROM lc_x1
 WHERE
   `__go`;
 
-CACHE TABLE lc_x2 AS
+DROP TABLE IF EXISTS lc_x2;
+
+CREATE TABLE lc_x2 AS
 WITH e2_b AS (
   SELECT
     *,
@@ -477,7 +493,9 @@ WHERE
     `__win` IS NULL
   );
 
-CACHE TABLE lc_r2 AS
+DROP TABLE IF EXISTS lc_r2;
+
+CREATE TABLE lc_r2 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -526,7 +544,9 @@ SELECT
   END AS `reason`
 FROM lc_x2;
 
-CACHE TABLE lc_a2 AS
+DROP TABLE IF EXISTS lc_a2;
+
+CREATE TABLE lc_a2 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -568,7 +588,9 @@ FROM lc_x2
 WHERE
   `__go`;
 
-CACHE TABLE lc_x3 AS
+DROP TABLE IF EXISTS lc_x3;
+
+CREATE TABLE lc_x3 AS
 WITH e3_b AS (
   SELECT
     *,
@@ -706,7 +728,9 @@ WHERE
     `__win` IS NULL
   );
 
-CACHE TABLE lc_r3 AS
+DROP TABLE IF EXISTS lc_r3;
+
+CREATE TABLE lc_r3 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -755,7 +779,9 @@ SELECT
   END AS `reason`
 FROM lc_x3;
 
-CACHE TABLE lc_a3 AS
+DROP TABLE IF EXISTS lc_a3;
+
+CREATE TABLE lc_a3 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -797,7 +823,9 @@ FROM lc_x3
 WHERE
   `__go`;
 
-CACHE TABLE lc_x4 AS
+DROP TABLE IF EXISTS lc_x4;
+
+CREATE TABLE lc_x4 AS
 WITH e4_b AS (
   SELECT
     *,
@@ -935,7 +963,9 @@ WHERE
     `__win` IS NULL
   );
 
-CACHE TABLE lc_r4 AS
+DROP TABLE IF EXISTS lc_r4;
+
+CREATE TABLE lc_r4 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -984,7 +1014,9 @@ SELECT
   END AS `reason`
 FROM lc_x4;
 
-CACHE TABLE lc_a4 AS
+DROP TABLE IF EXISTS lc_a4;
+
+CREATE TABLE lc_a4 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -1026,7 +1058,9 @@ FROM lc_x4
 WHERE
   `__go`;
 
-CACHE TABLE lc_x5 AS
+DROP TABLE IF EXISTS lc_x5;
+
+CREATE TABLE lc_x5 AS
 WITH e5_b AS (
   SELECT
     *,
@@ -1164,7 +1198,9 @@ WHERE
     `__win` IS NULL
   );
 
-CACHE TABLE lc_r5 AS
+DROP TABLE IF EXISTS lc_r5;
+
+CREATE TABLE lc_r5 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -1213,7 +1249,9 @@ SELECT
   END AS `reason`
 FROM lc_x5;
 
-CACHE TABLE lc_a5 AS
+DROP TABLE IF EXISTS lc_a5;
+
+CREATE TABLE lc_a5 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -1255,7 +1293,9 @@ FROM lc_x5
 WHERE
   `__go`;
 
-CACHE TABLE lc_x6 AS
+DROP TABLE IF EXISTS lc_x6;
+
+CREATE TABLE lc_x6 AS
 WITH e6_b AS (
   SELECT
     *,
@@ -1393,7 +1433,9 @@ WHERE
     `__win` IS NULL
   );
 
-CACHE TABLE lc_r6 AS
+DROP TABLE IF EXISTS lc_r6;
+
+CREATE TABLE lc_r6 AS
 SELECT
   `__row`,
   `stage` AS `from`,
@@ -1442,7 +1484,9 @@ SELECT
   END AS `reason`
 FROM lc_x6;
 
-CACHE TABLE lc_a6 AS
+DROP TABLE IF EXISTS lc_a6;
+
+CREATE TABLE lc_a6 AS
 SELECT
   `__row`,
   `customer_id`,
@@ -1484,7 +1528,9 @@ FROM lc_x6
 WHERE
   `__go`;
 
-CACHE TABLE lc_pending_rows AS
+DROP TABLE IF EXISTS lc_pending_rows;
+
+CREATE TABLE lc_pending_rows AS
 WITH e7_b AS (
   SELECT
     *,
@@ -1620,7 +1666,9 @@ WHERE
     NOT `__loop`
   );
 
-CACHE TABLE lc_decided AS
+DROP TABLE IF EXISTS lc_decided;
+
+CREATE TABLE lc_decided AS
 SELECT
   h.`__row` AS `__row`,
   h.`customer_id` AS `customer_id`,
@@ -2007,4 +2055,52 @@ FROM (
 ORDER BY
   `hop`,
   `__order`;
+
+DROP TABLE IF EXISTS lc_input;
+
+DROP TABLE IF EXISTS lc_metrics;
+
+DROP TABLE IF EXISTS lc_state;
+
+DROP TABLE IF EXISTS lc_h0;
+
+DROP TABLE IF EXISTS lc_x1;
+
+DROP TABLE IF EXISTS lc_r1;
+
+DROP TABLE IF EXISTS lc_a1;
+
+DROP TABLE IF EXISTS lc_x2;
+
+DROP TABLE IF EXISTS lc_r2;
+
+DROP TABLE IF EXISTS lc_a2;
+
+DROP TABLE IF EXISTS lc_x3;
+
+DROP TABLE IF EXISTS lc_r3;
+
+DROP TABLE IF EXISTS lc_a3;
+
+DROP TABLE IF EXISTS lc_x4;
+
+DROP TABLE IF EXISTS lc_r4;
+
+DROP TABLE IF EXISTS lc_a4;
+
+DROP TABLE IF EXISTS lc_x5;
+
+DROP TABLE IF EXISTS lc_r5;
+
+DROP TABLE IF EXISTS lc_a5;
+
+DROP TABLE IF EXISTS lc_x6;
+
+DROP TABLE IF EXISTS lc_r6;
+
+DROP TABLE IF EXISTS lc_a6;
+
+DROP TABLE IF EXISTS lc_pending_rows;
+
+DROP TABLE IF EXISTS lc_decided;
 
