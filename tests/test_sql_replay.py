@@ -157,3 +157,32 @@ def test_a_backfill_on_the_engine_writes_the_state_polars_writes(
         assert usage[0] == usage[1], day
     assert {"stages", "transitions", "metrics"} <= seen
     assert a.history("transitions").height > 40  # the rules move customers
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_the_replay_statements_are_sql_of_each_engine(dialect: str) -> None:
+    """The statements an engine runs, rendered for its dialect, parse back in it (the
+    Spark engine runs the same ones; CACHE TABLE there)."""
+    import sqlglot
+
+    from lifecycle_cli.expressions import Kind
+    from lifecycle_cli.sql import replay, script
+    from lifecycle_cli.sql.day import create_sql
+
+    rules = parse_rules(RULES).for_source("usage")
+    kinds = {"customer_id": Kind.STRING, "timestamp": Kind.DATETIME, "event": Kind.STRING,
+             "minutes": Kind.NUMBER, "score": Kind.NUMBER, "flag": Kind.BOOL}
+    table = script.SourceTable("lc_usage_usage", kinds)
+    n_unique = [i for i, m in enumerate(rules.metrics.values()) if m.agg == "n_unique"]
+    queries = {
+        "p": replay.partials_query(rules, table, END, START, dialect),
+        **{f"d{i}": replay.distinct_query(rules, table, END, START, dialect, i)
+           for i in n_unique},
+        "g": replay.day_query(rules, "p", {i: f"d{i}" for i in n_unique}, END),
+        "c": replay.counts_query("g", "p", "lc_replay_customers", False, END),
+        "o": replay.outside_query(table, END),
+    }
+    for name, query in queries.items():
+        text = create_sql(name, query, dialect)
+        assert text.startswith("CACHE TABLE" if dialect == "spark" else "CREATE")
+        assert sqlglot.parse_one(text, read=dialect) is not None
