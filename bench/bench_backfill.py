@@ -94,8 +94,9 @@ def main() -> None:
         print(f"backfill run {i + 1}: {wall:.1f} s, peak RSS {rss:,.0f} MiB, "
               f"state {size / 2**20:.1f} MiB", flush=True)
     wall = statistics.median(walls)
-    print(f"backfill --engine {args.engine} {args.days} days x {args.customers:,} customers x {args.usage_rows:,} "
-          f"usage rows: median {wall:.1f} s ({wall / args.days:.2f} s/day), "
+    print(f"backfill --engine {args.engine} {args.days} days x {args.customers:,} "
+          f"customers x {args.usage_rows:,} usage rows: median {wall:.1f} s "
+          f"({wall / args.days:.2f} s/day), "
           f"peak RSS {statistics.median(rsss):,.0f} MiB")
     with tempfile.TemporaryDirectory() as tmp:
         one, rss = measure([*lifecycle(), "run", *common, "--as-of", END.isoformat(),
