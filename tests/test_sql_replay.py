@@ -178,7 +178,9 @@ def test_the_replay_statements_are_sql_of_each_engine(dialect: str) -> None:
         "p": replay.partials_query(rules, table, END, START, dialect),
         **{f"d{i}": replay.distinct_query(rules, table, END, START, dialect, i)
            for i in n_unique},
-        "g": replay.day_query(rules, "p", {i: f"d{i}" for i in n_unique}, END),
+        "k": replay.carry_query(rules, list(range(len(rules.metrics))), "k0", "p", START,
+                                END),
+        "g": replay.day_query(rules, "k", "p", {i: f"d{i}" for i in n_unique}, END),
         "c": replay.counts_query("g", "p", "lc_replay_customers", False, END),
         "o": replay.outside_query(table, END),
     }

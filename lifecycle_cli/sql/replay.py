@@ -13,11 +13,14 @@ it (``__v{i}``: the tie-breaker of `script.AGGREGATION_SQL`). `n_unique` keeps
 (customer, value, first day seen) pairs, or (customer, value, day) for a windowed
 one (:func:`distinct_query`).
 
-Each as-of day D, :func:`day_query` merges the partials of the days <= D (and >= D -
-window + 1 for a windowed metric) into a table shaped as `script.source_query`'s (ID,
-``__rows``, one column per metric, ``__left_`` + metric), which `script.metrics_query`
-turns into the day's metrics, with zeros and defaults, as for a run. A source whose
-`where` reads the as-of date is aggregated afresh each day (`script.source_query`), as
+Each as-of day D: :func:`carry_query` merges the partials of the days since the
+previous as-of day into the all-history ones carried from it (one row per customer);
+:func:`day_query` gives a table shaped as `script.source_query`'s (ID, ``__rows``,
+one column per metric, ``__left_`` + metric) from them, from the partials of each
+window's days (D - window + 1 .. D) and from the pairs, which `script.metrics_query`
+turns into the day's metrics, with zeros and defaults, as for a run. The partials and
+pairs tables are in day order, so a window's rows lie together. A source whose `where`
+reads the as-of date is aggregated afresh each day (`script.source_query`), as
 `MetricsReplay` falls back.
 """
 
@@ -159,84 +162,139 @@ def distinct_query(rules: Rules, source: script.SourceTable, end: dt.date, start
     return query.select(exp.Min(this=_col(DAY)).as_(DAY, **AS)).group_by(
         _col(CUSTOMER), _col(VALUE))
 
+def _partial_names(rules: Rules, i: int) -> list[tuple[str, type[exp.AggFunc]]]:
+    """The partial columns of the metric at ``i`` and how two of them merge."""
+    metric = list(rules.metrics.values())[i]
+    out: list[tuple[str, type[exp.AggFunc]]] = [(_part("c", i), exp.Sum)]
+    if not metric.column or metric.agg in ("count", "any", "n_unique"):
+        return out
+    if metric.agg in ("sum", "mean"):
+        return [*out, (_part("s", i), exp.Sum), (_part("n", i), exp.Sum)]
+    if metric.agg in ("min", "max"):
+        return [*out, (_part("m", i), exp.Min if metric.agg == "min" else exp.Max)]
+    stamp = exp.Min if script.sql_of(metric.agg).picks == "MIN" else exp.Max
+    return [*out, (_part("t", i), stamp), (_part("v", i), stamp)]
 
-def _in_window(window: int | None, day: dt.date) -> exp.Expression:
-    if not window:
-        return true()
-    return exp.GTE(this=_col(DAY), expression=date_literal(day - dt.timedelta(days=window - 1)))
 
-
-def day_query(rules: Rules, partials: str, distinct: Mapping[int, str], day: dt.date
-              ) -> exp.Select:
-    """The source's metrics for ``day`` from its ``partials`` table (and ``distinct``: a
-    metric's index -> its pairs table), shaped as `script.source_query`'s."""
-    until = exp.LTE(this=_col(DAY), expression=date_literal(day))
-    out: list[exp.Expression] = [_col(CUSTOMER).as_(ID, **AS),
-                                 exp.Sum(this=_col(script.ROWS)).as_(script.ROWS, **AS)]
+def carry_query(rules: Rules, indices: list[int], carried: str | None, partials: str,
+                previous: dt.date | None, day: dt.date) -> exp.Select:
+    """The all-history partials up to ``day``, one row per customer: ``carried`` (those
+    up to ``previous``) merged with the partials of the days after it, up to ``day``."""
+    names = [(n, f) for i in indices for n, f in _partial_names(rules, i)]
+    keep = [_col(CUSTOMER), _col(script.ROWS), *[_col(n) for n, _ in names]]
+    new = exp.select(*keep).from_(script._table(partials)).where(and_(
+        exp.LTE(this=_col(DAY), expression=date_literal(day)),
+        *([exp.GT(this=_col(DAY), expression=date_literal(previous))]
+          if previous is not None else [])))
+    rows: exp.Expression = new if carried is None else exp.union(
+        exp.select(*[k.copy() for k in keep]).from_(script._table(carried)), new,
+        distinct=False)
     picks: list[exp.Expression] = []
-    joins: list[tuple[str, exp.Select]] = []
-    later: list[exp.Expression] = []  # the distinct counts, joined after the grouping
-    for i, (name, metric) in enumerate(rules.metrics.items()):
-        inside = _in_window(metric.window_days, day)
+    out: list[exp.Expression] = [_col(CUSTOMER), exp.Sum(this=_col(script.ROWS)).as_(
+        script.ROWS, **AS)]
+    for name, merge in names:
+        if name.startswith("__v"):  # the value at the merged pick
+            i = int(name[3:])
+            pick = f"__pick{i}"
+            picks.append(exp.Window(this=merge(this=_col(_part("t", i))),
+                                    partition_by=[_col(CUSTOMER)]).as_(pick, **AS))
+            out.append(merge(this=case([(eq(_col(_part("t", i)), _col(pick)), _col(name))]))
+                       .as_(name, **AS))
+        else:
+            out.append(merge(this=_col(name)).as_(name, **AS))
+    frame = exp.select(exp.Star(), *picks).from_(rows.subquery("r")) if picks else \
+        exp.select(exp.Star()).from_(rows.subquery("r"))
+    return exp.select(*out).from_(frame.subquery("p")).group_by(_col(CUSTOMER))
 
-        def within(value: exp.Expression, otherwise: exp.Expression | None = None,
-                   inside: exp.Expression = inside) -> exp.Expression:
-            return case([(inside.copy(), value)], otherwise)
 
-        counted = exp.Sum(this=within(_col(_part("c", i)), number(0)))
+def merge_query(rules: Rules, table: str, indices: list[int], *, rows: bool,
+                since: dt.date | None = None, until: dt.date | None = None) -> exp.Select:
+    """The metrics at ``indices`` (n_unique apart) from the partials of ``table`` (the
+    days ``since`` .. ``until`` where given), one row per customer: ID, ``__rows`` with
+    ``rows``, each metric, and ``__left_`` + metric for one with a default."""
+    out: list[exp.Expression] = [_col(CUSTOMER).as_(ID, **AS)]
+    if rows:
+        out.append(exp.Sum(this=_col(script.ROWS)).as_(script.ROWS, **AS))
+    picks: list[exp.Expression] = []
+    metrics = list(rules.metrics.items())
+    for i in indices:
+        name, metric = metrics[i]
+        counted = exp.Coalesce(this=exp.Sum(this=_col(_part("c", i))), expressions=[number(0)])
         if metric.agg == "count":
-            value: exp.Expression = cast(counted.copy(), BIGINT)
+            value: exp.Expression | None = cast(counted.copy(), BIGINT)
         elif metric.agg == "any":
             value = exp.GT(this=counted.copy(), expression=number(0))
         elif metric.agg == "sum":
-            value = exp.Sum(this=within(_col(_part("s", i))))
+            value = exp.Sum(this=_col(_part("s", i)))
         elif metric.agg == "mean":
-            value = exp.Div(this=exp.Sum(this=within(_col(_part("s", i)))),
-                            expression=exp.Nullif(
-                                this=exp.Sum(this=within(_col(_part("n", i)))),
-                                expression=number(0)))
+            value = exp.Div(this=exp.Sum(this=_col(_part("s", i))), expression=exp.Nullif(
+                this=exp.Sum(this=_col(_part("n", i))), expression=number(0)))
         elif metric.agg in ("min", "max"):
-            agg = exp.Min if metric.agg == "min" else exp.Max
-            value = agg(this=within(_col(_part("m", i))))
+            value = (exp.Min if metric.agg == "min" else exp.Max)(this=_col(_part("m", i)))
         elif metric.agg in ("first", "last"):
-            form = script.sql_of(metric.agg)
-            stamp = exp.Min if form.picks == "MIN" else exp.Max
+            stamp = exp.Min if script.sql_of(metric.agg).picks == "MIN" else exp.Max
             pick = f"__pick{i}"
-            picks.append(exp.Window(this=stamp(this=within(_col(_part("t", i)))),
+            picks.append(exp.Window(this=stamp(this=_col(_part("t", i))),
                                     partition_by=[_col(CUSTOMER)]).as_(pick, **AS))
-            at = and_(inside.copy(), eq(_col(_part("t", i)), _col(pick)))
-            value = (exp.Min if form.picks == "MIN" else exp.Max)(
-                this=case([(at, _col(_part("v", i)))]))
+            value = stamp(this=case([(eq(_col(_part("t", i)), _col(pick)),
+                                      _col(_part("v", i)))]))
         elif metric.agg == "n_unique":
-            alias = f"d{i}"
-            seen = exp.select(_col(CUSTOMER))
-            if metric.window_days:
-                seen = seen.select(exp.Count(this=exp.Distinct(expressions=[_col(VALUE)])).as_(
-                    "n", **AS)).where(and_(until.copy(), inside.copy()))
-            else:
-                seen = seen.select(exp.Count(this=exp.Star()).as_("n", **AS)).where(
-                    until.copy())
-            joins.append((alias, seen.from_(script._table(distinct[i])).group_by(
-                _col(CUSTOMER))))
-            later.append(_col("n", alias).as_(name, **AS))
-            value = None
-        else:  # an aggregation without a replay form: not reached (see `supported`)
+            value = None  # counted from its pairs (see day_query)
+        else:  # an aggregation without a replay form
             raise NotImplementedError(metric.agg)
         if value is not None:
             out.append(value.as_(name, **AS))
         if metric.default is not None:
             out.append(counted.copy().as_(script.LEFT + name, **AS))
-    source = script._table(partials)
-    frame: exp.Expression = exp.select(exp.Star(), *picks).from_(source).where(until).subquery(
-        "p") if picks else exp.select(exp.Star()).from_(source).where(until).subquery("p")
-    grouped = exp.select(*out).from_(frame).group_by(_col(CUSTOMER))
-    if not joins:
-        return grouped
-    query = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("g")), *later).from_(
-        grouped.subquery("g"))
-    for alias, seen in joins:
-        query = query.join(seen.subquery(alias), on=eq(_col(ID, "g"), _col(CUSTOMER, alias)),
+    bounds = [*([exp.GTE(this=_col(DAY), expression=date_literal(since))] if since else []),
+              *([exp.LTE(this=_col(DAY), expression=date_literal(until))] if until else [])]
+    frame = exp.select(exp.Star(), *picks).from_(script._table(table))
+    if bounds:
+        frame = frame.where(and_(*bounds))
+    return exp.select(*out).from_(frame.subquery("p")).group_by(_col(CUSTOMER))
+
+
+def day_query(rules: Rules, carried: str, partials: str, distinct: Mapping[int, str],
+              day: dt.date) -> exp.Select:
+    """The source's metrics for ``day``, shaped as `script.source_query`'s: the
+    all-history ones from ``carried`` (:func:`carry_query`'s table for the day), each
+    window's from the partials of its days, `n_unique` from its pairs (``distinct``: a
+    metric's index -> its pairs table)."""
+    metrics = list(rules.metrics.items())
+    windows: dict[int, list[int]] = {}
+    for i, (_, metric) in enumerate(metrics):
+        windows.setdefault(metric.window_days or 0, []).append(i)
+    query = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("g"))).from_(
+        merge_query(rules, carried, windows.get(0, []), rows=True).subquery("g"))
+    for w, indices in windows.items():
+        if not w:
+            continue
+        alias = f"w{w}"
+        query = query.join(merge_query(rules, partials, indices, rows=False,
+                                       since=day - dt.timedelta(days=w - 1), until=day)
+                           .subquery(alias), on=eq(_col(ID, "g"), _col(ID, alias)),
                            join_type="LEFT")
+        for i in indices:
+            name, metric = metrics[i]
+            if metric.agg != "n_unique":
+                query = query.select(_col(name, alias))
+            if metric.default is not None:
+                query = query.select(_col(script.LEFT + name, alias))
+    until = exp.LTE(this=_col(DAY), expression=date_literal(day))
+    for i, table in distinct.items():
+        name, metric = metrics[i]
+        alias = f"d{i}"
+        seen = exp.select(_col(CUSTOMER))
+        if metric.window_days:
+            since = exp.GTE(this=_col(DAY), expression=date_literal(
+                day - dt.timedelta(days=metric.window_days - 1)))
+            seen = seen.select(exp.Count(this=exp.Distinct(expressions=[_col(VALUE)])).as_(
+                "n", **AS)).where(and_(until.copy(), since))
+        else:
+            seen = seen.select(exp.Count(this=exp.Star()).as_("n", **AS)).where(until.copy())
+        query = query.join(seen.from_(script._table(table)).group_by(_col(CUSTOMER))
+                           .subquery(alias), on=eq(_col(ID, "g"), _col(CUSTOMER, alias)),
+                           join_type="LEFT").select(_col("n", alias).as_(name, **AS))
     return query
 
 
@@ -307,20 +365,23 @@ class SqlReplay:
         self.partials: dict[str, str] = {}
         self.distinct: dict[str, dict[int, str]] = {}
         self.outside: dict[str, dict[str, int]] = {}
+        self.carried: dict[str, str] = {}  # source -> its all-history partials, last day
+        self.days: list[dt.date] = []  # the days given so far
         statements: list[str] = []
         for j, name in enumerate(self.order):
             one, table = rules.for_source(name), self.tables[name]
             if not where_ignores_as_of(one, sources[name].schema, start):
                 continue  # aggregated afresh each day
             self.partials[name] = f"lc_partials_{j}"
+            # in day order: a day's or a window's rows lie together (DuckDB skips the rest)
             statements.append(create_sql(self.partials[name], partials_query(
-                one, table, stop, start, dialect), dialect))
+                one, table, stop, start, dialect).order_by(_col(DAY)), dialect))
             self.distinct[name] = {}
             for i, metric in enumerate(one.metrics.values()):
                 if metric.agg == "n_unique" and metric.column:
                     self.distinct[name][i] = f"lc_pairs_{j}_{i}"
                     statements.append(create_sql(self.distinct[name][i], distinct_query(
-                        one, table, stop, start, dialect, i), dialect))
+                        one, table, stop, start, dialect, i).order_by(_col(DAY)), dialect))
             statements.append(create_sql("lc_outside", outside_query(table, stop), dialect))
             backend.execute(statements)
             statements = []
@@ -329,14 +390,21 @@ class SqlReplay:
 
     def metrics(self, day: dt.date) -> MetricsResult:
         """Every metric for ``day``, as `compute_metrics` gives it."""
+        if self.days and day <= self.days[-1]:
+            raise ValueError("days must come in increasing order")
         backend, dialect = self.backend, self.backend.dialect
         grouped = {name: f"lc_replay_source_{j}" for j, name in enumerate(self.order)}
         by_source: dict[str, dict[str, int]] = {}
         for name in self.order:
             one, table = self.rules.for_source(name), self.tables[name]
             if name in self.partials:
+                history = [i for i, m in enumerate(one.metrics.values()) if not m.window_days]
+                carried = f"lc_carried_{self.order.index(name)}_{len(self.days) % 2}"
                 backend.execute([
-                    create_sql(grouped[name], day_query(one, self.partials[name],
+                    create_sql(carried, carry_query(
+                        one, history, self.carried.get(name), self.partials[name],
+                        self.days[-1] if self.days else None, day), dialect),
+                    create_sql(grouped[name], day_query(one, carried, self.partials[name],
                                                         self.distinct[name], day), dialect),
                     create_sql("lc_replay_counts", counts_query(
                         grouped[name], self.partials[name], CUSTOMERS,
@@ -359,5 +427,8 @@ class SqlReplay:
                                      day, dialect, grouped)
         backend.execute([create_sql("lc_replay_metrics", query, dialect)])
         values = backend.fetch("lc_replay_metrics")
+        self.carried.update({name: f"lc_carried_{self.order.index(name)}_{len(self.days) % 2}"
+                             for name in self.partials})
+        self.days.append(day)
         return metrics_result(self.ids, values, self.shape, by_source)
 
