@@ -1,7 +1,7 @@
 """Benchmark `lifecycle backfill`: 90 days x 100k customers x 10M usage rows.
 
     /work/venv/bin/python bench/bench_backfill.py [--customers 100000 --usage-rows 10000000]
-        [--days 90] [--repeat 3] [--data bench/data]
+        [--days 90] [--repeat 3] [--data bench/data] [--engine polars|duckdb]
 
 Makes the data set once with `lifecycle sample --format parquet` (usage spans about
 four months up to 2026-11-01), then runs `lifecycle backfill` for the last --days days
@@ -49,9 +49,12 @@ def measure(args: list[str]) -> tuple[float, float]:
     return wall, rss
 
 
-def arguments(description: str) -> argparse.Namespace:
-    """The options every benchmark on the backfill's data set takes."""
+def arguments(description: str, *, engine: bool = False) -> argparse.Namespace:
+    """The options every benchmark on the backfill's data set takes (``engine``: and
+    ``--engine``)."""
     parser = argparse.ArgumentParser(description=description)
+    if engine:
+        parser.add_argument("--engine", default="polars", help="polars (default) or duckdb")
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--usage-rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=90)
@@ -72,12 +75,12 @@ def sample_data(args: argparse.Namespace) -> Path:
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0])
+    args = arguments(__doc__.splitlines()[0], engine=True)
     data = sample_data(args)
     start = END - dt.timedelta(days=args.days - 1)
     rules = REPO / "rules" / "default.yaml"
     common = ["--customers", str(data / "customers.parquet"), "--usage", str(data / "usage"),
-              "--rules", str(rules)]
+              "--rules", str(rules), "--engine", args.engine]
     walls, rsss = [], []
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -91,8 +94,9 @@ def main() -> None:
         print(f"backfill run {i + 1}: {wall:.1f} s, peak RSS {rss:,.0f} MiB, "
               f"state {size / 2**20:.1f} MiB", flush=True)
     wall = statistics.median(walls)
-    print(f"backfill {args.days} days x {args.customers:,} customers x {args.usage_rows:,} "
-          f"usage rows: median {wall:.1f} s ({wall / args.days:.2f} s/day), "
+    print(f"backfill --engine {args.engine} {args.days} days x {args.customers:,} "
+          f"customers x {args.usage_rows:,} usage rows: median {wall:.1f} s "
+          f"({wall / args.days:.2f} s/day), "
           f"peak RSS {statistics.median(rsss):,.0f} MiB")
     with tempfile.TemporaryDirectory() as tmp:
         one, rss = measure([*lifecycle(), "run", *common, "--as-of", END.isoformat(),

@@ -4,7 +4,8 @@ Each day is a day of `lifecycle_cli.day.pipeline.run_day` for that as-of
 date, with the usage as it was on that day (rows after it are ignored, as in
 every run), starting where the previous day left (`Day.next_start`: exactly
 what the state would give a nightly run). The exports are read once; usage is
-loaded once, then each day merges its own partial aggregates.
+grouped once by customer and day into partial aggregates (in Polars, or in the
+engine with ``--engine``), then each day merges the partials of its days.
 
 Where the first day starts from: the state's records before it, if the state
 has any, else the initial stage for every customer. The export's own stage
@@ -40,6 +41,7 @@ from ..files import file_facts
 from ..metrics.replay import SourcesReplay
 from ..rules.model import Rules
 from ..sql.backend import EngineChoice, connected
+from ..sql.replay import SqlReplay
 from ..state.lock import lock
 from ..state.store import SNAPSHOT_DAYS, State, StateError, Transaction, collect_garbage
 from ..state.view import StateView
@@ -93,8 +95,9 @@ def backfill(
     engine: EngineChoice | None = None,
 ) -> BackfillResult:
     """Replay every as-of date from ``start`` to ``end`` into ``state_dir``. ``engine``:
-    what decides each day (`lifecycle_cli.sql`; one connection for the whole range); the
-    metrics of the replayed days come from the per-day partials in Polars either way."""
+    what computes each day (`lifecycle_cli.sql`; one connection for the whole range): the
+    metrics from per-customer-per-day partials (in Polars, `metrics.replay`, or in the
+    engine, `sql.replay`) and the decision."""
     began = time.monotonic()
     days = days_between(start, end)
     state_path = Path(state_dir)
@@ -113,10 +116,6 @@ def backfill(
             )
         loaded = load(rules, customers, usage, encoding=encoding, progress=progress,
                       tables=tables)
-        replay = None
-        if loaded.sources:
-            progress("grouping usage by customer and day")
-            replay = SourcesReplay(rules, loaded.sources, loaded.typed.select(ID), start, end)
         facts = [file_facts(p) for p in loaded.paths]
         rules_facts = None if rules_path is None else file_facts(Path(rules_path))
         view = StateView(state)
@@ -124,6 +123,12 @@ def backfill(
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
         backend = cleanup.enter_context(connected(engine, rules.timezone))
+        replay: SourcesReplay | SqlReplay | None = None
+        if loaded.sources:
+            progress("grouping usage by customer and day")
+            ids = loaded.typed.select(ID)
+            replay = (SourcesReplay(rules, loaded.sources, ids, start, end) if backend is None
+                      else SqlReplay(backend, rules, loaded.sources, ids, start, end))
         txn = cleanup.enter_context(Transaction(state))  # a failed day leaves nothing staged
         # the export's stages are today's: they speak for no replayed day, unless asked for
         # the first one; they are remembered, so a later run sees no change in the export

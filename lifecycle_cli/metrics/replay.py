@@ -68,7 +68,7 @@ class MetricsReplay:
         # one source: ``rules`` holds its metrics, ``usage`` its rows with their customer;
         # ``lookup``: the customer came through a lookup (a NULL one: a key it lacks)
         self.rules, self.schema, self.name, self.lookup = rules, schema, name, lookup
-        self.supported = _where_ignores_as_of(rules, schema, start)
+        self.supported = where_ignores_as_of(rules, schema, start)
         if not self.supported:
             return
         plan = build_plan(rules, schema, start, label)  # raises for bad metrics, as a run would
@@ -235,7 +235,7 @@ class SourcesReplay:
         return combine(self.rules, self.ids, results)
 
 
-def _where_ignores_as_of(rules: Rules, schema: dict[str, pl.DataType], day: dt.date) -> bool:
+def where_ignores_as_of(rules: Rules, schema: dict[str, pl.DataType], day: dt.date) -> bool:
     """True when no metric's `where` reads the as-of date (its rows are the same every day)."""
     kinds = {name: kind_of(dtype) for name, dtype in schema.items()}
     for m in rules.metrics.values():

@@ -107,6 +107,29 @@ def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
     if not rules.metrics and not sources:
         return MetricsResult(values=customer_ids.select(ID), kinds={})
     backend.register_frame(CUSTOMERS, customer_ids.select(ID))
+    tables = register_sources(backend, rules, sources)
+    dialect = backend.dialect
+    grouped = {name: f"lc_source_{i}" for i, name in enumerate(tables)}
+    backend.execute([create_sql(grouped[name], script.source_query(
+        rules.for_source(name), source, as_of, dialect), dialect)
+        for name, source in tables.items()])
+    query = script.metrics_query(rules, tables, CUSTOMERS, shape.kinds, as_of, dialect,
+                                 grouped)
+    backend.execute([create_sql("lc_metrics", query, dialect)])
+    values = backend.fetch("lc_metrics")
+    by_source: dict[str, dict[str, int]] = {}
+    for name, source in tables.items():
+        backend.execute([create_sql("lc_counts", script.counts_query(
+            source, grouped[name], CUSTOMERS, as_of), dialect)])
+        row = backend.fetch("lc_counts").row(0, named=True)
+        by_source[name] = {key: int(value or 0) for key, value in row.items()}
+    return metrics_result(customer_ids, values, shape, by_source)
+
+
+def register_sources(backend: Backend, rules: Rules, sources: Mapping[str, Usage]
+                     ) -> dict[str, script.SourceTable]:
+    """Each usage source (and its lookup) as a table of the engine, with only the columns
+    its metrics read (Parquet read by the engine itself where it can)."""
     tables: dict[str, script.SourceTable] = {}
     for name, usage in sources.items():
         if usage.lookup is not None:
@@ -122,33 +145,26 @@ def compute(backend: Backend, rules: Rules, sources: Mapping[str, Usage],
         tables[name] = script.SourceTable(
             usage_table(name), kinds,
             lookup=(lookup_table(name), usage.lookup.key) if usage.lookup is not None else None)
-    dialect = backend.dialect
-    grouped = {name: f"lc_source_{i}" for i, name in enumerate(tables)}
-    backend.execute([_create(grouped[name], script.source_query(
-        rules.for_source(name), source, as_of, dialect), dialect)
-        for name, source in tables.items()])
-    query = script.metrics_query(rules, tables, CUSTOMERS, shape.kinds, as_of, dialect,
-                                 grouped)
-    backend.execute([_create("lc_metrics", query, dialect)])
-    values = backend.fetch("lc_metrics")
-    by_source: dict[str, dict[str, int]] = {}
-    for name, source in tables.items():
-        backend.execute([_create("lc_counts", script.counts_query(
-            source, grouped[name], CUSTOMERS, as_of), dialect)])
-        row = backend.fetch("lc_counts").row(0, named=True)
-        by_source[name] = {key: int(value or 0) for key, value in row.items()}
-    # the customers' order and the Polars path's dtypes
+    return tables
+
+
+def metrics_result(customer_ids: pl.DataFrame, values: pl.DataFrame, shape: MetricsResult,
+                   by_source: Mapping[str, Mapping[str, int]]) -> MetricsResult:
+    """A MetricsResult from the engine's metric values (``values``: ID and each metric) and
+    each source's counts, in the customers' order with the Polars path's dtypes (those of
+    ``shape``, the Polars plan on no rows)."""
     schema = shape.values.schema
     values = customer_ids.select(ID).join(values, on=ID, how="left", maintain_order="left")
     values = values.select(ID, *[pl.col(n).cast(schema[n]) for n in schema if n != ID])
-    totals = {key: sum(c[key] for c in by_source.values()) for key in
+    counted = {name: {key: int(value or 0) for key, value in c.items()}
+               for name, c in by_source.items()}
+    totals = {key: sum(c[key] for c in counted.values()) for key in
               ("rows", "unknown_customer", "unmatched_key", "without_timestamp", "after_as_of")}
-    result = MetricsResult(
+    return MetricsResult(
         values=values, kinds=shape.kinds, usage_rows=totals["rows"],
         unknown_customer_rows=totals["unknown_customer"],
         null_timestamp_rows=totals["without_timestamp"], after_as_of_rows=totals["after_as_of"],
-        unmatched_key_rows=totals["unmatched_key"], by_source=by_source)
-    return result
+        unmatched_key_rows=totals["unmatched_key"], by_source=counted)
 
 
 def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> EngineResult:
@@ -161,20 +177,20 @@ def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> En
     keep = [c for c in state.columns if c in (ROW, ID, STAGE, ENTERED) or c in read]
     backend.register_frame(CUSTOMERS, state.select(keep))
     steps = script.decision_steps(compiled, keep, CUSTOMERS, dialect)
-    backend.execute([_create(name, query, dialect) for name, query in steps])
+    backend.execute([create_sql(name, query, dialect) for name, query in steps])
     statements = {
         "lc_final": script.final_stages_query(DECIDED),
         "lc_moves": script.moves_query(compiled, DECIDED),
         "lc_loops": script.loops_query(compiled, DECIDED),
         "lc_pending": script.pending_query(DECIDED),
     }
-    backend.execute([_create(name, q, dialect) for name, q in statements.items()])
+    backend.execute([create_sql(name, q, dialect) for name, q in statements.items()])
     final = backend.fetch("lc_final")
     moves, loops, pending = (backend.fetch(n) for n in ("lc_moves", "lc_loops", "lc_pending"))
     return result_from(state, compiled, final, moves, loops, pending)
 
 
-def _create(name: str, query: Any, dialect: str) -> str:
+def create_sql(name: str, query: Any, dialect: str) -> str:
     """``CREATE OR REPLACE TEMPORARY TABLE name AS query`` in the backend's dialect (Spark:
     ``CACHE TABLE``, see `script.temporary_table`); the query's tree is not copied."""
     create = script.temporary_table(name, query, dialect, replace=True)
