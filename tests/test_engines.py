@@ -70,7 +70,7 @@ def test_runs_with_a_state_equal_polars(tmp_path: Path, engine: str) -> None:
     assert outputs["polars"] == outputs[engine]
 
 
-@pytest.mark.parametrize("engine", [p for p in params() if p.values[0] != "polars"])
+@pytest.mark.parametrize("engine", [p for p in params(spark=True) if p.values[0] != "polars"])
 def test_a_backfill_equals_polars(tmp_path: Path, engine: str) -> None:
     states = {}
     for name in ("polars", engine):
