@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_run import (  # noqa: E402
     REPO,
     SQL_PATH,
-    data_ready,
     fmt_mib,
     lifecycle_command,
     measured,
+    sample_dataset,
 )
 
 
@@ -44,21 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the measurements to this file")
     args = ap.parse_args(argv)
 
-    data = (args.data / f"c{args.customers}-u{args.usage_rows}-s{args.seed}-{args.as_of}"
-            ).resolve()
-    customers, usage = data / "customers.parquet", data / "usage"
     cli, env = lifecycle_command()
-    if not data_ready(data):
-        data.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [*cli, "sample", "--customers", str(args.customers), "--usage-rows",
-               str(args.usage_rows), "--seed", str(args.seed), "--format", "parquet",
-               "--as-of", args.as_of, "--out", str(data)]
-        print(f"data: generating {data} ...", flush=True)
-        wall, rss, rc, err = measured(cmd, env=env)
-        if rc != 0 or not data_ready(data):
-            print(f"data generation failed (exit {rc}):\n{err}", file=sys.stderr)
-            return 1
-        print(f"data: generated in {wall:.1f} s")
+    data = sample_dataset(args, cli, env)
+    if data is None:
+        return 1
+    customers, usage = data / "customers.parquet", data / "usage"
     work = Path(tempfile.mkdtemp(prefix="lifecycle-bench-engines-"))
     runs: dict[str, list[tuple[float, float]]] = {"polars": [], "duckdb": [], "hand": []}
     print(f"\n{'run':>3}  {'what':<22} {'wall s':>8} {'peak RSS MiB':>13}")

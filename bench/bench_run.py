@@ -133,6 +133,27 @@ def has_command(cmd: list[str], env: dict, sub: str) -> bool:
     return done.returncode == 0
 
 
+def sample_dataset(args: argparse.Namespace, cli: list[str], env: dict) -> Path | None:
+    """The bench data set for ``args`` (--data, --customers, --usage-rows, --seed, --as-of),
+    made with `lifecycle sample` (Parquet parts) if it is not there yet; None if that
+    failed (the reason is printed)."""
+    data = (args.data / f"c{args.customers}-u{args.usage_rows}-s{args.seed}-{args.as_of}"
+            ).resolve()
+    if data_ready(data):
+        return data
+    data.parent.mkdir(parents=True, exist_ok=True)
+    print(f"data: generating {data} ...", flush=True)
+    wall, _, rc, err = measured([*cli, "sample", "--customers", str(args.customers),
+                                 "--usage-rows", str(args.usage_rows), "--seed",
+                                 str(args.seed), "--format", "parquet", "--as-of",
+                                 args.as_of, "--out", str(data)], env=env)
+    if rc != 0 or not data_ready(data):
+        print(f"data generation failed (exit {rc}):\n{err}", file=sys.stderr)
+        return None
+    print(f"data: generated in {wall:.1f} s")
+    return data
+
+
 def data_ready(d: Path) -> bool:
     usage = d / "usage"
     return (d / "customers.parquet").is_file() and usage.is_dir() and any(usage.glob("*.parquet"))

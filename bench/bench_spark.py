@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from bench_run import data_ready, lifecycle_command, measured  # noqa: E402
+from bench_run import lifecycle_command, measured, sample_dataset  # noqa: E402
 
 TABLES = ("customers", "transitions", "ctas", "tasks")
 
@@ -97,20 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the measurements to this file")
     args = ap.parse_args(argv)
 
-    data = (args.data / f"c{args.customers}-u{args.usage_rows}-s{args.seed}-{args.as_of}"
-            ).resolve()
-    customers, usage = data / "customers.parquet", data / "usage"
     cli, env = lifecycle_command()
-    if not data_ready(data):
-        print(f"data: generating {data} ...", flush=True)
-        wall, _, rc, err = measured([*cli, "sample", "--customers", str(args.customers),
-                                     "--usage-rows", str(args.usage_rows), "--seed",
-                                     str(args.seed), "--format", "parquet", "--as-of",
-                                     args.as_of, "--out", str(data)], env=env)
-        if rc != 0:
-            print(f"data generation failed (exit {rc}):\n{err}", file=sys.stderr)
-            return 1
-        print(f"data: generated in {wall:.1f} s")
+    data = sample_dataset(args, cli, env)
+    if data is None:
+        return 1
+    customers, usage = data / "customers.parquet", data / "usage"
     print(f"data: {data}; Spark master {args.master}; {os.cpu_count()} CPUs")
     common = ["--customers", str(customers), "--usage", str(usage), "--rules",
               str(args.rules), "--as-of", args.as_of, "--format", "parquet", "--quiet"]
