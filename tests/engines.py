@@ -53,3 +53,29 @@ def engine_args(engine: str) -> list[str]:
         spark_util.start()
         return ["--engine", "spark", "--spark-master", spark_util.MASTER]
     return [] if engine == "polars" else ["--engine", engine]
+
+
+def assert_script_equals_run(transitions: Any, stages: Any) -> None:
+    """A warehouse script's output tables (as Polars frames) hold what `lifecycle run` gives
+    on the fixture (tests/data): every transition, reason included, and every customer's
+    stage and stage_entered_at."""
+    import datetime as dt
+
+    import polars as pl
+    from cli_util import AS_OF, DATA, RULES
+
+    from lifecycle_cli import parse_rules, run
+
+    assert isinstance(transitions, pl.DataFrame) and isinstance(stages, pl.DataFrame)
+    want = run(parse_rules(RULES.read_text()), DATA / "customers.csv", [DATA / "usage.csv"],
+               dt.date.fromisoformat(AS_OF))
+    assert want.transitions.height > 0
+    key = ["hop", "customer_id"]
+    columns = ["as_of", "customer_id", "from_stage", "to_stage", "rule_id", "hop",
+               "days_in_from_stage", "reason"]
+    expected = want.transitions.select(columns).sort(key)
+    assert transitions.select(columns).cast(dict(expected.schema)).sort(key).equals(expected)
+    final = want.customers.select("customer_id", "stage", "stage_entered_at").sort(
+        "customer_id")
+    assert stages.select(final.columns).sort("customer_id").cast(
+        dict(final.schema)).equals(final)

@@ -118,10 +118,10 @@ def test_the_spark_script_equals_lifecycle_run(spark_session: Any, tmp_path: Any
     fixture's exports as Spark tables, gives the stages and moves `lifecycle run` gives.
     (Its steps are tables: as lazy temporary views, the default rules' seven hops ran
     Spark's optimizer out of a 1 GB driver's memory, even with CACHE TABLE per hop.)"""
-    import polars as pl
     from cli_util import AS_OF, DATA, RULES, lifecycle
+    from engines import assert_script_equals_run
 
-    from lifecycle_cli import parse_rules, run
+    from lifecycle_cli import parse_rules
     from lifecycle_cli.day.load import load
     from lifecycle_cli.sql.spark import SparkBackend
 
@@ -153,15 +153,4 @@ def test_the_spark_script_equals_lifecycle_run(spark_session: Any, tmp_path: Any
         for table in ("lifecycle_customers", "lifecycle_transitions"):
             fresh.sql(f"DROP TABLE IF EXISTS {table}")
     assert fresh.sql("SHOW TABLES LIKE 'lc_*'").count() == 0  # the steps' tables dropped
-    want = run(rules, DATA / "customers.csv", [DATA / "usage.csv"],
-               dt.date.fromisoformat(AS_OF))
-    assert want.transitions.height > 0
-    key = ["hop", "customer_id"]
-    columns = ["as_of", "customer_id", "from_stage", "to_stage", "rule_id", "hop",
-               "days_in_from_stage", "reason"]
-    expected = want.transitions.select(columns).sort(key)
-    assert got.select(columns).cast(dict(expected.schema)).sort(key).equals(expected)
-    final = want.customers.select("customer_id", "stage", "stage_entered_at").sort(
-        "customer_id")
-    assert stages.sort("customer_id").cast(dict(final.schema)).equals(final)
-    assert isinstance(got, pl.DataFrame)
+    assert_script_equals_run(got, stages)
