@@ -53,7 +53,6 @@ class Usage:
         """``rows`` of this source with their customer: the lookup joined on its key (a
         key the lookup does not have gives a NULL customer id)."""
         if self.lookup is not None:
-            # in the rows' order: `first` and `last` break timestamp ties by input order
             rows = rows.join(self.lookup.table.lazy(), on=self.lookup.key, how="left",
                              maintain_order="left")
         if self.only is not None:

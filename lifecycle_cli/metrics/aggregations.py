@@ -31,8 +31,6 @@ import polars as pl
 from ..columns import TIMESTAMP
 from ..expressions import Kind
 
-SEQ = "__usage_seq"  # a global row number: the input order, which breaks timestamp ties
-
 
 class ColumnUse(Enum):
     """What an aggregation asks of the metric's `column`."""
@@ -115,7 +113,6 @@ class Aggregation:
     final: Callable[[Part], pl.Expr] | None = None
     # or: the number of distinct non-NULL (customer, value) pairs, in a pass of its own
     distinct_pairs: bool = False
-    reads_order: bool = False  # its partials read TIMESTAMP and SEQ (the input order)
     dtype: pl.DataType | None = None  # the result's dtype where the kind does not say (Int64)
 
     def __post_init__(self) -> None:

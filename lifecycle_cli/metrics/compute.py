@@ -32,7 +32,7 @@ from ..expressions import (
 from ..inputs.usage import Usage
 from ..rules.model import Metric, Rules
 from ..suggest import did_you_mean
-from .aggregations import SEQ, Aggregation, ColumnUse, Rows, aggregation
+from .aggregations import Aggregation, ColumnUse, Rows, aggregation
 
 ROWS = "__usage_rows"
 LEFT = "__rows_left_"  # + metric name: rows left after `where` and the window
@@ -162,7 +162,6 @@ class Plan:
     finals: list[pl.Expr] = field(default_factory=list)
     distinct: list[Distinct] = field(default_factory=list)
     kinds: dict[str, Kind] = field(default_factory=dict)
-    needs_seq: bool = False
     planned: int = 0  # metrics with partials so far
 
     def add(self, partial: pl.Expr, name: str, combine: str) -> None:
@@ -181,7 +180,6 @@ class Plan:
             self.distinct.append((name, rows.cond, rows.column))
             return
         assert agg.partials is not None and agg.final is not None
-        self.needs_seq |= agg.reads_order
         self.planned += 1  # numbers the metric's partial columns (names may hold anything)
         index = self.planned
 
@@ -280,8 +278,6 @@ def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int,
     """Group ``frame`` (``total_rows`` rows) by ``by`` (the customer, or a lookup's key)
     with ``plan``'s partial aggregates, ``batch_rows`` rows at a time; the partials of the
     batches merged, not yet turned into the metrics (``plan.finals``)."""
-    if plan.needs_seq:
-        frame = frame.with_row_index(SEQ)
     if total_rows <= batch_rows:
         slices = [frame]
     else:

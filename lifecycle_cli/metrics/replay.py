@@ -19,7 +19,6 @@ from ..errors import DataError, Problem
 from ..expressions import ExpressionError, compile_expression, kind_of
 from ..inputs.usage import Usage
 from ..rules.model import USAGE, Rules
-from .aggregations import SEQ
 from .compute import (
     ROWS,
     MetricsResult,
@@ -80,9 +79,6 @@ class MetricsReplay:
         frame = usage.lazy()
         keep = [KEY, DAY, TIMESTAMP, *[c for c in metric_columns(rules)
                                         if c in schema and c not in (ID, TIMESTAMP)]]
-        if plan.needs_seq:  # first/last break timestamp ties by input order
-            frame = frame.with_row_index(SEQ)
-            keep.append(SEQ)
         self.null_timestamps = int(
             frame.select(pl.col(TIMESTAMP).is_null().sum()).collect(engine="streaming").item())
         # the rows once, in memory, with only the columns the metrics read
