@@ -69,6 +69,37 @@ def _child_duckdb(argv: list[str]) -> int:
     return 0
 
 
+def _child_polars(argv: list[str]) -> int:
+    """Child mode: the default rules' five metrics as a hand-written streaming Polars job
+    (one group-by by the text customer id, the distinct users as distinct pairs), written
+    to Parquet. It computes the metrics only, not the stages: that is most of the work."""
+    customers, usage, as_of, out = argv
+    import polars as pl
+
+    day = dt.date.fromisoformat(as_of)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    start = end - dt.timedelta(days=30)
+    csv = usage.endswith(".csv")
+    text = {"customer_id": pl.String, "timestamp": pl.String}
+    rows = (pl.scan_csv(usage, schema_overrides=text).with_columns(
+        pl.col("timestamp").str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us"))
+        if csv else pl.scan_parquet(usage))
+    ts, w = pl.col("timestamp"), pl.col("timestamp") >= start
+    rows = rows.filter(ts < end)
+    metrics = rows.group_by("customer_id").agg(
+        ((pl.col("event") == "login") & w).sum().alias("logins_30d"),
+        pl.col("minutes").filter(w).sum().alias("minutes_30d"),
+        (pl.col("event") == "training_completed").any().alias("trained"),
+        ts.max().alias("last_seen"))
+    users = (rows.filter(w).select("customer_id", "user_id").drop_nulls().unique()
+             .group_by("customer_id").agg(pl.len().alias("active_users_30d")))
+    ids = (pl.scan_csv(customers, schema_overrides={"customer_id": pl.String})
+           if customers.endswith(".csv") else pl.scan_parquet(customers)).select("customer_id")
+    ids.join(metrics, on="customer_id", how="left").join(
+        users, on="customer_id", how="left").sink_parquet(out)
+    return 0
+
+
 def _child_generate(argv: list[str]) -> int:
     """Child mode: the fallback generator, lifecycle_cli.sample.generate_sample."""
     out, customers, usage_rows, seed, as_of = argv
@@ -154,6 +185,21 @@ def sample_dataset(args: argparse.Namespace, cli: list[str], env: dict) -> Path 
     return data
 
 
+def as_csv(data: Path) -> tuple[Path, Path]:
+    """CSV copies of the data set's customers and usage (made once, in data/csv/)."""
+    folder = data / "csv"
+    customers, usage = folder / "customers.csv", folder / "usage.csv"
+    if not usage.exists():
+        import polars as pl
+
+        folder.mkdir(exist_ok=True)
+        pl.read_parquet(data / "customers.parquet").write_csv(customers)
+        pl.scan_parquet(data / "usage" / "*.parquet").sink_csv(
+            usage.with_suffix(".tmp"), datetime_format="%Y-%m-%d %H:%M:%S")
+        usage.with_suffix(".tmp").rename(usage)
+    return customers, usage
+
+
 def data_ready(d: Path) -> bool:
     usage = d / "usage"
     return (d / "customers.parquet").is_file() and usage.is_dir() and any(usage.glob("*.parquet"))
@@ -195,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         return _child_duckdb(argv[1:])
     if argv[:1] == ["_generate"]:
         return _child_generate(argv[1:])
+    if argv[:1] == ["_polars"]:
+        return _child_polars(argv[1:])
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--customers", type=int, default=1_000_000)
@@ -206,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules", type=Path, default=REPO / "rules" / "default.yaml")
     ap.add_argument("--skip-lifecycle", action="store_true", help="run the DuckDB query only")
     ap.add_argument("--json", type=Path, help="also write the measurements to this file")
+    ap.add_argument("--csv", action="store_true",
+                    help="read CSV (customers.csv, usage.csv, made once from the Parquet "
+                    "data) with every tool; DuckDB uses read_csv")
     args = ap.parse_args(argv)
     dt.date.fromisoformat(args.as_of)
 
@@ -245,6 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     parts = sorted(usage.glob("*.parquet"))
     size = sum(p.stat().st_size for p in parts) + customers.stat().st_size
     print(f"data: {len(parts)} usage parts, {size / 2**20:,.0f} MiB on disk")
+    usage_glob, sql_path = str(usage / "*.parquet"), SQL_PATH
+    if args.csv:
+        customers, usage = as_csv(data)
+        usage_glob = str(usage)
+        sql_path = data / "duckdb_rules_csv.sql"
+        sql_path.write_text(SQL_PATH.read_text(encoding="utf-8").replace(
+            "read_parquet(", "read_csv("), encoding="utf-8")
+        print(f"data: CSV, {usage.stat().st_size / 2**20:,.0f} MiB of usage")
 
     # 2. Runs.
     run_lifecycle = not args.skip_lifecycle and has_command(cli, env, "run")
@@ -266,9 +325,13 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--format", "parquet"]
                 jobs.append(("lifecycle", cmd, out / "customers.parquet"))
             out_db = work / f"duckdb-{i}.parquet"
-            cmd = [sys.executable, __file__, "_duckdb", str(SQL_PATH), str(customers)]
-            cmd += [str(usage / "*.parquet"), args.as_of, str(out_db)]
+            cmd = [sys.executable, __file__, "_duckdb", str(sql_path), str(customers)]
+            cmd += [usage_glob, args.as_of, str(out_db)]
             jobs.append(("duckdb", cmd, out_db))
+            out_pl = work / f"polars-{i}.parquet"
+            cmd = [sys.executable, __file__, "_polars", str(customers), usage_glob, args.as_of,
+                   str(out_pl)]
+            jobs.append(("polars", cmd, out_pl))
             for tool, cmd, result in jobs:
                 wall, rss, rc, err = measured(cmd, env=env)
                 ok = rc == 0 and result.exists()
@@ -284,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         # 3. Summary.
         print()
         med: dict[str, tuple[float, float]] = {}
-        for tool in ("lifecycle", "duckdb"):
+        for tool in ("lifecycle", "duckdb", "polars"):
             ok = [m for m in measures if m.tool == tool and m.ok]
             if ok:
                 wall = statistics.median(m.wall_s for m in ok)
@@ -292,11 +355,15 @@ def main(argv: list[str] | None = None) -> int:
                 med[tool] = (wall, rss)
                 print(f"median {tool:<10} {wall:8.2f} s  {fmt_mib(rss):>7} MiB  ({len(ok)} runs)")
         results["median"] = {k: {"wall_s": w, "peak_rss_mib": r} for k, (w, r) in med.items()}
-        if len(med) == 2:
+        if "lifecycle" in med and "duckdb" in med:
             tr = med["lifecycle"][0] / med["duckdb"][0]
             mr = med["lifecycle"][1] / med["duckdb"][1]
             print(f"ratio lifecycle / duckdb: time {tr:.2f}x, peak memory {mr:.2f}x")
             results["ratio"] = {"wall": tr, "peak_rss": mr}
+        if "lifecycle" in med and "polars" in med:
+            tr = med["lifecycle"][0] / med["polars"][0]
+            print(f"ratio lifecycle / hand-written polars: time {tr:.2f}x")
+            results["ratio_polars"] = {"wall": tr}
 
         status = 0 if all(m.ok for m in measures) else 1
         if "duckdb" in last:

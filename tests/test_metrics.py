@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from lifecycle_cli import parse_rules
+from lifecycle_cli.errors import DataError
 from lifecycle_cli.inputs.usage import scan_usage
+from lifecycle_cli.metrics import compute
 from lifecycle_cli.metrics.compute import compute_metrics
 from lifecycle_cli.metrics.replay import MetricsReplay
 
@@ -171,3 +173,67 @@ def test_replay_equals_compute_metrics_on_random_rules(
         got = replay.metrics(day)
         assert_frame_equal(got.values, want.values, check_exact=False, rel_tol=1e-12)
         assert got.usage_rows == want.usage_rows
+
+
+def _text_keyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group by the text ids themselves (the customers' ids are not text-hashed)."""
+    monkeypatch.setattr(compute, "_hashed_ids", lambda customer_ids: None)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_hashed_ids_equal_text_ids(tmp_path: Path, seed: int,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grouping by a hash of the text id gives what grouping by the text gives."""
+    folder = usage_parts(tmp_path / "usage", 3_000, 3, seed)
+    usage = scan_usage([folder], RULES, pl.String)
+    ids = pl.DataFrame({"customer_id": [f"c{i}" for i in range(30)]})  # c30..c39 unknown
+    hashed = compute_metrics(RULES, usage, ids, AS_OF, batch_rows=700)
+    _text_keyed(monkeypatch)
+    text = compute_metrics(RULES, usage, ids, AS_OF, batch_rows=700)
+    assert hashed.values.equals(text.values)
+    assert hashed.counts() == text.counts() and hashed.unknown_customer_rows > 0
+
+
+def test_a_hash_shared_by_two_ids_falls_back_to_text(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown id whose key equals a customer's does not add its rows to that customer:
+    the second hash catches it, and the rows are grouped by their text."""
+    folder = usage_parts(tmp_path / "usage", 2_000, 2, 7)
+    usage = scan_usage([folder], RULES, pl.String)
+    ids = pl.DataFrame({"customer_id": ["c1", "c2", "c3"]})  # c10..c19 share c1's key below
+    _text_keyed(monkeypatch)
+    want = compute_metrics(RULES, usage, ids, AS_OF)
+    monkeypatch.undo()
+    calls: list[str] = []
+    real = compute._grouped
+
+    def grouped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append("hashed" if args[-1].hashed else "text")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compute, "_grouped", grouped)
+    monkeypatch.setattr(compute, "id_key", lambda ids: ids.str.slice(0, 2).hash(3))
+    got = compute_metrics(RULES, usage, ids, AS_OF)
+    assert calls == ["hashed", "text"]
+    assert got.values.equals(want.values) and got.counts() == want.counts()
+    assert got.unknown_customer_rows > 0
+
+
+def test_csv_spilled_once_blank_timestamps_dropped_bad_ones_named(tmp_path: Path) -> None:
+    """A CSV is parsed once into Parquet: blank timestamps are counted and dropped, text
+    that is not a date is an error naming its line."""
+    good = tmp_path / "usage.csv"
+    good.write_text("customer_id,timestamp,event\nc1,2026-10-30 10:00:00,login\n"
+                    "c1,   ,login\nc2,,login\nc1,2026-10-31,export\n")
+    usage = scan_usage([good], RULES, pl.String)
+    assert usage.rows.explain().startswith("Parquet SCAN") or "Parquet" in usage.rows.explain()
+    got = compute_metrics(RULES.model_copy(update={"metrics": {
+        n: RULES.metrics[n] for n in ("rows", "exported")}}), usage,
+        pl.DataFrame({"customer_id": ["c1", "c2"]}), AS_OF)
+    assert got.values["rows"].to_list() == [2, 0] and got.null_timestamp_rows == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,timestamp,event\nc1,2026-10-30,login\nc1,yesterday,login\n")
+    with pytest.raises(DataError) as err:
+        scan_usage([bad], RULES, pl.String)
+    text = str(err.value)
+    assert "yesterday" in text and "line 3" in text

@@ -60,7 +60,7 @@ def codec_name(encoding: str | None) -> str | None:
 _tmp_root: Path | None = None
 
 
-def _tmp_dir() -> Path:
+def tmp_dir() -> Path:
     global _tmp_root
     if _tmp_root is None:
         _tmp_root = Path(tempfile.mkdtemp(prefix="lifecycle-"))
@@ -76,7 +76,7 @@ def transcode(path: Path, encoding: str) -> Path:
     line of the first byte that is not ``encoding`` text.
     """
     name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
-    target = _tmp_dir() / name
+    target = tmp_dir() / name
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     lines = 0
     try:
@@ -147,8 +147,10 @@ def check_rows(path: Path, separator: str, n_fields: int, shown: Path | None = N
     shown = shown or path
     line = pl.col("line")
     sep = re.escape(separator)
-    # most lines: no quote, no NUL, exactly n_fields - 1 separators; one regex says so
-    plain = line.str.contains(f'^(?:[^{sep}"\x00]*{sep}){{{n_fields - 1}}}[^{sep}"\x00]*$')
+    # most lines: no quote, no NUL, exactly n_fields - 1 separators (counting a literal is
+    # faster than one regex: 3.3 s against 4.3 s on 2.5 GB)
+    plain = ((line.str.count_matches(separator, literal=True) == n_fields - 1)
+             & ~line.str.contains('["\x00]'))
     # the others: count separators outside quoted fields. A line that opens a quote
     # without closing it (a multi-line field, or a cut-off file) is odd too, and sends
     # us to the exact scan.

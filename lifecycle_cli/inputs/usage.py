@@ -19,7 +19,8 @@ from ..columns import ID, TIMESTAMP
 from ..errors import DataError, Problem
 from ..rules.model import USAGE, Rules
 from ..suggest import did_you_mean
-from .formats import PARQUET, ReadOptions, format_of, scan_table, unparsed, unreadable
+from .csvtext import tmp_dir
+from .formats import CSV, PARQUET, ReadOptions, format_of, scan_table, unparsed, unreadable
 from .lookups import LookupTable
 from .mapping import rename_map, shadowed
 from .types import detect_datetime_format, parse_datetime_text, to_local_naive
@@ -203,15 +204,22 @@ def scan_usage(
                 changes.append(pl.col(key).cast(pl.String).str.strip_chars())
         elif schema[ID] != id_dtype:
             changes.append(pl.col(ID).cast(id_dtype, strict=False))
-        if ts_dtype == pl.String:
+        spill = ts_dtype == pl.String and format_of(path) is CSV
+        if ts_dtype == pl.String and not spill:
             changes.append(_timestamp_parser(lf, path, rules, required[TIMESTAMP],
                                              options.header_line).alias(TIMESTAMP))
-        elif ts_dtype != pl.Datetime("us"):
+        elif ts_dtype not in (pl.String, pl.Datetime("us")):
             changes.append(
                 to_local_naive(pl.col(TIMESTAMP), ts_dtype, rules.timezone).alias(TIMESTAMP)
             )
         if changes:
             lf = lf.with_columns(changes)
+        if spill:
+            try:
+                lf = _spill_csv(lf, path, rules, required[TIMESTAMP], options.header_line)
+            except DataError as err:
+                problems += err.problems
+                continue
         frames.append(lf)
     if problems:
         raise DataError(problems)
@@ -274,6 +282,49 @@ def table_usage(
                   columns=dict(spec.columns), table=table)
     usage.schema = dict(usage.frame.collect_schema())
     return usage
+
+
+BAD_TIMESTAMP = "__bad_timestamp"
+
+
+def _spill_csv(lf: pl.LazyFrame, path: Path, rules: Rules, column: str,
+               header_line: int) -> pl.LazyFrame:
+    """The CSV's rows parsed once, into a temporary Parquet file that every later pass
+    reads: timestamps parsed (their format taken from a sample), every other column
+    converted. Parquet lets the passes read only their columns and skip the row groups
+    outside their window; parsing the text again in each pass cost five times more
+    (bench/README.md). Raise the error listing timestamps that are not ISO."""
+    raw = pl.col(TIMESTAMP).cast(pl.String).str.strip_chars()
+    present = raw.is_not_null() & (raw != "")
+    sample = lf.select(raw.filter(present).head(1_000)).collect().to_series()
+    fmt = detect_datetime_format(sample)
+    target = tmp_dir() / (path.name + ".parquet")
+    order = lf.collect_schema().names()
+    for attempt in (fmt, None) if fmt is not None else (None,):
+        parsed = parse_datetime_text(raw, rules.timezone, attempt)
+        # parsed once; a text that did not parse is kept (blank ones are told apart below)
+        spill = lf.with_columns(parsed.alias(BAD_TIMESTAMP)).select(
+            *[pl.col(BAD_TIMESTAMP).alias(TIMESTAMP) if c == TIMESTAMP else c for c in order],
+            pl.when(pl.col(BAD_TIMESTAMP).is_null()).then(pl.col(TIMESTAMP))
+            .alias(BAD_TIMESTAMP))
+        try:
+            spill.sink_parquet(target, compression="lz4")
+        except OSError as err:
+            raise DataError(Problem(
+                f"cannot write a temporary copy of the file to {target.parent}: "
+                f"{err.strerror or err}", file=str(path),
+                hint="set TMPDIR to a folder on a disk with room for it")) from None
+        except pl.exceptions.PolarsError as err:
+            raise unreadable(path, err) from None
+        spilled = pl.scan_parquet(target)
+        unparsed_text = pl.col(BAD_TIMESTAMP).str.strip_chars()
+        if not spilled.select((unparsed_text != "").sum()).collect().item():
+            return spilled.drop(BAD_TIMESTAMP)
+    bad = lf.with_row_index("__i").filter(present & parsed.is_null())
+    found = bad.select("__i", TIMESTAMP).head(5).collect()
+    total = bad.select(pl.len()).collect().item()
+    raise unparsed(path, column, found, total, "ISO dates or datetimes",
+                   "write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS", header_line)
 
 
 def _timestamp_parser(lf: pl.LazyFrame, path: Path, rules: Rules, column: str,

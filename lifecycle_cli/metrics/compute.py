@@ -13,7 +13,7 @@ in less memory. What each `agg` computes, and how, is in
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -194,14 +194,16 @@ class Plan:
 
 
 def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date,
-               source: str = "the usage export") -> Plan:
+               source: str = "the usage export", *, count_rows: bool = True) -> Plan:
     """The aggregation plan for every metric (over one source: its ``schema``, named
-    ``source`` in messages); raise DataError listing bad metrics."""
+    ``source`` in messages); raise DataError listing bad metrics. ``count_rows``: the rows
+    of each group are counted too (ROWS)."""
     usage_kinds = {name: kind_of(dtype) for name, dtype in schema.items()}
     problems: list[Problem] = []
     plan = Plan()
-    plan.add(pl.len(), ROWS, "sum")
-    plan.finals.append(pl.col(ROWS))
+    if count_rows:
+        plan.add(pl.len(), ROWS, "sum")
+        plan.finals.append(pl.col(ROWS))
     for name, m in rules.metrics.items():
         conds: list[pl.Expr] = []
         if m.where:
@@ -272,28 +274,75 @@ def build_plan(rules: Rules, schema: dict[str, pl.DataType], as_of: dt.date,
 BATCH_ROWS = 20_000_000
 MERGE_EVERY = 4  # batches' partials kept before they are merged
 
+# Text customer ids are grouped by a 64-bit hash of the id, computed once per row: grouping
+# by an integer is twice as fast as by text (bench/README.md). The customers' hashes must
+# be distinct, and a second hash proves each group holds one id: the group's sum (mod 2^64)
+# of the second hash equals its rows times the customer's. Where either fails, the rows
+# are grouped by the text itself.
+KEY = "__key"
+CHECK = "__key_check"
+SEED, CHECK_SEED = 0x6C69666563796C65, 0x73746167657321
 
-def aggregate(frame: pl.LazyFrame, plan: Plan, end: pl.Expr, total_rows: int,
-              batch_rows: int, by: str = ID) -> pl.DataFrame:
-    """Group ``frame`` (``total_rows`` rows) by ``by`` (the customer, or a lookup's key)
-    with ``plan``'s partial aggregates, ``batch_rows`` rows at a time; the partials of the
-    batches merged, not yet turned into the metrics (``plan.finals``)."""
+
+@dataclass(frozen=True)
+class Grouping:
+    """What the usage rows are grouped by: the column ``by`` as it is, or (``hashed``)
+    KEY, the hash of the text column ``by`` (the customer id)."""
+
+    by: str
+    hashed: bool = False
+
+    @property
+    def column(self) -> str:
+        return KEY if self.hashed else self.by
+
+    def keyed(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.with_columns(id_key(pl.col(self.by)).alias(KEY)) if self.hashed else rows
+
+
+def id_key(ids: pl.Expr) -> pl.Expr:
+    """The KEY of text customer ids (a function, so that a test can make keys collide)."""
+    return ids.hash(SEED)
+
+
+def by_window(rules: Rules) -> dict[int, Rules]:
+    """The metrics of ``rules`` grouped by `window_days` (0: no window), the window taken
+    off: each group is one pass over its own rows, with the window as the pass's filter."""
+    windows = sorted({m.window_days or 0 for m in rules.metrics.values()} | {0})
+    return {w: rules.model_copy(update={"metrics": {
+        n: m.model_copy(update={"window_days": None})
+        for n, m in rules.metrics.items() if (m.window_days or 0) == w}}) for w in windows}
+
+
+def aggregate(frame: pl.LazyFrame, plan: Plan, cond: pl.Expr, total_rows: int,
+              batch_rows: int, grouping: Grouping) -> pl.DataFrame:
+    """Group the rows of ``frame`` (``total_rows`` rows) that meet ``cond`` with ``plan``'s
+    partial aggregates, ``batch_rows`` rows at a time; the partials of the batches merged,
+    not yet turned into the metrics (``plan.finals``). ``cond`` reads the scanned columns
+    only, so that Polars pushes it into the scan (Parquet row groups outside it are
+    skipped)."""
+    by = grouping.column
+    return batched(frame, total_rows, batch_rows,
+                   lambda rows: grouping.keyed(rows.filter(cond)).group_by(by).agg(plan.partials),
+                   lambda frames: pl.concat(frames).group_by(by).agg(plan.combines))
+
+
+def batched(frame: pl.LazyFrame, total_rows: int, batch_rows: int,
+            query: Callable[[pl.LazyFrame], pl.LazyFrame],
+            merge: Callable[[list[pl.DataFrame]], pl.DataFrame]) -> pl.DataFrame:
+    """``query`` over each batch of ``batch_rows`` rows of ``frame`` (``total_rows`` rows),
+    the results merged with ``merge`` every MERGE_EVERY batches and at the end."""
     if total_rows <= batch_rows:
         slices = [frame]
     else:
         slices = [frame.slice(offset, batch_rows) for offset in range(0, total_rows, batch_rows)]
-    def merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
-        return frames[0] if len(frames) == 1 else (
-            pl.concat(frames).group_by(by).agg(plan.combines))
-
     parts: list[pl.DataFrame] = []
     for rows in slices:
-        parts.append(rows.filter(pl.col(TIMESTAMP) < end).group_by(by).agg(plan.partials)
-                     .collect(engine="streaming"))
-        # partials hold up to one row per customer and batch: merge now and then
+        parts.append(query(rows).collect(engine="streaming"))
+        # partials hold up to one row per group and batch: merge now and then
         if len(parts) == MERGE_EVERY:
             parts = [merge(parts)]
-    return merge(parts)
+    return parts[0] if len(parts) == 1 else merge(parts)
 
 
 def compute_metrics(
@@ -328,42 +377,138 @@ def compute_metrics(
     return combine(rules, customer_ids, results)
 
 
+VALUE = "__distinct_value"
+MERGE_PARTS = 8  # distinct pairs are merged an eighth of the groups at a time
+
+
+def _unique(pairs: pl.DataFrame, by: str) -> pl.DataFrame:
+    """The distinct rows of ``pairs``, found MERGE_PARTS slices of ``by`` at a time (a
+    slice's rows are never equal to another's): a fraction of the memory of one `unique`."""
+    part = (pl.col(by) if pairs.schema[by].is_integer() else pl.col(by).hash()) % MERGE_PARTS
+    return pl.concat([pairs.filter(part == i).unique() for i in range(MERGE_PARTS)])
+
+
+def _chosen_rows(usage: Usage) -> Usage:
+    """The source with only the rows of its chosen customers (``usage.only``: explain), read
+    once into memory: the filter on the id goes into the scan, and every pass then reads
+    those few rows."""
+    assert usage.only is not None
+    chosen = usage.only.implode()
+    if usage.lookup is None:
+        rows = usage.rows.filter(pl.col(ID).is_in(chosen))
+    else:
+        table, key = usage.lookup.table, usage.lookup.key
+        rows = usage.rows.filter(pl.col(key).is_in(
+            table.filter(pl.col(ID).is_in(chosen))[key].implode()))
+    return replace(usage, rows=rows.collect(engine="streaming").lazy(), only=None)
+
+
+def _hashed_ids(customer_ids: pl.DataFrame) -> pl.DataFrame | None:
+    """The customers' ids with their KEY and CHECK hashes, when the ids are text and their
+    KEYs are distinct (else None: group by the text)."""
+    if customer_ids.schema[ID] != pl.String:
+        return None
+    ids = customer_ids.select(ID, id_key(pl.col(ID)).alias(KEY),
+                              pl.col(ID).hash(CHECK_SEED).alias(CHECK))
+    return ids if ids[KEY].n_unique() == ids.height else None
+
+
+def _grouped(rules: Rules, usage: Usage, as_of: dt.date, total: int, batch_rows: int,
+             grouping: Grouping) -> pl.DataFrame:
+    """One row per group of usage rows up to the as-of day (grouping.column): ROWS, the
+    metrics, and CHECK when hashed. One pass per window length, each filtered in the scan
+    to its window; a distinct count is a pass over its (group, value) pairs in its window."""
+    end = _day_start(as_of + dt.timedelta(days=1))
+    ts = pl.col(TIMESTAMP)
+    lookup = usage.lookup if grouping.by != ID else None  # the key's partials go through it
+    rows = usage.rows if lookup is not None else usage.frame
+    by = grouping.column
+    out: pl.DataFrame | None = None
+    for window, group in by_window(rules).items():
+        cond = ts < pl.lit(end, dtype=pl.Datetime("us"))
+        if window:
+            cond = cond & (ts >= pl.lit(_day_start(as_of - dt.timedelta(days=window - 1)),
+                                        dtype=pl.Datetime("us")))
+        plan = build_plan(group, usage.schema, as_of, usage.label(), count_rows=not window)
+        if window and not plan.partials and not plan.distinct:
+            continue
+        if grouping.hashed and not window:
+            plan.add(pl.col(ID).hash(CHECK_SEED).sum(), CHECK, "sum")
+            plan.finals.append(pl.col(CHECK))
+        part: pl.DataFrame | None = None
+        if plan.partials:
+            part = aggregate(rows, plan, cond, total, batch_rows, grouping)
+            if lookup is not None:  # a key the lookup lacks gives the NULL customer
+                part = part.join(lookup.table, on=by, how="left").group_by(ID).agg(
+                    plan.combines)
+            part = part.select(pl.col(ID if lookup is not None else by), *plan.finals)
+        for name, where, column in plan.distinct:
+            # the distinct (group, value) pairs of each batch, then of all, merged a part of
+            # the groups at a time: memory in proportion to the pairs, not to the rows. Text
+            # values are hashed (64 bits): two of one customer's values would count as one
+            # only if their hashes were equal (odds of 1 in 10^11 for a million customers
+            # with 10 values each); at 2M / 200M this halves the peak memory.
+            value = (pl.col(column).hash(SEED) if usage.schema[column] == pl.String
+                     else pl.col(column)).alias(VALUE)
+            keep = cond & pl.col(column).is_not_null()
+            if where is not None:
+                keep = keep & where
+
+            def distinct(batch: pl.LazyFrame, keep: pl.Expr = keep,
+                         value: pl.Expr = value) -> pl.LazyFrame:
+                return grouping.keyed(batch.filter(keep)).select(by, value).unique()
+
+            pairs = batched(rows, total, batch_rows, distinct,
+                            lambda frames: _unique(pl.concat(frames), by)).lazy()
+            if lookup is not None:  # distinct (key, value) pairs first, then their customer
+                pairs = pairs.join(lookup.table.lazy(), on=by).select(ID, VALUE).unique()
+            target = ID if lookup is not None else by
+            counted = (pairs.group_by(target)
+                       .agg(pl.len().cast(pl.Int64).alias(name)).collect(engine="streaming"))
+            part = counted if part is None else part.join(counted, on=target, how="full",
+                                                          coalesce=True)
+        assert part is not None
+        # every group with a row in a window or a pair has a row up to the as-of day
+        out = part if out is None else out.join(part, on=part.columns[0], how="left",
+                                                coalesce=True)
+    assert out is not None
+    return out
+
+
 def source_metrics(
     rules: Rules, usage: Usage, customer_ids: pl.DataFrame, as_of: dt.date,
     *, batch_rows: int | None = None,
 ) -> MetricsResult:
     """The metrics of ``rules`` (those of one source) over the source ``usage``."""
-    plan = build_plan(rules, usage.schema, as_of, usage.label())
+    plan = build_plan(rules, usage.schema, as_of, usage.label())  # every metric checked
+    if usage.only is not None:
+        usage = _chosen_rows(usage)
     end = pl.lit(_day_start(as_of + dt.timedelta(days=1)), dtype=pl.Datetime("us"))
     # Through a lookup, the rows are grouped by its key, and only the key's partial
     # aggregates (one row per key) are joined with the lookup and merged per customer, as
     # batches are: far cheaper than joining every row. Unless a metric reads the customer id.
     lookup = usage.lookup if ID not in metric_columns(rules) else None
-    by = ID if lookup is None else lookup.key
-    rows = usage.frame if lookup is None else usage.rows
-    in_range = rows.filter(pl.col(TIMESTAMP) < end)
+    hashed = _hashed_ids(customer_ids) if usage.lookup is None else None
+    grouping = Grouping(ID if lookup is None else lookup.key, hashed=hashed is not None)
+    ts = pl.col(TIMESTAMP)
     try:
-        counts = usage.rows.select(
-            pl.len().alias("rows"),
-            pl.col(TIMESTAMP).is_null().sum().alias("nulls"),
-            (pl.col(TIMESTAMP) >= end).sum().alias("after"),
+        # Parquet states its rows; rows outside (no timestamp, after the as-of day) are
+        # counted where the row groups' statistics say they may be
+        total = int(usage.rows.select(pl.len()).collect().item())
+        counts = usage.rows.filter(ts.is_null() | (ts >= end)).select(
+            ts.is_null().sum().alias("nulls"), (ts >= end).sum().alias("after"),
         ).collect(engine="streaming")
-        total = int(counts["rows"][0])  # Parquet states it; Polars counts CSV lines fast
-        parts = aggregate(rows, plan, end, total, batch_rows or BATCH_ROWS, by)
-        if lookup is not None:  # a key the lookup lacks gives the NULL customer
-            parts = parts.join(lookup.table, on=by, how="left").group_by(ID).agg(plan.combines)
-        grouped = parts.select(pl.col(ID), *plan.finals)
-        for name, cond, column in plan.distinct:
-            pairs = (in_range if cond is None else in_range.filter(cond)).select(
-                list(dict.fromkeys([by, column])))
-            if lookup is not None:  # distinct (key, value) pairs first, then their customer
-                pairs = pairs.drop_nulls().unique().join(lookup.table.lazy(), on=by).select(
-                    ID, column)
-            counted = (
-                pairs.drop_nulls().unique().group_by(ID)
-                .agg(pl.len().cast(pl.Int64).alias(name)).collect(engine="streaming")
-            )
-            grouped = grouped.join(counted, on=ID, how="left", coalesce=True)
+        batch_rows = batch_rows or BATCH_ROWS
+        grouped = _grouped(rules, usage, as_of, total, batch_rows, grouping)
+        if hashed is not None:
+            grouped = hashed.select(ID, KEY, pl.col(CHECK).alias("__id_check")).join(
+                grouped, on=KEY, how="right", coalesce=True)
+            collided = grouped.filter(pl.col(ID).is_not_null() & (
+                pl.col(CHECK) != pl.col(ROWS).cast(pl.UInt64) * pl.col("__id_check")))
+            if collided.height:  # two ids share a hash: group by the text instead
+                grouped = _grouped(rules, usage, as_of, total, batch_rows, Grouping(ID))
+            else:
+                grouped = grouped.drop(KEY, CHECK, "__id_check")
     except pl.exceptions.PolarsError as err:
         message = str(err).strip().splitlines()[0]
         raise DataError(
