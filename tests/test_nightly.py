@@ -157,8 +157,10 @@ def test_kill_9_while_writing_leaves_outputs_and_state_as_they_were(tmp_path: Pa
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     def settled(files: dict[str, bytes]) -> dict[str, bytes]:
-        """Without temporary files and the lock's note of who held it."""
-        return {k: v for k, v in files.items() if ".tmp-" not in k and k != "lock"}
+        """Without temporary files, the lock's note of who held it and the killed
+        transaction's marker (which tells the next run to look for debris)."""
+        return {k: v for k, v in files.items()
+                if ".tmp-" not in k and k not in ("lock", ".writing")}
 
     assert settled(snapshot(out)) == settled(before_out)
     assert settled(snapshot(state)) == settled(before_state)
@@ -167,6 +169,7 @@ def test_kill_9_while_writing_leaves_outputs_and_state_as_they_were(tmp_path: Pa
     ok(lifecycle(*args, "--as-of", AS_OF))
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
     assert not [p for p in state.rglob("*") if ".tmp-" in p.name]
+    assert not (state / ".writing").exists()
 
 
 def test_a_full_disk_while_writing_outputs_keeps_the_old_ones(
@@ -351,8 +354,10 @@ def test_kill_9_during_a_backfill_leaves_the_state_as_it_was(tmp_path: Path) -> 
     assert proc.poll() is None, "the backfill ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    after = {k: v for k, v in snapshot(state).items() if ".tmp-" not in k and k != "lock"}
+    after = {k: v for k, v in snapshot(state).items()
+             if ".tmp-" not in k and k not in ("lock", ".writing")}
     assert after == {k: v for k, v in before.items() if k != "lock"}
+    assert (state / ".writing").exists()  # the next run will look for the debris
     assert [str(d) for d in StateView.open(state).days] == ["2026-10-01", "2026-10-02"]
 
 

@@ -266,13 +266,41 @@ def test_a_failed_commit_removes_the_files_it_moved(tmp_path: Path,
     assert list(StateView.open(tmp_path).days) == [D(2026, 11, 1)]
 
 
-def test_collect_garbage_removes_a_stale_index_temporary_file(tmp_path: Path) -> None:
+def test_collect_garbage_removes_what_a_killed_run_left(tmp_path: Path) -> None:
     commit(tmp_path, day_write(D(2026, 11, 1)))
     before = snapshot(tmp_path)
+    assert not (tmp_path / state_mod.WRITING).exists()  # a commit clears its marker
     (tmp_path / ".state.json.tmp-4242").write_text('{"format": 1, "da')
     (tmp_path / "transitions" / "as_of=2026-11-01" / ".part-x.parquet.tmp-4242").write_text("x")
-    assert state_mod.collect_garbage(State.open(tmp_path)) == 2
+    (tmp_path / "ctas" / "as_of=2026-11-02").mkdir(parents=True)
+    (tmp_path / "ctas" / "as_of=2026-11-02" / "part-y.parquet").write_text("y")
+    # a killed run's marker: the data folders are walked
+    (tmp_path / state_mod.WRITING).touch()
+    assert state_mod.collect_garbage(State.open(tmp_path)) == 3
     assert snapshot(tmp_path) == before
+    assert not (tmp_path / "ctas" / "as_of=2026-11-02").exists()
+    assert not (tmp_path / state_mod.WRITING).exists()
+
+
+def test_collect_garbage_walks_nothing_after_clean_runs(tmp_path: Path) -> None:
+    """Without a killed run's marker only the index's temporary files are looked for: a
+    nightly run's cost does not grow with the history."""
+    commit(tmp_path, day_write(D(2026, 11, 1)))
+    (tmp_path / ".state.json.tmp-4242").write_text("{")
+    stray = tmp_path / "transitions" / "as_of=2026-11-01" / "part-stray.parquet"
+    stray.write_text("x")
+    assert state_mod.collect_garbage(State.open(tmp_path)) == 1
+    assert stray.exists()
+
+
+def test_a_commit_removes_the_files_of_what_it_replaced(tmp_path: Path) -> None:
+    commit(tmp_path, day_write(D(2026, 11, 1)))
+    old = {p for p in tmp_path.rglob("*.parquet")}
+    commit(tmp_path, day_write(D(2026, 11, 1), stage="Adopting"))
+    new = {p for p in tmp_path.rglob("*.parquet")}
+    assert old - new and new - old  # the replaced date's changed tables went
+    named = {tmp_path / f for r in State.open(tmp_path).days.values() for f in r.files.values()}
+    assert new == {p for p in named if p.suffix == ".parquet"}
 
 
 def test_a_damaged_index_is_a_clear_error(tmp_path: Path) -> None:

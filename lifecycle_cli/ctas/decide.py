@@ -19,7 +19,7 @@ loops are over CTA rules and playbook tasks.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +38,20 @@ RULE_INDEX = "__rule"
 
 @dataclass
 class CtaResult:
-    """A run's CTA events (created and closed) and the tasks of the CTAs it created."""
+    """A run's CTA events (created and closed) and the tasks of the CTAs it created.
+
+    The tasks are built when first read: `check` and `explain` never read them (1.3 s at
+    1M customers)."""
 
     ctas: pl.DataFrame  # CTA_SCHEMA, customer_id in the customers' dtype
-    tasks: pl.DataFrame  # TASK_SCHEMA, customer_id in the customers' dtype
+    # TASK_SCHEMA, customer_id in the customers' dtype; or how to make them
+    _tasks: pl.DataFrame | Callable[[], pl.DataFrame]
+
+    @property
+    def tasks(self) -> pl.DataFrame:
+        if callable(self._tasks):
+            self._tasks = self._tasks()
+        return self._tasks
 
     @property
     def created(self) -> pl.DataFrame:
@@ -138,8 +148,7 @@ def decide_ctas(
     ctas = pl.concat([created.select(ROW, RULE_INDEX, *columns),
                       closed.select(ROW, RULE_INDEX, *columns)], how="vertical")
     ctas = ctas.sort([ROW, RULE_INDEX, "status"])  # a closed visit before the new one
-    tasks = _tasks(created, final, compiled)
-    return CtaResult(ctas.drop(ROW, RULE_INDEX), tasks)
+    return CtaResult(ctas.drop(ROW, RULE_INDEX), lambda: _tasks(created, final, compiled))
 
 
 def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -> pl.LazyFrame:

@@ -55,6 +55,9 @@ from ..files import fsync_dir, write_atomic
 
 FORMAT = 1
 INDEX = "state.json"
+# present while a transaction has files staged: a run killed then leaves it, and the next
+# run looks for its debris (see collect_garbage)
+WRITING = ".writing"
 TABLES = ("stages", "transitions", "overrides", "ctas", "tasks", "cta_actions",
           "cta_archive", "cta_snapshot", "task_snapshot", "metrics", "values", "totals")
 KEPT = ("metrics", "values", "totals")  # the tables a day holds when its rules need them
@@ -253,6 +256,10 @@ class Transaction:
         staged is removed, and the state stays as it was."""
         files: dict[str, str] = {}
         try:
+            marker = self.state.path / WRITING
+            if not marker.exists():
+                marker.touch()
+                fsync_dir(self.state.path)
             for key, (data, name, folder) in blobs.items():
                 relative = f"{folder}/{partition}/{name.format(_digest(data))}"
                 final = self.state.path / relative
@@ -278,6 +285,8 @@ class Transaction:
         _remove_empty_folders(self.state.path,
                               {temp.parent for temp, _ in self.staged} | set(folders))
         self.staged = []
+        with contextlib.suppress(OSError):
+            (self.state.path / WRITING).unlink()
 
     def drop_after(self, day: dt.date) -> list[dt.date]:
         """Forget every as-of date after ``day`` (a rewind); return them."""
@@ -325,38 +334,60 @@ class Transaction:
             self.abandon()
             raise self._failed(err) from None
         self.staged = []
+        before = _named(self.state)
         self.state.days = dict(sorted(self.days.items()))
-        collect_garbage(self.state)
+        # the files the new index no longer names: those of the dates and tables it
+        # replaced, never a walk over the whole history (a run's cost must not grow with it)
+        unnamed = before - _named(self.state)
+        for path in unnamed:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        _remove_empty_folders(self.state.path, {path.parent for path in unnamed})
+        with contextlib.suppress(OSError):
+            (self.state.path / WRITING).unlink()
+
+
+def _named(state: State) -> set[Path]:
+    return {state.path / f for r in state.days.values() for f in r.files.values()}
 
 
 def collect_garbage(state: State) -> int:
-    """Remove data files (and leftover temporary files) that the index does not name.
+    """Remove the debris of a run that was killed: leftover temporary files, and data files
+    that the index does not name. Returns how many files went.
 
     Called with the state's lock held: no other run is writing, so every temporary file,
-    the index's own included, is debris of a run that was killed.
+    the index's own included, is debris. The data folders are walked only when a killed
+    transaction left its WRITING marker; otherwise this costs the same whatever the
+    history.
     """
-    named = {state.path / f for r in state.days.values() for f in r.files.values()}
     removed = 0
     for temp in state.path.glob(f".{INDEX}.tmp-*"):
         with contextlib.suppress(OSError):
             temp.unlink()
             removed += 1
+    marker = state.path / WRITING
+    if not marker.exists():
+        return removed
+    named = _named(state)
     for folder in (*TABLES, "runs"):
         root = state.path / folder
         if not root.is_dir():
             continue
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and path not in named:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                    removed += 1
-        for sub in sorted(root.iterdir(), reverse=True):
-            if sub.is_dir():
-                with contextlib.suppress(OSError):
-                    sub.rmdir()  # only when empty
+        emptied: set[Path] = set()
+        for parent, _dirs, files in os.walk(root):
+            for name in files:
+                path = Path(parent) / name
+                if path not in named:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed += 1
+                        emptied.add(path.parent)
+            if not files and not _dirs:
+                emptied.add(Path(parent))
+        _remove_empty_folders(state.path, emptied)
+    with contextlib.suppress(OSError):
+        marker.unlink()
     return removed
-
-
 
 
 def _remove_empty_folders(root: Path, folders: set[Path]) -> None:
