@@ -402,10 +402,10 @@ def test_owners_without_an_address_are_reported_and_default_to_reaches_them(
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["--as-of", "2026-10-01", "--dry-run"], 2, "the state has no run for 2026-10-01 (its dates run from "
-     "2026-10-31 to 2026-11-01"),
-    (["--owner", "Ivan Novek", "--dry-run"], 2, "--owner 'Ivan Novek': no open CTA has this owner (did "
-     "you mean 'Ivan Novak'?"),
+    (["--as-of", "2026-10-01", "--dry-run"], 2,
+     "the state has no run for 2026-10-01 (its dates run from 2026-10-31 to 2026-11-01"),
+    (["--owner", "Ivan Novek", "--dry-run"], 2,
+     "--owner 'Ivan Novek': no open CTA has this owner (did you mean 'Ivan Novak'?"),
     (["--smtp", "mail.example.com:port"], 2, "'mail.example.com:port': write HOST:PORT"),
     (["--webhook", "hooks.example.com/x"], 2, "is not an http(s) URL"),
     (["--from", "cs ops"], 2, "--from 'cs ops' is not an email address"),
