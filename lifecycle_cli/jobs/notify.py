@@ -51,6 +51,7 @@ from ..state.view import StateView
 from ..suggest import did_you_mean
 
 SENT, ALREADY_SENT, FAILED, WOULD_SEND = "sent", "already_sent", "failed", "would_send"
+PREVIEW = "preview"  # the channel of a dry run given none: the email, to nobody
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def _notify(store: State, channels: Channels, as_of: dt.date | None, owners: Seq
             f"{unowned:,} open CTA(s) have no owner and are in no digest (give the customers "
             "an owner, or the rules a default_owner)")
     recorded = view.notifications()
-    names = channels.names or [EML]  # a dry run without a channel shows the email
+    names = channels.names or [PREVIEW]  # a dry run without a channel shows the email
     every: set[str] = set()
     senders = _senders(channels)
     try:
