@@ -288,7 +288,7 @@ def webhook() -> Iterator[tuple[str, list[dict], set[str]]]:
                 self.end_headers()
                 self.wfile.write(b"channel_is_archived")
                 return
-            received.append(body)
+            received.append({**body, "_path": self.path})
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")
@@ -335,6 +335,19 @@ def test_the_webhook_gets_one_post_per_owner_and_a_500_fails_that_owner(
     assert retry.returncode == 0, retry.stderr
     assert [b["owner"] for b in received].count("Grace Liu") == 1
     assert len(received) == len(owners)
+
+
+def test_an_owner_s_own_webhook_in_the_addresses_comes_first(
+        state: Path, tmp_path: Path, webhook: tuple[str, list[dict], set[str]]) -> None:
+    url, received, _ = webhook
+    base = url.rsplit("/services/", 1)[0]
+    book = tmp_path / "owners.csv"
+    book.write_text(f"owner,webhook\nIvan Novak,{base}/ivan\n")
+    result = lifecycle("notify", "--state", state, "--addresses", book, "--webhook", url,
+                       "--owner", "Ivan Novak", "--owner", "Grace Liu")
+    assert result.returncode == 0, result.stderr
+    paths = {b["owner"]: b["_path"] for b in received}
+    assert paths == {"Ivan Novak": "/ivan", "Grace Liu": "/services/T0/B0/SECRET"}
 
 
 def test_eml_files_parse_back_and_a_rerun_writes_none_again(state: Path, tmp_path: Path
