@@ -37,6 +37,12 @@ def message(summary: dict[str, Any], title: str) -> str:
     if status == "ok":
         moved = summary.get("customers_moved")
         return f"{head}: ok" + (f", {moved:,} customers moved" if moved is not None else "")
+    if status == "failed" and command == "notify":  # digests not delivered (exit 1)
+        failed = [d for d in summary.get("deliveries") or [] if d.get("status") == "failed"]
+        lines = [f"{head}: {len(failed)} digest(s) not delivered; the next run retries them"]
+        lines += [f"- {d.get('owner')} ({d.get('channel')}): {d.get('error')}"
+                  for d in failed[:SHOWN]]
+        return "\n".join(lines)
     if status == "failed":  # `check` found what it was told to fail on (exit 3)
         counts = summary.get("findings") or {}
         found = ", ".join(f"{kind} {counts.get(kind, '?')}" for kind in summary.get(

@@ -175,6 +175,21 @@ WORKLIST_SCHEMA: dict[str, Any] = {
     "reason": pl.String(),
 }
 
+# `lifecycle notify`: a digest delivered to an owner, recorded on the state's date it speaks
+# for (the state's `notifications`); a digest that failed is not recorded, so it is retried
+NOTIFICATION_SCHEMA: dict[str, Any] = {
+    "as_of": pl.Date(),
+    "owner": pl.String(),  # as the CTAs name the owner
+    "channel": pl.String(),  # smtp, webhook or eml
+    "address": pl.String(),  # the email address(es), the webhook's host, or the .eml file
+    "sent_at": pl.Datetime("us", "UTC"),
+    "ctas": pl.Int64(),  # the CTAs in the digest
+    "past_due": pl.Int64(),
+    "due_today": pl.Int64(),
+    "new": pl.Int64(),
+    "tasks": pl.Int64(),  # their open tasks
+}
+
 # `lifecycle check`: a row per finding and customer
 FINDING_SCHEMA: dict[str, Any] = {
     "as_of": pl.Date,

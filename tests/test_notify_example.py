@@ -107,3 +107,19 @@ def test_the_cron_recipes_name_the_shipped_script() -> None:
     for page in (ROOT / "README.md", ROOT / "docs" / "nightly.md", ROOT / "docs" / "check.md"):
         text = page.read_text()
         assert "notify.py" in text and "examples/notify.py" in text, page
+
+
+def test_a_notify_that_failed_names_the_owners(tmp_path: Path,
+                                               webhook: tuple[str, list[dict]]) -> None:
+    state, summary = tmp_path / "state", tmp_path / "last-notify.json"
+    assert lifecycle("run", *FIXTURE, "--rules", RULES, "--as-of", AS_OF, "--state", state,
+                     "--out", tmp_path / "out", "--quiet").returncode == 0
+    done = lifecycle("notify", "--state", state, "--eml", tmp_path / "mail",
+                     "--summary-json", summary)  # no --addresses: nobody has one
+    assert done.returncode == 1
+    url, received = webhook
+    assert notify(summary, "--webhook", url).returncode == 0
+    [body] = received
+    assert body["text"].startswith(f"lifecycle notify for {AS_OF}: ")
+    assert "digest(s) not delivered; the next run retries them" in body["text"]
+    assert "(eml): no email address" in body["text"]

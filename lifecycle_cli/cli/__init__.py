@@ -20,6 +20,7 @@ from . import (
     ctas,
     diff,
     explain,
+    notify,
     report,
     run,
     sample,
@@ -61,8 +62,8 @@ def _main(
     common.STATE["debug"] = debug
 
 
-for module in (run, backfill, validate, explain, diff, check, ctas, report, sample, sql,
-               completion):
+for module in (run, backfill, validate, explain, diff, check, ctas, notify, report, sample,
+               sql, completion):
     module.register(app)
 for info in app.registered_commands:  # every command's shape: see common.Command
     if info.cls in (None, TyperCommand):

@@ -355,7 +355,8 @@ def _what_the_problems_are_in(problems: list[Problem]) -> str:
 def handle_errors(fn: F) -> F:
     """Turn library errors into a message and an exit code; no traceback for users' mistakes."""
     # the commands that write files
-    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check", "ctas", "report") \
+    writes = fn.__name__ in ("run", "sample", "backfill", "diff", "check", "ctas", "report",
+                             "notify") \
         or fn.__name__.startswith("ctas_")  # ctas close, snooze, ... record in the state
 
     @functools.wraps(fn)

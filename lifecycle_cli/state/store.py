@@ -17,6 +17,7 @@ Layout::
       metrics/as_of=2026-11-01/part-<hash>.parquet      each customer's metrics that day
       values/as_of=2026-11-01/part-<hash>.parquet       the other values previous() reads
       totals/as_of=2026-11-01/part-<hash>.parquet       visits ended per customer and stage
+      notifications/as_of=2026-11-01/part-<hash>.parquet  digests `lifecycle notify` sent
       runs/as_of=2026-11-01/run-<hash>.json             that day's manifest
 
 ``metrics``, ``values`` and ``totals`` are written when the rules need them (metrics,
@@ -59,13 +60,17 @@ INDEX = "state.json"
 # run looks for its debris (see collect_garbage)
 WRITING = ".writing"
 TABLES = ("stages", "transitions", "overrides", "ctas", "tasks", "cta_actions",
-          "cta_archive", "cta_snapshot", "task_snapshot", "metrics", "values", "totals")
+          "cta_archive", "cta_snapshot", "task_snapshot", "metrics", "values", "totals",
+          "notifications")
 KEPT = ("metrics", "values", "totals")  # the tables a day holds when its rules need them
 # Tables that are a compaction of the others (rebuilt from them when missing): kept only for
 # the latest SNAPSHOT_DAYS dates of the index, enough for a nightly run (it starts from the
 # latest date) and for a re-run of the latest date (it starts from the one before).
 SNAPSHOTS = ("cta_snapshot", "task_snapshot")
 SNAPSHOT_DAYS = 2
+# Tables that only their own command writes (`lifecycle notify`): a run that replaces its date
+# keeps them, since what they record happened outside the state (a digest was sent)
+CARRIED = ("notifications",)
 
 
 class StateError(DataError):
@@ -235,7 +240,9 @@ class Transaction:
                  for table, frame in tables.items()}
         manifest = (json.dumps(day.manifest, indent=2, sort_keys=True, default=str) + "\n")
         blobs["manifest"] = (manifest.encode(), "run-{}.json", "runs")
-        self.days[day.as_of] = DayRecord(self._stage(partition, blobs))
+        before = self.days.get(day.as_of)
+        carried = {t: f for t, f in before.files.items() if t in CARRIED} if before else {}
+        self.days[day.as_of] = DayRecord({**self._stage(partition, blobs), **carried})
 
     def put_tables(self, as_of: dt.date, tables: dict[str, pl.DataFrame]) -> None:
         """Replace some tables of a date the state holds (hand actions on CTAs and the

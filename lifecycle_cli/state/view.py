@@ -2,7 +2,8 @@
 
 A :class:`StateView` gives, for any as-of date, the stage table, each CTA's
 latest row, the worklist, the manifest, the metrics, the history of moves,
-hand edits, CTA events and CTAs handled by people, the visits, and the start of a day
+hand edits, CTA events and CTAs handled by people, the digests sent to owners, the visits,
+and the start of a day
 (`lifecycle_cli.day.start.Start`)::
 
     view = StateView.open("state")
@@ -41,6 +42,7 @@ from ..columns import (
     CTA_ACTION_SCHEMA,
     CTA_SNAPSHOT_SCHEMA,
     MOVES_SCHEMA,
+    NOTIFICATION_SCHEMA,
     OPEN,
     VISIT_SCHEMA,
 )
@@ -211,6 +213,14 @@ class StateView:
         found = self.history("cta_actions", start, end)
         return snapshot.conform(found, CTA_ACTION_SCHEMA) if found.width else \
             pl.DataFrame(schema=CTA_ACTION_SCHEMA)
+
+    def notifications(self, start: dt.date | None = None, end: dt.date | None = None
+                      ) -> pl.DataFrame:
+        """The digests `lifecycle notify` delivered for the dates in [start, end]
+        (NOTIFICATION_SCHEMA), in date order, then in the order they were sent."""
+        found = self.history("notifications", start, end)
+        return snapshot.conform(found, NOTIFICATION_SCHEMA) if found.width else \
+            pl.DataFrame(schema=NOTIFICATION_SCHEMA)
 
     def snapshot(self, day: dt.date | None = None, *, tasks: bool = True,
                  open_only: bool = False) -> CtaSnapshot:
