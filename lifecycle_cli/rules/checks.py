@@ -17,6 +17,7 @@ from ..expressions import ExpressionError, parse, previous_names, referenced_nam
 from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
 from .model import TABLE_NAME, USAGE, Rules
+from .scorecard import check_scorecard, derived_problems
 
 
 def cross_check(rules: Rules) -> list[Problem]:
@@ -148,7 +149,20 @@ def cross_check(rules: Rules) -> list[Problem]:
     problems.extend(_check_report(rules))
     problems.extend(_check_expressions(rules))
     problems.extend(_check_history_columns(rules))
+    problems.extend(check_scorecard(rules, _taken_names(rules)))
+    problems.extend(derived_problems(rules))
     return problems
+
+
+def _taken_names(rules: Rules) -> dict[str, str]:
+    """The names a scorecard's columns must not take: name -> what it is."""
+    taken = {n: "a built-in name" for n in (*BUILTINS, *COMPUTED_COLUMNS)}
+    taken |= {n: f"the derived value '{n}'" for n in rules.derived}
+    taken |= {n: f"the metric '{n}'" for n in rules.metrics}
+    if rules.history_columns:
+        taken |= {n: "a column that history_columns adds" for n in
+                  history_columns(rules.stage_names)}
+    return taken
 
 
 def _check_history_columns(rules: Rules) -> list[Problem]:
