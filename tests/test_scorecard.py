@@ -412,3 +412,13 @@ def test_the_scorecards_pages_sessions_print_what_the_tool_prints(tmp_path: Path
             result = lifecycle(*shlex.split(command)[1:], cwd=tmp_path)
             assert result.returncode == 0, result.stderr
             assert (result.stdout + result.stderr).splitlines() == expected, command
+
+
+def test_a_band_name_misspelt_in_a_condition_is_a_warning_with_the_closest_band() -> None:
+    rules = parse_rules(RULES_TEXT + """\
+ctas:
+  - {id: red, name: Red, on: when, when: "health_band IN ('Red', 'amber')"}
+""", file="rules.yaml")
+    assert [w.render() for w in rules.warnings] == [
+        "rules.yaml:16, ctas[0].when, rule 'red': 'Red' is compared with `health_band` but is "
+        "not a band, so that comparison never matches (did you mean 'red'?)"]
