@@ -223,7 +223,8 @@ def check_scorecard(rules: Rules, taken: dict[str, str]) -> list[Problem]:
                 problems.append(p(
                     f"'{name}' is a column of the scorecard itself; a measure reads "
                     "customer columns, metrics, derived values and built-ins", *at, "value",
-                    rule_id=m.id, hint="score what makes it up instead"))
+                    rule_id=m.id, hint="an export column of this name is replaced by the "
+                    "scorecard's: rename the scorecard (`name:`) to score it"))
     problems += _check_bands(rules)
     head: tuple[str | int, ...] = ("scorecard", "name") if "name" in card.model_fields_set \
         else ("scorecard",)
