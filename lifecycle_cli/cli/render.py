@@ -15,7 +15,7 @@ from rich.text import Text
 from ..compliance.findings import SEVERITIES, severity
 from ..compliance.run import CheckResult
 from ..ctas.worklist import Worklist
-from ..day.explain import Explanation
+from ..day.explain import Explanation, ScoreExplanation
 from ..day.pipeline import Day
 from ..jobs.backfill import BackfillResult
 from ..jobs.cta_actions import ActionResult
@@ -379,6 +379,8 @@ def explanation(console: Console, e: Explanation) -> None:
         values.add_row(escape(f"previous({name})"), escape(_fmt(value)), escape(run))
     if values.row_count:
         console.print(values)
+    if e.scorecard is not None:
+        scorecard(console, e.scorecard)
     for hop in e.hops:
         table = Table(
             title=f"Hop {hop.hop}: in {hop.stage}, day {_fmt(hop.days_in_stage)}",
@@ -443,6 +445,48 @@ def explanation(console: Console, e: Explanation) -> None:
                 f"CTA closed: {escape(cta['name'])} ({escape(cta['cta_id'])}): "
                 f"{escape(cta['close_reason'])}"
             )
+
+
+def band_limits(low: float | None, below: float | None) -> str:
+    """A band's scores in words: ``under 40``, ``40 to under 70``, ``70 and over``."""
+    if low is None and below is None:
+        return "every score"
+    if low is None:
+        return f"under {below:g}"
+    if below is None:
+        return f"{low:g} and over"
+    return f"{low:g} to under {below:g}"
+
+
+def scorecard(console: Console, card: ScoreExplanation) -> None:
+    """Each measure's value, points, weight and contribution, then the score and its band
+    with the band's limits."""
+    table = Table(title=f"Scorecard {card.name} (final)", title_justify="left",
+                  show_edge=False)
+    for name, justify in (("measure", "left"), ("value", "left"), ("points", "right"),
+                          ("weight", "right"), ("contribution", "right"),
+                          ("scored by", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for m in card.measures:
+        weight = f"{m.weight:g}" + (f" ({m.share:.0%})" if m.share is not None
+                                    else " (0%)")
+        table.add_row(escape(m.id), escape(f"{m.value_of}={_fmt(m.value)}"), _fmt(m.points),
+                      weight, "—" if m.contribution is None else f"{m.contribution:.2f}",
+                      escape(m.scored_by))
+    console.print(table)
+    parts = [f"{m.contribution:.2f}" for m in card.measures if m.contribution is not None]
+    band = (f"[bold]{escape(card.band)}[/] ({band_limits(card.band_from, card.band_below)})"
+            if card.band is not None else "no band")
+    if card.score is None:
+        console.print(f"{escape(card.name)} = null: no measure has a value; {band}")
+    else:
+        console.print(f"{escape(card.name)} = {' + '.join(parts)} = [bold]{_fmt(card.score)}"
+                      f"[/]: {band}")
+    left_out = [m.id for m in card.measures if m.points is None]
+    if left_out and card.score is not None:
+        console.print(f"  {escape(', '.join(left_out))}: no value, left out; the weights of "
+                      f"the others ({card.weight_counted:g} of {card.weight_total:g}) make "
+                      "the whole")
 
 
 def backfill_summary(console: Console, result: BackfillResult, state: Path) -> None:

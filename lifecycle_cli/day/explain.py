@@ -19,6 +19,7 @@ from ..columns import DAYS_IN_STAGE, ENTERED, ID, OVERDUE, STAGE
 from ..engine.decide import WINNER
 from ..expressions import previous_column
 from ..rules.model import Rules
+from ..rules.scorecard import Measure
 from .load import Tables, UsageSpecs, load
 from .pipeline import run_day
 from .start import Start
@@ -47,6 +48,34 @@ class Hop:
 
 
 @dataclass
+class MeasureScore:
+    """One scorecard measure for one customer: what it scored and what it added."""
+
+    id: str
+    value_of: str  # the measure's `value` in the rules: a name or an expression
+    value: Any  # its value for the customer (None: NULL)
+    scored_by: str  # the thresholds or the line, and the points of a NULL value
+    points: float | None  # None: no points (a NULL value without `missing`): left out
+    weight: float
+    share: float | None  # its weight over the weights of the measures with points
+    contribution: float | None  # points x share: what it adds to the score
+
+
+@dataclass
+class ScoreExplanation:
+    """The customer's scorecard: each measure's part, the score and its band."""
+
+    name: str  # the score's column
+    score: float | None
+    band: str | None
+    band_from: float | None  # the band's limits: from (None: 0) ...
+    band_below: float | None  # ... to below this (None: up to 100)
+    measures: list[MeasureScore]
+    weight_counted: float  # the weights of the measures with points
+    weight_total: float
+
+
+@dataclass
 class Explanation:
     customer_id: Any
     stage_at_start: str | None
@@ -67,6 +96,7 @@ class Explanation:
     # what previous() reads: each name's value at the state's previous run (None: none)
     previous: dict[str, Any] = field(default_factory=dict)
     previous_run: dt.date | None = None  # the state's run those values come from
+    scorecard: ScoreExplanation | None = None  # with a `scorecard:` in the rules
 
     def to_dict(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -106,6 +136,8 @@ def explain(
     compiled = prepared.compiled
     by_index = {r.index: r for r in compiled.transitions}
     pending = {str(c): r for c, r in engine.pending.select(ID, "rule_id").iter_rows()}
+    measured = final.select(ID, *[value.expr.alias(f"__measure_{i}")
+                                  for i, (_, value) in enumerate(compiled.measures)])
     out = []
     for wanted in ids:
         key = pl.col(ID).cast(pl.String) == wanted
@@ -169,6 +201,51 @@ def explain(
                 previous={name: began.get(previous_column(name))
                           for name in rules.previous_names},
                 previous_run=day.start.base,
+                scorecard=score_explanation(rules, end, measured.filter(key).row(0)[1:]),
             )
         )
     return out
+
+
+def score_explanation(rules: Rules, row: dict[str, Any], values: Sequence[Any]
+                      ) -> ScoreExplanation | None:
+    """The scorecard of one customer from its final ``row`` (the scorecard's columns) and
+    its measures' ``values``, in the rules' order."""
+    card = rules.scorecard
+    if card is None:
+        return None
+    points = [row.get(card.points_column(m.id)) for m in card.measures]
+    counted = sum(m.weight for m, p in zip(card.measures, points, strict=True) if p is not None)
+    measures = []
+    for m, value, got in zip(card.measures, values, points, strict=True):
+        share = m.weight / counted if got is not None else None
+        measures.append(MeasureScore(
+            id=m.id, value_of=m.value, value=value, scored_by=scored_by(m), points=got,
+            weight=m.weight, share=share,
+            contribution=None if share is None or got is None else got * share))
+    band = row.get(card.band_column)
+    low, below = next(((lo, hi) for name, lo, hi in card.band_limits() if name == band),
+                      (None, None))
+    return ScoreExplanation(
+        name=card.score_column, score=row.get(card.score_column), band=band, band_from=low,
+        band_below=below, measures=measures, weight_counted=counted,
+        weight_total=sum(m.weight for m in card.measures))
+
+
+def scored_by(m: Measure) -> str:
+    """How a measure maps its value to points, in words: ``<5: 0, <20: 50, else 100``,
+    ``0 → 0 … 5 → 100``; then the points of a NULL value, where ``missing`` gives them."""
+    if m.thresholds is not None:
+        steps = [f"<{_num(t.below)}: {_num(t.points)}" for t in m.thresholds
+                 if t.below is not None and t.points is not None]
+        steps += [f"else {_num(t.else_)}" for t in m.thresholds if t.else_ is not None]
+        text = ", ".join(steps)
+    elif m.linear is not None:
+        text = f"{_num(m.linear.from_)} → 0 … {_num(m.linear.to)} → 100"
+    else:
+        text = ""
+    return text + ("" if m.missing is None else f"; null: {_num(m.missing)}")
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:g}"

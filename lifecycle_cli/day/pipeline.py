@@ -58,6 +58,7 @@ from ..inputs.customers import Customers
 from ..metrics.compute import MetricsResult, compute_metrics
 from ..rules.checks import compliance_column_problems
 from ..rules.model import USAGE, Rules
+from ..rules.scorecard import scorecard_columns
 from ..sql import day as sql_day
 from ..sql.backend import Backend
 from ..suggest import did_you_mean
@@ -208,8 +209,9 @@ class Day:
     def records(self) -> dict[str, pl.DataFrame]:
         """What the state keeps of the day: its stage table, and its transitions, hand
         edits, CTA events and tasks with customer ids as text; with metrics, their values
-        (``metrics``); the values of the other names that ``previous()`` reads
-        (``values``); with ``history_columns``, the visits that ended (``totals``)."""
+        (``metrics``); the values of the other names that ``previous()`` reads and the
+        scorecard's columns (``values``); with ``history_columns``, the visits that ended
+        (``totals``)."""
         records = {
             "stages": self.stages,
             "transitions": _text_ids(self.transitions),
@@ -220,6 +222,8 @@ class Day:
         if self.rules.metrics:
             records["metrics"] = metrics_record(self.metrics.values, list(self.rules.metrics))
         kept = [n for n in self.rules.previous_names if n not in self.rules.metrics]
+        # the scorecard's columns every day: its history for previous() and reports
+        kept += [n for n in scorecard_columns(self.rules) if n not in kept]
         if kept:
             records["values"] = self.final.select(
                 pl.col(ID).cast(pl.String).alias("customer_id"), *kept)
@@ -478,6 +482,7 @@ def _state_and_rules(
 ) -> tuple[pl.DataFrame, CompiledRules | None]:
     """The decision state (attributes and metrics) and the rules compiled against it."""
     computed = set(rules.derived) | set(rules.metrics) | set(COMPUTED_COLUMNS) | set(BUILTINS)
+    computed |= set(scorecard_columns(rules))
     if rules.history_columns:  # yesterday's output as today's input: computed again
         computed |= set(history_columns(rules.stage_names))
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
@@ -615,6 +620,7 @@ def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules) -> p
         EXPECTED_DAYS,
         OVERDUE,
         *rules.derived,
+        *scorecard_columns(rules),
         *[m for m in rules.metrics if m in final.columns],
         *(history_columns(rules.stage_names) if rules.history_columns else []),
     ]

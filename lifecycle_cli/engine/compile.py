@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import polars as pl
+from sqlglot import exp
 
 from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, STAGE
 from ..errors import Problem, RulesError
@@ -65,6 +66,18 @@ class CompiledRules:
     derived: list[tuple[str, Compiled]]
     transitions: list[CompiledRule]  # in decision order: priority desc, then file order
     ctas: list[CompiledCTA] = field(default_factory=list)  # in file order
+    # each scorecard measure's id and value (its points, the score and the band are
+    # computed as derived values, after those of `derived:`)
+    measures: list[tuple[str, Compiled]] = field(default_factory=list)
+
+    @property
+    def value_names(self) -> list[str]:
+        """The derived values, then the scorecard's columns (score, band, each measure's
+        points), in the customers output's order."""
+        card = self.rules.scorecard
+        own = [] if card is None else card.columns
+        return [*[n for n, _ in self.derived if n not in own], *[c for c in own
+                                                                 if c in self.scope]]
 
     def name_expr(self, name: str) -> pl.Expr:
         if name == "as_of":
@@ -123,6 +136,22 @@ def compile_rules(
         scope[name] = compiled.kind
         readable.add(name)
         derived.append((name, compiled))
+    measures: list[tuple[str, Compiled]] = []
+    if rules.scorecard is not None:
+        measures = _measures(rules, scope, as_of, readable, fail)
+        if len(measures) == len(rules.scorecard.measures):
+            for name, text, path in rules.scorecard.expressions():
+                try:
+                    compiled = compile_expression(text, scope, as_of=as_of, previous=readable)
+                except ExpressionError as err:  # a bug: the measures compiled
+                    problems.append(rules.problem(f"{err.message} (in {text!r})", *path))
+                    continue
+                scope[name] = compiled.kind
+                derived.append((name, compiled))
+        card = rules.scorecard
+        for name in card.columns:  # keep going past a broken measure, as for derived values
+            scope.setdefault(name, Kind.STRING if name == card.band_column else Kind.NUMBER)
+            readable.add(name)
 
     non_terminal = [s.name for s in rules.stages if not s.terminal]
     transitions: list[CompiledRule] = []
@@ -168,7 +197,43 @@ def compile_rules(
     if problems:
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))
-    return CompiledRules(rules, as_of, scope, derived, transitions, ctas)
+    return CompiledRules(rules, as_of, scope, derived, transitions, ctas, measures)
+
+
+def _measures(rules: Rules, scope: dict[str, Kind], as_of: dt.date, readable: set[str],
+              fail: Callable[..., None]) -> list[tuple[str, Compiled]]:
+    """Each scorecard measure's value compiled: a number (its points are computed from it).
+    A measure that does not compile, or whose value is not a number, is a problem."""
+    assert rules.scorecard is not None
+    out = []
+    for i, m in enumerate(rules.scorecard.measures):
+        path = ("scorecard", "measures", i, "value")
+        try:
+            compiled = compile_expression(m.value, scope, as_of=as_of, previous=readable)
+        except ExpressionError as err:
+            fail(err, *path, rule_id=m.id)
+            continue
+        if compiled.kind not in (Kind.NUMBER, Kind.NULL):
+            tree = compiled.tree
+            fail(ExpressionError(
+                f"the measure '{m.id}' scores {m.value!r}, a {compiled.kind.value}; a "
+                "measure's value must be a number", hint=_MEASURE_HINTS.get(compiled.kind),
+                column=tree.name if isinstance(tree, exp.Column) else None),
+                *path, rule_id=m.id)
+            continue
+        out.append((m.id, compiled))
+    return out
+
+
+_MEASURE_HINTS = {
+    Kind.BOOL: "score a flag as a number: value: \"CASE WHEN trained THEN 1 ELSE 0 END\" "
+               "with linear: {from: 0, to: 1}",
+    Kind.DATE: "score the days since it: value: \"days_since(last_seen)\"",
+    Kind.DATETIME: "score the days since it: value: \"days_since(last_seen)\"",
+    Kind.DURATION: "count whole days: days_since(d) or days_until(d)",
+    Kind.STRING: "a number column that holds text somewhere is read as text: fix the values "
+                 "in the export, or map the text: CASE tier WHEN 'gold' THEN 3 ... END",
+}
 
 
 

@@ -16,6 +16,7 @@ from ..errors import DataError, OptionError, Problem
 from ..expressions import ExpressionError, parse, referenced_names
 from ..metrics.compute import metric_columns
 from ..rules.model import USAGE, Rules
+from ..rules.scorecard import scorecard_columns
 
 DEFAULT_MAX_SHRINK = 0.10
 
@@ -119,8 +120,10 @@ def check_shrink(customers: int, previous: dict[str, Any] | None, guards: Guards
 def rules_columns(rules: Rules) -> tuple[set[str], set[str]]:
     """The customer and usage columns (rules' names) that the rules read."""
     computed = set(rules.derived) | set(rules.metrics) | set(BUILTINS) | set(COMPUTED_COLUMNS)
+    computed |= set(scorecard_columns(rules))
     customer: set[str] = {ID}
     texts = [t.when for t in rules.transitions] + list(rules.derived.values())
+    texts += [m.value for m in rules.scorecard.measures] if rules.scorecard else []
     texts += [c.when for c in rules.ctas if c.when] + [c.close_when for c in rules.ctas
                                                          if c.close_when]
     for text in texts:

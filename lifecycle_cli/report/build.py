@@ -48,6 +48,7 @@ from ..errors import DataError, OptionError, Problem
 from ..inputs.attributes import join_attributes
 from ..inputs.customers import read_customers
 from ..rules.model import Rules
+from ..rules.scorecard import scorecard_columns
 from ..state.store import StateError
 from ..state.view import StateView
 from ..suggest import did_you_mean
@@ -187,6 +188,9 @@ def history_from_state(
                 f"{missing:,} customer(s) of the state are not in {customers}: they have no "
                 "owner or value in the report")
     attributes = _with_computed(attributes, view.metrics(end))
+    if rules.scorecard is not None:  # the score, its band and points, as the state kept them
+        attributes = _with_computed(attributes, view.table(
+            "values", end, ["customer_id", *rules.scorecard.columns]))
     gone = current.filter(pl.col(SEEN) < end).height
     if gone:
         warnings.append(
@@ -220,7 +224,8 @@ def history_from_exports(
         pl.col(ID).cast(pl.String), STAGE, ENTERED, pl.lit(day, dtype=pl.Date).alias(SEEN))
     moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
     ctas = result.records()["ctas"] if rules.ctas else None  # the CTAs this day creates
-    computed = result.final.select(pl.col(ID).cast(pl.String), *rules.metrics, *rules.derived)
+    computed = result.final.select(pl.col(ID).cast(pl.String), *rules.metrics, *rules.derived,
+                                   *scorecard_columns(rules))
     attributes = _with_computed(_attributes(loaded.customers.typed), computed)
     return History(rules, day, day, current, moves, attributes,
                    ctas, source=f"a run on {customers}", warnings=list(result.warnings),

@@ -17,6 +17,7 @@ from ..expressions import ExpressionError, parse, previous_names, referenced_nam
 from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
 from .model import TABLE_NAME, USAGE, Rules
+from .scorecard import check_scorecard, derived_problems
 
 
 def cross_check(rules: Rules) -> list[Problem]:
@@ -148,7 +149,20 @@ def cross_check(rules: Rules) -> list[Problem]:
     problems.extend(_check_report(rules))
     problems.extend(_check_expressions(rules))
     problems.extend(_check_history_columns(rules))
+    problems.extend(check_scorecard(rules, _taken_names(rules)))
+    problems.extend(derived_problems(rules))
     return problems
+
+
+def _taken_names(rules: Rules) -> dict[str, str]:
+    """The names a scorecard's columns must not take: name -> what it is."""
+    taken = {n: "a built-in name" for n in (*BUILTINS, *COMPUTED_COLUMNS)}
+    taken |= {n: f"the derived value '{n}'" for n in rules.derived}
+    taken |= {n: f"the metric '{n}'" for n in rules.metrics}
+    if rules.history_columns:
+        taken |= {n: "a column that history_columns adds" for n in
+                  history_columns(rules.stage_names)}
+    return taken
 
 
 def _check_history_columns(rules: Rules) -> list[Problem]:
@@ -390,26 +404,31 @@ def stage_literal_warnings(rules: Rules) -> list[Problem]:
                     for i, t in enumerate(rules.transitions)]
     expressions += [(text, ("ctas", i, key), c.id) for i, c in enumerate(rules.ctas)
                     for key in ("when", "close_when") if (text := getattr(c, key))]
+    # and the scorecard's band: `health_band = 'Red'` never matches either
+    named = {STAGE: ("stage", names)}
+    if rules.scorecard is not None:
+        named[rules.scorecard.band_column] = ("band", [b.name for b in rules.scorecard.bands])
     warnings = []
     for text, path, rule_id in expressions:
         try:
             tree = parse(text)
         except ExpressionError:
             continue  # cross_check reported it
-        for value in _compared_with_stage(tree):
-            if value not in names:
-                hint = did_you_mean(value, names) or "stages: " + ", ".join(names)
-                warnings.append(rules.problem(
-                    f"'{value}' is compared with `stage` but is not a stage, so that "
-                    "comparison never matches", *path, rule_id=rule_id, hint=hint))
+        for column, (what, known) in named.items():
+            for value in _compared_with(tree, column):
+                if value not in known:
+                    hint = did_you_mean(value, known) or f"{what}s: " + ", ".join(known)
+                    warnings.append(rules.problem(
+                        f"'{value}' is compared with `{column}` but is not a {what}, so that "
+                        "comparison never matches", *path, rule_id=rule_id, hint=hint))
     return warnings
 
 
-def _compared_with_stage(tree: exp.Expression) -> Iterator[str]:
-    """The text literals that ``tree`` compares with the built-in `stage`: `=`, `<>`,
-    `IN (...)` and `CASE stage WHEN ...`, either way round."""
+def _compared_with(tree: exp.Expression, column: str = STAGE) -> Iterator[str]:
+    """The text literals that ``tree`` compares with the built-in `stage` (or another
+    ``column``): `=`, `<>`, `IN (...)` and `CASE stage WHEN ...`, either way round."""
     def is_stage(node: exp.Expression | None) -> bool:
-        return isinstance(node, exp.Column) and node.name == STAGE and not node.table
+        return isinstance(node, exp.Column) and node.name == column and not node.table
 
     def text_of(node: exp.Expression | None) -> str | None:
         return node.this if isinstance(node, exp.Literal) and node.is_string else None

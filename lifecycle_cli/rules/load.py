@@ -155,6 +155,12 @@ def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
             return str(rid) if rid is not None else None
     if len(loc) >= 2 and loc[0] in _MAP_SECTIONS:
         return str(loc[1])
+    if len(loc) >= 3 and loc[:2] == ("scorecard", "measures") and isinstance(loc[2], int):
+        card = data.get("scorecard")
+        items = card.get("measures") if isinstance(card, dict) else None
+        if isinstance(items, list) and loc[2] < len(items) and isinstance(items[loc[2]], dict):
+            rid = items[loc[2]].get("id")
+            return str(rid) if rid is not None else None
     return None
 
 

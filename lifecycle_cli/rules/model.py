@@ -20,6 +20,7 @@ from ..expressions import ExpressionError, parse, previous_names
 from ..metrics.aggregations import AGGREGATIONS
 from ..models import RulesModel, condition_text
 from ..suggest import did_you_mean, or_list
+from .scorecard import Band, Linear, Measure, Scorecard, Threshold
 from .yamlsource import YamlDocument, format_path
 
 
@@ -199,6 +200,8 @@ class Rules(RulesModel):
     max_hops: int | None = Field(default=None, ge=0)
     derived: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, Metric] = Field(default_factory=dict)
+    # a health score from weighted measures, after `derived` (lifecycle_cli.rules.scorecard)
+    scorecard: Scorecard | None = None
     transitions: list[Transition] = Field(default_factory=list)
     # each one the model of its trigger (`on:`): lifecycle_cli.ctas.triggers
     ctas: list[SerializeAsAny[CTABase]] = Field(default_factory=list)
@@ -260,10 +263,14 @@ class Rules(RulesModel):
         return next((cta.owner for cta in self.ctas if cta.owner), None)
 
     def expressions(self) -> list[tuple[tuple[str | int, ...], str, str]]:
-        """Every customer expression (key path, rule id, text): derived values, transition and
-        CTA conditions; not metrics' `where`, which read usage rows."""
+        """Every customer expression (key path, rule id, text): derived values, scorecard
+        measures' values, transition and CTA conditions; not metrics' `where`, which read
+        usage rows."""
         out: list[tuple[tuple[str | int, ...], str, str]] = [
             (("derived", name), name, text) for name, text in self.derived.items()]
+        if self.scorecard is not None:
+            out += [(("scorecard", "measures", i, "value"), m.id, m.value)
+                    for i, m in enumerate(self.scorecard.measures)]
         out += [(("transitions", i, "when"), t.id, t.when) for i, t in enumerate(self.transitions)]
         for i, c in enumerate(self.ctas):
             for key in ("when", "close_when"):
@@ -400,6 +407,11 @@ def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | N
         return ReportSettings
     if head == "customers" and len(parent) == 1:
         return CustomersFile
+    if head == "scorecard":
+        shapes: dict[tuple[Any, ...], type[BaseModel]] = {
+            (): Scorecard, ("measures", 0): Measure, ("measures", 0, "linear"): Linear,
+            ("measures", 0, "thresholds", 0): Threshold, ("bands", 0): Band}
+        return shapes.get(tuple(0 if isinstance(x, int) else x for x in parent[1:]))
     if head == "sources" and len(parent) == 3 and parent[2] == "customer_id":
         return Via
     if head == "ctas" and len(parent) == 2:

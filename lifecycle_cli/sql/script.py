@@ -643,7 +643,7 @@ def final_query(compiled: CompiledRules, decided: str, columns: Sequence[str],
     chain.add("final", exp.select(exp.Star()).from_(_table(decided)))
     _evaluate(chain, "f", compiled, SqlCompiler(compiled.as_of, dialect))
     computed = [PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE,
-                *[n for n, _ in compiled.derived], *compiled.rules.metrics]
+                *compiled.value_names, *compiled.rules.metrics]
     own = [c for c in columns if c not in computed]
     out = [column(c).as_(renames.get(c, c), **AS) for c in [*own, *computed]]
     return chain.query(exp.select(*out).from_(chain.last).order_by(column(ROW)))

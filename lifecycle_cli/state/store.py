@@ -15,13 +15,14 @@ Layout::
       cta_snapshot/as_of=2026-11-01/part-<hash>.parquet   the current CTAs after that date
       task_snapshot/as_of=2026-11-01/part-<hash>.parquet  the open CTAs' tasks after that date
       metrics/as_of=2026-11-01/part-<hash>.parquet      each customer's metrics that day
-      values/as_of=2026-11-01/part-<hash>.parquet       the other values previous() reads
+      values/as_of=2026-11-01/part-<hash>.parquet       other values previous() reads; scores
       totals/as_of=2026-11-01/part-<hash>.parquet       visits ended per customer and stage
       notifications/as_of=2026-11-01/part-<hash>.parquet  digests `lifecycle notify` sent
       runs/as_of=2026-11-01/run-<hash>.json             that day's manifest
 
 ``metrics``, ``values`` and ``totals`` are written when the rules need them (metrics,
-``previous()`` of a customer column or derived value, ``history_columns: true``).
+``previous()`` of a customer column or derived value, or a ``scorecard:``, whose
+columns are kept every day; ``history_columns: true``).
 The two snapshot tables are a compaction of the CTA history (see
 `lifecycle_cli.ctas.snapshot`): only the latest `SNAPSHOT_DAYS` dates keep them,
 so a state grows by the days' events, not by a copy of the CTAs per day.
