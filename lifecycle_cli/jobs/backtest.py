@@ -84,9 +84,10 @@ def backtest(
                              encoding=encoding)
     _check_outcomes(rule_sets, outcomes)
     warnings = list(outcomes.warnings)
+    notes = []
     if outcomes.fixed is not None and outcome is None:
-        warnings.append(f"{outcomes.path} has no outcome column: every row counts as "
-                        f"'{outcomes.fixed}'")
+        notes.append(f"{outcomes.path} has no outcome column: every row counts as "
+                     f"'{outcomes.fixed}'")
 
     runs: list[_Run] = []
     several = len(rule_sets) > 1
@@ -136,7 +137,7 @@ def backtest(
         summary=summary_frame(scores),
         flags=concat([s.flags for s in scores], FLAG_SCHEMA),
         missed=concat([s.missed for s in scores], MISSED_SCHEMA),
-        warnings=warnings, seconds=time.monotonic() - began,
+        warnings=warnings, notes=notes, seconds=time.monotonic() - began,
         stages={run.name: run.stages for run in runs} if keep_stages else {},
     )
 

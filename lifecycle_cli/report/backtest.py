@@ -83,6 +83,7 @@ class Backtest:
     flags: pl.DataFrame  # FLAG_SCHEMA
     missed: pl.DataFrame  # MISSED_SCHEMA
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the inputs were read
     seconds: float = 0.0
     # with ``keep_stages``: per rules file, each day's stage table (what a backfill records)
     stages: dict[str, dict[dt.date, pl.DataFrame]] = field(default_factory=dict)
