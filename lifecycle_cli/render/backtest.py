@@ -102,16 +102,16 @@ def _prediction(result: Backtest, prediction: str, index: int) -> str:
                  _kpi(value_text(row["recall"], "share"), f"recall{label}"),
                  _kpi(value_text(row["median_lead_days"], "days"),
                       f"median lead time, days{label}")]
-    verdicts = [
-        Bar(f"{name} {verdict.replace('_', ' ')}" if len(result.rules) > 1
-            else verdict.replace("_", " "), int(row[column] or 0), 0,
-            number(row[column]), VERDICT_COLORS[verdict])
-        for row in summary.iter_rows(named=True)
-        for name in [row["rules"]]
-        for verdict, column in ((HIT, "hits"), (FALSE_ALARM, "false_alarms"),
-                                (UNRESOLVED, "unresolved"))
-    ]
-    chart = bars(verdicts, f"Flags of {prediction} by verdict", uid=f"verdicts-{index}")
+    charts = []
+    for j, row in enumerate(summary.iter_rows(named=True)):
+        verdicts = [Bar(verdict.replace("_", " "), int(row[column] or 0), 0,
+                        number(row[column]), VERDICT_COLORS[verdict])
+                    for verdict, column in ((HIT, "hits"), (FALSE_ALARM, "false_alarms"),
+                                            (UNRESOLVED, "unresolved"))]
+        title = f"<h3>{esc(row['rules'])}</h3>" if len(result.rules) > 1 else ""
+        charts.append(title + bars(verdicts, f"Flags of {prediction} by verdict, "
+                                   f"{row['rules']}", uid=f"verdicts-{index}-{j}"))
+    chart = "".join(charts)
     missed = result.missed.filter(pl.col("prediction") == prediction).drop("prediction")
     if len(result.rules) == 1:
         missed = missed.drop("rules")
