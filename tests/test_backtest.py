@@ -21,16 +21,12 @@ from conftest import examples, write_csv
 from hypothesis import HealthCheck, given, settings
 from test_seams import DAY0, exports, write_exports
 
-from lifecycle_cli import StateView, backfill, parse_rules
+from lifecycle_cli import StateView, backfill, load_rules, parse_rules
 from lifecycle_cli.errors import DataError, RulesError
 from lifecycle_cli.jobs.backtest import backtest
 from lifecycle_cli.render.backtest import render_backtest_html
 
 CASES = Path(__file__).parent / "cases" / "backtest"
-PREDICTION = """
-predictions:
-  - {id: churn_90d, stage: Will Churn, outcome: churned, horizon_days: 90}
-"""
 
 
 def load_cases() -> list[Any]:
@@ -98,7 +94,7 @@ SEAM = settings(max_examples=examples(8), deadline=None,
 def test_each_day_has_the_stages_a_backfill_records(data: Any, tmp_path_factory: Any) -> None:
     folder = tmp_path_factory.mktemp("seam")
     customers, usage = write_exports(folder, *data)
-    rules = parse_rules(RULES.read_text(encoding="utf-8") + PREDICTION)
+    rules = load_rules(RULES)  # Will Churn predicts churned within 90 days
     outcomes = write_csv(folder / "outcomes.csv", [
         {"customer_id": "C000", "outcome": "churned", "date": DAY0 + dt.timedelta(days=5)}])
     start, end = DAY0, DAY0 + dt.timedelta(days=4)

@@ -27,15 +27,15 @@ def register(app: typer.Typer) -> None:
     app.command(
         "backtest",
         epilog=common.examples(
-            "lifecycle backtest --rules rules/examples/ravenstack.yaml --customers "
-            "ravenstack_accounts.csv --lookup subscriptions=ravenstack_subscriptions.csv "
-            "--usage feature_usage=ravenstack_feature_usage.csv --usage "
-            "tickets=ravenstack_support_tickets.csv --usage "
-            "churn_events=ravenstack_churn_events.csv --from 2024-01-01 --to 2024-09-30 "
-            "--outcomes ravenstack_churn_events.csv --html out/backtest.html",
-            "lifecycle backtest --rules live.yaml --rules draft.yaml --customers "
-            "customers.csv --usage usage.csv --from 2026-01-01 --to 2026-06-30 --outcomes "
-            "churn_events.csv --csv out/backtest",
+            "lifecycle backtest --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --from 2026-10-01 --to "
+            "2026-11-01 --outcomes sample_data/churn_events.csv --html out/backtest.html",
+            "mkdir -p out && sed 's/health_score < 40/health_score < 50/' rules/default.yaml "
+            "> out/draft.yaml",
+            "lifecycle backtest --customers sample_data/customers.csv --usage "
+            "sample_data/usage.csv --rules rules/default.yaml --rules out/draft.yaml --from "
+            "2026-10-01 --to 2026-11-01 --outcomes sample_data/churn_events.csv --csv "
+            "out/backtest",
         ),
     )(backtest)
 
