@@ -361,3 +361,21 @@ def test_library_errors_are_values(case_files: dict[str, Path]) -> None:
     with pytest.raises(DataError, match="file not found"):
         backtest([("r", rules)], case_files["customers"], [case_files["usage"]],
                  CASE["from"], CASE["to"], case_files["outcomes"].with_name("nope.csv"))
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "xlsx"])
+def test_outcomes_in_parquet_and_excel(case_files: dict[str, Path], tmp_path: Path,
+                                       suffix: str) -> None:
+    """Typed dates (Parquet) and a workbook read like the CSV file: the same scores."""
+    table = pl.read_csv(case_files["outcomes"], try_parse_dates=True)
+    assert table.schema["date"] == pl.Date
+    path = tmp_path / f"outcomes.{suffix}"
+    if suffix == "parquet":
+        table.write_parquet(path)
+    else:
+        table.write_excel(path)
+    rules = parse_rules(CASE["rules"])
+    scores = [backtest([("r", rules)], case_files["customers"], [case_files["usage"]],
+                       CASE["from"], CASE["to"], outcomes).summary
+              for outcomes in (case_files["outcomes"], path)]
+    assert scores[0].equals(scores[1])

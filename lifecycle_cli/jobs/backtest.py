@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from ..columns import FLAG_SCHEMA, ID, MISSED_SCHEMA, STAGE
+from ..columns import FLAG_SCHEMA, ID, MISSED_SCHEMA, OUTCOME_DATE, STAGE
 from ..day.load import Loaded, Progress, Tables, UsageSpecs, load, no_progress
 from ..day.pipeline import Day, reads_alike
 from ..day.start import Start
@@ -122,7 +122,7 @@ def backtest(
                                 end, outcomes.observed_until))
     ids = runs[0].ids
     unknown = outcomes.table.filter(
-        pl.col("date").is_between(pl.lit(start + dt.timedelta(days=1)), pl.lit(end))
+        pl.col(OUTCOME_DATE).is_between(pl.lit(start + dt.timedelta(days=1)), pl.lit(end))
         & ~pl.col(ID).is_in(ids.implode()))
     if unknown.height:
         shown = ", ".join(unknown[ID].unique(maintain_order=True).head(5).to_list())
