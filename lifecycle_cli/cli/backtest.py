@@ -30,8 +30,7 @@ def register(app: typer.Typer) -> None:
             "lifecycle backtest --customers sample_data/customers.csv --usage "
             "sample_data/usage.csv --rules rules/default.yaml --from 2026-10-01 --to "
             "2026-11-01 --outcomes sample_data/churn_events.csv --html out/backtest.html",
-            "mkdir -p out && sed 's/health_score < 40/health_score < 50/' rules/default.yaml "
-            "> out/draft.yaml",
+            "mkdir -p out && sed 's/< 40/< 50/' rules/default.yaml > out/draft.yaml",
             "lifecycle backtest --customers sample_data/customers.csv --usage "
             "sample_data/usage.csv --rules rules/default.yaml --rules out/draft.yaml --from "
             "2026-10-01 --to 2026-11-01 --outcomes sample_data/churn_events.csv --csv "
