@@ -203,6 +203,32 @@ FINDING_SCHEMA: dict[str, Any] = {
     "detail": pl.String,
 }
 
+# `lifecycle backtest` (docs/backtest.md). The outcomes file under the rules' names (with
+# customer_id): what happened to a customer, and the day it happened
+OUTCOME = "outcome"
+OUTCOME_DATE = "date"
+# a row per flag: a customer entering a predicting stage on a replayed day, and its verdict
+FLAG_SCHEMA: dict[str, Any] = {
+    "rules": pl.String(),  # the rules file, as given
+    "prediction": pl.String(),  # its id, else its stages
+    "customer_id": pl.String(),
+    "flagged_on": pl.Date(),
+    "stage": pl.String(),  # the stage entered
+    "verdict": pl.String(),  # hit, false_alarm, unresolved
+    "outcome_on": pl.Date(),  # hits: the first outcome within the horizon
+    "lead_days": pl.Int64(),  # hits: outcome_on - flagged_on
+}
+# a row per outcome in the scored period that no flag caught within the horizon
+MISSED_SCHEMA: dict[str, Any] = {
+    "rules": pl.String(),
+    "prediction": pl.String(),
+    "customer_id": pl.String(),
+    "outcome": pl.String(),
+    "outcome_on": pl.Date(),
+    "last_flagged_on": pl.Date(),  # the latest flag before the outcome (too early); empty: none
+    "never_flagged": pl.Boolean(),
+}
+
 # a report's and the state's visits: one customer's stay in one stage
 VISIT_SCHEMA: dict[str, Any] = {
     "customer_id": pl.String(),

@@ -14,6 +14,7 @@ from typer.core import TyperCommand
 from ..version import __version__
 from . import (
     backfill,
+    backtest,
     check,
     common,
     completion,
@@ -62,8 +63,8 @@ def _main(
     common.STATE["debug"] = debug
 
 
-for module in (run, backfill, validate, explain, diff, check, ctas, notify, report, sample,
-               sql, completion):
+for module in (run, backfill, backtest, validate, explain, diff, check, ctas, notify, report,
+               sample, sql, completion):
     module.register(app)
 for info in app.registered_commands:  # every command's shape: see common.Command
     if info.cls in (None, TyperCommand):

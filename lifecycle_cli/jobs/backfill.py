@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,15 @@ from typing import Any
 import polars as pl
 
 from ..columns import ID
-from ..day.load import Progress, Tables, UsageSpecs, load, no_progress
-from ..day.pipeline import run_day
+from ..day.load import Loaded, Progress, Tables, UsageSpecs, load, no_progress
+from ..day.pipeline import Day, run_day
+from ..day.start import Start
 from ..errors import OptionError, Problem
 from ..files import file_facts
+from ..metrics.compute import MetricsResult
 from ..metrics.replay import SourcesReplay
 from ..rules.model import Rules
-from ..sql.backend import EngineChoice, connected
+from ..sql.backend import Backend, EngineChoice, connected
 from ..sql.replay import SqlReplay
 from ..state.lock import lock
 from ..state.store import SNAPSHOT_DAYS, State, StateError, Transaction, collect_garbage
@@ -123,33 +126,30 @@ def backfill(
         out = BackfillResult(start, end, base=base,
                              replaced=[d for d in days if d in state.days], dropped=later)
         backend = cleanup.enter_context(connected(engine, rules.timezone))
-        replay: SourcesReplay | SqlReplay | None = None
-        if loaded.sources:
-            progress("grouping usage by customer and day")
-            ids = loaded.typed.select(ID)
-            replay = (SourcesReplay(rules, loaded.sources, ids, start, end) if backend is None
-                      else SqlReplay(backend, rules, loaded.sources, ids, start, end))
+        metrics = day_metrics(rules, loaded, start, end, backend, progress)
         txn = cleanup.enter_context(Transaction(state))  # a failed day leaves nothing staged
         # the export's stages are today's: they speak for no replayed day, unless asked for
         # the first one; they are remembered, so a later run sees no change in the export
         begin = view.start(start, use_export_stages=keep_export_stages, rules=rules)
+
+        def actions(day: dt.date) -> pl.DataFrame | None:
+            # the hand actions recorded on a day are applied again after its run
+            return view.actions(day, day) if day in state.days else None
+
+        replayed = replay_days(rules, loaded, days, begin, metrics, backend=backend,
+                               actions=actions)
         for day in days:
             day_began = time.monotonic()
             started_at = dt.datetime.now(dt.UTC)
             progress("replaying days", (day - start).days, len(days), "days")
-            metrics = replay.metrics(day) if replay is not None else None
-            result = run_day(rules, loaded, day, begin, metrics=metrics, backend=backend)
+            result = next(replayed)
             summary = build_summary(result, None, started_at, time.monotonic() - day_began,
-                                    state=state_path, base=begin.base,
+                                    state=state_path, base=result.start.base,
                                     replaced=day in state.days, hash_inputs=False,
                                     warnings=skipped_actions_warning(result))
             summary["inputs"], summary["rules"], summary["command"] = facts, rules_facts, "backfill"
             # the state keeps the snapshots of its latest dates only (see state.store)
             txn.put(day_write(result, summary, snapshot=day in days[-SNAPSHOT_DAYS:]))
-            # the hand actions recorded on the next day are applied again after its run
-            following = day + dt.timedelta(days=1)
-            begin = replace(result.next_start(), actions=(
-                view.actions(following, following) if following in state.days else None))
             out.days.append(BackfillDay(
                 day, result.moved_customers,
                 result.transitions.filter(pl.col("hop") == 0).height,
@@ -161,6 +161,47 @@ def backfill(
         txn.commit()
     out.seconds = time.monotonic() - began
     return out
+
+
+def day_metrics(rules: Rules, loaded: Loaded, start: dt.date, end: dt.date,
+                backend: Backend | None = None, progress: Progress = no_progress
+                ) -> Callable[[dt.date], MetricsResult | None]:
+    """Each day's metrics from ``start`` to ``end``, asked in order: the usage grouped once
+    by customer and day into partial aggregates (in Polars, `metrics.replay`, or in the
+    engine, `sql.replay`), merged for each day. None without usage (the day computes its
+    own). A day asked twice in a row is merged once (two rule sets that read alike share
+    it, see `jobs.backtest`)."""
+    if not loaded.sources:
+        return lambda day: None
+    progress("grouping usage by customer and day")
+    ids = loaded.typed.select(ID)
+    replay = (SourcesReplay(rules, loaded.sources, ids, start, end) if backend is None
+              else SqlReplay(backend, rules, loaded.sources, ids, start, end))
+    last: list[tuple[dt.date, MetricsResult]] = []
+
+    def metrics(day: dt.date) -> MetricsResult:
+        if not last or last[0][0] != day:
+            last[:] = [(day, replay.metrics(day))]
+        return last[0][1]
+
+    return metrics
+
+
+def replay_days(rules: Rules, loaded: Loaded, days: Sequence[dt.date], begin: Start,
+                metrics: Callable[[dt.date], MetricsResult | None], *,
+                backend: Backend | None = None,
+                actions: Callable[[dt.date], pl.DataFrame | None] | None = None,
+                ) -> Iterator[Day]:
+    """Each of ``days`` (consecutive, in order) as `run_day` decides it, the first starting
+    from ``begin`` and each next one where the day before left (`Day.next_start`: what a
+    state that recorded the day would give a nightly run). ``actions``: the hand actions
+    to apply again after a day's run (a backfill over dates the state holds)."""
+    for day in days:
+        result = run_day(rules, loaded, day, begin, metrics=metrics(day), backend=backend)
+        yield result
+        following = day + dt.timedelta(days=1)
+        begin = replace(result.next_start(),
+                        actions=None if actions is None else actions(following))
 
 
 def summary_of(result: BackfillResult) -> dict[str, Any]:

@@ -147,6 +147,7 @@ def cross_check(rules: Rules) -> list[Problem]:
     problems.extend(_check_tables(rules))
     problems.extend(_check_compliance(rules))
     problems.extend(_check_report(rules))
+    problems.extend(_check_predictions(rules))
     problems.extend(_check_expressions(rules))
     problems.extend(_check_history_columns(rules))
     problems.extend(check_scorecard(rules, _taken_names(rules)))
@@ -324,6 +325,36 @@ def _check_report(rules: Rules) -> list[Problem]:
             "main_path needs at least two stages, in the order customers pass them",
             "report", "main_path", hint="or leave it out: the stages before the first risk "
             "or terminal stage"))
+    return problems
+
+
+def _check_predictions(rules: Rules) -> list[Problem]:
+    """`predictions:` (for `lifecycle backtest`): known stages, each once per prediction,
+    and labels that tell the predictions apart. Outcome names are the outcomes file's."""
+    names = rules.stage_names
+    problems = []
+    labels: dict[str, int] = {}
+    for i, prediction in enumerate(rules.predictions):
+        listed = isinstance(prediction.stage, list)
+        seen: set[str] = set()
+        for j, stage in enumerate(prediction.stages):
+            path = ("predictions", i, "stage", *((j,) if listed else ()))
+            if stage not in names:
+                problems.append(rules.problem(
+                    f"unknown stage '{stage}'", *path, rule_id=prediction.id,
+                    hint=did_you_mean(stage, names) or "stages: " + ", ".join(names)))
+            elif stage in seen:
+                problems.append(rules.problem(
+                    f"'{stage}' is named twice in this prediction", *path,
+                    rule_id=prediction.id))
+            seen.add(stage)
+        label = prediction.label
+        if label in labels:
+            problems.append(rules.problem(
+                f"two predictions are called '{label}'", "predictions", i,
+                *(("id",) if prediction.id else ("stage",)), rule_id=prediction.id,
+                hint="give each one its own `id` (reports name predictions by it)"))
+        labels.setdefault(label, i)
     return problems
 
 

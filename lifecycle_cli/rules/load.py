@@ -74,7 +74,7 @@ def parse_rules(text: str, file: str | None = None) -> Rules:
     return rules.model_copy(update={"warnings": stage_literal_warnings(rules)})
 
 
-_LIST_SECTIONS = ("stages", "transitions", "ctas")
+_LIST_SECTIONS = ("stages", "transitions", "ctas", "predictions")
 _MAP_SECTIONS = ("metrics", "derived", "playbooks", "sources", "lookups", "attributes")
 
 
@@ -148,7 +148,8 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
-    if len(loc) >= 2 and loc[0] in ("transitions", "ctas") and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("transitions", "ctas", "predictions") and isinstance(
+            loc[1], int):
         items = data.get(loc[0])
         if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
             rid = items[loc[1]].get("id")

@@ -34,6 +34,8 @@ class Stage(RulesModel):
 class ColumnMap(RulesModel):
     customers: dict[str, str] = Field(default_factory=dict)
     usage: dict[str, str] = Field(default_factory=dict)
+    # the outcomes file of `lifecycle backtest`: customer_id, outcome, date
+    outcomes: dict[str, str] = Field(default_factory=dict)
 
 
 # -- the tables beside the customers export: usage sources, lookups, attribute tables ------
@@ -155,6 +157,26 @@ class Task(RulesModel):
     description: str | None = None
 
 
+class Prediction(RulesModel):
+    """A stage (or several) that predicts an outcome within a horizon: `lifecycle backtest`
+    scores it against what happened (docs/backtest.md)."""
+
+    stage: str | list[str] = Field(min_length=1)
+    outcome: str = Field(min_length=1)  # a value of the outcomes file's `outcome` column
+    horizon_days: int = Field(ge=1)
+    id: str | None = Field(default=None, min_length=1)  # default: the stage names
+    description: str | None = None
+
+    @property
+    def stages(self) -> list[str]:
+        return [self.stage] if isinstance(self.stage, str) else list(self.stage)
+
+    @property
+    def label(self) -> str:
+        """What reports call the prediction: its id, else its stages."""
+        return self.id or " + ".join(self.stages)
+
+
 class Compliance(RulesModel):
     """Thresholds of `lifecycle check`. A key left out takes its default; for the keys
     whose default is found from the rules or the data (``owner_column``,
@@ -213,6 +235,8 @@ class Rules(RulesModel):
     # the customers output's days_in_<stage>_total and last_entered_<stage> (see day.visits)
     history_columns: bool = False
     report: ReportSettings = Field(default_factory=ReportSettings)
+    # stages that predict an outcome, for `lifecycle backtest`
+    predictions: list[Prediction] = Field(default_factory=list)
 
     # Where each value came from, for error messages at run time.
     source: Any = Field(default=None, exclude=True, repr=False)
@@ -419,7 +443,7 @@ def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | N
     if len(parent) == 2:
         sections: dict[str, type[BaseModel]] = {
             "stages": Stage, "transitions": Transition, "metrics": Metric, "sources": Source,
-            "lookups": Lookup, "attributes": AttributeTable}
+            "lookups": Lookup, "attributes": AttributeTable, "predictions": Prediction}
         return sections.get(head)
     if head == "playbooks" and len(parent) == 3:
         return Task
