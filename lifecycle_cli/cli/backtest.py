@@ -79,10 +79,7 @@ def backtest(
     html: Annotated[Path | None, _option(
         "--html", "Write the backtest as one self-contained HTML file.", "FILE")] = None,
     encoding: common.EncodingOpt = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No terminal tables or summary; write the "
-                           "files only. Warnings still go to standard error.")
-    ] = False,
+    quiet: common.TablesQuietOpt = False,
 ) -> None:
     """Replay the rules day by day over history, without any state, and score each
     prediction (a stage that predicts an outcome within a horizon) against what really

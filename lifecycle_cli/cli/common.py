@@ -273,6 +273,11 @@ def out_option(what: str) -> Any:
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors.")
 ]
+# the commands that print tables (report, backtest)
+TablesQuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No terminal tables or summary; write the "
+                       "files only. Warnings still go to standard error.")
+]
 SummaryJsonOpt = Annotated[
     Path | None,
     typer.Option(

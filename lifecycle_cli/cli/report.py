@@ -94,10 +94,7 @@ def report(
                      "overdue customers, CTAs by type and owner).", min=1),
     ] = 20,
     encoding: common.EncodingOpt = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No terminal tables or summary; write the "
-                           "files only. Warnings still go to standard error.")
-    ] = False,
+    quiet: common.TablesQuietOpt = False,
 ) -> None:
     """Report where customers stand and how they moved: customers and value per stage,
     moves from stage to stage, funnel conversion, time in stage (Kaplan-Meier median and

@@ -294,13 +294,10 @@ def _spill_csv(lf: pl.LazyFrame, path: Path, rules: Rules, column: str,
     converted. Parquet lets the passes read only their columns and skip the row groups
     outside their window; parsing the text again in each pass cost five times more
     (bench/README.md). Raise the error listing timestamps that are not ISO."""
-    raw = pl.col(TIMESTAMP).cast(pl.String).str.strip_chars()
-    present = raw.is_not_null() & (raw != "")
-    sample = lf.select(raw.filter(present).head(1_000)).collect().to_series()
-    fmt = detect_datetime_format(sample)
+    raw, present, attempts = _timestamp_formats(lf)
     target = tmp_dir() / (path.name + ".parquet")
     order = lf.collect_schema().names()
-    for attempt in (fmt, None) if fmt is not None else (None,):
+    for attempt in attempts:
         parsed = parse_datetime_text(raw, rules.timezone, attempt)
         # parsed once; a text that did not parse is kept (blank ones are told apart below)
         spill = lf.with_columns(parsed.alias(BAD_TIMESTAMP)).select(
@@ -320,11 +317,8 @@ def _spill_csv(lf: pl.LazyFrame, path: Path, rules: Rules, column: str,
         unparsed_text = pl.col(BAD_TIMESTAMP).str.strip_chars()
         if not spilled.select((unparsed_text != "").sum()).collect().item():
             return spilled.drop(BAD_TIMESTAMP)
-    bad = lf.with_row_index("__i").filter(present & parsed.is_null())
-    found = bad.select("__i", TIMESTAMP).head(5).collect()
-    total = bad.select(pl.len()).collect().item()
-    raise unparsed(path, column, found, total, "ISO dates or datetimes",
-                   "write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS", header_line)
+    raise _not_iso(lf.with_row_index("__i").filter(present & parsed.is_null()), path, column,
+                   header_line)
 
 
 def _timestamp_parser(lf: pl.LazyFrame, path: Path, rules: Rules, column: str,
@@ -335,23 +329,29 @@ def _timestamp_parser(lf: pl.LazyFrame, path: Path, rules: Rules, column: str,
     format; a file that mixes formats falls back to trying each. Blank timestamps are
     not an error here: they are dropped and counted later.
     """
+    raw, present, attempts = _timestamp_formats(lf)
+    for attempt in attempts:
+        parsed = parse_datetime_text(raw, rules.timezone, attempt)
+        bad = lf.with_row_index("__i").filter(present & parsed.is_null())
+        if bad.select("__i").head(1).collect().height == 0:
+            return parsed
+    raise _not_iso(bad, path, column, header_line)
+
+
+def _timestamp_formats(lf: pl.LazyFrame) -> tuple[pl.Expr, pl.Expr, tuple[str | None, ...]]:
+    """The text timestamps (stripped), which of them are not blank, and the formats to try
+    in turn: the one a sample follows, then all of them (a file that mixes formats)."""
     raw = pl.col(TIMESTAMP).cast(pl.String).str.strip_chars()
     present = raw.is_not_null() & (raw != "")
     sample = lf.select(raw.filter(present).head(1_000)).collect().to_series()
     fmt = detect_datetime_format(sample)
-    for attempt in (fmt, None) if fmt is not None else (None,):
-        parsed = parse_datetime_text(raw, rules.timezone, attempt)
-        bad = lf.with_row_index("__i").filter(present & parsed.is_null())
-        found = bad.select("__i", TIMESTAMP).head(5).collect()
-        if found.height == 0:
-            return parsed
+    return raw, present, (fmt, None) if fmt is not None else (None,)
+
+
+def _not_iso(bad: pl.LazyFrame, path: Path, column: str, header_line: int) -> DataError:
+    """The error listing the rows of ``bad`` (with their index "__i"): timestamps that are
+    not ISO."""
+    found = bad.select("__i", TIMESTAMP).head(5).collect()
     total = bad.select(pl.len()).collect().item()
-    raise unparsed(
-        path,
-        column,
-        found,
-        total,
-        "ISO dates or datetimes",
-        "write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-        header_line,
-    )
+    return unparsed(path, column, found, total, "ISO dates or datetimes",
+                    "write timestamps as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS", header_line)
