@@ -12,10 +12,8 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cli_util import ROOT, lifecycle, snapshot
+from webhook_util import json_webhook
 
 from lifecycle_cli.state.view import StateView
 
@@ -276,35 +275,10 @@ def test_a_mail_server_that_is_not_there_fails_every_owner_and_records_nothing(
 def webhook() -> Iterator[tuple[str, list[dict], set[str]]]:
     """A chat webhook on localhost: its URL, the JSON bodies it took, and the owners whose
     digest it answers with HTTP 500."""
-    received: list[dict] = []
     failing: set[str] = set()
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            assert self.headers["Content-Type"] == "application/json"
-            if body["owner"] in failing:
-                self.send_response(500)
-                self.end_headers()
-                self.wfile.write(b"channel_is_archived")
-                return
-            received.append({**body, "_path": self.path})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (f"http://127.0.0.1:{server.server_port}/services/T0/B0/SECRET", received,
-               failing)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_webhook("/services/T0/B0/SECRET", refuse=lambda body: body["owner"] in failing,
+                      keep_path=True) as (url, received):
+        yield url, received, failing
 
 
 def test_the_webhook_gets_one_post_per_owner_and_a_500_fails_that_owner(

@@ -3,16 +3,14 @@ to a real HTTP server on this machine, or printed."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 from cli_util import AS_OF, FIXTURE, ROOT, RULES, lifecycle
+from webhook_util import json_webhook
 
 NOTIFY = ROOT / "examples" / "notify.py"
 
@@ -26,28 +24,8 @@ def notify(*args: str | Path, env: dict[str, str] | None = None
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict]]]:
     """A chat webhook on localhost: the URL, and the JSON bodies it was sent."""
-    received: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
-            length = int(self.headers["Content-Length"])
-            assert self.headers["Content-Type"] == "application/json"
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hooks/lifecycle", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_webhook("/hooks/lifecycle") as hook:
+        yield hook
 
 
 def failed_run_summary(tmp_path: Path) -> Path:
