@@ -14,7 +14,6 @@ CTAs, writing four Parquet files); the hand-written query computes the stages on
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_run import (  # noqa: E402
     REPO,
     SQL_PATH,
+    dataset_arguments,
     fmt_mib,
     lifecycle_command,
     measured,
@@ -33,16 +33,8 @@ from bench_run import (  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--usage-rows", type=int, default=50_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data", type=Path, default=REPO / "bench" / "data")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--as-of", default="2026-11-01")
-    ap.add_argument("--rules", type=Path, default=REPO / "rules" / "default.yaml")
-    ap.add_argument("--json", type=Path, help="also write the measurements to this file")
-    args = ap.parse_args(argv)
+    args = dataset_arguments(__doc__.split("\n\n")[0], customers=1_000_000,
+                             usage_rows=50_000_000, repeat=3).parse_args(argv)
 
     cli, env = lifecycle_command()
     data = sample_dataset(args, cli, env)

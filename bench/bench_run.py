@@ -164,6 +164,22 @@ def has_command(cmd: list[str], env: dict, sub: str) -> bool:
     return done.returncode == 0
 
 
+def dataset_arguments(description: str, *, customers: int, usage_rows: int,
+                      repeat: int) -> argparse.ArgumentParser:
+    """The options of the benches on `sample_dataset`'s data: its size, seed and as-of date,
+    where it lives, the rules, the repeats and a JSON file for the measurements."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--customers", type=int, default=customers)
+    ap.add_argument("--usage-rows", type=int, default=usage_rows)
+    ap.add_argument("--repeat", type=int, default=repeat)
+    ap.add_argument("--data", type=Path, default=REPO / "bench" / "data")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--as-of", default="2026-11-01")
+    ap.add_argument("--rules", type=Path, default=REPO / "rules" / "default.yaml")
+    ap.add_argument("--json", type=Path, help="also write the measurements to this file")
+    return ap
+
+
 def sample_dataset(args: argparse.Namespace, cli: list[str], env: dict) -> Path | None:
     """The bench data set for ``args`` (--data, --customers, --usage-rows, --seed, --as-of),
     made with `lifecycle sample` (Parquet parts) if it is not there yet; None if that
@@ -244,16 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_polars"]:
         return _child_polars(argv[1:])
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--usage-rows", type=int, default=50_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data", type=Path, default=REPO / "bench" / "data")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--as-of", default="2026-11-01")
-    ap.add_argument("--rules", type=Path, default=REPO / "rules" / "default.yaml")
+    ap = dataset_arguments(__doc__.split("\n\n")[0], customers=1_000_000,
+                           usage_rows=50_000_000, repeat=3)
     ap.add_argument("--skip-lifecycle", action="store_true", help="run the DuckDB query only")
-    ap.add_argument("--json", type=Path, help="also write the measurements to this file")
     ap.add_argument("--csv", action="store_true",
                     help="read CSV (customers.csv, usage.csv, made once from the Parquet "
                     "data) with every tool; DuckDB uses read_csv")

@@ -22,7 +22,6 @@ outputs differ.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -36,7 +35,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from bench_run import lifecycle_command, measured, sample_dataset  # noqa: E402
+from bench_run import (  # noqa: E402
+    dataset_arguments,
+    lifecycle_command,
+    measured,
+    sample_dataset,
+)
 
 TABLES = ("customers", "transitions", "ctas", "tasks")
 
@@ -85,16 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_spark":
         return _child_spark(argv[1:])
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--customers", type=int, default=100_000)
-    ap.add_argument("--usage-rows", type=int, default=10_000_000)
+    ap = dataset_arguments(__doc__.split("\n\n")[0], customers=100_000,
+                           usage_rows=10_000_000, repeat=1)
     ap.add_argument("--master", default="local[2]")
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--as-of", default="2026-11-01")
-    ap.add_argument("--data", type=Path, default=HERE / "data")
-    ap.add_argument("--rules", type=Path, default=REPO / "rules" / "default.yaml")
-    ap.add_argument("--json", type=Path, help="also write the measurements to this file")
     args = ap.parse_args(argv)
 
     cli, env = lifecycle_command()
