@@ -28,6 +28,7 @@ DAYS_IN_STAGE = "days_in_stage"
 EXPECTED_DAYS = "expected_days"
 OVERDUE = "overdue"
 COMPUTED_COLUMNS = (PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE)
+SEGMENT = "segment"  # with `segments:` in the rules: each customer's segment, after OVERDUE
 # names an expression may read that no export gives
 BUILTINS = ("as_of", STAGE, ENTERED, DAYS_IN_STAGE)
 

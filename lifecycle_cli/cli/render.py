@@ -15,7 +15,7 @@ from rich.text import Text
 from ..compliance.findings import SEVERITIES, severity
 from ..compliance.run import CheckResult
 from ..ctas.worklist import Worklist
-from ..day.explain import Explanation, ScoreExplanation
+from ..day.explain import Explanation, ScoreExplanation, SegmentChoice
 from ..day.pipeline import Day
 from ..jobs.backfill import BackfillResult
 from ..jobs.cta_actions import ActionResult
@@ -97,6 +97,17 @@ def run_summary(
         sign = f"[green]+{change:,}[/]" if change > 0 else f"[red]{change:,}[/]" if change else "0"
         stages.add_row(escape(stage), f"{b:,}", f"{a:,}", sign)
     console.print(stages)
+    segments = result.segments_after
+    if segments:  # the stages after the day, a column per segment
+        table = Table(title="Customers by segment", title_justify="left", show_edge=False)
+        table.add_column("stage")
+        for name in segments:
+            table.add_column(escape(name), justify="right")
+        for stage in [*rules.stage_names, "total"]:
+            counts = [sum(s.values()) if stage == "total" else s.get(stage, 0)
+                      for s in segments.values()]
+            table.add_row(escape(stage), *[f"{n:,}" for n in counts])
+        console.print(table)
 
     moves = result.moves
     if moves.height:
@@ -104,7 +115,11 @@ def run_summary(
         table.add_column("rule")
         table.add_column("to")
         table.add_column("customers", justify="right")
-        to_stage = {t.id: t.to for t in rules.transitions} | {"initial": rules.initial_stage}
+        targets: dict[str, list[str]] = {"initial": [rules.initial_stage]}
+        for _, t, _ in rules.transition_rules():  # a segment's rule may replace one's target
+            targets.setdefault(t.id, [])
+            targets[t.id] += [] if t.to in targets[t.id] else [t.to]
+        to_stage = {rule_id: " / ".join(to) for rule_id, to in targets.items()}
         for rule_id, count in moves.iter_rows():
             table.add_row(escape(rule_id), escape(to_stage.get(rule_id, "")), f"{count:,}")
         console.print(table)
@@ -139,7 +154,7 @@ def _cta_table(console: Console, result: Day) -> None:
     counts = result.cta_counts
     if counts.height == 0:
         return
-    names = {c.id: c.name for c in result.rules.ctas}
+    names = {c.id: c.name for _, c, _ in reversed(result.rules.cta_rules())}  # the base's
     table = Table(title="CTAs", title_justify="left", show_edge=False)
     table.add_column("rule")
     table.add_column("name")
@@ -366,6 +381,8 @@ def explanation(console: Console, e: Explanation) -> None:
         console.print(
             f"stage at start: [bold]{escape(str(e.stage_at_start))}[/] (entered {entered})"
         )
+    if e.segment is not None:
+        segment_choice(console, e.segment)
     values = Table(show_header=True, show_edge=False, title="Values", title_justify="left")
     values.add_column("name")
     values.add_column("value")
@@ -403,8 +420,9 @@ def explanation(console: Console, e: Explanation) -> None:
                 verdict = "[green]true[/]" + (" [bold]<- wins[/]" if v.won else "")
             else:
                 verdict = "[red]false[/]"
+            rule = v.rule_id + (f" ({v.segment})" if v.segment else "")
             table.add_row(
-                escape(v.rule_id), escape(v.to_stage), str(v.priority), verdict, escape(v.values)
+                escape(rule), escape(v.to_stage), str(v.priority), verdict, escape(v.values)
             )
         if table.row_count:
             console.print(table)
@@ -445,6 +463,25 @@ def explanation(console: Console, e: Explanation) -> None:
                 f"CTA closed: {escape(cta['name'])} ({escape(cta['cta_id'])}): "
                 f"{escape(cta['close_reason'])}"
             )
+
+
+def segment_choice(console: Console, choice: SegmentChoice) -> None:
+    """Which segment took the customer: each segment's `when` tried, in file order."""
+    console.print(f"segment: [bold]{escape(choice.name)}[/]")
+    for test in choice.tried:
+        if test.when is None:
+            console.print(f"  {escape(test.segment)}: no segment above took it")
+            continue
+        held = ("[green]true[/]" if test.held else "[yellow]null (false)[/]"
+                if test.held is None else "[red]false[/]")
+        console.print(f"  {escape(test.segment)}: {escape(test.when)} -> {held}"
+                      + (f" ({escape(test.values)})" if test.values else ""))
+    changes = [f"expected_days {escape(s)} {'none' if d is None else d}"
+               for s, d in choice.expected_days.items()]
+    if choice.own_rules:
+        changes.append("own rules " + escape(", ".join(choice.own_rules)))
+    if changes:
+        console.print(f"  the segment sets: {'; '.join(changes)}")
 
 
 def band_limits(low: float | None, below: float | None) -> str:

@@ -27,6 +27,7 @@ import polars as pl
 
 from ..columns import CLOSED, CTA_SCHEMA, ENTERED, ID, NAME, OPEN, ROW, STAGE, TASK_SCHEMA
 from ..engine.builtins import owner as owner_of
+from ..engine.compile import in_segments
 from .triggers import ENTERED_NOW, Firing, trigger
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -
     fires, reason = how.fires(firing), how.reason(firing)
     if cta.close_when is not None:  # nothing to do: it would close at once
         fires = fires & ~cta.close_when.as_condition()
+    fires = in_segments(fires, cta.segments)
     rules = compiled.rules
     business = rules.business_days if rule.business_days is None else rule.business_days
     due = pl.lit(due_date(compiled.as_of, rule.due_days, business=business,
@@ -215,10 +217,14 @@ def _closed(frame: pl.LazyFrame, compiled: CompiledRules, open_before: pl.DataFr
     joined = mine.join(now, on=KEY, how="inner")
     old_stage, old_entered = pl.col(cta["stage"]), pl.col(cta["stage_entered_at"])
     left = ~(pl.col(STAGE).eq_missing(old_stage) & pl.col(ENTERED).eq_missing(old_entered))
+    # a CTA closes by the `close_when` of its rule in the customer's segment (a segment may
+    # replace a rule: the same id)
+    mine_now = {c.index: in_segments(pl.col(cta["rule_id"]) == c.rule.id, c.segments)
+                for c in close_when}
     closes: Any = left
     for c in close_when:
         assert c.close_when is not None
-        closes = closes | ((pl.col(RULE_INDEX) == c.index) & c.close_when.as_condition())
+        closes = closes | (mine_now[c.index] & c.close_when.as_condition())
     exit_reason = pl.concat_str(
         pl.lit("stage exit: "), old_stage, pl.lit(" → "), pl.col(STAGE),
         pl.when(pl.col(STAGE) == old_stage)
@@ -230,7 +236,7 @@ def _closed(frame: pl.LazyFrame, compiled: CompiledRules, open_before: pl.DataFr
     reason: Any = pl.when(left).then(exit_reason)
     for c in close_when:
         assert c.close_when is not None
-        reason = reason.when(pl.col(RULE_INDEX) == c.index).then(
+        reason = reason.when(mine_now[c.index]).then(
             pl.lit("close_when: ") + compiled.reason_for(c.close_when))
     # reasons only for the CTAs that close
     closing = joined.filter(closes).with_columns(reason.alias("__why"))

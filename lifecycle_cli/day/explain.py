@@ -15,13 +15,13 @@ from typing import Any
 
 import polars as pl
 
-from ..columns import DAYS_IN_STAGE, ENTERED, ID, OVERDUE, STAGE
+from ..columns import DAYS_IN_STAGE, ENTERED, ID, OVERDUE, SEGMENT, STAGE
 from ..engine.decide import WINNER
 from ..expressions import previous_column
 from ..rules.model import Rules
 from ..rules.scorecard import Measure
 from .load import Tables, UsageSpecs, load
-from .pipeline import run_day
+from .pipeline import Prepared, run_day
 from .start import Start
 
 
@@ -34,6 +34,7 @@ class RuleVerdict:
     when: bool | None  # the condition's value (None: NULL, which counts as false)
     values: str  # name=value of each name the condition reads
     won: bool = False
+    segment: str | None = None  # a segment's own rule: that segment (None: the file's rule)
 
 
 @dataclass
@@ -45,6 +46,27 @@ class Hop:
     winner: str | None
     moved_to: str | None
     refused_as_loop: bool = False
+
+
+@dataclass
+class SegmentTest:
+    """One segment's `when` for one customer: whether it held, and the values it read."""
+
+    segment: str
+    when: str | None  # None: the catch-all (or `default`), which takes every customer left
+    held: bool | None  # None: NULL, which counts as false
+    values: str
+
+
+@dataclass
+class SegmentChoice:
+    """Which segment a customer is in, and why: the segments tried in file order, up to and
+    including the one that took it; what the segment changes."""
+
+    name: str
+    tried: list[SegmentTest]
+    expected_days: dict[str, int | None]  # the stages whose expected days it changes
+    own_rules: list[str]  # the transition and CTA rules it adds or replaces (ids)
 
 
 @dataclass
@@ -97,6 +119,7 @@ class Explanation:
     previous: dict[str, Any] = field(default_factory=dict)
     previous_run: dt.date | None = None  # the state's run those values come from
     scorecard: ScoreExplanation | None = None  # with a `scorecard:` in the rules
+    segment: SegmentChoice | None = None  # with `segments:` in the rules
 
     def to_dict(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -138,6 +161,7 @@ def explain(
     pending = {str(c): r for c, r in engine.pending.select(ID, "rule_id").iter_rows()}
     measured = final.select(ID, *[value.expr.alias(f"__measure_{i}")
                                   for i, (_, value) in enumerate(compiled.measures)])
+    tests = _segment_tests(prepared)
     out = []
     for wanted in ids:
         key = pl.col(ID).cast(pl.String) == wanted
@@ -155,6 +179,8 @@ def explain(
             verdicts = []
             for rule in compiled.transitions:
                 i = rule.index
+                if rule.segments is not None and row.get(SEGMENT) not in rule.segments:
+                    continue  # another segment's rule
                 verdicts.append(
                     RuleVerdict(
                         rule_id=rule.rule.id,
@@ -164,6 +190,8 @@ def explain(
                         when=row[f"__when_{i}"],
                         values=row[f"__reason_{i}"],
                         won=winner == i,
+                        segment=rule.segments[0] if rule.path[0] == "segments" and
+                        rule.segments else None,
                     )
                 )
             winner_rule = by_index[winner].rule if winner is not None else None
@@ -202,9 +230,48 @@ def explain(
                           for name in rules.previous_names},
                 previous_run=day.start.base,
                 scorecard=score_explanation(rules, end, measured.filter(key).row(0)[1:]),
+                segment=_segment_choice(rules, end.get(SEGMENT), tests.get(wanted, [])),
             )
         )
     return out
+
+
+def _segment_tests(prepared: Prepared) -> dict[str, list[SegmentTest]]:
+    """Each customer's segments tried in file order (id as text -> tests), on the export's
+    columns and the metrics, as the segment was chosen (`CompiledRules.segment_expr`)."""
+    compiled = prepared.compiled
+    if not compiled.segments:
+        return {}
+    frame = prepared.started.join(prepared.metrics.values, on=ID, how="left")
+    conditions = [(name, when) for name, when in compiled.segments if when is not None]
+    tested = frame.select(
+        pl.col(ID).cast(pl.String),
+        *[when.expr.alias(f"__held_{j}") for j, (_, when) in enumerate(conditions)],
+        *[compiled.reason_for(when).alias(f"__values_{j}")
+          for j, (_, when) in enumerate(conditions)])
+    out: dict[str, list[SegmentTest]] = {}
+    for row in tested.iter_rows():
+        tests = []
+        for j, (name, when) in enumerate(conditions):
+            held = row[1 + j]
+            tests.append(SegmentTest(name, when.text, held, row[1 + len(conditions) + j]))
+            if held:
+                break
+        out[row[0]] = tests
+    return out
+
+
+def _segment_choice(rules: Rules, name: str | None, tests: list[SegmentTest]
+                    ) -> SegmentChoice | None:
+    if name is None or not rules.segments:
+        return None
+    if not tests or not tests[-1].held:  # none held: the catch-all, or `default`
+        tests = [*tests, SegmentTest(name, None, True, "")]
+    own = next((s for s in rules.segments if s.name == name), None)
+    return SegmentChoice(
+        name=name, tried=tests,
+        expected_days=dict(own.expected_days) if own else {},
+        own_rules=[*(t.id for t in own.transitions), *(c.id for c in own.ctas)] if own else [])
 
 
 def score_explanation(rules: Rules, row: dict[str, Any], values: Sequence[Any]

@@ -44,6 +44,7 @@ from ..columns import (
     OVERDUE,
     PREVIOUS_STAGE,
     ROW,
+    SEGMENT,
     STAGE,
     history_columns,
 )
@@ -173,6 +174,16 @@ class Day:
         return dict(self.final.group_by(STAGE).len().iter_rows())
 
     @property
+    def segments_after(self) -> dict[str, dict[str, int]]:
+        """With `segments:`, the customers of each segment by stage after the day (segments
+        in the rules' order; empty without)."""
+        if not self.rules.segments:
+            return {}
+        counts = self.final.group_by(SEGMENT, STAGE).len()
+        return {name: {stage: n for _, stage, n in counts.filter(pl.col(SEGMENT) == name)
+                       .iter_rows()} for name in self.rules.segment_names}
+
+    @property
     def moves(self) -> pl.DataFrame:
         """Moves by rule (initial assignments included), most first."""
         return (
@@ -189,7 +200,7 @@ class Day:
     @property
     def cta_counts(self) -> pl.DataFrame:
         """CTAs created and closed on the day, by CTA rule (in the rules' order)."""
-        order = [c.id for c in self.rules.ctas]
+        order = list(dict.fromkeys(c.id for _, c, _ in self.rules.cta_rules()))
         frame = pl.DataFrame({"rule_id": order}, schema={"rule_id": pl.String})
         counts = self.ctas.ctas.group_by("rule_id").agg(
             (pl.col("status") == "open").sum().alias("created"),
@@ -222,7 +233,9 @@ class Day:
         if self.rules.metrics:
             records["metrics"] = metrics_record(self.metrics.values, list(self.rules.metrics))
         kept = [n for n in self.rules.previous_names if n not in self.rules.metrics]
-        # the scorecard's columns every day: its history for previous() and reports
+        # the segment and the scorecard's columns every day: their history for previous()
+        # and reports
+        kept += [n for n in ([SEGMENT] if self.rules.segments else []) if n not in kept]
         kept += [n for n in scorecard_columns(self.rules) if n not in kept]
         if kept:
             records["values"] = self.final.select(
@@ -503,6 +516,9 @@ def _state_and_rules(
         )
     except RulesError as error:
         collect(error)
+    if compiled is not None and rules.segments:
+        # chosen once, from the export and the metrics: the decision reads it
+        state = state.with_columns(compiled.segment_expr().alias(SEGMENT))
     return state, compiled
 
 
@@ -619,6 +635,7 @@ def customer_table(customers: Customers, final: pl.DataFrame, rules: Rules) -> p
         DAYS_IN_STAGE,
         EXPECTED_DAYS,
         OVERDUE,
+        *([SEGMENT] if rules.segments else []),
         *rules.derived,
         *scorecard_columns(rules),
         *[m for m in rules.metrics if m in final.columns],

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import polars as pl
 from sqlglot import exp
 
-from ..columns import ENTERED, ID, ROW, STAGE
+from ..columns import ENTERED, ID, ROW, SEGMENT, STAGE
 from ..errors import OptionError, Problem
 from ..expressions import Kind, kind_of
 from ..sql import script
@@ -82,7 +82,9 @@ def _input_query(prepared: Prepared, tables: WarehouseTables) -> tuple[exp.Selec
             present = source in customers.raw.columns
             value = cast(column(source), "DATE") if present else cast(exp.Null(), "DATE")
             select.append(value.as_(name, quoted=True))
-        elif name == STAGE and external.get(STAGE, STAGE) not in customers.raw.columns:
+        elif name in (STAGE, SEGMENT) and external.get(name, name) not in customers.raw.columns:
+            # no stage: the initial one; no `segment` of the export's own: the segments'
+            # conditions (computed in the decision) cannot read one
             select.append(cast(exp.Null(), "VARCHAR").as_(name, quoted=True))
         else:
             select.append(column(external.get(name, name)).as_(name, quoted=True))
@@ -130,7 +132,7 @@ def build_script(prepared: Prepared, tables: WarehouseTables, dialect: str,
                   expression=exp.column(exp.to_identifier(ID, quoted=True), table="m")),
         join_type="LEFT")
     decided = script.decision_steps(compiled, [*base, *rules.metrics], STATE, dialect,
-                                    reasons=True)
+                                    reasons=True, choose_segment=True)
     external = prepared.loaded.customers.external
     renames = {name: external.get(name, name) for name in base}
     outputs = {

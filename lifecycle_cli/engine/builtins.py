@@ -9,11 +9,11 @@ as-of date; ``overdue`` is ``days_in_stage > expected_days``; ``stuck`` is
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, STAGE
+from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, SEGMENT, STAGE
 
 if TYPE_CHECKING:
     from ..rules.model import Rules
@@ -26,11 +26,26 @@ def days_in_stage(as_of: dt.date, entered: pl.Expr | None = None) -> pl.Expr:
     return (pl.lit(as_of, dtype=pl.Date) - entered).dt.total_days().cast(pl.Int64)
 
 
-def expected_days(rules: Rules, stage: pl.Expr | None = None) -> pl.Expr:
-    """The stage's ``expected_days`` (NULL for a stage without, or one the rules don't name)."""
+def expected_days(rules: Rules, stage: pl.Expr | None = None, segment: pl.Expr | None = None
+                  ) -> pl.Expr:
+    """The stage's ``expected_days`` (NULL for a stage without, or one the rules don't name),
+    in the customer's ``segment`` (default: the ``segment`` column, read only when a segment
+    changes some stage's expected days)."""
     stage = pl.col(STAGE) if stage is None else stage
-    expected = {s.name: s.expected_days for s in rules.stages}
-    return stage.replace_strict(expected, default=None, return_dtype=pl.Int64)
+
+    def days(of: str | None) -> pl.Expr:
+        return stage.replace_strict(rules.expected_days_in(of), default=None,
+                                    return_dtype=pl.Int64)
+
+    own = [s.name for s in rules.segments if s.expected_days]
+    if not own:
+        return days(None)
+    segment = pl.col(SEGMENT) if segment is None else segment
+    chain: Any = None
+    for name in own:
+        cond = segment == name
+        chain = (pl.when(cond) if chain is None else chain.when(cond)).then(days(name))
+    return chain.otherwise(days(None))
 
 
 def overdue(days: pl.Expr | None = None, expected: pl.Expr | None = None) -> pl.Expr:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlglot import exp
 
-from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, STAGE
+from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, SEGMENT, STAGE
 from ..errors import Problem, RulesError
 from ..expressions import (
     Compiled,
@@ -42,18 +42,34 @@ BUILTIN_KINDS = {
 
 @dataclass(frozen=True)
 class CompiledRule:
-    index: int  # position in the rules file
+    index: int  # position in `Rules.transition_rules` (the file's rules, then the segments')
     rule: Transition
     condition: Compiled
     from_stages: tuple[str, ...]  # "*" expanded
+    path: tuple[str | int, ...] = ()  # where it is written: ("transitions", 0)
+    segments: tuple[str, ...] | None = None  # the segments it applies to (None: all)
+
+    def applies(self) -> pl.Expr:
+        """True where the rule applies to the customer: its stage is in `from` (and its
+        segment is one of the rule's)."""
+        return in_segments(pl.col(STAGE).is_in(list(self.from_stages)), self.segments)
 
 
 @dataclass(frozen=True)
 class CompiledCTA:
-    index: int  # position in the rules file
+    index: int  # position in `Rules.cta_rules` (the file's rules, then the segments')
     rule: CTABase  # the model of its trigger
     when: Compiled | None
     close_when: Compiled | None
+    path: tuple[str | int, ...] = ()
+    segments: tuple[str, ...] | None = None  # the segments it applies to (None: all)
+
+
+def in_segments(condition: pl.Expr, segments: tuple[str, ...] | None) -> pl.Expr:
+    """``condition`` for the customers of ``segments`` only (None: every customer)."""
+    if segments is None:
+        return condition
+    return condition & pl.col(SEGMENT).is_in(list(segments))
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,24 @@ class CompiledRules:
     # each scorecard measure's id and value (its points, the score and the band are
     # computed as derived values, after those of `derived:`)
     measures: list[tuple[str, Compiled]] = field(default_factory=list)
+    # each segment's name and `when` (None: it takes every customer left), in file order;
+    # the conditions read the export's columns and the metrics (see `segment_expr`)
+    segments: list[tuple[str, Compiled | None]] = field(default_factory=list)
+
+    def segment_expr(self) -> pl.Expr:
+        """Each customer's segment: the first whose `when` holds, else the last (the catch-all
+        or ``default``). Evaluated on the export's columns and the metrics, before the
+        decision (the customers' ``segment`` column is this from then on)."""
+        names = self.rules.segment_names
+        chain: Any = None
+        for name, when in self.segments:
+            if when is None:
+                break
+            value = pl.lit(name, dtype=pl.String)
+            cond = when.as_condition()
+            chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
+        rest = pl.lit(names[-1], dtype=pl.String)
+        return rest if chain is None else chain.otherwise(rest)
 
     @property
     def value_names(self) -> list[str]:
@@ -111,6 +145,22 @@ def compile_rules(
     # what previous() may read: customer columns, metrics, and the derived values compiled
     readable = {n for n in (*attribute_kinds, *metric_kinds) if n not in BUILTIN_KINDS}
     problems: list[Problem] = []
+    # the segments' conditions read the export (its own `segment` column too) and metrics
+    segments: list[tuple[str, Compiled | None]] = []
+    exported = {**attribute_kinds, "as_of": Kind.DATE, **metric_kinds}
+    for k, seg in enumerate(rules.segments):
+        if seg.when is None:
+            segments.append((seg.name, None))
+            continue
+        try:
+            segments.append((seg.name, compile_expression(seg.when, exported, as_of=as_of,
+                                                          condition=True)))
+        except ExpressionError as err:
+            problems.append(rules.problem(err.message, "segments", k, "when", rule_id=seg.name,
+                                          hint=_segment_hint(err, rules) or err.hint))
+    if rules.segments:
+        scope[SEGMENT] = Kind.STRING
+        readable.add(SEGMENT)
     # derived value -> the uses that its type does not fit (reported at its definition)
     misfits: dict[str, list[tuple[tuple[str | int, ...], str, ExpressionError]]] = {}
 
@@ -155,20 +205,20 @@ def compile_rules(
 
     non_terminal = [s.name for s in rules.stages if not s.terminal]
     transitions: list[CompiledRule] = []
-    for i, t in enumerate(rules.transitions):
+    for i, (path, t, only) in enumerate(rules.transition_rules()):
         try:
             condition = compile_expression(t.when, scope, as_of=as_of, condition=True,
                                            previous=readable)
         except ExpressionError as err:
-            fail(err, "transitions", i, "when", rule_id=t.id)
+            fail(err, *path, "when", rule_id=t.id)
             continue
         stages: list[str] = []
         for f in t.from_stages:
             expanded = [s for s in non_terminal if s != t.to] if f == "*" else [f]
             stages += [s for s in expanded if s not in stages]
-        transitions.append(CompiledRule(i, t, condition, tuple(stages)))
+        transitions.append(CompiledRule(i, t, condition, tuple(stages), path, only))
     ctas: list[CompiledCTA] = []
-    for i, cta in enumerate(rules.ctas):
+    for i, (path, cta, only) in enumerate(rules.cta_rules()):
         conditions: dict[str, Compiled | None] = {"when": None, "close_when": None}
         for key in conditions:
             text = getattr(cta, key)
@@ -177,10 +227,11 @@ def compile_rules(
                     conditions[key] = compile_expression(text, scope, as_of=as_of,
                                                          condition=True, previous=readable)
                 except ExpressionError as err:
-                    fail(err, "ctas", i, key, rule_id=cta.id)
-        ctas.append(CompiledCTA(i, cta, conditions["when"], conditions["close_when"]))
+                    fail(err, *path, key, rule_id=cta.id)
+        ctas.append(CompiledCTA(i, cta, conditions["when"], conditions["close_when"], path,
+                                only))
     owners: list[tuple[tuple[str | int, ...], str, str | None]] = [
-        (("ctas", i, "owner"), c.id, c.owner) for i, c in enumerate(rules.ctas)]
+        ((*path, "owner"), c.id, c.owner) for path, c, _ in rules.cta_rules()]
     owners += [(("playbooks", name, j, "owner"), name, task.owner)
                for name, tasks in rules.playbooks.items() for j, task in enumerate(tasks)]
     for path, rule_id, owner in owners:
@@ -197,7 +248,18 @@ def compile_rules(
     if problems:
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))
-    return CompiledRules(rules, as_of, scope, derived, transitions, ctas, measures)
+    return CompiledRules(rules, as_of, scope, derived, transitions, ctas, measures, segments)
+
+
+def _segment_hint(err: ExpressionError, rules: Rules) -> str | None:
+    """Why a segment's `when` cannot read a name the other rules can: segments are chosen
+    before the stages are decided and the derived values computed."""
+    if err.column is None:
+        return None
+    if err.column in rules.derived or err.column in BUILTIN_KINDS:
+        return (f"'{err.column}' is computed after the segment is chosen; a segment's `when` "
+                "reads the customers export's columns and the metrics")
+    return None
 
 
 def _measures(rules: Rules, scope: dict[str, Kind], as_of: dt.date, readable: set[str],

@@ -35,8 +35,9 @@ TARGET = "__target"
 
 
 def candidate_expr(rule: CompiledRule) -> pl.Expr:
-    """True where ``rule`` applies: the customer's stage is in `from` and `when` holds."""
-    return pl.col(STAGE).is_in(list(rule.from_stages)) & rule.condition.as_condition()
+    """True where ``rule`` applies: the customer's stage is in `from` (and its segment one of
+    the rule's) and `when` holds."""
+    return rule.applies() & rule.condition.as_condition()
 
 
 def winner_expr(compiled: CompiledRules) -> pl.Expr:
@@ -202,7 +203,7 @@ def _evaluate(active: pl.DataFrame, compiled: CompiledRules, trace: bool) -> pl.
     if trace:
         for rule in compiled.transitions:
             extra += [
-                (pl.col(STAGE).is_in(list(rule.from_stages))).alias(f"__applies_{rule.index}"),
+                rule.applies().alias(f"__applies_{rule.index}"),
                 rule.condition.expr.alias(f"__when_{rule.index}"),
                 compiled.reason_for(rule.condition).alias(f"__reason_{rule.index}"),
             ]

@@ -122,16 +122,17 @@ def rules_columns(rules: Rules) -> tuple[set[str], set[str]]:
     computed = set(rules.derived) | set(rules.metrics) | set(BUILTINS) | set(COMPUTED_COLUMNS)
     computed |= set(scorecard_columns(rules))
     customer: set[str] = {ID}
-    texts = [t.when for t in rules.transitions] + list(rules.derived.values())
+    ctas = [c for _, c, _ in rules.cta_rules()]
+    texts = [t.when for _, t, _ in rules.transition_rules()] + list(rules.derived.values())
     texts += [m.value for m in rules.scorecard.measures] if rules.scorecard else []
-    texts += [c.when for c in rules.ctas if c.when] + [c.close_when for c in rules.ctas
-                                                         if c.close_when]
+    texts += [c.when for c in ctas if c.when] + [c.close_when for c in ctas if c.close_when]
+    texts += [s.when for s in rules.segments if s.when]
     for text in texts:
         try:
             customer.update(n for n in referenced_names(parse(text)) if n not in computed)
         except ExpressionError:
             continue
-    customer.update(c.owner for c in rules.ctas if c.owner)
+    customer.update(c.owner for c in ctas if c.owner)
     if rules.default_owner:
         customer.add(rules.default_owner)
     return customer, set(metric_columns(rules.for_source(USAGE)))

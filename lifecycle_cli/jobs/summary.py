@@ -57,6 +57,9 @@ def build_summary(
         "stages_before": {("" if k is None else k): v
                           for k, v in sorted(result.stages_before.items(), key=_none_first)},
         "stages_after": dict(sorted(result.stages_after.items())),
+        **({"segments": {name: dict(sorted(stages.items()))
+                         for name, stages in result.segments_after.items()}}
+           if result.rules.segments else {}),
         "overrides": result.overrides.height,
         "export_lagging": result.lagging,
         "ctas": _cta_facts(result),

@@ -167,7 +167,7 @@ def history_from_state(
     moves = _state_moves(view, start, end)
     before = last_moves(view.moves(None, start - dt.timedelta(days=1))) \
         if view.first is not None and start > view.first else None
-    ctas = view.ctas(end) if rules.ctas else None
+    ctas = view.ctas(end) if rules.cta_rules() else None
     attributes = None
     warnings: list[str] = []
     if customers is not None:
@@ -223,7 +223,7 @@ def history_from_exports(
     current = result.final_stages.select(
         pl.col(ID).cast(pl.String), STAGE, ENTERED, pl.lit(day, dtype=pl.Date).alias(SEEN))
     moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
-    ctas = result.records()["ctas"] if rules.ctas else None  # the CTAs this day creates
+    ctas = result.records()["ctas"] if rules.cta_rules() else None  # the CTAs this day creates
     computed = result.final.select(pl.col(ID).cast(pl.String), *rules.metrics, *rules.derived,
                                    *scorecard_columns(rules))
     attributes = _with_computed(_attributes(loaded.customers.typed), computed)

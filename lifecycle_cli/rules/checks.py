@@ -9,7 +9,16 @@ from collections.abc import Iterator
 
 from sqlglot import exp
 
-from ..columns import BUILTINS, COMPUTED_COLUMNS, ENTERED, ID, STAGE, history_columns, stage_slug
+from ..columns import (
+    BUILTINS,
+    COMPUTED_COLUMNS,
+    ENTERED,
+    ID,
+    SEGMENT,
+    STAGE,
+    history_columns,
+    stage_slug,
+)
 from ..compliance import findings
 from ..ctas.triggers import trigger as cta_trigger
 from ..errors import Problem
@@ -18,6 +27,7 @@ from ..metrics.aggregations import aggregation
 from ..suggest import did_you_mean
 from .model import TABLE_NAME, USAGE, Rules
 from .scorecard import check_scorecard, derived_problems
+from .segments import check_segments
 
 
 def cross_check(rules: Rules) -> list[Problem]:
@@ -62,56 +72,35 @@ def cross_check(rules: Rules) -> list[Problem]:
 
     problems += _duplicates(rules, "transitions", "id", "transition id")
     problems += _duplicates(rules, "ctas", "id", "CTA id")
-    for i, t in enumerate(rules.transitions):
+    for path, t, _ in rules.transition_rules():
         if t.id == "initial":
-            problems.append(
-                p(
-                    "the rule id 'initial' is reserved for initial assignments",
-                    "transitions",
-                    i,
-                    "id",
-                    rule_id=t.id,
-                )
-            )
+            problems.append(p("the rule id 'initial' is reserved for initial assignments",
+                              *path, "id", rule_id=t.id))
         for j, f in enumerate(t.from_stages):
             if f == "*":
                 continue
-            path = ("transitions", i, "from") + ((j,) if isinstance(t.from_, list) else ())
-            check_stage(f, *path, rule_id=t.id)
+            check_stage(f, *path, "from", *((j,) if isinstance(t.from_, list) else ()),
+                        rule_id=t.id)
             if f == t.to:
-                problems.append(
-                    p(
-                        f"a rule cannot move customers from '{f}' to itself",
-                        "transitions",
-                        i,
-                        "from",
-                        rule_id=t.id,
-                        hint='remove it from `from`, or use "*" (which skips `to`)',
-                    )
-                )
-        check_stage(t.to, "transitions", i, "to", rule_id=t.id)
+                problems.append(p(f"a rule cannot move customers from '{f}' to itself",
+                                  *path, "from", rule_id=t.id,
+                                  hint='remove it from `from`, or use "*" (which skips `to`)'))
+        check_stage(t.to, *path, "to", rule_id=t.id)
 
-    # each stage's expected_days (the first stage of a name, as rules.stage gives it)
-    expected_days = {s.name: s.expected_days for s in reversed(rules.stages)}
-    for i, c in enumerate(rules.ctas):
+    for path, c, scope in rules.cta_rules():
+        # each stage's expected_days (in the segment of a segment's own rule)
+        expected_days = rules.expected_days_in(scope[0] if path[0] == "segments" and scope
+                                               else None)
         trigger = cta_trigger(c.on)
         if c.stage is not None:
-            check_stage(c.stage, "ctas", i, "stage", rule_id=c.id)
+            check_stage(c.stage, *path, "stage", rule_id=c.id)
         elif trigger.needs_stage:
-            problems.append(p(f"a CTA with `on: {c.on}` needs a `stage`", "ctas", i, rule_id=c.id))
+            problems.append(p(f"a CTA with `on: {c.on}` needs a `stage`", *path, rule_id=c.id))
         for message, key in trigger.check(c, expected_days):
-            problems.append(p(message, "ctas", i, *([key] if key else []), rule_id=c.id))
+            problems.append(p(message, *path, *([key] if key else []), rule_id=c.id))
         if c.playbook is not None and c.playbook not in rules.playbooks:
-            problems.append(
-                p(
-                    f"unknown playbook '{c.playbook}'",
-                    "ctas",
-                    i,
-                    "playbook",
-                    rule_id=c.id,
-                    hint=did_you_mean(c.playbook, list(rules.playbooks)),
-                )
-            )
+            problems.append(p(f"unknown playbook '{c.playbook}'", *path, "playbook",
+                              rule_id=c.id, hint=did_you_mean(c.playbook, list(rules.playbooks))))
 
     reserved = set(BUILTINS)
     outputs = set(COMPUTED_COLUMNS)
@@ -152,6 +141,7 @@ def cross_check(rules: Rules) -> list[Problem]:
     problems.extend(_check_history_columns(rules))
     problems.extend(check_scorecard(rules, _taken_names(rules)))
     problems.extend(derived_problems(rules))
+    problems.extend(check_segments(rules))
     return problems
 
 
@@ -160,6 +150,8 @@ def _taken_names(rules: Rules) -> dict[str, str]:
     taken = {n: "a built-in name" for n in (*BUILTINS, *COMPUTED_COLUMNS)}
     taken |= {n: f"the derived value '{n}'" for n in rules.derived}
     taken |= {n: f"the metric '{n}'" for n in rules.metrics}
+    if rules.segments:
+        taken[SEGMENT] = "the column that `segments:` adds"
     if rules.history_columns:
         taken |= {n: "a column that history_columns adds" for n in
                   history_columns(rules.stage_names)}
@@ -380,20 +372,21 @@ def _check_expressions(rules: Rules) -> list[Problem]:
 
     def check(text: str, path: tuple[str | int, ...], rule_id: str,
               refused: dict[str, tuple[str, str]] | None = None, *,
-              previous: bool = True) -> None:
-        """Parse ``text``; names in ``refused`` map to (why, hint). ``previous``: whether
-        ``previous()`` may appear."""
+              previous: tuple[str, str] | None = None) -> None:
+        """Parse ``text``; names in ``refused`` map to (why, hint). ``previous``: where
+        ``previous()`` may not appear, (what this is, what it reads)."""
         try:
             tree = parse(text)
             read_before = previous_names(tree)
         except ExpressionError as err:
             problems.append(rules.problem(err.message, *path, rule_id=rule_id, hint=err.hint))
             return
-        if read_before and not previous:
+        if read_before and previous:
+            what, reads = previous
             problems.append(rules.problem(
-                f"previous({read_before[0]}) is not allowed in a metric's `where`", *path,
+                f"previous({read_before[0]}) is not allowed in {what}", *path,
                 rule_id=rule_id, hint="previous() reads a customer's value at the state's "
-                "previous run; a `where` reads usage rows"))
+                f"previous run; {reads}"))
         for name in referenced_names(tree):
             if refused and name in refused:
                 why, hint = refused[name]
@@ -414,14 +407,30 @@ def _check_expressions(rules: Rules) -> list[Problem]:
     }
     for name, m in rules.metrics.items():
         if m.where:
-            check(m.where, ("metrics", name, "where"), name, usage_only, previous=False)
-    for i, t in enumerate(rules.transitions):
-        check(t.when, ("transitions", i, "when"), t.id)
-    for i, c in enumerate(rules.ctas):
+            check(m.where, ("metrics", name, "where"), name, usage_only,
+                  previous=("a metric's `where`", "a `where` reads usage rows"))
+    for path, t, _ in rules.transition_rules():
+        check(t.when, (*path, "when"), t.id)
+    for path, c, _ in rules.cta_rules():
         for key in ("when", "close_when"):
             text = getattr(c, key)
             if text:
-                check(text, ("ctas", i, key), c.id)
+                check(text, (*path, key), c.id)
+    # a segment is chosen before the stages are decided, from the export and the metrics
+    computed = [*BUILTINS, *COMPUTED_COLUMNS, SEGMENT]
+    if rules.scorecard is not None:
+        computed += rules.scorecard.columns
+    not_yet = {
+        n: (f"'{n}' is computed after a customer's segment is chosen; a segment's `when` "
+            "reads the customers export's columns and the metrics",
+            "write the condition on export columns or metrics" + (
+                f" (the derived value is {rules.derived[n]!r})" if n in rules.derived else ""))
+        for n in (*derived_names, *computed) if n != SEGMENT}
+    for k, seg in enumerate(rules.segments):
+        if seg.when:
+            check(seg.when, ("segments", k, "when"), seg.name, not_yet,
+                  previous=("a segment's `when`", "a segment is chosen from today's export "
+                            "and metrics"))
     return problems
 
 
@@ -431,12 +440,13 @@ def stage_literal_warnings(rules: Rules) -> list[Problem]:
     names = rules.stage_names
     expressions: list[tuple[str, tuple[str | int, ...], str]] = [
         (text, ("derived", name), name) for name, text in rules.derived.items()]
-    expressions += [(t.when, ("transitions", i, "when"), t.id)
-                    for i, t in enumerate(rules.transitions)]
-    expressions += [(text, ("ctas", i, key), c.id) for i, c in enumerate(rules.ctas)
+    expressions += [(t.when, (*path, "when"), t.id) for path, t, _ in rules.transition_rules()]
+    expressions += [(text, (*path, key), c.id) for path, c, _ in rules.cta_rules()
                     for key in ("when", "close_when") if (text := getattr(c, key))]
     # and the scorecard's band: `health_band = 'Red'` never matches either
     named = {STAGE: ("stage", names)}
+    if rules.segments:
+        named[SEGMENT] = ("segment", rules.segment_names)
     if rules.scorecard is not None:
         named[rules.scorecard.band_column] = ("band", [b.name for b in rules.scorecard.bands])
     warnings = []

@@ -74,7 +74,7 @@ def parse_rules(text: str, file: str | None = None) -> Rules:
     return rules.model_copy(update={"warnings": stage_literal_warnings(rules)})
 
 
-_LIST_SECTIONS = ("stages", "transitions", "ctas", "predictions")
+_LIST_SECTIONS = ("stages", "transitions", "ctas", "predictions", "segments")
 _MAP_SECTIONS = ("metrics", "derived", "playbooks", "sources", "lookups", "attributes")
 
 
@@ -133,7 +133,21 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # and the trigger that a CTA rule's `on` picked (the union's tag): ctas[0].enter.due_days
     if len(loc) >= 3 and loc[0] == "ctas" and isinstance(loc[1], int) and loc[2] in TRIGGERS:
         loc = loc[:2] + loc[3:]
+    # (a segment's: segments[0].ctas[1].enter.due_days)
+    if len(loc) >= 5 and loc[0] == "segments" and loc[2] == "ctas" and isinstance(
+            loc[3], int) and loc[4] in TRIGGERS:
+        loc = loc[:4] + loc[5:]
     return loc
+
+
+def _cta_at(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], int] | None:
+    """Where the CTA rule a key path ``loc`` points into is: (the path of its list, its
+    index), for ``ctas[i]...`` and ``segments[k].ctas[i]...``."""
+    if len(loc) >= 2 and loc[0] == "ctas" and isinstance(loc[1], int):
+        return ("ctas",), loc[1]
+    if len(loc) >= 4 and loc[0] == "segments" and loc[2] == "ctas" and isinstance(loc[3], int):
+        return loc[:3], loc[3]
+    return None
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -148,6 +162,18 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def _rule_id_at(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    if len(loc) >= 2 and loc[0] == "segments" and isinstance(loc[1], int):
+        segments = data.get("segments")
+        segment = (segments[loc[1]] if isinstance(segments, list) and loc[1] < len(segments)
+                   else None)
+        if not isinstance(segment, dict):
+            return None
+        if len(loc) >= 4 and loc[2] in ("transitions", "ctas") and isinstance(loc[3], int):
+            found = _rule_id_at(segment, loc[2:])
+            if found is not None:
+                return found
+        name = segment.get("name")
+        return str(name) if name is not None else None
     if len(loc) >= 2 and loc[0] in ("transitions", "ctas", "predictions") and isinstance(
             loc[1], int):
         items = data.get(loc[0])
@@ -203,13 +229,15 @@ def _pydantic_problems(
             key = str(loc[-1])
             model = section_model(loc, data)
             allowed = field_names(model) if model else []
-            others = triggers_taking(key) if loc[0] == "ctas" and len(loc) == 3 else []
+            at = _cta_at(loc)
+            others = triggers_taking(key) if at and len(loc) == len(at[0]) + 2 else []
             hint = did_you_mean(key, allowed)
             if not hint and allowed:
                 hint = "allowed keys: " + ", ".join(allowed)
             message = f"unknown key '{key}'"
             if others:  # a key of another trigger's CTA rules
-                on = cta_rule_on(data, loc[1])
+                assert at is not None
+                on = cta_rule_on(data, at[1], at=at[0])
                 message = (f"`{key}` only applies to "
                            + " or ".join(f"`on: {o}`" for o in others)
                            + f" CTAs (this one is `on: {on}`)")
@@ -224,7 +252,7 @@ def _pydantic_problems(
                 hint = did_you_mean(found, list(TRIGGERS))
         elif kind == "value_error":  # our own validators say what they expect
             message = str(ctx.get("error", e["msg"]))
-        elif kind == "model_attributes_type" and loc[0] == "ctas":
+        elif kind == "model_attributes_type" and _cta_at(loc) is not None:
             # the words pydantic used for one CTA model, before a model per trigger
             message = f"input should be a valid dictionary or instance of cta (found {found!r})"
         else:

@@ -157,6 +157,43 @@ class Task(RulesModel):
     description: str | None = None
 
 
+class Segment(RulesModel):
+    """A group of customers (``segments:``) with its own lifecycle: named by a condition
+    (the first segment whose `when` holds, in file order; one without `when` takes the
+    rest), it may change stages' expected days and add or replace transition and CTA rules
+    (a rule with a base rule's id replaces it for the segment). See docs/segments.md."""
+
+    name: str = Field(min_length=1)
+    when: str | None = None  # None: every customer no segment above took
+    description: str | None = None
+    expected_days: dict[str, int | None] = Field(default_factory=dict)  # stage -> days
+    transitions: list[Transition] = Field(default_factory=list)
+    ctas: list[SerializeAsAny[CTABase]] = Field(default_factory=list)
+
+    _when = field_validator("when", mode="before")(condition_text)
+
+    @field_validator("expected_days")
+    @classmethod
+    def _days(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        bad = next((s for s, d in value.items() if d is not None and d < 0), None)
+        if bad is not None:
+            raise ValueError(f"expected_days of '{bad}' is {value[bad]}: write a whole number "
+                             "of days, 0 or more (or null: none in this segment)")
+        return value
+
+    @field_validator("ctas", mode="before")
+    @classmethod
+    def _cta_rules(cls, value: Any) -> Any:
+        return validate_cta_rules(value) if isinstance(value, list) else value
+
+
+DEFAULT_SEGMENT = "default"  # the segment of customers no segment's `when` takes
+
+
+# A rule with where it is written and the segments it applies to (None: every customer).
+Scoped = tuple[tuple[str | int, ...], Any, tuple[str, ...] | None]
+
+
 class Prediction(RulesModel):
     """A stage (or several) that predicts an outcome within a horizon: `lifecycle backtest`
     scores it against what happened (docs/backtest.md)."""
@@ -237,6 +274,8 @@ class Rules(RulesModel):
     report: ReportSettings = Field(default_factory=ReportSettings)
     # stages that predict an outcome, for `lifecycle backtest`
     predictions: list[Prediction] = Field(default_factory=list)
+    # groups of customers with lifecycles of their own (docs/segments.md)
+    segments: list[Segment] = Field(default_factory=list)
 
     # Where each value came from, for error messages at run time.
     source: Any = Field(default=None, exclude=True, repr=False)
@@ -279,6 +318,49 @@ class Rules(RulesModel):
         return [s.name for s in self.stages]
 
     @property
+    def segment_names(self) -> list[str]:
+        """Every segment a customer can be in, in file order; the last takes the customers
+        no other takes (``default`` unless a segment without `when` names it). Empty
+        without ``segments:``."""
+        if not self.segments:
+            return []
+        names = [s.name for s in self.segments]
+        return names if self.segments[-1].when is None else [*names, DEFAULT_SEGMENT]
+
+    def transition_rules(self) -> list[Scoped]:
+        """Every transition rule: (key path, rule, segments it applies to; None: all). The
+        rules of `transitions:` first, then each segment's; a base rule that a segment
+        replaces (the same id) applies to the other segments only."""
+        return self._scoped("transitions")
+
+    def cta_rules(self) -> list[Scoped]:
+        """Every CTA rule, as :meth:`transition_rules` gives the transition rules."""
+        return self._scoped("ctas")
+
+    def _scoped(self, section: str) -> list[Scoped]:
+        names = self.segment_names
+        replaced: dict[str, list[str]] = {}
+        for seg in self.segments:
+            for item in getattr(seg, section):
+                replaced.setdefault(item.id, []).append(seg.name)
+        out: list[Scoped] = []
+        for i, item in enumerate(getattr(self, section)):
+            gone = replaced.get(item.id)
+            out.append(((section, i), item,
+                        tuple(n for n in names if n not in gone) if gone else None))
+        for k, seg in enumerate(self.segments):
+            out += [(("segments", k, section, j), item, (seg.name,))
+                    for j, item in enumerate(getattr(seg, section))]
+        return out
+
+    def expected_days_in(self, segment: str | None = None) -> dict[str, int | None]:
+        """Each stage's expected days, in ``segment`` (None: the stages' own)."""
+        base = {s.name: s.expected_days for s in reversed(self.stages)}  # the first of a name
+        found = next((s for s in self.segments if s.name == segment), None)
+        return base if found is None else {**base, **{
+            k: v for k, v in found.expected_days.items() if k in base}}
+
+    @property
     def owner_column(self) -> str | None:
         """The customer column that names each customer's owner: ``compliance:
         owner_column`` where written (``null``: none), else the first CTA's ``owner``."""
@@ -288,19 +370,20 @@ class Rules(RulesModel):
 
     def expressions(self) -> list[tuple[tuple[str | int, ...], str, str]]:
         """Every customer expression (key path, rule id, text): derived values, scorecard
-        measures' values, transition and CTA conditions; not metrics' `where`, which read
-        usage rows."""
+        measures' values, transition and CTA conditions (the segments' included); not
+        metrics' `where`, which read usage rows, nor the segments' `when`, which read the
+        export and the metrics only."""
         out: list[tuple[tuple[str | int, ...], str, str]] = [
             (("derived", name), name, text) for name, text in self.derived.items()]
         if self.scorecard is not None:
             out += [(("scorecard", "measures", i, "value"), m.id, m.value)
                     for i, m in enumerate(self.scorecard.measures)]
-        out += [(("transitions", i, "when"), t.id, t.when) for i, t in enumerate(self.transitions)]
-        for i, c in enumerate(self.ctas):
+        out += [((*path, "when"), t.id, t.when) for path, t, _ in self.transition_rules()]
+        for path, c, _ in self.cta_rules():
             for key in ("when", "close_when"):
                 text = getattr(c, key)
                 if text:
-                    out.append((("ctas", i, key), c.id, text))
+                    out.append(((*path, key), c.id, text))
         return out
 
     @property
@@ -440,6 +523,13 @@ def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | N
         return Via
     if head == "ctas" and len(parent) == 2:
         return model_for(cta_rule_on(data, parent[1]))
+    if head == "segments":
+        if len(parent) == 2:
+            return Segment
+        if len(parent) == 4 and parent[2] == "transitions":
+            return Transition
+        if len(parent) == 4 and parent[2] == "ctas":
+            return model_for(cta_rule_on(data, parent[3], at=parent[:3]))
     if len(parent) == 2:
         sections: dict[str, type[BaseModel]] = {
             "stages": Stage, "transitions": Transition, "metrics": Metric, "sources": Source,
@@ -450,9 +540,15 @@ def section_model(loc: tuple[Any, ...], data: Any = None) -> type[BaseModel] | N
     return None
 
 
-def cta_rule_on(data: Any, index: Any) -> Any:
-    """The `on:` written in the CTA rule ``ctas[index]`` of the rules file's ``data``."""
-    items = data.get("ctas") if isinstance(data, dict) else None
+def cta_rule_on(data: Any, index: Any, at: tuple[Any, ...] = ("ctas",)) -> Any:
+    """The `on:` written in the CTA rule ``ctas[index]`` of the rules file's ``data`` (or of
+    the list at the key path ``at``: a segment's ``ctas``)."""
+    items = data
+    for key in at:
+        try:
+            items = items[key]
+        except (KeyError, IndexError, TypeError):
+            return None
     if isinstance(items, list) and isinstance(index, int) and 0 <= index < len(items):
         item = items[index]
         return item.get("on") if isinstance(item, dict) else None

@@ -45,6 +45,7 @@ from ..columns import (
     OVERDUE,
     PREVIOUS_STAGE,
     ROW,
+    SEGMENT,
     STAGE,
     TIMESTAMP,
 )
@@ -360,10 +361,13 @@ def _evaluate(chain: _Chain, prefix: str, compiled: CompiledRules,
     """Add the built-ins (days_in_stage, expected_days, overdue) and the derived values
     of the current stage, each derived value in a CTE of its own (it may read those above)."""
     as_of = date_literal(compiled.as_of)
-    expected = case([(eq(_stage_column(), exp.Literal.string(s.name)), number(s.expected_days))
-                     for s in compiled.rules.stages if s.expected_days is not None])
-    if not expected.args.get("ifs"):
-        expected = cast(null(), BIGINT)
+    rules = compiled.rules
+    expected = _expected_days(rules.expected_days_in(None))
+    own = [s.name for s in rules.segments if s.expected_days]
+    if own:  # the segments' own, then the stages'
+        expected = case([(eq(column(SEGMENT), exp.Literal.string(name)),
+                          _expected_days(rules.expected_days_in(name))) for name in own],
+                        expected)
     chain.extend(f"{prefix}_b", [
         days_between(column(ENTERED), as_of).as_(DAYS_IN_STAGE, **AS),
         expected.as_(EXPECTED_DAYS, **AS)])
@@ -372,6 +376,29 @@ def _evaluate(chain: _Chain, prefix: str, compiled: CompiledRules,
                                  .as_(OVERDUE, **AS)])
     for j, (name, derived) in enumerate(compiled.derived):
         chain.extend(f"{prefix}_d{j}", [compiler.expression(derived).as_(name, **AS)])
+
+
+def _expected_days(days: dict[str, int | None]) -> exp.Expression:
+    """Each stage's expected days, by the ``stage`` column (NULL: none)."""
+    expected = case([(eq(_stage_column(), exp.Literal.string(stage)), number(n))
+                     for stage, n in days.items() if n is not None])
+    return expected if expected.args.get("ifs") else cast(null(), BIGINT)
+
+
+def _in_segments(segments: tuple[str, ...] | None) -> list[exp.Expression]:
+    """The condition that a rule of ``segments`` applies (none: it applies to all)."""
+    if segments is None:
+        return []
+    return [exp.In(this=column(SEGMENT), expressions=[exp.Literal.string(s) for s in segments])]
+
+
+def _segment(compiled: CompiledRules, compiler: SqlCompiler) -> exp.Expression:
+    """`CompiledRules.segment_expr` in SQL: the first segment whose `when` holds."""
+    names = compiled.rules.segment_names
+    ifs = [(compiler.expression(when, condition=True), exp.Literal.string(name))
+           for name, when in compiled.segments if when is not None]
+    rest = exp.Literal.string(names[-1])
+    return case(ifs, rest) if ifs else rest
 
 
 def _reason(compiled: CompiledRules, rule_index: int, compiler: SqlCompiler,
@@ -400,21 +427,27 @@ def _reason(compiled: CompiledRules, rule_index: int, compiler: SqlCompiler,
 
 
 def decision_query(compiled: CompiledRules, base_columns: Sequence[str], customers: str,
-                   dialect: str, *, reasons: bool = False) -> exp.Select:
+                   dialect: str, *, reasons: bool = False, choose_segment: bool = False
+                   ) -> exp.Select:
     """:func:`decision_steps` as one query (its steps as CTEs): for a dbt model."""
-    chain = _decision(compiled, base_columns, customers, dialect, reasons=reasons)
+    chain = _decision(compiled, base_columns, customers, dialect, reasons=reasons,
+                      choose_segment=choose_segment)
     return chain.query(exp.select(exp.Star()).from_(DECIDED))
 
 
 def decision_steps(compiled: CompiledRules, base_columns: Sequence[str], customers: str,
-                   dialect: str, *, reasons: bool = False) -> list[tuple[str, exp.Select]]:
+                   dialect: str, *, reasons: bool = False, choose_segment: bool = False
+                   ) -> list[tuple[str, exp.Select]]:
     """The decision as steps to materialise in order (``h0``, ``h1``... ``decided``), each
-    a query over the tables of the steps before; see :func:`decision_query`."""
-    return _decision(compiled, base_columns, customers, dialect, reasons=reasons).steps
+    a query over the tables of the steps before; see :func:`decision_query`.
+    ``choose_segment``: compute each customer's segment (`segments:`) from ``customers``'
+    columns (else ``customers`` has the ``segment`` column already)."""
+    return _decision(compiled, base_columns, customers, dialect, reasons=reasons,
+                     choose_segment=choose_segment).steps
 
 
 def _decision(compiled: CompiledRules, base_columns: Sequence[str], customers: str,
-              dialect: str, *, reasons: bool = False) -> _Chain:
+              dialect: str, *, reasons: bool = False, choose_segment: bool = False) -> _Chain:
     """The decided day over the table ``customers`` (ROW, ID, STAGE, ENTERED and every
     column the expressions read: ``base_columns``, ROW and ID among them): one row per
     customer with its final ``stage``/``stage_entered_at``, ``previous_stage``, and the
@@ -428,8 +461,14 @@ def _decision(compiled: CompiledRules, base_columns: Sequence[str], customers: s
     # step 1: the initial stage
     initial = exp.Literal.string(rules.initial_stage)
     start_stage = exp.Coalesce(this=column(STAGE), expressions=[initial])
+    # the segment, chosen from the export's columns and the metrics (unless ``customers``
+    # has it already: the state of a day in Polars)
+    chosen = {SEGMENT: _segment(compiled, compiler)} if choose_segment and compiled.segments \
+        else {}
+    if chosen and SEGMENT not in base:
+        base.append(SEGMENT)
     chain.add("lc_h0", exp.select(
-        *[column(c) for c in base],
+        *[chosen[c].as_(c, **AS) if c in chosen else column(c) for c in base],
         column(STAGE).as_(PREVIOUS_STAGE, **AS),
         start_stage.as_(STAGE, **AS),
         case([(exp.Is(this=column(STAGE), expression=null()), as_of.copy())],
@@ -450,6 +489,7 @@ def _decision(compiled: CompiledRules, base_columns: Sequence[str], customers: s
         winner = case([
             (and_(exp.In(this=_stage_column(), expressions=[exp.Literal.string(s)
                                                             for s in rule.from_stages]),
+                  *_in_segments(rule.segments),
                   compiler.expression(rule.condition, condition=True)),
              number(rule.index))
             for rule in compiled.transitions if rule.from_stages])
@@ -643,7 +683,8 @@ def final_query(compiled: CompiledRules, decided: str, columns: Sequence[str],
     chain.add("final", exp.select(exp.Star()).from_(_table(decided)))
     _evaluate(chain, "f", compiled, SqlCompiler(compiled.as_of, dialect))
     computed = [PREVIOUS_STAGE, DAYS_IN_STAGE, EXPECTED_DAYS, OVERDUE,
-                *compiled.value_names, *compiled.rules.metrics]
+                *([SEGMENT] if compiled.segments else []), *compiled.value_names,
+                *compiled.rules.metrics]
     own = [c for c in columns if c not in computed]
     out = [column(c).as_(renames.get(c, c), **AS) for c in [*own, *computed]]
     return chain.query(exp.select(*out).from_(chain.last).order_by(column(ROW)))

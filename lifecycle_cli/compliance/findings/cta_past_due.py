@@ -31,7 +31,7 @@ class CtaPastDue(Finding):
     severity = WARNING
 
     def not_checked(self, context: Context) -> str | None:
-        if not context.rules.ctas:
+        if not context.rules.cta_rules():
             return "the rules have no CTAs"
         if not context.state_given:
             return "no --state: a run without one knows no CTA past due"
