@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..columns import ID, ROW, STAGE
+from ..columns import ID, ROW, SEGMENT, STAGE
 from ..day.load import Progress, Tables, UsageSpecs, load, named_paths, no_progress
 from ..day.pipeline import run_day
 from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesError
@@ -342,6 +342,9 @@ def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: 
         .otherwise(pl.lit("source=state"))
     )
     start_stages = day.prepared.started
+    if rules.segments:  # the segment chosen for the day (none for those set aside)
+        start_stages = start_stages.join(day.prepared.state.select(ROW, SEGMENT), on=ROW,
+                                         how="left", maintain_order="left")
     started_from = customer_frame(
         start_stages.with_columns(loaded.typed[STAGE].alias("__export_stage")), rules, settings,
         as_of, keep=[where.alias(WHERE)])

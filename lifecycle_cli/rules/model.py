@@ -355,7 +355,9 @@ class Rules(RulesModel):
 
     def expected_days_in(self, segment: str | None = None) -> dict[str, int | None]:
         """Each stage's expected days, in ``segment`` (None: the stages' own)."""
-        base = {s.name: s.expected_days for s in reversed(self.stages)}  # the first of a name
+        base: dict[str, int | None] = {}
+        for s in self.stages:
+            base.setdefault(s.name, s.expected_days)  # the first of a name
         found = next((s for s in self.segments if s.name == segment), None)
         return base if found is None else {**base, **{
             k: v for k, v in found.expected_days.items() if k in base}}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ...columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, ID, STAGE
+from ...columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, ID, SEGMENT, STAGE
 from ...engine.builtins import days_in_stage, expected_days
 
 if TYPE_CHECKING:
@@ -72,17 +72,21 @@ def customer_frame(
     ``renewal_date`` and ``last_usage`` (from the column ``last_usage``); then ``keep``."""
     owner = (pl.col(settings.owner_column).cast(pl.String) if settings.owner_column
              else pl.lit(None, dtype=pl.String))
+    frame = frame.lazy()
+    # the segment's expected days (customers set aside before the day have no segment)
+    segment = (pl.col(SEGMENT) if SEGMENT in frame.collect_schema().names()
+               else pl.lit(None, dtype=pl.String))
     extra = []
     if settings.renewal_date_column:
         extra.append(pl.col(settings.renewal_date_column).alias(RENEWAL_DATE))
     if last_usage:
         extra.append(pl.col(last_usage).cast(pl.Date).alias(LAST_USAGE))
-    return frame.lazy().select(
+    return frame.select(
         pl.col(ID).cast(pl.String).alias("customer_id"),
         pl.col(STAGE),
         pl.col(ENTERED),
         days_in_stage(as_of).alias(DAYS_IN_STAGE),
-        expected_days(rules).alias(EXPECTED_DAYS),
+        expected_days(rules, segment=segment).alias(EXPECTED_DAYS),
         owner.alias(OWNER),
         *extra,
         *keep,
