@@ -59,6 +59,7 @@ class Rule:
     to: str
     when: Condition
     priority: int = 0
+    segments: Sequence[str] | None = None  # the segments it applies to (None: every one)
 
 
 @dataclass
@@ -87,10 +88,14 @@ class Decision:
     transitions: list[Move]  # hop, then input order
     loops: list[str]  # customers stopped because their winning rule would loop
     pending: list[str]  # customers that would still move when max_hops ran out
+    segments: dict[str, str] = field(default_factory=dict)  # with segments: each customer's
 
 
-def applies(rule: Rule, stage: str, terminal: set[str]) -> bool:
-    """Whether ``rule``'s `from` names ``stage`` ("*": every non-terminal stage but `to`)."""
+def applies(rule: Rule, stage: str, terminal: set[str], segment: str | None = None) -> bool:
+    """Whether ``rule``'s `from` names ``stage`` ("*": every non-terminal stage but `to`), and
+    the rule is one of the customer's ``segment``."""
+    if rule.segments is not None and segment not in rule.segments:
+        return False
     if rule.from_stages == "*":
         return stage not in terminal and stage != rule.to
     return stage in rule.from_stages
@@ -101,15 +106,30 @@ def winner(rules: Sequence[Rule], stage: str, values: dict[str, Any],
     """The candidate with the highest priority; on a tie the one written first."""
     best: Rule | None = None
     for rule in rules:  # file order
-        if applies(rule, stage, terminal) and rule.when(values) is True and (
+        if applies(rule, stage, terminal, values.get("segment")) and rule.when(
+                values) is True and (
                 best is None or rule.priority > best.priority):
             best = rule
     return best
 
 
+def segment_of(segments: Sequence[tuple[str, Condition | None]], default: str,
+               values: dict[str, Any]) -> str:
+    """The first segment (in file order) whose condition is True; a segment without one
+    takes every customer; none taken: ``default``."""
+    for name, when in segments:
+        if when is None or when(values) is True:
+            return name
+    return default
+
+
 def decide(*, stage_names: Sequence[str], terminal: set[str], initial_stage: str,
            max_hops: int | None, rules: Sequence[Rule], as_of: dt.date,
-           customers: Sequence[Customer]) -> Decision:
+           customers: Sequence[Customer],
+           segments: Sequence[tuple[str, Condition | None]] = (),
+           default_segment: str = "default") -> Decision:
+    """Rules are in file order (the file's, then each segment's own); ``segments``: each
+    segment's name and condition, read on the customer's attributes."""
     hops_allowed = len(stage_names) if max_hops is None else max_hops
     out = Decision({}, {}, {}, [], [], [])
     moves: list[tuple[int, int, Move]] = []  # (hop, input position, move)
@@ -120,9 +140,14 @@ def decide(*, stage_names: Sequence[str], terminal: set[str], initial_stage: str
             moves.append((0, position, Move(customer.id, None, stage, INITIAL_RULE, 0, None)))
         held = {stage}
         hop = 0
+        segment = (segment_of(segments, default_segment, customer.attributes) if segments
+                   else None)
+        if segment is not None:
+            out.segments[customer.id] = segment
         while True:  # steps 2 and 3
             days = None if entered is None else (as_of - entered).days
-            values = {**customer.attributes, "stage": stage, "days_in_stage": days}
+            values = {**customer.attributes, "stage": stage, "days_in_stage": days,
+                      "segment": segment}
             rule = winner(rules, stage, values, terminal)
             if rule is None:
                 break
