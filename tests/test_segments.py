@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from golden_util import assert_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import Rule, decide, sql_and, sql_compare, sql_not, sql_or
+from test_docs import sessions_and_files
 from test_property import ATTRS, conditions, evaluate, scenarios, to_sql
 
 from lifecycle_cli import RulesError, StateView, backfill, explain, parse_rules, run
@@ -410,3 +412,25 @@ def test_an_unknown_column_in_a_segments_when_is_named_with_the_closest(tmp_path
     assert result.returncode == 1  # bad rules (SPEC, exit codes)
     assert "rules.yaml:7, segments[0].when, rule 'Big'" in result.stderr
     assert "'seat'" in result.stderr and "seats" in result.stderr
+
+
+# -- docs/segments.md: the worked example prints what the tool prints ----------------------------
+
+def test_the_segments_pages_sessions_print_what_the_tool_prints(tmp_path: Path) -> None:
+    sessions, files = sessions_and_files((ROOT / "docs" / "segments.md").read_text())
+    assert len(sessions) == 2 and "broken_segments.yaml" in files
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    for folder in ("sample_data", "rules"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    for session in sessions:
+        for command, expected in session:
+            result = lifecycle(*shlex.split(command)[1:], cwd=tmp_path)
+            assert result.returncode == (1 if "broken" in command else 0), result.stderr
+            assert (result.stdout + result.stderr).splitlines() == expected, command
+
+
+def test_the_pages_example_is_the_example_rules_files_section() -> None:
+    page = (ROOT / "docs" / "segments.md").read_text()
+    text = SEGMENTS_RULES.read_text()
+    assert text[text.index("segments:\n"):].rstrip("\n") in page
