@@ -54,6 +54,10 @@ def validate(
         f"{len(rule_set.derived)} derived values, {len(rule_set.metrics)} metrics, "
         f"{len(rule_set.ctas)} CTAs"
     )
+    if rule_set.segments:
+        own = sum(len(s.transitions) + len(s.ctas) for s in rule_set.segments)
+        summary += (f", {len(rule_set.segment_names)} segments "
+                    f"({', '.join(rule_set.segment_names)}; {own} rules of their own)")
     if customers is None:
         for given, option in ((usage, "--usage"), (lookup, "--lookup"),
                               (attributes, "--attributes"), (sheet, "--sheet")):
