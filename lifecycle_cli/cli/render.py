@@ -22,6 +22,7 @@ from ..jobs.cta_actions import ActionResult
 from ..jobs.diff import RulesDiff
 from ..jobs.nightly import RunResult
 from ..render.cells import cell, is_share
+from ..render.groups import views as group_views
 from ..report.build import NEW, Report
 from ..suggest import did_you_mean
 
@@ -293,21 +294,37 @@ def report_tables(console: Console, report: Report, *, top: int = 20) -> None:
     notes = report.notes
     console.print(f"[bold]{escape(report.title)}[/]: report for {period}, "
                   f"{escape(report.source)}")
-    _show(console, frame_table(report.distribution, f"Distribution on {report.end}"))
+    split = group_views(report)  # --by: the groups side by side
+    if split:
+        title, view = split["distribution"]
+        _show(console, frame_table(view, escape(title)))
+        _note(console, notes["by"] + " The files (--csv, --xlsx) hold every table by "
+              f"{report.by}, the value, overdue and stuck counts too.")
+    else:
+        _show(console, frame_table(report.distribution, f"Distribution on {report.end}"))
     _show(console, frame_table(report.flow_matrix.filter(pl.col("total") > 0),
                                f"Moves {period}: from (rows) to (columns), every move counted",
                                hide_zero=True))
     if report.main_path:
         path = " → ".join(report.main_path)
-        _show(console, frame_table(report.funnel,
-                                   f"Funnel along the main path {path}: customers"))
+        if split:
+            title, view = split["funnel"]
+            _show(console, frame_table(view, f"{escape(title)}, along {path}"))
+        else:
+            _show(console, frame_table(report.funnel,
+                                       f"Funnel along the main path {path}: customers"))
         if report.funnel_outflows.height:
             _show(console, frame_table(report.funnel_outflows,
                                        "Outflows from the main path: customers"))
         _note(console, notes["funnel"])
         _note(console, notes["main_path"])
-    _show(console, frame_table(report.time_in_stage,
-                               "Time in stage (Kaplan-Meier; customers still in it are censored)"))
+    if split:
+        title, view = split["time_in_stage"]
+        _show(console, frame_table(view, escape(title)))
+    else:
+        _show(console, frame_table(
+            report.time_in_stage,
+            "Time in stage (Kaplan-Meier; customers still in it are censored)"))
     _note(console, notes["passed_through"])
     _note(console, notes["min_exits"])
     late = report.overdue.filter(pl.col("overdue") > 0)
