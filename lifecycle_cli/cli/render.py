@@ -712,6 +712,8 @@ def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],
         shown = f"[bold]{n:,}[/]" if n else "0"
         kinds.add_row(kind, severity(kind), shown, fails)
     console.print(kinds)
+    if result.by is not None:
+        _check_groups(console, result, counts)
     owners = result.by_owner()
     if owners.height and result.settings.owner_column:
         table = Table(title=f"By owner ({escape(result.settings.owner_column)})",
@@ -734,6 +736,21 @@ def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],
         console.print(_failed_line(failed, counts))
     elif fail_on:
         console.print(f"[green]ok:[/] none of {', '.join(fail_on)} found")
+
+
+def _check_groups(console: Console, result: CheckResult, counts: dict[str, int]) -> None:
+    """Findings × groups: a row per kind found (or checked), a column per group."""
+    table = Table(title=f"Findings by {escape(result.by or '')}", title_justify="left",
+                  show_edge=False)
+    table.add_column("finding")
+    grouped = result.by_group()
+    for name in grouped.columns[1:]:
+        table.add_column(escape(name), justify="right")
+    for kind, *numbers in grouped.iter_rows():
+        if kind in result.not_checked and not counts[kind]:
+            continue
+        table.add_row(kind, *(f"{n:,}" if n else "[dim]·[/]" for n in numbers))
+    console.print(table)
 
 
 def _failed_line(failed: Sequence[str], counts: dict[str, int]) -> str:

@@ -554,17 +554,19 @@ def _split(history: History, by: str, stages: list[str], value: str | None
             f"--by {by} needs the customers' columns",
             hint="give --customers PATH (with --state: the export whose columns split the "
                  "report)"))
-    columns = [c for c in attributes.columns if c != ID]
+    columns = attributes.columns
     column = find_column(by, columns, headers={rules.customer_column(c): c for c in columns},
                          where="the customers export, the metrics and the derived values")
+    values = history.current.select(ID).join(
+        attributes.select(ID, pl.col(column).alias("__value")), on=ID, how="left",
+        maintain_order="left")
+    mapping = group_map(values, "__value")
     taken = _REPORT_COLUMNS | set(stages)
     if value is not None:
         taken |= {value, f"{value}_share", f"{value}_overdue"}
+    groups = group_names(mapping, column, source=attributes, avoid=taken)
     check_free(column, taken, "the report's tables")
-    values = history.current.select(ID).join(attributes.select(ID, column), on=ID, how="left",
-                                             maintain_order="left")
-    mapping = group_map(values, column)
-    return column, mapping, group_names(mapping, column, source=attributes)
+    return column, mapping, groups
 
 
 def _customers(history: History, attributes: pl.DataFrame | None, value: str | None,

@@ -61,15 +61,16 @@ def attach(frame: pl.DataFrame, groups: pl.DataFrame, *, key: str = ID) -> pl.Da
 
 
 def group_names(groups: pl.DataFrame, column: str, *, source: pl.DataFrame | None = None,
-                option: str = "--by") -> list[str]:
+                avoid: Collection[str] = (), option: str = "--by") -> list[str]:
     """The groups of a `group_map`, sorted, ``(none)`` last; an OptionError above
-    :data:`MAX_GROUPS`, naming the columns of ``source`` with few enough values."""
+    :data:`MAX_GROUPS`, naming the columns of ``source`` (but ``avoid``) with few enough
+    values."""
     names = groups.select(pl.col(GROUP).unique())[GROUP].to_list()
     if len(names) > MAX_GROUPS:
         fit: list[str] = []
         if source is not None and source.width:
             counts = source.select(pl.all().n_unique()).row(0, named=True)
-            fit = [c for c, n in counts.items() if c not in (ID, column) and 1 < n <= MAX_GROUPS]
+            fit = [c for c, n in counts.items() if c not in (ID, column, *avoid) and 1 < n <= MAX_GROUPS]
         raise OptionError(Problem(
             f"{option} {column}: it has {len(names):,} different values; a split shows at "
             f"most {MAX_GROUPS} groups side by side",
