@@ -70,7 +70,8 @@ def group_names(groups: pl.DataFrame, column: str, *, source: pl.DataFrame | Non
         fit: list[str] = []
         if source is not None and source.width:
             counts = source.select(pl.all().n_unique()).row(0, named=True)
-            fit = [c for c, n in counts.items() if c not in (ID, column, *avoid) and 1 < n <= MAX_GROUPS]
+            fit = [c for c, n in counts.items()
+                   if c not in (ID, column, *avoid) and 1 < n <= MAX_GROUPS]
         raise OptionError(Problem(
             f"{option} {column}: it has {len(names):,} different values; a split shows at "
             f"most {MAX_GROUPS} groups side by side",
