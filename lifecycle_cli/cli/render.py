@@ -576,8 +576,9 @@ def _worklist_lines(wl: Worklist, width: int
             if wl.ctas.width else pl.DataFrame(schema={"cta_id": pl.String,
                                                        "__cta_name": pl.String,
                                                        "__cta_owner": pl.String}))
+    by = [wl.by] if wl.by is not None else []  # --by: a list per group and owner
     headers = strays.join(ctas, on="cta_id", how="left", maintain_order="left").select(
-        "owner", "customer_id", "customer_name", pl.lit("header").alias("item"),
+        *by, "owner", "customer_id", "customer_name", pl.lit("header").alias("item"),
         pl.concat_str([pl.coalesce("__cta_name", "cta_id"), pl.lit(" (CTA of "),
                        pl.col("__cta_owner").fill_null("nobody"), pl.lit(")")]).alias("what"),
         (pl.col("__order") - 1).alias("__order"))
@@ -587,11 +588,14 @@ def _worklist_lines(wl: Worklist, width: int
             "owner", "customer_id", "customer_name", "item",
             pl.when(is_task).then(pl.format("  {}. {}", "seq", "what")).otherwise("what")
             .alias("what"),
-            "__order", "due_on", "days_overdue", "priority", "stage"),
+            "__order", "due_on", "days_overdue", "priority", "stage",
+            *(c for c in by if c not in ("priority", "stage"))),
         headers,
     ], how="diagonal_relaxed").sort("__order")
     blank = pl.lit("")
     cells = {
+        **{c: pl.when(is_cta).then(pl.col(c)).otherwise(blank).fill_null("")
+           for c in by if c not in ("priority", "stage")},
         "due": pl.col("due_on").dt.to_string("%Y-%m-%d").fill_null(""),
         "late": pl.when(pl.col("days_overdue") > 0)
         .then(pl.col("days_overdue").cast(pl.String) + "d").otherwise(blank),
@@ -603,9 +607,11 @@ def _worklist_lines(wl: Worklist, width: int
     }
     if not named:
         del cells["name"]
-    text = shown.select(pl.col("owner"), pl.col("item"), pl.col("days_overdue"),
+    text = shown.select(*(pl.col(c).alias(f"__by_{c}") for c in by), pl.col("owner"),
+                        pl.col("item"), pl.col("days_overdue"),
                         *(expr.alias(name) for name, expr in cells.items()))
-    caps = {"due": 10, "late": 6, "customer": 20, "name": 30, "priority": 10, "stage": 16}
+    caps = {**dict.fromkeys(by, 20), "due": 10, "late": 6, "customer": 20, "name": 30,
+            "priority": 10, "stage": 16}
     longest = text.select(pl.col(n).str.len_chars().max().fill_null(0) for n in cells).row(0)
     widths = {name: min(max(len(name), int(n)), caps.get(name, 1000))
               for name, n in zip(cells, longest, strict=True)}
@@ -620,16 +626,20 @@ def _worklist_lines(wl: Worklist, width: int
 
     line = pl.lit(" ") + pl.concat_str([cell(n) for n in cells], separator="  ")
     styled = text.select(
-        "owner", line.str.strip_chars_end().alias("text"),
+        *(f"__by_{c}" for c in by), "owner", line.str.strip_chars_end().alias("text"),
         pl.when(pl.col("item") == "header").then(pl.lit("dim"))
         .when(pl.col("days_overdue") > 0).then(pl.lit("red")).otherwise(None).alias("style"))
     header = " " + "  ".join(n.rjust(w) if n == "late" else n.ljust(w)
                              for n, w in widths.items())
     widths["what"] = min(widths["what"], max(4, width - len(header) + widths["what"] - 1))
     rule = " " + "  ".join("─" * w for w in widths.values())
-    return [(str(who) if who is not None else "(no owner)", header.rstrip(), rule,
-             rows.select("text", "style"))
-            for (who,), rows in styled.group_by("owner", maintain_order=True)]
+    def title(key: tuple[Any, ...]) -> str:
+        who = str(key[-1]) if key[-1] is not None else "(no owner)"
+        return f"{wl.by} {key[0]}: {who}" if by else who
+
+    return [(title(key), header.rstrip(), rule, rows.select("text", "style"))
+            for key, rows in styled.group_by(*(f"__by_{c}" for c in by), "owner",
+                                             maintain_order=True)]
 
 
 def worklist_summary(console: Console, wl: Worklist, owner: str | None,

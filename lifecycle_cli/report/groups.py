@@ -12,12 +12,18 @@ with the columns that would do, as a table of a million groups side by side help
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 
 import polars as pl
 
-from ..columns import ID
+from ..columns import ID, WORKLIST_SCHEMA
+from ..ctas.worklist import Worklist
 from ..errors import OptionError, Problem
+from ..inputs.formats import read_table
+from ..inputs.options import ReadOptions
+from ..state.view import StateView
 from ..suggest import did_you_mean
 
 NONE = "(none)"  # the group of a customer with no value in the column
@@ -26,9 +32,11 @@ GROUP = "__group"  # the group column while tables are built; named after the co
 
 
 def find_column(wanted: str, columns: Sequence[str], *, headers: dict[str, str] | None = None,
-                where: str = "the customers", option: str = "--by") -> str:
+                where: str = "the customers", option: str = "--by",
+                more: str | None = None) -> str:
     """The column ``wanted`` names among ``columns`` (or the export header of one, by
-    ``headers``: header -> column); an OptionError listing them, with did-you-mean."""
+    ``headers``: header -> column); an OptionError listing them, with did-you-mean (and
+    ``more``: where else to look)."""
     if wanted in columns:
         return wanted
     if headers and wanted in headers:
@@ -37,7 +45,8 @@ def find_column(wanted: str, columns: Sequence[str], *, headers: dict[str, str] 
     hint = did_you_mean(wanted, list(columns))
     raise OptionError(Problem(
         f"{option} {wanted}: {where} have no such column",
-        hint=(f"{hint} " if hint else "") + f"columns: {shown or '(none)'}"))
+        hint=(f"{hint} " if hint else "") + f"columns: {shown or '(none)'}"
+             + (f"; {more}" if more else "")))
 
 
 def as_group(column: str) -> pl.Expr:
@@ -61,12 +70,13 @@ def attach(frame: pl.DataFrame, groups: pl.DataFrame, *, key: str = ID) -> pl.Da
 
 
 def group_names(groups: pl.DataFrame, column: str, *, source: pl.DataFrame | None = None,
-                avoid: Collection[str] = (), option: str = "--by") -> list[str]:
+                avoid: Collection[str] = (), option: str = "--by",
+                limit: int | None = MAX_GROUPS) -> list[str]:
     """The groups of a `group_map`, sorted, ``(none)`` last; an OptionError above
     :data:`MAX_GROUPS`, naming the columns of ``source`` (but ``avoid``) with few enough
     values."""
     names = groups.select(pl.col(GROUP).unique())[GROUP].to_list()
-    if len(names) > MAX_GROUPS:
+    if limit is not None and len(names) > limit:
         fit: list[str] = []
         if source is not None and source.width:
             counts = source.select(pl.all().n_unique()).row(0, named=True)
@@ -92,3 +102,61 @@ def order(groups: Sequence[str], column: str = GROUP) -> pl.Expr:
     """A sort key putting the groups in the order of ``groups``."""
     return pl.col(column).replace_strict({g: i for i, g in enumerate(groups)},
                                          default=len(groups), return_dtype=pl.Int64)
+
+
+# the worklist's own columns a list can be grouped by: each CTA's (its tasks share them)
+WORKLIST_OWN = ("type", "priority", "stage")
+
+
+def customer_columns(path: str | Path, *, headers: Mapping[str, str] | None = None,
+                     encoding: str | None = None, sheet: str | None = None) -> pl.DataFrame:
+    """A customers export read as text, ``customer_id`` first; ``headers`` (the rules'
+    ``columns: customers``: name -> the export's header) give the rules' names."""
+    frame = read_table(Path(path), ReadOptions(encoding=encoding, sheet=sheet))
+    renames = {h: n for n, h in (headers or {}).items() if h in frame.columns and h != n}
+    frame = frame.rename(renames)
+    if ID not in frame.columns:
+        header = (headers or {}).get(ID, ID)
+        raise OptionError(Problem(
+            f"the customers export has no '{header}' column to match the state's customers",
+            file=str(path), hint="give --rules, whose columns: customers: names its id column"
+            if headers is None else did_you_mean(header, frame.columns)))
+    return frame.select(pl.col(ID).cast(pl.String), pl.exclude(ID))
+
+
+def split_worklist(wl: Worklist, by: str, view: StateView,
+                   customers: pl.DataFrame | None = None) -> Worklist:
+    """The worklist grouped by ``by``: the groups in order, within a group as before (by
+    owner, the most urgent first). ``by`` is one of the items' own columns (a CTA's type,
+    priority, stage), else a column of ``customers`` (`customer_columns`), else a value the
+    state kept for the worklist's date (its ``values`` and ``metrics`` tables); that column
+    comes first in the items. A customer with no value is in ``(none)``."""
+    if wl.as_of is None:
+        return wl
+    items = wl.items
+    if by in WORKLIST_OWN:
+        grouped = items.with_columns(as_group(by).alias(GROUP))
+        column = by
+    else:
+        sources = [] if customers is None else [customers]
+        for table in ("values", "metrics"):
+            kept = view.table(table, wl.as_of)
+            if kept is not None:
+                sources.append(kept)
+        column = next((by for s in sources if by in s.columns), "")
+        if not column:
+            names = list(dict.fromkeys(
+                [*WORKLIST_OWN, *(c for s in sources for c in s.columns if c != ID)]))
+            where = ("the worklist, the customers export and the values the state kept"
+                     if customers is not None else "the worklist and the values the state kept")
+            find_column(by, names, where=f"{where} for {wl.as_of}",
+                        more=None if customers is not None else
+                        "--customers PATH gives the columns of a customers export")
+        source = next(s for s in sources if by in s.columns)
+        check_free(column, WORKLIST_SCHEMA, "the worklist's rows")
+        grouped = attach(items, group_map(source, column))
+    groups = group_names(grouped, column, limit=None)
+    ordered = grouped.sort(order(groups), maintain_order=True)
+    items = (ordered.drop(GROUP) if column in WORKLIST_OWN
+             else ordered.rename({GROUP: column}))
+    return dataclasses.replace(wl, items=items, by=column, groups=groups)
