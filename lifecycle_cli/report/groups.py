@@ -52,7 +52,8 @@ def find_column(wanted: str, columns: Sequence[str], *, headers: dict[str, str] 
 def as_group(column: str) -> pl.Expr:
     """The column's values as group names: text, ``(none)`` for a missing or blank value."""
     text = pl.col(column).cast(pl.String).str.strip_chars()
-    return pl.when(text.is_null() | (text == "")).then(pl.lit(NONE)).otherwise(text)
+    return pl.when(text.is_null() | (text == "")).then(pl.lit(NONE)).otherwise(text) \
+        .alias(column)
 
 
 def group_map(values: pl.DataFrame, column: str, *, key: str = ID) -> pl.DataFrame:
