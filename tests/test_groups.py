@@ -197,3 +197,39 @@ def test_a_split_report_names_its_groups_in_the_about_table(tmp_path: Path) -> N
     plain = dict(build_report(history_from_state(state, RULE_SET, customers=path))
                  .about.iter_rows())
     assert "by" not in plain and "note_by" not in plain
+
+
+KEEPS_PLAN = """\
+version: 1
+stages:
+  - {name: New, expected_days: 5}
+  - {name: Live}
+initial_stage: New
+derived:
+  plan_before: "previous(plan)"
+transitions:
+  - {id: go, from: New, to: Live, when: "plan = 'Pro' AND plan_before = 'Pro'"}
+"""
+
+
+def test_a_state_s_kept_values_can_split_a_report_without_the_export(tmp_path: Path) -> None:
+    """The state keeps `plan` (the rules read previous(plan)): --by plan needs no export."""
+    from lifecycle_cli.rules.load import parse_rules
+
+    rules = parse_rules(KEEPS_PLAN)
+    path = write_csv(tmp_path / "customers.csv", [
+        {"customer_id": f"C{i}", "plan": plan} for i, plan in
+        enumerate(["Pro", "Pro", "Starter", None])])
+    state = tmp_path / "state"
+    for day in (DAY0, DAY0 + dt.timedelta(days=1)):
+        run(rules, path, as_of=day, state=state)
+    history = history_from_state(state, rules)
+    report = build_report(history, by="plan", min_exits=1)
+    assert report.groups == ["Pro", "Starter", NONE]
+    assert report.distribution.filter(pl.col("customers") > 0).rows() == [
+        ("Pro", "Live", 2, 1.0, 0, 0), ("Starter", "New", 1, 1.0, 0, 0),
+        (NONE, "New", 1, 1.0, 0, 0)]
+    assert report.flows.filter(pl.col("from_stage") == "New").rows() == [
+        ("Pro", "New", "Live", 2, 0, 2)]
+    with pytest.raises(OptionError, match="did you mean 'plan'"):
+        build_report(history, by="plan_b4")

@@ -124,6 +124,9 @@ class History:
     warnings: list[str] = field(default_factory=list)
     before: pl.DataFrame | None = None
     inputs: list[Path] = field(default_factory=list)  # the files read (besides the state)
+    # the state's `values` table of ``end`` (every column it kept): what --by may name
+    # besides the attributes; None without a state, or when the day kept none
+    values: pl.DataFrame | None = None
 
 
 def _attributes(typed: pl.DataFrame) -> pl.DataFrame:
@@ -215,7 +218,8 @@ def history_from_state(
             f"{gone:,} customer(s) were not in the export of {end} (last seen earlier): they "
             "keep the stage the state holds, and their time in stage stops at their last export")
     return History(rules, start, end, current, moves, attributes, ctas,
-                   source=f"state {path}", runs=len(days), warnings=warnings, before=before)
+                   source=f"state {path}", runs=len(days), warnings=warnings, before=before,
+                   values=view.table("values", end))
 
 
 def _state_moves(view: StateView, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -549,6 +553,8 @@ def _split(history: History, by: str, stages: list[str], value: str | None
            ) -> tuple[str, pl.DataFrame, list[str]]:
     """The column ``--by`` names, each customer's group (`group_map`) and the groups."""
     attributes, rules = history.attributes, history.rules
+    if history.values is not None:  # what the state kept (a segment, a value read later)
+        attributes = _with_computed(history.values, attributes)
     if attributes is None:
         raise OptionError(Problem(
             f"--by {by} needs the customers' columns",
