@@ -246,8 +246,10 @@ def history_from_exports(
         pl.col(ID).cast(pl.String), STAGE, ENTERED, pl.lit(day, dtype=pl.Date).alias(SEEN))
     moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
     ctas = result.records()["ctas"] if rules.ctas else None  # the CTAs this day creates
-    computed = result.final.select(pl.col(ID).cast(pl.String), *rules.metrics, *rules.derived,
-                                   *scorecard_columns(rules))
+    # the day's segment too (the rules' `segments:` choose it; --by segment reads it)
+    segment = [SEGMENT] if SEGMENT in result.final.columns else []
+    computed = result.final.select(pl.col(ID).cast(pl.String), *dict.fromkeys(
+        [*rules.metrics, *rules.derived, *scorecard_columns(rules), *segment]))
     attributes = _with_computed(_attributes(loaded.customers.typed), computed)
     return History(rules, day, day, current, moves, attributes,
                    ctas, source=f"a run on {customers}", warnings=list(result.warnings),
@@ -554,7 +556,7 @@ def _split(history: History, by: str, stages: list[str], value: str | None
     """The column ``--by`` names, each customer's group (`group_map`) and the groups."""
     attributes, rules = history.attributes, history.rules
     if history.values is not None:  # what the state kept (a segment, a value read later)
-        attributes = _with_computed(history.values, attributes)
+        attributes = _with_computed(attributes, history.values)
     if attributes is None:
         raise OptionError(Problem(
             f"--by {by} needs the customers' columns",
