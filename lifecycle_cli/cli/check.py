@@ -119,7 +119,8 @@ def check(
                 step("writing the findings")
                 written = write_tables(
                     result.tables, out, fmt.value, inputs=[*result.input_paths, rules],
-                    created=result.as_of, text_columns=["customer_id"],
+                    created=result.as_of,
+                    text_columns=["customer_id", *([result.by] if result.by else [])],
                     workbook_name="findings.xlsx")
     fail = kinds if kinds is not None else result.settings.fail_on
     if stdout:

@@ -176,7 +176,8 @@ def _write(result: Report, html: Path | None, xlsx: Path | None, csv: Path | Non
                 f"the visits table has {result.tables['visits'].height:,} rows, more than a "
                 "sheet holds: it is not in the workbook (write it with --csv)")
         written += write_tables(sheets, xlsx.parent, "xlsx", inputs=inputs,
-                                created=result.end, text_columns=TEXT_COLUMNS,
+                                created=result.end,
+                                text_columns=[*TEXT_COLUMNS, *([result.by] if result.by else [])],
                                 workbook_name=xlsx.name,
                                 kinds=dict.fromkeys(share_columns(result.tables), Kind.SHARE))
     if csv is not None:
