@@ -356,6 +356,7 @@ def test_the_worklist_by_a_column(tmp_path: Path) -> None:
     assert all(segments[c] == s for c, s in split.select("customer_id", "segment").iter_rows())
     terminal = lifecycle("ctas", "--state", state, "--by", "segment", "--customers", export)
     assert terminal.returncode == 0 and "segment Enterprise: " in terminal.stdout
+    assert "; by segment: 2 group(s)" in terminal.stderr
     unknown = lifecycle("ctas", "--state", state, "--by", "segment")
     assert unknown.returncode == 2 and "--customers PATH gives the columns" in unknown.stderr
     misplaced = lifecycle("ctas", "--state", state, "--by", "ana", "close", "x:1",

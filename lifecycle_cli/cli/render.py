@@ -652,8 +652,10 @@ def worklist_summary(console: Console, wl: Worklist, owner: str | None,
     late = wl.items.filter(pl.col("days_overdue") > 0).height
     who = f" for {escape(owner)}" if owner else ""
     snoozed = f"; {wl.snoozed:,} snoozed CTA(s) not shown" if wl.snoozed else ""
+    grouped = (f"; by {escape(wl.by)}: {len(wl.groups):,} group(s)" if wl.by is not None
+               else "")
     console.print(f"open as of {wl.as_of}{who}: {ctas:,} CTA(s), {tasks:,} task(s); "
-                  f"{late:,} past due{snoozed}")
+                  f"{late:,} past due{snoozed}{grouped}")
     if owner and owner.strip().lower() not in {o.strip().lower() for o in wl.owners}:
         hint = did_you_mean(owner, wl.owners)
         console.print(f"[yellow]nobody called {escape(owner)!r} owns an open CTA[/]"
