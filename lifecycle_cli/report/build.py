@@ -209,9 +209,11 @@ def history_from_state(
                 f"{missing:,} customer(s) of the state are not in {customers}: they have no "
                 "owner or value in the report")
     attributes = _with_computed(attributes, view.metrics(end))
-    if rules.scorecard is not None:  # the score, its band and points, as the state kept them
-        attributes = _with_computed(attributes, view.table(
-            "values", end, ["customer_id", *rules.scorecard.columns]))
+    # the score, its band and points, and the customer's segment, as the state kept them
+    # (the segment gives the expected days of its customers: see `_customers`)
+    scores = rules.scorecard.columns if rules.scorecard is not None else []
+    attributes = _with_computed(attributes, view.table(
+        "values", end, ["customer_id", *scores, SEGMENT]))
     gone = current.filter(pl.col(SEEN) < end).height
     if gone:
         warnings.append(
