@@ -321,3 +321,40 @@ def test_without_usage_a_check_reads_the_metrics_the_state_kept_for_its_date(
     defaults = check(rules, export, [], DAY2, state_dir=state)  # the state has no 11-01
     assert not defaults.findings.equals(with_usage.findings)
     assert any("no usage export given" in w for w in defaults.warnings)
+
+
+def test_by_counts_the_findings_per_group(state: Path, tmp_path: Path) -> None:
+    """--by csm: a column per owner in the summary (golden), the column first in the table,
+    and the counts per group add up to the kinds' counts."""
+    plain = lifecycle(*check_args("--from", DAY1.isoformat(), "--out", tmp_path / "a",
+                                  state=state))
+    proc = lifecycle(*check_args("--from", DAY1.isoformat(), "--by", "csm", "--out",
+                                 tmp_path / "b", "--summary-json", tmp_path / "b.json",
+                                 state=state))
+    assert proc.returncode == plain.returncode == 3, proc.stderr
+    summary = proc.stderr[proc.stderr.index("Findings by csm"):proc.stderr.index("By owner")]
+    assert_golden(summary, "check-by-csm.txt")
+    whole = pl.read_csv(tmp_path / "a" / "findings.csv", infer_schema=False)
+    split = pl.read_csv(tmp_path / "b" / "findings.csv", infer_schema=False)
+    assert split.columns == ["csm", *whole.columns]
+    assert split.drop("csm").equals(whole)
+    assert "(none)" in split["csm"].to_list()  # the export has a customer with no csm
+    doc = json.loads((tmp_path / "b.json").read_text())
+    per_group = doc["by"]["groups"]
+    assert doc["by"]["column"] == "csm"
+    for kind, n in doc["findings"].items():
+        assert sum(g.get(kind, 0) for g in per_group.values()) == n, kind
+    # without --by, the summary JSON has no "by"
+    assert "by" not in json.loads(lifecycle(*check_args("--summary-json", "-")).stdout)
+
+
+def test_by_a_metric_and_by_mistakes(tmp_path: Path) -> None:
+    proc = lifecycle(*check_args("--by", "stauts"))
+    assert proc.returncode == 2 and "did you mean 'status'?" in proc.stderr
+    taken = lifecycle(*check_args("--by", "stage"))
+    assert taken.returncode == 2 and "the findings have a column 'stage'" in taken.stderr
+    out = lifecycle(*check_args("--by", "status", "--stdout", "--fail-on", "none"))
+    assert out.returncode == 0, out.stderr
+    table = pl.read_csv(out.stdout.encode(), infer_schema=False)
+    assert table.columns[0] == "status" and set(table["status"]) <= {"active", "churned",
+                                                                     "(none)"}

@@ -244,3 +244,81 @@ def test_top_cuts_the_cta_table_too(state: Path) -> None:
     after = proc.stdout.split("by type and owner")[1]
     assert len(re.findall(r"^ (?:Lifecycle|Risk|Renewal) +│", after, re.M)) == 2
     assert f"... and {len(rows) - 2:,} more rows (--top, --xlsx, --csv)" in after
+
+
+# -- --by COLUMN: the report split by a customer column -------------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+ON_SAMPLE = ["report", "--customers", SAMPLE / "customers.csv", "--usage", SAMPLE / "usage.csv",
+             "--rules", RULES, "--as-of", AS_OF]
+
+
+def test_by_segment_puts_the_groups_side_by_side_and_first_in_the_files(tmp_path: Path
+                                                                        ) -> None:
+    from golden_util import assert_golden
+
+    proc = lifecycle(*ON_SAMPLE, "--by", "segment", "--csv", tmp_path / "csv", "--xlsx",
+                     tmp_path / "r.xlsx", "--html", tmp_path / "r.html")
+    assert proc.returncode == 0, proc.stderr
+    for title in ("Customers by stage and segment on 2026-11-01 (share of the group)",
+                  "Funnel by segment", "Time in stage by segment: median / p90 days"):
+        assert title in proc.stdout
+    header = next(line for line in proc.stdout.splitlines()
+                  if "Enterprise" in line and "Mid-Market" in line)
+    assert header.split()[:1] == ["stage"]  # the groups are the columns
+    for name in ("distribution", "funnel", "time_in_stage", "overdue", "flows",
+                 "flow_matrix", "funnel_outflows", "survival", "overdue_customers", "ctas",
+                 "visits"):
+        table = pl.read_csv(tmp_path / "csv" / f"{name}.csv", infer_schema=False)
+        assert table.columns[0] == "segment", name
+        assert set(table["segment"]) <= {"Enterprise", "Mid-Market", "SMB"}, name
+    for name in ("distribution", "time_in_stage", "funnel"):
+        assert_golden(tmp_path / "csv" / f"{name}.csv", f"report/by-segment/{name}.csv")
+    about = dict(pl.read_csv(tmp_path / "csv" / "about.csv").iter_rows())
+    assert about["by"] == "segment" and about["groups"] == "Enterprise, Mid-Market, SMB"
+    book = pl.read_excel(tmp_path / "r.xlsx", sheet_name="distribution")
+    assert book.columns[:2] == ["segment", "stage"] and book.height == 3 * 6
+    page = (tmp_path / "r.html").read_text()
+    assert "Distribution on 2026-11-01 by segment" in page
+    assert "Customers by stage and segment" in page and "<th class=\"\">Mid-Market</th>" in page
+
+
+def test_without_by_nothing_changes(tmp_path: Path) -> None:
+    plain = lifecycle(*ON_SAMPLE, "--csv", tmp_path / "a")
+    assert plain.returncode == 0, plain.stderr
+    assert "segment" not in plain.stdout.splitlines()[3]
+    about = pl.read_csv(tmp_path / "a" / "about.csv")
+    assert "by" not in about["item"].to_list()
+    assert pl.read_csv(tmp_path / "a" / "distribution.csv").columns[0] == "stage"
+
+
+def test_by_on_a_state_takes_the_export_s_column(state: Path, tmp_path: Path) -> None:
+    proc = lifecycle(*on_state(state, "--by", "csm", "--csv", tmp_path / "csv"))
+    assert proc.returncode == 0, proc.stderr
+    dist = pl.read_csv(tmp_path / "csv" / "distribution.csv")
+    assert dist.columns[:2] == ["csm", "stage"]
+    assert "(none)" in dist["csm"].to_list()  # 0005 has no csm
+    assert lifecycle(*on_state(state, "--csv", tmp_path / "all")).returncode == 0
+    whole = pl.read_csv(tmp_path / "all" / "distribution.csv")
+    summed = dist.group_by("stage", maintain_order=True).agg(pl.col("customers").sum())
+    assert summed.equals(whole.select("stage", "customers"))
+
+
+@pytest.mark.parametrize(("by", "message"), [
+    ("segmnt", "did you mean 'segment'?"),
+    ("customer_id", "500 different values; a split shows at most 50 groups"),
+    ("arr", "choose a column with few values, such as csm, "),
+])
+def test_by_mistakes_exit_2_with_what_would_do(by: str, message: str, tmp_path: Path) -> None:
+    proc = lifecycle(*ON_SAMPLE, "--by", by, "--csv", tmp_path / "csv")
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    if by == "arr":  # the columns with few values
+        assert {"segment", "plan"} <= set(proc.stderr.split("such as ")[1].strip().split(", "))
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "csv").exists()
+
+
+def test_by_a_column_the_tables_have_is_refused(state: Path) -> None:
+    proc = lifecycle(*on_state(state, "--by", "name"))
+    assert proc.returncode == 2
+    assert "--by name: the report's tables have a column 'name' of their own" in proc.stderr

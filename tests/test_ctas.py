@@ -15,7 +15,7 @@ import fastexcel
 import openpyxl
 import polars as pl
 import pytest
-from cli_util import AS_OF, lifecycle, run_args
+from cli_util import AS_OF, DATA, lifecycle, run_args
 from conftest import write_csv
 
 from lifecycle_cli import parse_rules
@@ -325,3 +325,41 @@ ctas:
     events = s.run("2026-11-03", [{**row, "status": "won"}])
     assert events.select("status", "close_reason").rows() == [
         ("closed", "close_when: status=won; type=smb; name=Acme")]
+
+
+def test_the_worklist_by_a_column(tmp_path: Path) -> None:
+    """--by groups the list (a CTA's own column, or a column of --customers) and shows the
+    column first; --by before a subcommand is the worklist's, and says where NAME goes."""
+    state = tmp_path / "state"
+    assert lifecycle(*run_args(tmp_path / "out", "--state", state)).returncode == 0
+    whole = pl.read_csv(lifecycle("ctas", "--state", state, "--stdout").stdout.encode(),
+                        infer_schema=False)
+    by_type = lifecycle("ctas", "--state", state, "--by", "type", "--stdout")
+    assert by_type.returncode == 0, by_type.stderr
+    listed = pl.read_csv(by_type.stdout.encode(), infer_schema=False)
+    assert listed.columns == whole.columns  # type is a column already
+    types = listed["type"].to_list()
+    assert types == sorted(types) and listed.sort("cta_id", "seq").equals(
+        whole.sort("cta_id", "seq"))
+    export = tmp_path / "segments.csv"
+    pl.read_csv(DATA / "customers.csv", infer_schema=False).with_columns(
+        pl.when(pl.col("arr").cast(pl.Int64) >= 20000).then(pl.lit("Enterprise"))
+        .otherwise(pl.lit("SMB")).alias("segment")).write_csv(export)
+    proc = lifecycle("ctas", "--state", state, "--by", "segment", "--customers", export,
+                     "--stdout")
+    assert proc.returncode == 0, proc.stderr
+    split = pl.read_csv(proc.stdout.encode(), infer_schema=False)
+    assert split.columns == ["segment", *whole.columns]
+    assert split["segment"].to_list() == sorted(split["segment"].to_list())
+    segments = dict(pl.read_csv(export, infer_schema=False).select("customer_id", "segment")
+                    .iter_rows())
+    assert all(segments[c] == s for c, s in split.select("customer_id", "segment").iter_rows())
+    terminal = lifecycle("ctas", "--state", state, "--by", "segment", "--customers", export)
+    assert terminal.returncode == 0 and "segment Enterprise: " in terminal.stdout
+    assert "; by segment: 2 group(s)" in terminal.stderr
+    unknown = lifecycle("ctas", "--state", state, "--by", "segment")
+    assert unknown.returncode == 2 and "--customers PATH gives the columns" in unknown.stderr
+    misplaced = lifecycle("ctas", "--state", state, "--by", "ana", "close", "x:1",
+                          "--reason", "r")
+    assert misplaced.returncode == 2
+    assert "who did it is `lifecycle ctas close ... --by NAME`" in misplaced.stderr

@@ -85,3 +85,19 @@ def test_markup_in_the_data_stays_text_in_the_browser(tmp_path: Path) -> None:
     dom = proc.stdout
     assert "<script" not in dom.lower() and "<img" not in dom.lower()
     assert EVIL_NAME.replace("<", "&lt;").replace(">", "&gt;") in dom  # shown as text
+
+
+def test_a_dashboard_split_by_a_column_loads_cleanly(tmp_path: Path) -> None:
+    """--by: the side-by-side tables and the split tables, a group whose name is markup
+    among them (the evil export's owners split it), load with no console message."""
+    customers, rules = evil_export(tmp_path)
+    history = history_from_exports(load_rules(rules), customers, as_of=dt.date(2026, 11, 1))
+    page = tmp_path / "split.html"
+    page.write_text(render_html(build_report(history, by="csm")))
+    proc = chromium(page, tmp_path, "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert console_messages(proc) == []
+    dom = proc.stdout
+    assert "<img" not in dom.lower()
+    assert "Customers by stage and csm" in dom and "Funnel by csm" in dom
+    assert "Time in stage by csm: median / p90 days" in dom

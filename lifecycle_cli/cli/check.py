@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
             "lifecycle check --customers sample_data/customers.csv --usage "
             "sample_data/usage.csv --rules rules/default.yaml --as-of 2026-11-01 --out "
             "out/findings --fail-on stuck,unknown_stage",
+            "lifecycle check --customers sample_data/customers.csv --rules "
+            "rules/default.yaml --as-of 2026-11-01 --by segment --stdout",
         ),
     )(check)
 
@@ -73,6 +75,17 @@ def check(
             metavar="YYYY-MM-DD",
         ),
     ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Count the findings per value of this customer column (segment, plan, a "
+            "metric ...): a column per group in the summary, and the column first in the "
+            "findings table.",
+            show_default=False,
+            metavar="COLUMN",
+        ),
+    ] = None,
     prefer: common.PreferOpt = common.Prefer.export,
     encoding: common.EncodingOpt = None,
     quiet: common.QuietOpt = False,
@@ -99,13 +112,15 @@ def check(
         with common.progress(not quiet) as step:
             result = check_exports(rule_set, customers, usage or [], as_of, state_dir=state,
                                    since=since, prefer=prefer.value, encoding=encoding,
-                                   progress=step, tables=common.tables(lookup, attributes, sheet))
+                                   progress=step, tables=common.tables(lookup, attributes, sheet),
+                                   by=by)
             written: list[Path] = []
             if out is not None:
                 step("writing the findings")
                 written = write_tables(
                     result.tables, out, fmt.value, inputs=[*result.input_paths, rules],
-                    created=result.as_of, text_columns=["customer_id"],
+                    created=result.as_of,
+                    text_columns=["customer_id", *([result.by] if result.by else [])],
                     workbook_name="findings.xlsx")
     fail = kinds if kinds is not None else result.settings.fail_on
     if stdout:

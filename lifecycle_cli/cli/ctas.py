@@ -19,6 +19,8 @@ import typer
 from ..errors import OptionError, Problem
 from ..jobs import cta_actions
 from ..render.tables import write_csv, write_tables
+from ..report.groups import customer_columns, split_worklist
+from ..rules.load import load_rules
 from ..state.view import StateView
 from . import common, render
 
@@ -26,6 +28,8 @@ WORKLIST_EXAMPLES = common.examples(
     "lifecycle ctas --state out/state",
     "lifecycle ctas --state out/state --owner 'Ivan Novak' --overdue",
     "lifecycle ctas --state out/state --format xlsx --out out/worklist",
+    "lifecycle ctas --state out/state --by segment --customers sample_data/customers.csv",
+    "lifecycle ctas --state out/state --by priority --stdout",
 )
 
 app = typer.Typer(cls=common.Group, rich_markup_mode=None, add_completion=False,
@@ -44,7 +48,8 @@ StateOpt = Annotated[
 ]
 ByOpt = Annotated[
     str | None,
-    typer.Option("--by", help="Who did it, recorded with the action. Default: your user name.",
+    typer.Option("--by", help="Who did it, recorded with the action. Default: your user name. "
+                 "(On the worklist, `lifecycle ctas --by COLUMN` groups the list instead.)",
                  show_default=False, metavar="NAME"),
 ]
 IdsArg = Annotated[
@@ -77,6 +82,27 @@ def ctas(
     stdout: Annotated[
         bool, typer.Option("--stdout", help="Write the worklist to standard output as CSV.")
     ] = False,
+    group_by: Annotated[
+        str | None,
+        typer.Option("--by", help="Group the worklist by this column, shown first: a CTA's "
+                     "type, priority or stage, a value the state kept (a metric, a derived "
+                     "value), or a column of --customers (segment, plan). Not the --by NAME "
+                     "of close, snooze, assign, done and import (who did it), which comes "
+                     "after them.", show_default=False, metavar="COLUMN"),
+    ] = None,
+    customers: Annotated[
+        Path | None,
+        typer.Option("--customers", "-c", help="With --by: a customers export whose column "
+                     "groups the list (customer_id, or the id column --rules names).",
+                     show_default=False, metavar="PATH"),
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", "-r", help="With --customers: the rules whose columns: "
+                     "customers: names the export's headers.", show_default=False,
+                     metavar="PATH"),
+    ] = None,
+    encoding: common.EncodingOpt = None,
 ) -> None:
     """The open CTAs and their playbook tasks, by owner: a CSM's worklist.
 
@@ -92,11 +118,15 @@ def ctas(
     if ctx.invoked_subcommand is not None:
         given = [name for name, value in (("--owner", owner), ("--overdue", overdue),
                                           ("--as-of", as_of), ("--out", out),
-                                          ("--stdout", stdout)) if value]
+                                          ("--stdout", stdout), ("--by", group_by),
+                                          ("--customers", customers), ("--rules", rules),
+                                          ("--encoding", encoding)) if value]
         if given:
+            after = (f"; who did it is `lifecycle ctas {ctx.invoked_subcommand} ... --by NAME`"
+                     if group_by else "")
             raise typer.BadParameter(
-                f"it belongs to the worklist, not to `lifecycle ctas {ctx.invoked_subcommand}`",
-                ctx=ctx, param_hint=", ".join(f"'{g}'" for g in given))
+                f"it belongs to the worklist, not to `lifecycle ctas {ctx.invoked_subcommand}`"
+                + after, ctx=ctx, param_hint=", ".join(f"'{g}'" for g in given))
         ctx.obj = {"state": state}
         return
     if state is None:
@@ -109,7 +139,18 @@ def ctas(
             Problem(f"the state has no run for {day}", file=str(state),
                     hint=f"its dates run from {known[0]} to {known[-1]}" if known else None)
         )
+    if group_by is None and (customers or rules):
+        raise OptionError("--customers and --rules give the column of --by COLUMN: give --by "
+                          "too")
+    if rules is not None and customers is None:
+        raise OptionError("--rules names the columns of --customers: give --customers too")
     result = view.worklist(day, owner=owner, overdue=overdue)
+    if group_by is not None:
+        export = None
+        if customers is not None:
+            headers = load_rules(rules).columns.customers if rules is not None else None
+            export = customer_columns(customers, headers=headers, encoding=encoding)
+        result = split_worklist(result, group_by, view, export)
     day = result.as_of
     written: list[str] = []
     if out is not None:

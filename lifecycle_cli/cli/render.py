@@ -22,6 +22,7 @@ from ..jobs.cta_actions import ActionResult
 from ..jobs.diff import RulesDiff
 from ..jobs.nightly import RunResult
 from ..render.cells import cell, is_share
+from ..render.groups import views as group_views
 from ..report.build import NEW, Report
 from ..suggest import did_you_mean
 
@@ -308,21 +309,37 @@ def report_tables(console: Console, report: Report, *, top: int = 20) -> None:
     notes = report.notes
     console.print(f"[bold]{escape(report.title)}[/]: report for {period}, "
                   f"{escape(report.source)}")
-    _show(console, frame_table(report.distribution, f"Distribution on {report.end}"))
+    split = group_views(report)  # --by: the groups side by side
+    if split:
+        title, view = split["distribution"]
+        _show(console, frame_table(view, escape(title)))
+        _note(console, notes["by"] + " The files (--csv, --xlsx) hold every table by "
+              f"{report.by}, the value, overdue and stuck counts too.")
+    else:
+        _show(console, frame_table(report.distribution, f"Distribution on {report.end}"))
     _show(console, frame_table(report.flow_matrix.filter(pl.col("total") > 0),
                                f"Moves {period}: from (rows) to (columns), every move counted",
                                hide_zero=True))
     if report.main_path:
         path = " → ".join(report.main_path)
-        _show(console, frame_table(report.funnel,
-                                   f"Funnel along the main path {path}: customers"))
+        if split:
+            title, view = split["funnel"]
+            _show(console, frame_table(view, f"{escape(title)}, along {path}"))
+        else:
+            _show(console, frame_table(report.funnel,
+                                       f"Funnel along the main path {path}: customers"))
         if report.funnel_outflows.height:
             _show(console, frame_table(report.funnel_outflows,
                                        "Outflows from the main path: customers"))
         _note(console, notes["funnel"])
         _note(console, notes["main_path"])
-    _show(console, frame_table(report.time_in_stage,
-                               "Time in stage (Kaplan-Meier; customers still in it are censored)"))
+    if split:
+        title, view = split["time_in_stage"]
+        _show(console, frame_table(view, escape(title)))
+    else:
+        _show(console, frame_table(
+            report.time_in_stage,
+            "Time in stage (Kaplan-Meier; customers still in it are censored)"))
     _note(console, notes["passed_through"])
     _note(console, notes["min_exits"])
     late = report.overdue.filter(pl.col("overdue") > 0)
@@ -596,8 +613,9 @@ def _worklist_lines(wl: Worklist, width: int
             if wl.ctas.width else pl.DataFrame(schema={"cta_id": pl.String,
                                                        "__cta_name": pl.String,
                                                        "__cta_owner": pl.String}))
+    by = [wl.by] if wl.by is not None else []  # --by: a list per group and owner
     headers = strays.join(ctas, on="cta_id", how="left", maintain_order="left").select(
-        "owner", "customer_id", "customer_name", pl.lit("header").alias("item"),
+        *by, "owner", "customer_id", "customer_name", pl.lit("header").alias("item"),
         pl.concat_str([pl.coalesce("__cta_name", "cta_id"), pl.lit(" (CTA of "),
                        pl.col("__cta_owner").fill_null("nobody"), pl.lit(")")]).alias("what"),
         (pl.col("__order") - 1).alias("__order"))
@@ -607,11 +625,14 @@ def _worklist_lines(wl: Worklist, width: int
             "owner", "customer_id", "customer_name", "item",
             pl.when(is_task).then(pl.format("  {}. {}", "seq", "what")).otherwise("what")
             .alias("what"),
-            "__order", "due_on", "days_overdue", "priority", "stage"),
+            "__order", "due_on", "days_overdue", "priority", "stage",
+            *(c for c in by if c not in ("priority", "stage"))),
         headers,
     ], how="diagonal_relaxed").sort("__order")
     blank = pl.lit("")
     cells = {
+        **{c: pl.when(is_cta).then(pl.col(c)).otherwise(blank).fill_null("")
+           for c in by if c not in ("priority", "stage")},
         "due": pl.col("due_on").dt.to_string("%Y-%m-%d").fill_null(""),
         "late": pl.when(pl.col("days_overdue") > 0)
         .then(pl.col("days_overdue").cast(pl.String) + "d").otherwise(blank),
@@ -623,9 +644,11 @@ def _worklist_lines(wl: Worklist, width: int
     }
     if not named:
         del cells["name"]
-    text = shown.select(pl.col("owner"), pl.col("item"), pl.col("days_overdue"),
+    text = shown.select(*(pl.col(c).alias(f"__by_{c}") for c in by), pl.col("owner"),
+                        pl.col("item"), pl.col("days_overdue"),
                         *(expr.alias(name) for name, expr in cells.items()))
-    caps = {"due": 10, "late": 6, "customer": 20, "name": 30, "priority": 10, "stage": 16}
+    caps = {**dict.fromkeys(by, 20), "due": 10, "late": 6, "customer": 20, "name": 30,
+            "priority": 10, "stage": 16}
     longest = text.select(pl.col(n).str.len_chars().max().fill_null(0) for n in cells).row(0)
     widths = {name: min(max(len(name), int(n)), caps.get(name, 1000))
               for name, n in zip(cells, longest, strict=True)}
@@ -640,16 +663,20 @@ def _worklist_lines(wl: Worklist, width: int
 
     line = pl.lit(" ") + pl.concat_str([cell(n) for n in cells], separator="  ")
     styled = text.select(
-        "owner", line.str.strip_chars_end().alias("text"),
+        *(f"__by_{c}" for c in by), "owner", line.str.strip_chars_end().alias("text"),
         pl.when(pl.col("item") == "header").then(pl.lit("dim"))
         .when(pl.col("days_overdue") > 0).then(pl.lit("red")).otherwise(None).alias("style"))
     header = " " + "  ".join(n.rjust(w) if n == "late" else n.ljust(w)
                              for n, w in widths.items())
     widths["what"] = min(widths["what"], max(4, width - len(header) + widths["what"] - 1))
     rule = " " + "  ".join("─" * w for w in widths.values())
-    return [(str(who) if who is not None else "(no owner)", header.rstrip(), rule,
-             rows.select("text", "style"))
-            for (who,), rows in styled.group_by("owner", maintain_order=True)]
+    def title(key: tuple[Any, ...]) -> str:
+        who = str(key[-1]) if key[-1] is not None else "(no owner)"
+        return f"{wl.by} {key[0]}: {who}" if by else who
+
+    return [(title(key), header.rstrip(), rule, rows.select("text", "style"))
+            for key, rows in styled.group_by(*(f"__by_{c}" for c in by), "owner",
+                                             maintain_order=True)]
 
 
 def worklist_summary(console: Console, wl: Worklist, owner: str | None,
@@ -662,8 +689,10 @@ def worklist_summary(console: Console, wl: Worklist, owner: str | None,
     late = wl.items.filter(pl.col("days_overdue") > 0).height
     who = f" for {escape(owner)}" if owner else ""
     snoozed = f"; {wl.snoozed:,} snoozed CTA(s) not shown" if wl.snoozed else ""
+    grouped = (f"; by {escape(wl.by)}: {len(wl.groups):,} group(s)" if wl.by is not None
+               else "")
     console.print(f"open as of {wl.as_of}{who}: {ctas:,} CTA(s), {tasks:,} task(s); "
-                  f"{late:,} past due{snoozed}")
+                  f"{late:,} past due{snoozed}{grouped}")
     if owner and owner.strip().lower() not in {o.strip().lower() for o in wl.owners}:
         hint = did_you_mean(owner, wl.owners)
         console.print(f"[yellow]nobody called {escape(owner)!r} owns an open CTA[/]"
@@ -732,6 +761,8 @@ def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],
         shown = f"[bold]{n:,}[/]" if n else "0"
         kinds.add_row(kind, severity(kind), shown, fails)
     console.print(kinds)
+    if result.by is not None:
+        _check_groups(console, result, counts)
     owners = result.by_owner()
     if owners.height and result.settings.owner_column:
         table = Table(title=f"By owner ({escape(result.settings.owner_column)})",
@@ -754,6 +785,21 @@ def check_summary(console: Console, result: CheckResult, fail_on: Sequence[str],
         console.print(_failed_line(failed, counts))
     elif fail_on:
         console.print(f"[green]ok:[/] none of {', '.join(fail_on)} found")
+
+
+def _check_groups(console: Console, result: CheckResult, counts: dict[str, int]) -> None:
+    """Findings × groups: a row per kind found (or checked), a column per group."""
+    table = Table(title=f"Findings by {escape(result.by or '')}", title_justify="left",
+                  show_edge=False)
+    table.add_column("finding")
+    grouped = result.by_group()
+    for name in grouped.columns[1:]:
+        table.add_column(escape(name), justify="right")
+    for kind, *numbers in grouped.iter_rows():
+        if kind in result.not_checked and not counts[kind]:
+            continue
+        table.add_row(kind, *(f"{n:,}" if n else "[dim]·[/]" for n in numbers))
+    console.print(table)
 
 
 def _failed_line(failed: Sequence[str], counts: dict[str, int]) -> str:

@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
             "out/report.xlsx",
             "lifecycle report --state out/state --rules rules/default.yaml --value "
             "minutes_30d --csv out/report",
+            "lifecycle report --customers sample_data/customers.csv --rules "
+            "rules/default.yaml --as-of 2026-11-01 --by segment",
         ),
     )(report)
 
@@ -79,6 +81,11 @@ def report(
     name: Annotated[str | None, _option(
         "--name-column", "Customer column with a readable name for the lists. Default: name, "
         "if the export has it.", "COLUMN")] = None,
+    by: Annotated[str | None, _option(
+        "--by", "Split every table by this customer column (segment, plan, ...; a metric or "
+        "derived value too): the groups side by side, the column first in the files. A "
+        "customer's group is its value on the last day; (none) when empty.",
+        "COLUMN")] = None,
     stuck_factor: Annotated[float | None, _option(
         "--stuck-factor", "Stuck: more than K times the stage's expected days in it. Default: "
         "the rules' compliance.stuck_factor, else 2.", "K")] = None,
@@ -141,7 +148,7 @@ def report(
             inputs += history.inputs
         step("building the report")
         result = build_report(history, value=value, owner=owner, name=name,
-                              stuck_factor=stuck_factor)
+                              stuck_factor=stuck_factor, by=by)
         check_not_inputs(targets, inputs)
         written = _write(result, html, xlsx, csv, inputs, step)
     if not quiet:
@@ -169,7 +176,8 @@ def _write(result: Report, html: Path | None, xlsx: Path | None, csv: Path | Non
                 f"the visits table has {result.tables['visits'].height:,} rows, more than a "
                 "sheet holds: it is not in the workbook (write it with --csv)")
         written += write_tables(sheets, xlsx.parent, "xlsx", inputs=inputs,
-                                created=result.end, text_columns=TEXT_COLUMNS,
+                                created=result.end,
+                                text_columns=[*TEXT_COLUMNS, *([result.by] if result.by else [])],
                                 workbook_name=xlsx.name,
                                 kinds=dict.fromkeys(share_columns(result.tables), Kind.SHARE))
     if csv is not None:

@@ -31,6 +31,7 @@ from ..errors import EXIT_CHECK_FAILED, EXIT_OK, OptionError, Problem, RulesErro
 from ..files import file_facts
 from ..inputs.formats import line_of_row
 from ..metrics.compute import MetricsResult, stored_metrics
+from ..report.groups import GROUP, attach, check_free, find_column, group_map, group_names
 from ..rules.checks import compliance_column_problems
 from ..rules.model import USAGE, Metric, Rules
 from ..state.view import StateView
@@ -169,6 +170,8 @@ class CheckResult:
     state: StateRecords | None = None
     since: dt.date | None = None
     seconds: float = 0.0
+    by: str | None = None  # --by: the customer column in the findings' first column
+    groups: list[str] = field(default_factory=list)  # its values, in order
 
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
@@ -187,6 +190,21 @@ class CheckResult:
                  *[(pl.col("severity") == s).sum().alias(s) for s in SEVERITIES])
             .sort(["findings", "owner"], descending=[True, False], nulls_last=True)
         )
+
+    def by_group(self) -> pl.DataFrame:
+        """With ``by``: ``finding``, then the number of each group's findings of that kind
+        (a column per group, in order), then ``total``; every kind, most severe first."""
+        if self.by is None:
+            return pl.DataFrame()
+        counts = self.findings.group_by("finding", self.by).len()
+        columns = {g: counts.filter(pl.col(self.by) == g).select("finding", pl.col("len")
+                                                                  .alias(g))
+                   for g in self.groups}
+        table = pl.DataFrame({"finding": registry.names()})
+        for part in columns.values():
+            table = table.join(part, on="finding", how="left", maintain_order="left")
+        return table.with_columns(pl.col(self.groups).fill_null(0).cast(pl.Int64)) \
+            .with_columns(pl.sum_horizontal(self.groups).alias("total"))
 
     def failed(self, fail_on: Sequence[str]) -> list[str]:
         """The kinds of ``fail_on`` that were found."""
@@ -218,6 +236,10 @@ class CheckResult:
             "not_checked": self.not_checked,
             "warnings": self.warnings,
             "outputs": [str(p) for p in written],
+            **({"by": {"column": self.by, "groups": {
+                g: {k: int(n) for k, n in zip(self.by_group()["finding"],
+                                              self.by_group()[g], strict=True) if n}
+                for g in self.groups}}} if self.by is not None else {}),
             "state": None if self.state is None else {
                 "path": str(self.state.path),
                 "started_from": None if self.state.base is None else self.state.base.isoformat(),
@@ -257,6 +279,7 @@ def check(
     prefer: str = "export",
     encoding: str | None = None,
     progress: Progress = no_progress,
+    by: str | None = None,
 ) -> CheckResult:
     """Find what the rules' ``compliance:`` section asks about, for ``as_of`` (default: today).
 
@@ -265,6 +288,8 @@ def check(
     hand changes from that day on; without ``usage_paths``, the metrics are those the state
     kept for ``as_of`` (when a run of that date kept them). Nothing is written. Bad data or
     rules raise the errors ``run`` raises, except unknown stages, which are findings.
+    ``by``: a customer column (or metric, derived value) put first in the findings: each
+    finding's customer's value on ``as_of`` (see `lifecycle_cli.report.groups`).
     """
     started = time.monotonic()
     as_of = as_of or dt.date.today()
@@ -300,6 +325,10 @@ def check(
                        usage_given=bool(usage_paths), last_usage=usage_wanted)
     parts, not_checked = registry.look(context)
     table = collect_findings(parts)
+    column: str | None = None
+    groups: list[str] = []
+    if by is not None:
+        table, column, groups = _split(table, by, rules, loaded, day)
     return CheckResult(
         rules=rules,
         as_of=as_of,
@@ -312,7 +341,27 @@ def check(
         state=records,
         since=since if records is not None else None,
         seconds=time.monotonic() - started,
+        by=column,
+        groups=groups,
     )
+
+
+def _split(findings: pl.DataFrame, by: str, rules: Rules, loaded: Loaded, day: Day
+           ) -> tuple[pl.DataFrame, str, list[str]]:
+    """The findings with their customer's value of the column ``by`` names first (the
+    export's columns, then the day's metrics and derived values), and the groups."""
+    source = loaded.typed.drop(ROW, strict=False)
+    computed = [c for c in day.final.columns
+                if c not in source.columns and not c.startswith("__")]
+    if computed:
+        source = source.join(day.final.select(ID, *computed), on=ID, how="left")
+    column = find_column(by, source.columns,
+                         headers={rules.customer_column(c): c for c in source.columns},
+                         where="the customers export, the metrics and the derived values")
+    mapping = group_map(source, column)
+    groups = group_names(mapping, column, source=source, avoid=findings.columns)
+    check_free(column, findings.columns, "the findings")
+    return attach(findings, mapping).rename({GROUP: column}), column, groups
 
 
 def _kept_metrics(rules: Rules, view: StateView, as_of: dt.date, loaded: Loaded

@@ -24,6 +24,10 @@ class Worklist:
     # the open CTAs (each CTA's latest row) whose CTA or tasks are in the items
     ctas: pl.DataFrame = field(default_factory=pl.DataFrame)
     snoozed: int = 0  # open CTAs of the owner left out: snoozed until after the as-of date
+    # --by: the column the items are grouped by (their first column, unless it is one of
+    # the items' own), and its values in order (see `lifecycle_cli.report.groups`)
+    by: str | None = None
+    groups: list[str] = field(default_factory=list)
 
 
 def worklist(

@@ -16,6 +16,7 @@ import polars as pl
 from ..report.build import NEW, Report
 from ..version import __version__
 from .cells import cell, number, percent
+from .groups import views as group_views
 from .svg import Bar, Curve, Flow, Step, bars, esc, funnel, sankey, stage_colors, survival_grid
 
 SHOWN_CUSTOMERS = 50  # overdue customers listed on the page; the XLSX has them all
@@ -133,6 +134,15 @@ def _distribution(report: Report, colors: dict[str, str]) -> str:
             _kpi(number(stuck), f"stuck (over {report.stuck_factor:g}× expected days)")]
     if value is not None:
         kpis.insert(1, _kpi(number(float(dist[value].sum())), value))
+    split = group_views(report)
+    if split:  # --by: the groups side by side, then the whole table
+        title, view = split["distribution"]
+        return (f'<section id="distribution"><h2>Distribution on {report.end} by '
+                f'{esc(report.by)}</h2><div class="kpis">{"".join(kpis)}</div>'
+                f'<p class="note">{esc(report.notes["by"])}</p>'
+                f"<h3>{esc(title)}</h3>{table(view, colors=colors)}"
+                f"<h3>Every stage and {esc(report.by)}</h3>{table(dist, colors=colors)}"
+                "</section>")
     rows = [
         Bar(r["stage"], r["customers"], r["overdue"],
             f"{number(r['customers'])} · {percent(r['share'])} · {number(r['overdue'])} overdue",
@@ -160,16 +170,23 @@ def _flows(report: Report, colors: dict[str, str], period: str) -> str:
     new = int(flows.filter(pl.col("from_stage") == NEW)["moves"].sum())
     by_hand = int(flows["by_hand"].sum())
     colors = {NEW: "#8C8C8C", **colors}
+    every = flows.select("from_stage", "to_stage", "moves")
+    if report.by is not None:  # the diagram shows the moves of every group together
+        every = every.group_by("from_stage", "to_stage", maintain_order=True).agg(
+            pl.col("moves").sum())
     diagram = sankey(
-        [Flow(a, b, n) for a, b, n in flows.select("from_stage", "to_stage", "moves").rows()],
+        [Flow(a, b, n) for a, b, n in every.rows()],
         [NEW, *report.stages], report.stages, colors, f"Moves from stage to stage, {period}")
+    matrix = report.flow_matrix
+    if report.by is not None:  # a group's stages nobody left are left out
+        matrix = matrix.filter(pl.col("total") > 0)
     hand = f", {by_hand:,} of them stages changed by hand in the export" if by_hand else ""
     return (
         f'<section id="flows"><h2>Flows, {esc(period)}</h2>'
         f'<p class="note">{moved:,} moves between stages{hand}; {new:,} customers got their '
         "first stage. These count moves: a customer who moved twice counts twice.</p>"
         f"{diagram}<h3>From (rows) → to (columns), every move counted</h3>"
-        f"{table(report.flow_matrix, heat=report.stages, colors=colors)}"
+        f"{table(matrix, heat=report.stages, colors=colors)}"
         f"{_funnel(report, colors, period)}</section>"
     )
 
@@ -185,7 +202,12 @@ def _funnel(report: Report, colors: dict[str, str], period: str) -> str:
                   outflows.get(r["stage"], []))
              for r in report.funnel.iter_rows(named=True)]
     path = " → ".join(report.main_path)
-    chart = funnel(steps, colors, f"Conversion along the main path, {period}")
+    split = group_views(report)
+    if split:  # --by: the groups side by side instead of one funnel chart
+        title, view = split["funnel"]
+        chart = f"<h3>{esc(title)}</h3>{table(view, colors=colors)}<h3>Every stage</h3>"
+    else:
+        chart = funnel(steps, colors, f"Conversion along the main path, {period}")
     outflow_table = (f"<h3>Outflows from the main path, customers</h3>"
                      f"{table(report.funnel_outflows, colors=colors)}"
                      if report.funnel_outflows.height else "")
@@ -203,7 +225,8 @@ def _funnel(report: Report, colors: dict[str, str], period: str) -> str:
 def _time_in_stage(report: Report, colors: dict[str, str]) -> str:
     curve = report.survival
     curves = []
-    for r in report.time_in_stage.iter_rows(named=True):
+    split = group_views(report)
+    for r in report.time_in_stage.iter_rows(named=True) if not split else ():
         if not r["visits"]:
             continue
         points = curve.filter(pl.col("stage") == r["stage"]).select("days", "survival").rows()
@@ -222,8 +245,11 @@ def _time_in_stage(report: Report, colors: dict[str, str]) -> str:
         f"left yet (—). The dashed line is the stage's expected days.{skipped}</p>"
         f'<p class="note">{esc(notes["passed_through"])} {esc(notes["min_exits"])} A curve '
         "drawn light rests on too few exits.</p>"
-        f"{survival_grid(curves, colors, 'Time in stage: survival curves per stage')}"
-        f"{table(report.time_in_stage, colors=colors)}</section>"
+        + (f"<h3>{esc(split['time_in_stage'][0])}</h3>"
+           f"{table(split['time_in_stage'][1], colors=colors)}<h3>Every stage</h3>"
+           if split else
+           survival_grid(curves, colors, 'Time in stage: survival curves per stage'))
+        + f"{table(report.time_in_stage, colors=colors)}</section>"
     )
 
 

@@ -31,13 +31,26 @@ moves from the path to other stages are outflows. The flows count moves.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from ..columns import BY_HAND_RULE, CLOSED, ENTERED, ID, MOVES_SCHEMA, OPEN, ROW, SEEN, STAGE
+from ..columns import (
+    BY_HAND_RULE,
+    CLOSED,
+    ENTERED,
+    ID,
+    MOVES_SCHEMA,
+    OPEN,
+    ROW,
+    SEEN,
+    SEGMENT,
+    STAGE,
+    VISIT_SCHEMA,
+)
 from ..ctas.decide import current
 from ..day.load import Progress, Tables, UsageSpecs, load, no_progress, unknown_names
 from ..day.pipeline import run_day
@@ -52,6 +65,9 @@ from ..rules.scorecard import scorecard_columns
 from ..state.store import StateError
 from ..state.view import StateView
 from ..suggest import did_you_mean
+from .groups import GROUP, attach, check_free, find_column, group_map, group_names
+from .groups import NONE as NONE_GROUP
+from .groups import order as group_order
 from .survival import (
     AT_RISK,
     CENSORED,
@@ -106,6 +122,9 @@ class History:
     warnings: list[str] = field(default_factory=list)
     before: pl.DataFrame | None = None
     inputs: list[Path] = field(default_factory=list)  # the files read (besides the state)
+    # the state's `values` table of ``end`` (every column it kept): what --by may name
+    # besides the attributes; None without a state, or when the day kept none
+    values: pl.DataFrame | None = None
 
 
 def _attributes(typed: pl.DataFrame) -> pl.DataFrame:
@@ -188,16 +207,19 @@ def history_from_state(
                 f"{missing:,} customer(s) of the state are not in {customers}: they have no "
                 "owner or value in the report")
     attributes = _with_computed(attributes, view.metrics(end))
-    if rules.scorecard is not None:  # the score, its band and points, as the state kept them
-        attributes = _with_computed(attributes, view.table(
-            "values", end, ["customer_id", *rules.scorecard.columns]))
+    # the score, its band and points, and the customer's segment, as the state kept them
+    # (the segment gives the expected days of its customers: see `_customers`)
+    scores = rules.scorecard.columns if rules.scorecard is not None else []
+    attributes = _with_computed(attributes, view.table(
+        "values", end, ["customer_id", *scores, SEGMENT]))
     gone = current.filter(pl.col(SEEN) < end).height
     if gone:
         warnings.append(
             f"{gone:,} customer(s) were not in the export of {end} (last seen earlier): they "
             "keep the stage the state holds, and their time in stage stops at their last export")
     return History(rules, start, end, current, moves, attributes, ctas,
-                   source=f"state {path}", runs=len(days), warnings=warnings, before=before)
+                   source=f"state {path}", runs=len(days), warnings=warnings, before=before,
+                   values=view.table("values", end))
 
 
 def _state_moves(view: StateView, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -224,8 +246,10 @@ def history_from_exports(
         pl.col(ID).cast(pl.String), STAGE, ENTERED, pl.lit(day, dtype=pl.Date).alias(SEEN))
     moves = result.transitions.select(pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items())
     ctas = result.records()["ctas"] if rules.cta_rules() else None  # the CTAs this day creates
-    computed = result.final.select(pl.col(ID).cast(pl.String), *rules.metrics, *rules.derived,
-                                   *scorecard_columns(rules))
+    # the day's segment too (the rules' `segments:` choose it; --by segment reads it)
+    segment = [SEGMENT] if SEGMENT in result.final.columns else []
+    computed = result.final.select(pl.col(ID).cast(pl.String), *dict.fromkeys(
+        [*rules.metrics, *rules.derived, *scorecard_columns(rules), *segment]))
     attributes = _with_computed(_attributes(loaded.customers.typed), computed)
     return History(rules, day, day, current, moves, attributes,
                    ctas, source=f"a run on {customers}", warnings=list(result.warnings),
@@ -267,6 +291,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     # one row per visit in progress at some time in the period (`VISIT_SCHEMA`)
     visits: pl.DataFrame | None = None
+    by: str | None = None  # --by: the customer column every table is split by (first column)
+    groups: list[str] = field(default_factory=list)  # its values, in the tables' order
 
     @property
     def notes(self) -> dict[str, str]:
@@ -285,7 +311,10 @@ class Report:
             "min_exits": f"Median, p90 and over_expected need at least {self.min_exits} "
                          "visits that ended in the period (left); with fewer they show — "
                          "and the note says why.",
-        }
+        } | ({"by": f"Split by {self.by}: each customer counts in its group on {self.end} "
+                    f"(the value of {self.by} then; {NONE_GROUP} when it has none), with "
+                    "all its moves and visits in the period. Shares are within the group."}
+             if self.by else {})
 
     @property
     def about(self) -> pl.DataFrame:
@@ -303,7 +332,8 @@ class Report:
             "visits_passed_through": str(self.passed_through),
             "main_path": ", ".join(self.main_path),
             "min_exits": str(self.min_exits),
-        } | {f"note_{key}": text for key, text in self.notes.items()}
+        } | ({"by": self.by or "", "groups": ", ".join(self.groups)} if self.by else {}) | {
+            f"note_{key}": text for key, text in self.notes.items()}
         return pl.DataFrame({"item": list(facts), "value": list(facts.values())})
 
     @property
@@ -371,6 +401,44 @@ def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
     return pl.when(whole > 0).then(part / whole).otherwise(None).round(4)
 
 
+def _expected_for(rules: Rules, by: str | None, value: str | None) -> dict[str, int | None]:
+    """The expected days of each stage for the customers whose ``by`` column holds
+    ``value`` (``by`` None: every customer): the time-in-stage tables and the overdue
+    table of a group use these: a segment's own (`segments:`) when split by ``segment``,
+    else the stages' own."""
+    return rules.expected_days_in(value if by == SEGMENT and rules.segments else None)
+
+
+def _keys(groups: list[str] | None) -> list[str]:
+    """The group column first when the report is split, then nothing."""
+    return [] if groups is None else [GROUP]
+
+
+def _skeleton(groups: list[str] | None, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (one row per stage) once per group, the group first."""
+    if groups is None:
+        return frame
+    return pl.DataFrame({GROUP: groups}, schema={GROUP: pl.String}).join(
+        frame, how="cross", maintain_order="left_right")
+
+
+def _group_sort(groups: list[str] | None) -> list[pl.Expr]:
+    return [] if groups is None else [group_order(groups)]
+
+
+# the columns of the report's tables besides the stages' names: a --by column of one of
+# these names would clash
+_REPORT_COLUMNS = {
+    ID, "name", STAGE, "owner", ENTERED, SEEN, "days_in_stage", "expected_days",
+    "times_expected", "stuck", "customers", "share", "overdue", "overdue_share", "most_days",
+    "from_stage", "to_stage", "moves", "by_hand", "next_stage", "to_next", "conversion",
+    "elsewhere_on_path", "outflow", "still_in", "visits", "left", "median_days", "p90_days",
+    "over_expected", "passed_through", "skipped", "note", "total", TIME, AT_RISK, EVENTS,
+    CENSORED, SURVIVAL, "type", "created", "closed", "open", "past_due", "item", "value",
+    *VISIT_SCHEMA,
+}
+
+
 def build_report(
     history: History,
     *,
@@ -379,6 +447,7 @@ def build_report(
     name: str | None = None,
     stuck_factor: float | None = None,
     min_exits: int | None = None,
+    by: str | None = None,
 ) -> Report:
     """Every table of the report for ``history``.
 
@@ -390,6 +459,9 @@ def build_report(
     rules' ``compliance.stuck_factor``, 2 unless written). Time in stage needs
     ``min_exits`` visits that ended for a median (default: the rules'
     ``report.min_exits``, 10 unless written); the funnel follows `Rules.main_path`.
+    ``by``: a customer column (an export column, a metric, a derived value) to split every
+    table by: the tables get it as their first column, one group per value (see
+    `lifecycle_cli.report.groups`); a customer's group is its value at the end date.
     """
     rules, attributes = history.rules, history.attributes
     value_col = _column(attributes, rules, value, DEFAULT_VALUE, "--value")
@@ -407,25 +479,41 @@ def build_report(
         warnings.append(f"the history holds stages the rules don't name: {', '.join(unknown)}; "
                         "they are shown after the rules' stages")
     stages = [*rules.stage_names, *unknown]
-    expected = {s.name: s.expected_days for s in rules.stages} | {s: None for s in unknown}
+    no_expectation: dict[str, int | None] = {s: None for s in unknown}
+    expected = _expected_for(rules, None, None) | no_expectation
+
+    by_col, groups, mapping = None, None, None
+    if by is not None:
+        by_col, mapping, groups = _split(history, by, stages, value_col)
+        history = dataclasses.replace(history, current=attach(history.current, mapping),
+                                      moves=attach(history.moves, mapping))
+    expected_of: dict[str | None, dict[str, int | None]] = {None: expected}
+    if groups is not None:
+        expected_of = {g: _expected_for(rules, by_col, g) | no_expectation for g in groups}
 
     customers = _customers(history, attributes, value_col, owner_col, name_col, factor)
-    stays, skipped, passed = _visits(history)
+    stays, skipped, passed = _visits(history, mapping)
     min_exits = rules.report.min_exits if min_exits is None else min_exits
     if min_exits < 1:
         raise OptionError(f"min_exits takes a whole number of at least 1, not {min_exits}")
-    time_in_stage, curve = _time_in_stage(stays, skipped, passed, stages, expected, min_exits)
+    time_in_stage, curve = _time_in_stage(stays, skipped, passed, stages, expected_of,
+                                          min_exits, groups)
     main_path = rules.main_path
     if len(main_path) < 2:
         warnings.append("the funnel needs a main path of at least two stages, and the stages "
                         f"before the first risk or terminal stage are {len(main_path)}: set "
                         "report: {main_path: [...]} in the rules")
         main_path = []
-    funnel, outflows = _funnel(history, main_path, stages)
-    flows = _flows(history.moves, stages)
-    ctas = cta_table(history.ctas, history.start, history.end)
+    funnel, outflows = _funnel(history, main_path, stages, groups)
+    flows = _flows(history.moves, stages, groups)
+    ctas = cta_table(history.ctas, history.start, history.end, groups=mapping,
+                     order=groups)
+    all_visits = visits(history.moves, history.current, history.end, start=history.start,
+                        before=history.before)
+    if mapping is not None:
+        all_visits = attach(all_visits, mapping)
     title = rules.name or "lifecycle"
-    return Report(
+    report = Report(
         title=title,
         source=history.source,
         start=history.start,
@@ -437,31 +525,68 @@ def build_report(
         owner_column=owner_col,
         name_column=name_col,
         stuck_factor=factor,
-        distribution=_distribution(customers, stages, value_col),
+        distribution=_distribution(customers, stages, value_col, groups),
         flows=flows,
-        flow_matrix=_flow_matrix(flows, stages),
+        flow_matrix=_flow_matrix(flows, stages, groups),
         funnel=funnel,
         funnel_outflows=outflows,
         time_in_stage=time_in_stage,
         survival=curve,
-        overdue=_overdue(customers, stages, expected, value_col),
-        overdue_customers=_overdue_customers(customers, stages, value_col, name_col),
+        overdue=_overdue(customers, stages, expected_of, value_col, groups),
+        overdue_customers=_overdue_customers(customers, stages, value_col, name_col, groups),
         ctas=ctas,
         skipped_visits=int(skipped["skipped"].sum()) if skipped.height else 0,
         main_path=main_path,
         min_exits=min_exits,
         passed_through=int(passed["passed_through"].sum()) if passed.height else 0,
         warnings=warnings,
-        visits=visits(history.moves, history.current, history.end, start=history.start,
-                      before=history.before),
+        visits=all_visits,
     )
+    if by_col is None or groups is None:
+        return report
+    named = {GROUP: by_col}
+    return dataclasses.replace(
+        report, by=by_col, groups=groups,
+        **{f.name: getattr(report, f.name).rename(named) for f in dataclasses.fields(report)
+           if isinstance(getattr(report, f.name), pl.DataFrame)
+           and GROUP in getattr(report, f.name).columns})
+
+
+def _split(history: History, by: str, stages: list[str], value: str | None
+           ) -> tuple[str, pl.DataFrame, list[str]]:
+    """The column ``--by`` names, each customer's group (`group_map`) and the groups."""
+    attributes, rules = history.attributes, history.rules
+    if history.values is not None:  # what the state kept (a segment, a value read later)
+        attributes = _with_computed(attributes, history.values)
+    if attributes is None:
+        raise OptionError(Problem(
+            f"--by {by} needs the customers' columns",
+            hint="give --customers PATH (with --state: the export whose columns split the "
+                 "report)"))
+    columns = attributes.columns
+    column = find_column(by, columns, headers={rules.customer_column(c): c for c in columns},
+                         where="the customers export, the metrics and the derived values")
+    values = history.current.select(ID).join(
+        attributes.select(ID, pl.col(column).alias("__value")), on=ID, how="left",
+        maintain_order="left")
+    mapping = group_map(values, "__value")
+    taken = _REPORT_COLUMNS | set(stages)
+    if value is not None:
+        taken |= {value, f"{value}_share", f"{value}_overdue"}
+    groups = group_names(mapping, column, source=attributes, avoid=taken)
+    check_free(column, taken, "the report's tables")
+    return column, mapping, groups
 
 
 def _customers(history: History, attributes: pl.DataFrame | None, value: str | None,
                owner: str | None, name: str | None, factor: float) -> pl.DataFrame:
-    """The customers at the end: stage, days in it, overdue, stuck, owner, value, name."""
+    """The customers at the end: stage, days in it, overdue, stuck, owner, value, name (and
+    their group, when the report is split)."""
     current = history.current
     extra = [c for c in dict.fromkeys([name, owner, value]) if c is not None]
+    if (attributes is not None and SEGMENT in attributes.columns
+            and SEGMENT not in current.columns):
+        extra = list(dict.fromkeys([*extra, SEGMENT]))  # a segment's expected days
     if attributes is not None and extra:
         current = current.join(attributes.select(ID, *extra), on=ID, how="left",
                                maintain_order="left")
@@ -469,9 +594,12 @@ def _customers(history: History, attributes: pl.DataFrame | None, value: str | N
         raise DataError(Problem(
             f"the value column '{value}' holds text, not numbers", column=value,
             hint="give --value a numeric column such as arr, or fix the values in the export"))
+    group = [GROUP] if GROUP in current.columns else []
     return current.with_columns(
         days_in_stage(history.end).alias("days_in_stage"),
-        expected_days(history.rules).alias("expected_days"),
+        # the customer's segment's (none known: the stages' own)
+        expected_days(history.rules, segment=pl.col(SEGMENT) if SEGMENT in current.columns
+                      else pl.lit(None, dtype=pl.String)).alias("expected_days"),
         # the owner rule of CTAs: the rules' default_owner where the column is empty
         (owner_of(owner, history.rules.default_owner) if attributes is not None
          else pl.lit(None, dtype=pl.String)).fill_null(NO_OWNER).alias("owner"),
@@ -480,69 +608,81 @@ def _customers(history: History, attributes: pl.DataFrame | None, value: str | N
     ).with_columns(
         overdue().alias("overdue"),
         stuck(factor).alias("stuck"),
-    ).select(ID, "name", STAGE, "owner", "value", ENTERED, SEEN, "days_in_stage",
+    ).select(*group, ID, "name", STAGE, "owner", "value", ENTERED, SEEN, "days_in_stage",
              "expected_days", "overdue", "stuck")
 
 
-def _distribution(customers: pl.DataFrame, stages: list[str], value: str | None) -> pl.DataFrame:
-    """Customers (and value) per stage now, with shares, overdue and stuck counts."""
-    counts = customers.group_by(STAGE).agg(
+def _distribution(customers: pl.DataFrame, stages: list[str], value: str | None,
+                  groups: list[str] | None = None) -> pl.DataFrame:
+    """Customers (and value) per stage now, with shares, overdue and stuck counts (per
+    group, the shares within the group)."""
+    keys = [*_keys(groups), STAGE]
+    counts = customers.group_by(*keys).agg(
         pl.len().alias("customers"),
         pl.col("value").sum().alias("value"),
         pl.col("overdue").sum().alias("overdue"),
         pl.col("stuck").sum().alias("stuck"),
     )
-    table = pl.DataFrame({STAGE: stages}).join(counts, on=STAGE, how="left",
-                                               maintain_order="left")
+    table = _skeleton(groups, pl.DataFrame({STAGE: stages})).join(
+        counts, on=keys, how="left", maintain_order="left")
     table = table.with_columns(pl.col("customers", "overdue", "stuck").fill_null(0)
                                .cast(pl.Int64))
-    table = table.with_columns(_share(pl.col("customers"), pl.col("customers").sum())
+
+    def whole(expr: pl.Expr) -> pl.Expr:
+        return expr.sum() if groups is None else expr.sum().over(GROUP)
+
+    table = table.with_columns(_share(pl.col("customers"), whole(pl.col("customers")))
                                .alias("share"))
-    columns = [STAGE, "customers", "share"]
+    columns = [*_keys(groups), STAGE, "customers", "share"]
     if value is not None:
         table = table.with_columns(
             pl.col("value").fill_null(0).alias(value),
-            _share(pl.col("value").fill_null(0), pl.col("value").sum()).alias(f"{value}_share"))
+            _share(pl.col("value").fill_null(0), whole(pl.col("value"))).alias(f"{value}_share"))
         columns += [value, f"{value}_share"]
     return table.select(*columns, "overdue", "stuck")
 
 
-def _flows(moves: pl.DataFrame, stages: list[str]) -> pl.DataFrame:
+def _flows(moves: pl.DataFrame, stages: list[str], groups: list[str] | None = None
+           ) -> pl.DataFrame:
     """Moves in the period from stage to stage; initial assignments come from ``(new)``."""
     return (
         moves.with_columns(pl.col("from_stage").fill_null(NEW))
-        .group_by("from_stage", "to_stage")
+        .group_by(*_keys(groups), "from_stage", "to_stage")
         .agg(
             pl.len().cast(pl.Int64).alias("moves"),
             (pl.col("rule_id") == BY_HAND).sum().cast(pl.Int64).alias("by_hand"),
             pl.col(ID).n_unique().cast(pl.Int64).alias("customers"),
         )
-        .sort(_order("from_stage", stages, NEW), _order("to_stage", stages), "from_stage",
-              "to_stage")
+        .sort(*_group_sort(groups), _order("from_stage", stages, NEW),
+              _order("to_stage", stages), "from_stage", "to_stage")
     )
 
 
-def _flow_matrix(flows: pl.DataFrame, stages: list[str]) -> pl.DataFrame:
+def _flow_matrix(flows: pl.DataFrame, stages: list[str], groups: list[str] | None = None
+                 ) -> pl.DataFrame:
     """The flows as a from (rows) x to (columns) matrix of moves, with the stages in order."""
     rows = [NEW, *stages]
+    keys = [*_keys(groups), "from_stage"]
     cells = [
         pl.col("moves").filter(pl.col("to_stage") == to).sum().cast(pl.Int64).alias(to)
         for to in stages
     ]
-    counts = flows.group_by("from_stage").agg(*cells) if flows.height else None
-    table = pl.DataFrame({"from_stage": rows})
+    counts = flows.group_by(*keys).agg(*cells) if flows.height else None
+    table = _skeleton(groups, pl.DataFrame({"from_stage": rows}))
     if counts is not None:
-        table = table.join(counts, on="from_stage", how="left", maintain_order="left")
+        table = table.join(counts, on=keys, how="left", maintain_order="left")
     else:
         table = table.with_columns(pl.lit(None, dtype=pl.Int64).alias(s) for s in stages)
     table = table.with_columns(pl.col(stages).fill_null(0))
     return table.with_columns(pl.sum_horizontal(stages).alias("total"))
 
 
-def _visits(history: History) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _visits(history: History, groups: pl.DataFrame | None = None
+            ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The visits in progress at some time in the period, for Kaplan-Meier; the number
     skipped per stage (no known start, or a start after their end); and the number that
-    passed through per stage (began and ended on one day).
+    passed through per stage (began and ended on one day). With ``groups`` (a `group_map`),
+    each of them per group too.
 
     Columns of the visits: ``customer_id``, ``stage``, ``entered``, ``days`` (how long it
     lasted, or has lasted at its censoring), ``left`` (true: it ended with a move),
@@ -557,40 +697,56 @@ def _visits(history: History) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
         (pl.lit(history.start, dtype=pl.Date) - pl.col("entered")).dt.total_days()
         .cast(pl.Int64).clip(lower_bound=0).alias("observed_from"),
     )
+    keys = [STAGE]
+    if groups is not None:
+        all_visits = attach(all_visits, groups)
+        keys = [GROUP, STAGE]
     usable = pl.col("days").is_not_null() & (pl.col("days") >= 0)
     through = usable & pl.col("left") & (pl.col("days") == 0)
-    skipped = all_visits.filter(~usable).group_by(STAGE).agg(pl.len().alias("skipped"))
-    passed = all_visits.filter(through).group_by(STAGE).agg(pl.len().alias("passed_through"))
+    skipped = all_visits.filter(~usable).group_by(*keys).agg(pl.len().alias("skipped"))
+    passed = all_visits.filter(through).group_by(*keys).agg(pl.len().alias("passed_through"))
     # a visit the period never saw (its customer's last export came before the period)
     stays = all_visits.filter(usable & ~through & (pl.col("observed_from") <= pl.col("days")))
-    return (stays.select(ID, STAGE, "entered", "days", "left", "observed_from"), skipped,
-            passed)
+    return (stays.select(*keys[:-1], ID, STAGE, "entered", "days", "left", "observed_from"),
+            skipped, passed)
 
 
 def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, passed: pl.DataFrame,
-                   stages: list[str], expected: dict[str, int | None], min_exits: int,
+                   stages: list[str], expected: dict[str | None, dict[str, int | None]],
+                   min_exits: int, groups: list[str] | None = None,
                    ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Median and p90 days in each stage (Kaplan-Meier) against its expected days, beside
-    the visits and exits they rest on, and the survival curves behind them.
+    the visits and exits they rest on, and the survival curves behind them. ``expected``:
+    the expected days of each group's stages (the key None without groups).
 
     With fewer than ``min_exits`` visits that ended, median, p90 and over_expected are
     NULL (too few to say), and ``note`` says why a value is missing.
     """
-    curve = kaplan_meier(visits, by=STAGE, duration="days", event="left", entry="observed_from")
-    curve = curve.sort(_order(STAGE, stages), TIME).select(STAGE, TIME, AT_RISK, EVENTS,
-                                                           CENSORED, pl.col(SURVIVAL).round(6))
-    counts = visits.group_by(STAGE).agg(
+    gk = _keys(groups)
+    keys = [*gk, STAGE]
+    curve = kaplan_meier(visits, by=keys, duration="days", event="left", entry="observed_from")
+    curve = curve.sort(*_group_sort(groups), _order(STAGE, stages), TIME).select(
+        *keys, TIME, AT_RISK, EVENTS, CENSORED, pl.col(SURVIVAL).round(6))
+    counts = visits.group_by(*keys).agg(
         pl.len().cast(pl.Int64).alias("visits"),
         pl.col("left").sum().cast(pl.Int64).alias("left"),
         (~pl.col("left")).sum().cast(pl.Int64).alias("still_in"),
     )
-    table = pl.DataFrame({
-        STAGE: stages, "expected_days": [expected.get(s) for s in stages]},
-        schema={STAGE: pl.String, "expected_days": pl.Int64})
-    table = survival_at(curve, table, STAGE, "expected_days", "over_expected")
-    for part in (counts, passed, skipped, quantile_days(curve, STAGE, 0.5, "median_days"),
-                 quantile_days(curve, STAGE, 0.1, "p90_days")):
-        table = table.join(part, on=STAGE, how="left", maintain_order="left")
+    schema = {STAGE: pl.String, "expected_days": pl.Int64}
+    if groups is None:
+        table = pl.DataFrame({
+            STAGE: stages, "expected_days": [expected[None].get(s) for s in stages]},
+            schema=schema)
+    else:
+        table = pl.DataFrame({
+            GROUP: [g for g in groups for _ in stages],
+            STAGE: [s for _ in groups for s in stages],
+            "expected_days": [expected[g].get(s) for g in groups for s in stages]},
+            schema={GROUP: pl.String, **schema})
+    table = survival_at(curve, table, keys, "expected_days", "over_expected")
+    for part in (counts, passed, skipped, quantile_days(curve, keys, 0.5, "median_days"),
+                 quantile_days(curve, keys, 0.1, "p90_days")):
+        table = table.join(part, on=keys, how="left", maintain_order="left")
     table = table.with_columns(
         pl.col("visits", "left", "still_in", "passed_through", "skipped").fill_null(0)
         .cast(pl.Int64))
@@ -606,7 +762,7 @@ def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, passed: pl.DataF
         .otherwise(pl.lit(""))
     )
     return table.select(
-        STAGE,
+        *keys,
         "expected_days",
         "visits",
         "left",
@@ -620,65 +776,71 @@ def _time_in_stage(visits: pl.DataFrame, skipped: pl.DataFrame, passed: pl.DataF
     ), curve
 
 
-def _funnel(history: History, path: list[str], stages: list[str]
-            ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _funnel(history: History, path: list[str], stages: list[str],
+            groups: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Conversion along the main path in the period: of the customers in a stage of the
     path at any time in it, how many moved straight on to the next stage of the path; and
     the outflows, the customers who moved from a stage of the path to a stage off it.
+    With ``groups``, per group (the history's moves and customers carry the group).
 
     Everything counts customers (each once per stage and column), not moves.
     """
-    frame = pl.DataFrame({STAGE: path, "next_stage": [*path[1:], None][:len(path)]},
+    gk = _keys(groups)
+    keys = [*gk, STAGE]
+    steps = pl.DataFrame({STAGE: path, "next_stage": [*path[1:], None][:len(path)]},
                          schema={STAGE: pl.String, "next_stage": pl.String})
+    frame = _skeleton(groups, steps)
     seen = pl.col(SEEN) >= history.start
     # customers whose visit the period saw, with a known start or not
     was_in = pl.concat([
         history.moves.filter(pl.col("from_stage").is_not_null())
-        .select(ID, pl.col("from_stage").alias(STAGE)),
-        history.current.filter(seen).select(ID, STAGE),
-    ]).group_by(STAGE).agg(pl.col(ID).n_unique().cast(pl.Int64).alias("customers"))
+        .select(*gk, ID, pl.col("from_stage").alias(STAGE)),
+        history.current.filter(seen).select(*gk, ID, STAGE),
+    ]).group_by(*keys).agg(pl.col(ID).n_unique().cast(pl.Int64).alias("customers"))
     moved = history.moves.filter(pl.col("from_stage").is_in(path))
-    onward = moved.join(frame, left_on=["from_stage", "to_stage"],
+    onward = moved.join(steps, left_on=["from_stage", "to_stage"],
                         right_on=[STAGE, "next_stage"], how="semi")
     off_path = ~pl.col("to_stage").is_in(path)
 
     def leaving(frame_: pl.DataFrame, name: str) -> pl.DataFrame:
-        return frame_.group_by(pl.col("from_stage").alias(STAGE)).agg(
+        return frame_.group_by(*gk, pl.col("from_stage").alias(STAGE)).agg(
             pl.col(ID).n_unique().cast(pl.Int64).alias(name))
 
     to_next = leaving(onward, "to_next")
     on_path = leaving(moved.filter(~off_path).join(
         onward, on=[ID, "from_stage", "to_stage"], how="anti"), "elsewhere_on_path")
     outflow = leaving(moved.filter(off_path), "outflow")
-    still = history.current.filter(seen).group_by(STAGE).agg(
+    still = history.current.filter(seen).group_by(*keys).agg(
         pl.len().cast(pl.Int64).alias("still_in"))
     for part in (was_in, to_next, on_path, outflow, still):
-        frame = frame.join(part, on=STAGE, how="left", maintain_order="left")
+        frame = frame.join(part, on=keys, how="left", maintain_order="left")
     last = pl.col("next_stage").is_null()
     frame = frame.with_columns(
         pl.col("customers", "to_next", "elsewhere_on_path", "outflow", "still_in")
         .fill_null(0)
     ).with_columns(pl.when(~last).then(pl.col("to_next")).alias("to_next"))
-    funnel = frame.select(STAGE, "next_stage", "customers", "to_next",
+    funnel = frame.select(*keys, "next_stage", "customers", "to_next",
                           _share(pl.col("to_next"), pl.col("customers")).alias("conversion"),
                           "elsewhere_on_path", "outflow", "still_in")
     outflows = (
         moved.filter(off_path)
-        .group_by("from_stage", "to_stage")
+        .group_by(*gk, "from_stage", "to_stage")
         .agg(pl.col(ID).n_unique().cast(pl.Int64).alias("customers"))
-        .join(frame.select(pl.col(STAGE).alias("from_stage"),
-                           pl.col("customers").alias("in_stage")), on="from_stage")
-        .sort(_order("from_stage", path), _order("to_stage", stages), "to_stage")
-        .select("from_stage", "to_stage", "customers",
+        .join(frame.select(*gk, pl.col(STAGE).alias("from_stage"),
+                           pl.col("customers").alias("in_stage")), on=[*gk, "from_stage"])
+        .sort(*_group_sort(groups), _order("from_stage", path), _order("to_stage", stages),
+              "to_stage")
+        .select(*gk, "from_stage", "to_stage", "customers",
                 _share(pl.col("customers"), pl.col("in_stage")).alias("share"))
     )
     return funnel, outflows
 
 
-def _overdue(customers: pl.DataFrame, stages: list[str], expected: dict[str, int | None],
-             value: str | None) -> pl.DataFrame:
-    """Per stage with expected days and owner: customers, overdue, stuck (and their value)."""
-    timed = [s for s in stages if expected.get(s) is not None]
+def _overdue(customers: pl.DataFrame, stages: list[str],
+             expected: dict[str | None, dict[str, int | None]], value: str | None,
+             groups: list[str] | None = None) -> pl.DataFrame:
+    """Per stage with expected days and owner: customers, overdue, stuck (and their value);
+    per group too, with the group's stages that have expected days."""
     aggs = [
         pl.len().cast(pl.Int64).alias("customers"),
         pl.col("overdue").sum().cast(pl.Int64).alias("overdue"),
@@ -687,32 +849,47 @@ def _overdue(customers: pl.DataFrame, stages: list[str], expected: dict[str, int
     ]
     if value is not None:
         aggs.append(pl.col("value").filter(pl.col("overdue")).sum().alias(f"{value}_overdue"))
+    if groups is None:
+        timed_stages = [s for s in stages if expected[None].get(s) is not None]
+        timed = customers.filter(pl.col(STAGE).is_in(timed_stages))
+    else:
+        pairs = [(g, s) for g in groups for s in stages if expected[g].get(s) is not None]
+        timed = customers.join(
+            pl.DataFrame({GROUP: [g for g, _ in pairs], STAGE: [s for _, s in pairs]},
+                         schema={GROUP: pl.String, STAGE: pl.String}),
+            on=[GROUP, STAGE], how="semi")
+    gk = _keys(groups)
     return (
-        customers.filter(pl.col(STAGE).is_in(timed))
-        .group_by(STAGE, "owner")
+        timed
+        .group_by(*gk, STAGE, "owner")
         .agg(*aggs)
         .with_columns(_share(pl.col("overdue"), pl.col("customers")).alias("overdue_share"))
-        .sort(_order(STAGE, stages), "owner")
-        .select(STAGE, "owner", "customers", "overdue", "overdue_share", "stuck", "most_days",
-                *([f"{value}_overdue"] if value else []))
+        .sort(*_group_sort(groups), _order(STAGE, stages), "owner")
+        .select(*gk, STAGE, "owner", "customers", "overdue", "overdue_share", "stuck",
+                "most_days", *([f"{value}_overdue"] if value else []))
     )
 
 
 def _overdue_customers(customers: pl.DataFrame, stages: list[str], value: str | None,
-                       name: str | None) -> pl.DataFrame:
-    """Every overdue customer, the stuck first, then the longest overdue."""
-    columns = [ID, *(["name"] if name else []), STAGE, "owner", *(["value"] if value else []),
+                       name: str | None, groups: list[str] | None = None) -> pl.DataFrame:
+    """Every overdue customer, the stuck first, then the longest overdue (by group first,
+    when the report is split)."""
+    gk = _keys(groups)
+    columns = [*gk, ID, *(["name"] if name else []), STAGE, "owner",
+               *(["value"] if value else []),
                ENTERED, "days_in_stage", "expected_days",
                (pl.col("days_in_stage") / pl.col("expected_days")).round(2)
                .alias("times_expected"), "stuck"]
+    sort = [*_group_sort(groups), _order(STAGE, stages), pl.col("stuck"), "days_in_stage", ID]
     table = customers.filter(pl.col("overdue")).sort(
-        _order(STAGE, stages), pl.col("stuck"), "days_in_stage", ID,
-        descending=[False, True, True, False])
+        sort, descending=[*(False for _ in gk), False, True, True, False])
     table = table.select(columns)
     return table.rename({"value": value}) if value else table
 
 
-def cta_table(ctas: pl.DataFrame | None, start: dt.date, end: dt.date) -> pl.DataFrame | None:
+def cta_table(ctas: pl.DataFrame | None, start: dt.date, end: dt.date, *,
+              groups: pl.DataFrame | None = None, order: list[str] | None = None
+              ) -> pl.DataFrame | None:
     """CTAs created, closed and open, by type and owner.
 
     ``ctas`` holds the state's CTA records: a row per CTA event and day (``as_of``,
@@ -720,6 +897,8 @@ def cta_table(ctas: pl.DataFrame | None, start: dt.date, end: dt.date) -> pl.Dat
     closed, ``closed_on``, ...); the latest row of a CTA up to ``end`` is its status.
     Created and closed count those in [``start``, ``end``]; open those open at ``end``,
     and past_due the open ones whose due date is before ``end``. None without records.
+    ``groups`` (a `lifecycle_cli.report.groups.group_map`, its groups in ``order``): by the
+    CTA's customer's group first.
     """
     if ctas is None:
         return None
@@ -727,15 +906,20 @@ def cta_table(ctas: pl.DataFrame | None, start: dt.date, end: dt.date) -> pl.Dat
         raise DataError(f"the CTA records lack the column(s) {', '.join(missing)}")
     schema = {"type": pl.String, "owner": pl.String, "created": pl.Int64, "closed": pl.Int64,
               "open": pl.Int64, "past_due": pl.Int64}
+    if groups is not None:
+        schema = {GROUP: pl.String, **schema}
     if ctas.height == 0:
         return pl.DataFrame(schema=schema)
     first, last = pl.lit(start, dtype=pl.Date), pl.lit(end, dtype=pl.Date)
     latest = current(ctas.filter(pl.col("as_of") <= last))
+    gk = []
+    if groups is not None:
+        latest, gk = attach(latest, groups), [GROUP]
     is_open = pl.col("status") == OPEN
     return (
         latest.with_columns(pl.col("owner").cast(pl.String).fill_null(NO_OWNER),
                             pl.col("type").cast(pl.String).fill_null(""))
-        .group_by("type", "owner")
+        .group_by(*gk, "type", "owner")
         .agg(
             pl.col("created_on").is_between(first, last).sum().alias("created"),
             ((pl.col("status") == CLOSED) & pl.col("closed_on").is_between(first, last))
@@ -743,6 +927,6 @@ def cta_table(ctas: pl.DataFrame | None, start: dt.date, end: dt.date) -> pl.Dat
             is_open.sum().alias("open"),
             (is_open & (pl.col("due_on") < last)).sum().alias("past_due"),
         )
-        .sort("type", "owner")
+        .sort(*([group_order(order)] if groups is not None and order else []), "type", "owner")
         .select(pl.col(c).cast(t) for c, t in schema.items())
     )

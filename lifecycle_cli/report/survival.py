@@ -34,7 +34,7 @@ _TOLERANCE = 1e-9
 def kaplan_meier(
     visits: pl.DataFrame | pl.LazyFrame,
     *,
-    by: str,
+    by: str | list[str],
     duration: str,
     event: str,
     entry: str | None = None,
@@ -50,31 +50,33 @@ def kaplan_meier(
     the estimated share of visits lasting longer than ``days``:
     S(t) = prod over t_i <= t of (1 - left_i / at_risk_i).
     """
+    keys = [by] if isinstance(by, str) else list(by)
     lf = visits.lazy()
     ended = pl.col(event).cast(pl.Boolean)
-    exits = lf.group_by(by, pl.col(duration).cast(pl.Int64).alias(TIME)).agg(
+    exits = lf.group_by(*keys, pl.col(duration).cast(pl.Int64).alias(TIME)).agg(
         ended.sum().cast(pl.Int64).alias(EVENTS),
         (~ended).sum().cast(pl.Int64).alias(CENSORED),
     )
     start = pl.col(entry).cast(pl.Int64) if entry is not None else pl.lit(0, dtype=pl.Int64)
-    entries = lf.group_by(by, start.alias(TIME)).agg(pl.len().cast(pl.Int64).alias("entered"))
-    changes = exits.join(entries, on=[by, TIME], how="full", coalesce=True).with_columns(
+    entries = lf.group_by(*keys, start.alias(TIME)).agg(pl.len().cast(pl.Int64).alias("entered"))
+    changes = exits.join(entries, on=[*keys, TIME], how="full", coalesce=True).with_columns(
         pl.col(EVENTS, CENSORED, "entered").fill_null(0)
-    ).sort(by, TIME)
+    ).sort(*keys, TIME)
     out = pl.col(EVENTS) + pl.col(CENSORED)
     # at risk at t: observed by t (entry <= t) and not gone before t (duration >= t)
-    at_risk = pl.col("entered").cum_sum().over(by) - (out.cum_sum().over(by) - out)
+    at_risk = pl.col("entered").cum_sum().over(keys) - (out.cum_sum().over(keys) - out)
     hazard = pl.when(pl.col(AT_RISK) > 0).then(pl.col(EVENTS) / pl.col(AT_RISK)).otherwise(0.0)
     return (
         changes.with_columns(at_risk.alias(AT_RISK))
-        .with_columns((1.0 - hazard).cum_prod().over(by).alias(SURVIVAL))
+        .with_columns((1.0 - hazard).cum_prod().over(keys).alias(SURVIVAL))
         .filter(out > 0)
-        .select(by, TIME, AT_RISK, EVENTS, CENSORED, SURVIVAL)
+        .select(*keys, TIME, AT_RISK, EVENTS, CENSORED, SURVIVAL)
         .collect()
     )
 
 
-def quantile_days(curve: pl.DataFrame, by: str, level: float, name: str) -> pl.DataFrame:
+def quantile_days(curve: pl.DataFrame, by: str | list[str], level: float, name: str
+                  ) -> pl.DataFrame:
     """Per group, the first day on which the curve drops to ``level`` or below (``by``,
     ``name``); groups whose curve never gets that low are absent ("not reached").
 
@@ -87,17 +89,18 @@ def quantile_days(curve: pl.DataFrame, by: str, level: float, name: str) -> pl.D
     )
 
 
-def survival_at(curve: pl.DataFrame, points: pl.DataFrame, by: str, at: str,
+def survival_at(curve: pl.DataFrame, points: pl.DataFrame, by: str | list[str], at: str,
                 name: str) -> pl.DataFrame:
     """``points`` (one row per group: ``by``, ``at``) with ``name``: the curve of its
     group at day ``at``, the estimated share of visits lasting longer than ``at`` days;
     1.0 before the group's first exit, NULL where ``at`` is NULL or the group has no
     curve."""
-    known = points.filter(pl.col(at).is_not_null()).select(by, pl.col(at).cast(pl.Int64))
+    keys = [by] if isinstance(by, str) else list(by)
+    known = points.filter(pl.col(at).is_not_null()).select(*keys, pl.col(at).cast(pl.Int64))
     found = (
-        known.join(curve.select(by, TIME, SURVIVAL), on=by)
+        known.join(curve.select(*keys, TIME, SURVIVAL), on=keys)
         .group_by(by)
         .agg(pl.col(SURVIVAL).filter(pl.col(TIME) <= pl.col(at)).min().fill_null(1.0)
              .alias(name))
     )
-    return points.join(found, on=by, how="left", maintain_order="left")
+    return points.join(found, on=keys, how="left", maintain_order="left")
