@@ -434,3 +434,73 @@ def test_the_pages_example_is_the_example_rules_files_section() -> None:
     page = (ROOT / "docs" / "segments.md").read_text()
     text = SEGMENTS_RULES.read_text()
     assert text[text.index("segments:\n"):].rstrip("\n") in page
+
+
+# -- reports, check and the worklist by segment --------------------------------------------------
+
+def _state_on_the_sample(tmp_path: Path) -> tuple[Path, Path]:
+    out, state = tmp_path / "out", tmp_path / "state"
+    result = lifecycle("run", "--customers", SAMPLE / "customers.csv", "--usage",
+                       SAMPLE / "usage.csv", "--rules", SEGMENTS_RULES, "--as-of", "2026-11-01",
+                       "--out", out, "--state", state)
+    assert result.returncode == 0, result.stderr
+    return out, state
+
+
+def test_a_report_by_segment_uses_each_segments_expected_days_and_the_rules_order(
+        tmp_path: Path) -> None:
+    out, state = _state_on_the_sample(tmp_path)
+    result = lifecycle("report", "--state", state, "--rules", SEGMENTS_RULES, "--customers",
+                       SAMPLE / "customers.csv", "--by", "segment", "--csv", tmp_path / "rep",
+                       "--quiet")
+    assert result.returncode == 0, result.stderr
+    times = pl.read_csv(tmp_path / "rep" / "time_in_stage.csv")
+    expected = {(g, s): d for g, s, d in times.select("segment", "stage", "expected_days")
+                .iter_rows()}
+    rules = parse_rules(SEGMENTS_RULES.read_text())
+    for segment in rules.segment_names:
+        for stage, days in rules.expected_days_in(segment).items():
+            assert expected[(segment, stage)] == days, (segment, stage)
+    assert expected[("Enterprise", "Onboarding")] == 90 and expected[("SMB", "Onboarding")] == 30
+    assert list(dict.fromkeys(times["segment"])) == ["Enterprise", "SMB", "Mid-Market"]
+    # the report's overdue customers are those the run marked overdue, segment by segment
+    run_out = pl.read_csv(out / "customers.csv", infer_schema=False)
+    want = dict(run_out.filter(pl.col("overdue") == "true").group_by("segment").len()
+                .iter_rows())
+    dist = pl.read_csv(tmp_path / "rep" / "distribution.csv")
+    got = {g: n for g, n in dist.group_by("segment").agg(pl.col("overdue").sum()).iter_rows()
+           if n}
+    assert got == want
+
+
+def test_a_report_without_by_counts_overdue_with_the_segments_expected_days(tmp_path: Path
+                                                                            ) -> None:
+    out, state = _state_on_the_sample(tmp_path)
+    result = lifecycle("report", "--state", state, "--rules", SEGMENTS_RULES, "--csv",
+                       tmp_path / "rep", "--quiet")
+    assert result.returncode == 0, result.stderr
+    run_out = pl.read_csv(out / "customers.csv", infer_schema=False)
+    dist = pl.read_csv(tmp_path / "rep" / "distribution.csv")
+    assert dist["overdue"].sum() == run_out.filter(pl.col("overdue") == "true").height
+
+
+def test_check_and_the_worklist_split_by_segment_in_the_rules_order(tmp_path: Path) -> None:
+    _, state = _state_on_the_sample(tmp_path)
+    result = lifecycle("check", "--state", state, "--customers", SAMPLE / "customers.csv",
+                       "--rules", SEGMENTS_RULES, "--as-of", "2026-11-01", "--fail-on", "none",
+                       "--by", "segment", "--stdout")
+    assert result.returncode == 0, result.stderr
+    findings = pl.read_csv(result.stdout.encode())
+    assert findings.columns[0] == "segment"
+    assert set(findings["segment"]) == {"Enterprise", "SMB", "Mid-Market"}
+    table = lifecycle("check", "--state", state, "--customers", SAMPLE / "customers.csv",
+                      "--rules", SEGMENTS_RULES, "--as-of", "2026-11-01", "--fail-on", "none",
+                      "--by", "segment")
+    header = next(line for line in (table.stdout + table.stderr).splitlines()
+                  if line.lstrip().startswith("finding") and "Enterprise" in line)
+    assert [c.strip() for c in header.split("┃")][1:4] == ["Enterprise", "SMB", "Mid-Market"]
+    worklist = lifecycle("ctas", "--state", state, "--by", "segment", "--stdout")
+    assert worklist.returncode == 0, worklist.stderr
+    rows = pl.read_csv(worklist.stdout.encode())
+    sponsor = rows.filter(pl.col("cta_id").str.starts_with("exec_sponsor:"))
+    assert sponsor.height and set(sponsor["segment"]) == {"Enterprise"}

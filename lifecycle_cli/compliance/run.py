@@ -359,7 +359,8 @@ def _split(findings: pl.DataFrame, by: str, rules: Rules, loaded: Loaded, day: D
                          headers={rules.customer_column(c): c for c in source.columns},
                          where="the customers export, the metrics and the derived values")
     mapping = group_map(source, column)
-    groups = group_names(mapping, column, source=source, avoid=findings.columns)
+    groups = group_names(mapping, column, source=source, avoid=findings.columns,
+                         first=rules.segment_names if column == SEGMENT else ())
     check_free(column, findings.columns, "the findings")
     return attach(findings, mapping).rename({GROUP: column}), column, groups
 

@@ -573,7 +573,8 @@ def _split(history: History, by: str, stages: list[str], value: str | None
     taken = _REPORT_COLUMNS | set(stages)
     if value is not None:
         taken |= {value, f"{value}_share", f"{value}_overdue"}
-    groups = group_names(mapping, column, source=attributes, avoid=taken)
+    groups = group_names(mapping, column, source=attributes, avoid=taken,
+                         first=rules.segment_names if column == SEGMENT else ())
     check_free(column, taken, "the report's tables")
     return column, mapping, groups
 

@@ -72,10 +72,10 @@ def attach(frame: pl.DataFrame, groups: pl.DataFrame, *, key: str = ID) -> pl.Da
 
 def group_names(groups: pl.DataFrame, column: str, *, source: pl.DataFrame | None = None,
                 avoid: Collection[str] = (), option: str = "--by",
-                limit: int | None = MAX_GROUPS) -> list[str]:
-    """The groups of a `group_map`, sorted, ``(none)`` last; an OptionError above
-    :data:`MAX_GROUPS`, naming the columns of ``source`` (but ``avoid``) with few enough
-    values."""
+                limit: int | None = MAX_GROUPS, first: Sequence[str] = ()) -> list[str]:
+    """The groups of a `group_map`: those of ``first`` in its order (the rules' segments),
+    then the others sorted, ``(none)`` last; an OptionError above :data:`MAX_GROUPS`,
+    naming the columns of ``source`` (but ``avoid``) with few enough values."""
     names = groups.select(pl.col(GROUP).unique())[GROUP].to_list()
     if limit is not None and len(names) > limit:
         fit: list[str] = []
@@ -88,7 +88,9 @@ def group_names(groups: pl.DataFrame, column: str, *, source: pl.DataFrame | Non
             f"most {MAX_GROUPS} groups side by side",
             hint="choose a column with few values"
                  + (f", such as {', '.join(fit[:10])}" if fit else " (a segment, a plan)")))
-    return sorted(n for n in names if n != NONE) + ([NONE] if NONE in names else [])
+    known = [n for n in first if n in names]
+    rest = sorted(n for n in names if n != NONE and n not in known)
+    return known + rest + ([NONE] if NONE in names else [])
 
 
 def check_free(column: str, taken: Collection[str], what: str, option: str = "--by") -> None:
