@@ -379,3 +379,13 @@ def test_outcomes_in_parquet_and_excel(case_files: dict[str, Path], tmp_path: Pa
                        CASE["from"], CASE["to"], outcomes).summary
               for outcomes in (case_files["outcomes"], path)]
     assert scores[0].equals(scores[1])
+
+
+def test_a_csv_folder_in_the_way_writes_no_html_either(case_files: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the folder should go")
+    result = lifecycle(*command(case_files, "--html", tmp_path / "b.html", "--csv", taken))
+    assert result.returncode == 1, result.stderr
+    assert "not a folder" in result.stderr
+    assert not (tmp_path / "b.html").exists()

@@ -322,3 +322,14 @@ def test_by_a_column_the_tables_have_is_refused(state: Path) -> None:
     proc = lifecycle(*on_state(state, "--by", "name"))
     assert proc.returncode == 2
     assert "--by name: the report's tables have a column 'name' of their own" in proc.stderr
+
+
+def test_a_csv_folder_in_the_way_writes_no_html_or_workbook(state: Path, tmp_path: Path
+                                                            ) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the folder should go")
+    proc = lifecycle("report", "--state", state, "--rules", RULES, "--html",
+                     tmp_path / "r.html", "--xlsx", tmp_path / "r.xlsx", "--csv", taken)
+    assert proc.returncode == 1, proc.stderr
+    assert "not a folder" in proc.stderr
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "r.xlsx").exists()

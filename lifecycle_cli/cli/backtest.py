@@ -15,7 +15,7 @@ from rich.table import Table
 from ..errors import OptionError, RulesError
 from ..files import write_text_atomic
 from ..render.backtest import DEFINITIONS, render_backtest_html, side_by_side_frame
-from ..render.tables import check_not_inputs, write_tables
+from ..render.tables import check_folder, check_not_inputs, write_tables
 from ..report.backtest import Backtest
 from ..rules.load import load_rules
 from ..rules.model import Rules
@@ -102,6 +102,8 @@ def backtest(
         result = replay(rule_sets, customers, usage or [], start, end, outcomes,
                         outcome=outcome, observed_until=outcomes_until, encoding=encoding,
                         progress=step, tables=common.tables(lookup, attributes, sheet))
+        if csv is not None:  # before the HTML: nothing is written when the folder is wrong
+            check_folder(csv, result.tables, inputs=inputs)
         if html is not None:
             step("writing the HTML")
             written.append(write_text_atomic(html, render_backtest_html(result)))

@@ -14,7 +14,7 @@ from ..errors import OptionError
 from ..files import write_text_atomic
 from ..render.cells import share_columns
 from ..render.html import render_html
-from ..render.tables import XLSX_MAX_ROWS, check_not_inputs, write_tables
+from ..render.tables import XLSX_MAX_ROWS, check_folder, check_not_inputs, write_tables
 from ..render.xlsx import Kind
 from ..report.build import Report, build_report, history_from_exports, history_from_state
 from ..rules.load import load_rules
@@ -163,6 +163,11 @@ def _write(result: Report, html: Path | None, xlsx: Path | None, csv: Path | Non
            inputs: list[Path], step: Callable[[str], None]) -> list[Path]:
     """The files asked for; each whole or not at all (a temporary file, then a rename)."""
     written = []
+    # before any file: nothing is written when a folder is wrong
+    if csv is not None:
+        check_folder(csv, result.tables, inputs=inputs)
+    if xlsx is not None:
+        check_folder(xlsx.parent, result.tables, "xlsx", inputs=inputs, workbook_name=xlsx.name)
     if html is not None:
         step("writing the HTML")
         written.append(write_text_atomic(html, render_html(result)))

@@ -37,6 +37,21 @@ def output_paths(
     return {name: out_dir / f"{name}.{fmt}" for name in tables}
 
 
+def check_folder(out_dir: Path, tables: Iterable[str], fmt: str = "csv", *,
+                 inputs: Iterable[Path] = (), workbook_name: str = WORKBOOK_NAME
+                 ) -> dict[str, Path]:
+    """What `write_tables` refuses, found before anything is written (a command that writes
+    several outputs checks them all first): the format, an input in the way, a file where
+    the folder goes. The paths the tables would take."""
+    if fmt not in FORMATS:
+        raise OutputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    targets = output_paths(tables, out_dir, fmt, workbook_name)
+    check_not_inputs(targets.values(), inputs)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(Problem("the output path exists and is not a folder", file=str(out_dir)))
+    return targets
+
+
 def check_not_inputs(targets: Iterable[Path], inputs: Iterable[Path]) -> None:
     """Refuse to write over an input file."""
     problems = []
@@ -79,13 +94,8 @@ def write_tables(
     table is a sheet of one workbook, ``workbook_name``; ``kinds`` declares the kind of
     columns whose type does not tell how to show them (shares: see `render.xlsx`).
     """
-    if fmt not in FORMATS:
-        raise OutputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
-    targets = output_paths(tables, out_dir, fmt, workbook_name)
-    check_not_inputs(targets.values(), inputs)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(Problem("the output path exists and is not a folder", file=str(out_dir)))
+    targets = check_folder(out_dir, tables, fmt, inputs=inputs, workbook_name=workbook_name)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
