@@ -55,7 +55,7 @@ from ..engine.decide import EngineResult, decide
 from ..errors import DataError, LifecycleError, Problem, RulesError
 from ..expressions import kind_of, previous_column
 from ..inputs.customers import Customers
-from ..metrics.compute import MetricsResult, compute_metrics
+from ..metrics.compute import MetricsResult, compute_metrics, join_values
 from ..rules.checks import compliance_column_problems
 from ..rules.model import USAGE, Rules
 from ..rules.scorecard import scorecard_columns
@@ -508,7 +508,7 @@ def _state_and_rules(
     if rules.history_columns:  # yesterday's output as today's input: computed again
         computed |= set(history_columns(rules.stage_names))
     attributes = [c for c in typed.columns if c not in computed or c in (STAGE, ENTERED)]
-    state = typed.select(attributes).join(metrics.values, on=ID, how="left", maintain_order="left")
+    state = join_values(typed.select(attributes), metrics.values)
     attribute_kinds = {
         c: kind_of(t)
         for c, t in typed.select(attributes).schema.items()
