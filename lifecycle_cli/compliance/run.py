@@ -347,11 +347,7 @@ def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: 
         as_of, keep=[where.alias(WHERE)])
     set_aside = customer_frame(day.prepared.set_aside, rules, settings, as_of)
     columns = customer_frame(start_stages.head(0), rules, settings, as_of).collect_schema().names()
-    # computed once here: several findings read each (a join of their few rows to
-    # `everyone` would otherwise compute the 1M-row frame again for each finding)
-    after_frame, started_frame, set_aside_frame = pl.collect_all([after, started_from, set_aside])
-    after, started_from = after_frame.lazy(), started_frame.lazy()
-    everyone = pl.concat([after_frame.select(columns), set_aside_frame.select(columns)]).lazy()
+    everyone = pl.concat([after.select(columns), set_aside.select(columns)])
     moves = day.transitions.with_columns(pl.col("customer_id").cast(pl.String))
     overrides = day.overrides
     ctas = None
