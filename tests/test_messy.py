@@ -339,3 +339,19 @@ def test_usage_that_matches_no_customer_warns(tmp_path: Path) -> None:
     usage = write(tmp_path / "u.csv", "customer_id,timestamp\nS-1,2026-01-01\nS-2,2026-01-02\n")
     result = run(RULES, customers, [usage], dt.date(2026, 2, 1))
     assert any("none of the 2 usage rows belongs to a customer" in w for w in result.warnings)
+
+
+def test_stage_dates_in_another_format_after_the_sampled_rows_are_still_read(
+        tmp_path: Path) -> None:
+    """The format of `stage_entered_at` comes from a sample of the first rows; a value
+    further down in another format (a datetime, an Excel serial day, a day-first date)
+    is read as it would be without the sample, and a wrong one still is an error."""
+    rows = "".join(f"{i},Onboarding,2024-01-05\n" for i in range(3_000))
+    late = "3000,Onboarding,2024-02-06 10:30\n3001,Onboarding,45234\n3002,Onboarding,\n"
+    path = write(tmp_path / "c.csv", "customer_id,stage,stage_entered_at\n" + rows + late)
+    customers = read_customers(path, RULES)
+    assert customers.typed["stage_entered_at"].tail(3).to_list() == [
+        dt.date(2024, 2, 6), dt.date(2023, 11, 4), None]
+    bad = write(tmp_path / "b.csv", "customer_id,stage,stage_entered_at\n" + rows
+                + "3000,Onboarding,2024-13-45\n")
+    assert "line 3002: '2024-13-45'" in problems(bad)

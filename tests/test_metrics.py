@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -237,3 +238,22 @@ def test_csv_spilled_once_blank_timestamps_dropped_bad_ones_named(tmp_path: Path
         scan_usage([bad], RULES, pl.String)
     text = str(err.value)
     assert "yesterday" in text and "line 3" in text
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(ids=st.lists(st.sampled_from(["a", "b", "c", "d", None]), max_size=5),
+       order=st.randoms(use_true_random=False), keep=st.integers(0, 5))
+def test_join_values_is_the_left_join_whether_or_not_the_keys_line_up(
+        ids: list[str | None], order: Any, keep: int) -> None:
+    """`join_values` puts the columns side by side when the keys are the frame's, in its
+    order, none NULL; every other case (shuffled, fewer, NULL keys) joins."""
+    frame = pl.DataFrame({"customer_id": ids, "x": list(range(len(ids)))},
+                         schema={"customer_id": pl.String, "x": pl.Int64})
+    unique = list(dict.fromkeys(ids))
+    if order.random() < 0.5:
+        order.shuffle(unique)
+    unique = unique[:keep] if order.random() < 0.3 else unique
+    values = pl.DataFrame({"customer_id": unique, "m": [f"v{k}" for k in unique]},
+                          schema={"customer_id": pl.String, "m": pl.String})
+    want = frame.join(values, on="customer_id", how="left", maintain_order="left")
+    assert_frame_equal(compute.join_values(frame, values, "customer_id"), want)

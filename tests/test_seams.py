@@ -18,7 +18,7 @@ from conftest import examples, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle_cli import StateView, backfill, load_rules, run
+from lifecycle_cli import StateView, backfill, check, load_rules, run
 from lifecycle_cli.jobs.cta_actions import act
 from lifecycle_cli.state.store import SNAPSHOT_DAYS, SNAPSHOTS, DayRecord, State
 
@@ -269,6 +269,40 @@ def test_explain_with_a_state_starts_where_run_with_the_state_starts(
         got = [(e["customer_id"], e["stage_at_start"], e["stage"], e["stage_entered_at"])
                for e in json.loads(explained.stdout)]
         assert got == want, prefer
+
+
+@SEAM
+@given(data=exports(), days=st.integers(1, 12),
+       later=st.one_of(st.just(0), st.integers(1, 20)), split=st.data())
+def test_check_finds_past_due_the_open_ctas_of_the_snapshot_run_writes(
+        tmp_path_factory: Any, data: Any, days: int, later: int, split: Any) -> None:
+    """`check --state` reads each CTA's latest row without building tasks or the archive
+    (`Day.cta_latest`); its past-due CTAs are the open CTAs, due before the date, of the
+    snapshot that `run --state` writes for the same date (`Day.cta_snapshot`), with their
+    owners and due dates: on the state's latest date after hand actions (a re-run of it)
+    and on a later date (CTAs are due 3 to 30 days after they are created)."""
+    folder = tmp_path_factory.mktemp("check")
+    customers, usage = write_exports(folder, *data)
+    state = folder / "state"
+    last = DAY0 + dt.timedelta(days=days - 1)
+    backfill(RULE_SET, None, customers, usage, DAY0, last, state)
+    hand_actions(state, split.draw, "last day")
+    as_of = last + dt.timedelta(days=later)
+    found = check(RULE_SET, customers, usage, as_of, state_dir=state).findings.filter(
+        pl.col("finding") == "cta_past_due")
+    ran = shutil.copytree(state, folder / "ran")
+    run(RULE_SET, customers, usage, as_of, state=ran)
+    want = (StateView.open(ran).snapshot(as_of).open
+            .filter(pl.col("due_on") < as_of)
+            .select("customer_id", "cta_id", "owner", "due_on").sort("cta_id"))
+    got = found.select(
+        "customer_id",
+        pl.col("detail").str.extract(r"^cta_id=([^;]*);").alias("cta_id"),
+        "owner",
+        pl.col("detail").str.extract(r"due_on=(\d{4}-\d\d-\d\d)").str.to_date()
+        .alias("due_on"),
+    ).sort("cta_id")
+    assert got.equals(want), (got, want)
 
 
 P1_RULES = """

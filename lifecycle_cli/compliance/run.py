@@ -407,7 +407,7 @@ def _context(rules: Rules, settings: Settings, loaded: Loaded, day: Day, as_of: 
     if start is not None and records is not None:
         # each CTA's latest row after the as-of date's own, created and closed as `run --state`
         # would, and handled by people (snoozed, closed, reassigned)
-        ctas = day.cta_snapshot.ctas
+        ctas = day.cta_latest
         overrides = _concat(records.overrides, overrides)
         moves = _concat(records.transitions, moves)
     return Context(

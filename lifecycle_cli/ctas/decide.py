@@ -143,7 +143,7 @@ def decide_ctas(
                           how="vertical")
     if before.height:  # what earlier runs created for the same visit
         triggered = triggered.join(before.lazy().select("cta_id"), on="cta_id", how="anti")
-    created = triggered.collect().sort([ROW, RULE_INDEX])
+    created = triggered.collect()  # sorted below, with the closed ones
     closed = _closed(frame, compiled, before.filter(pl.col("status") == OPEN))
     columns = list(CTA_SCHEMA)
     ctas = pl.concat([created.select(ROW, RULE_INDEX, *columns),

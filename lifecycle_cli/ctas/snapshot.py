@@ -127,10 +127,7 @@ def after(before: CtaSnapshot | None, events: pl.DataFrame, tasks: pl.DataFrame 
     (the stage table after ``day``), the closed CTAs of visits that ended leave the
     snapshot for the archive; without, the snapshot keeps every CTA."""
     before = before or empty()
-    events = conform(events, CTA_SNAPSHOT_SCHEMA)
-    if events.height and not events["as_of"].is_sorted():
-        events = events.sort("as_of", maintain_order=True)
-    today = events.unique(subset="cta_id", keep="last", maintain_order=True)
+    today = _latest_events(events)
     ctas = latest_ctas(before.ctas, today).select(list(CTA_SNAPSHOT_SCHEMA))
     # the tasks of the CTAs open before, less those the events closed, and the new ones
     # (``tasks`` holds only those of CTAs still open after the events)
@@ -149,6 +146,27 @@ def after(before: CtaSnapshot | None, events: pl.DataFrame, tasks: pl.DataFrame 
         archived = closed.filter(~current)
     return CtaSnapshot(_arrange(ctas), applied.tasks, archived, applied.skipped,
                        complete=before.complete and stages is None)
+
+
+def _latest_events(events: pl.DataFrame) -> pl.DataFrame:
+    """Each CTA's latest row among ``events`` (in date order)."""
+    events = conform(events, CTA_SNAPSHOT_SCHEMA)
+    if events.height and not events["as_of"].is_sorted():
+        events = events.sort("as_of", maintain_order=True)
+    return events.unique(subset="cta_id", keep="last", maintain_order=True)
+
+
+def latest_after(before: pl.DataFrame | None, events: pl.DataFrame,
+                 actions: pl.DataFrame | None, day: dt.date) -> pl.DataFrame:
+    """The CTAs of :func:`after` without its tasks and before its archive: each CTA's latest
+    row after ``day`` (``before``: the CTAs of the snapshot of the date before), the
+    ``events`` then the hand actions of ``day`` applied (CTA_SNAPSHOT_SCHEMA, in no set
+    order). Every open CTA of ``after``'s snapshot is here, the same row; the closed CTAs
+    of ended visits too. For the readers of the CTAs alone (`check`): an action on a task
+    never changes its CTA, so the tasks are neither read nor built."""
+    before_ctas = _empty_ctas() if before is None else conform(before, CTA_SNAPSHOT_SCHEMA)
+    ctas = latest_ctas(before_ctas, _latest_events(events)).select(list(CTA_SNAPSHOT_SCHEMA))
+    return apply_actions(ctas, None, actions, day).ctas
 
 
 def with_actions(snap: CtaSnapshot, actions: pl.DataFrame, day: dt.date) -> CtaSnapshot:

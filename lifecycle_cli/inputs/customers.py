@@ -27,6 +27,7 @@ from .types import (
     infer_types,
     is_null_marker,
     parse_datetime_text,
+    sampled_datetime_format,
     slashed_date,
     to_local_naive,
 )
@@ -266,6 +267,12 @@ def _entered_dates(
         return typed.select(entered.alias(ENTERED))[ENTERED]
     stripped = pl.col(ENTERED).str.strip_chars()
     text = pl.when(stripped != "").then(stripped)
+    fmt = sampled_datetime_format(typed, text)
+    if fmt is not None:  # the usual case: one ISO format, or blank
+        one = parse_datetime_text(text, rules.timezone, fmt).dt.date()
+        quick = typed.select(one.alias(ENTERED), (text.is_not_null() & one.is_null()).alias("odd"))
+        if not quick["odd"].any():
+            return quick[ENTERED]
     iso = parse_datetime_text(text, rules.timezone).dt.date()
     first = typed.select(iso.alias(ENTERED), (text.is_not_null() & iso.is_null()).alias("odd"))
     if not first["odd"].any():

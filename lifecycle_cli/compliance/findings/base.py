@@ -156,7 +156,11 @@ def detail(*items: tuple[str, pl.Expr, Kind]) -> pl.Expr:
 def with_customer(events: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
     """``events`` (with ``customer_id`` as text) joined to the customers' current values;
     customers that the export no longer lists get NULLs."""
-    return events.join(customers, on="customer_id", how="left", maintain_order="left")
+    # the events' customers first: a semi join probes the 1M customers with the events' few
+    # ids, where the left join would build its table of all of them (0.07-0.1 s a finding)
+    theirs = customers.join(events.select("customer_id").unique(), on="customer_id",
+                            how="semi")
+    return events.join(theirs, on="customer_id", how="left", maintain_order="left")
 
 
 def not_exempt(context: Context) -> pl.Expr:
