@@ -149,3 +149,26 @@ def test_runs_for_different_days_are_not_compared(export) -> None:
             run(NEW, customers, as_of=AS_OF + dt.timedelta(days=1)).day,
         )
 
+
+
+def test_segment_changes_their_order_and_the_scorecard_are_rule_changes() -> None:
+    base = STAGES + """\
+segments:
+  - {name: Big, when: "score > 5", expected_days: {A: 10}}
+  - {name: Small, when: "score <= 5"}
+"""
+    old = parse_rules(base)
+    # Big's expected days change, Small moves first, and a scorecard is added
+    moved = base.replace("{A: 10}", "{A: 20}").replace(
+        '  - {name: Small, when: "score <= 5"}\n', "").replace(
+        "segments:\n", 'segments:\n  - {name: Small, when: "score <= 5"}\n')
+    new = parse_rules(moved + "scorecard: {measures: [{id: s, value: score, weight: 1, "
+                      "linear: {from: 0, to: 10}}]}\n")
+    changes = rule_changes(old, new)
+    assert RuleChange("segments", "Big", "changed",
+                      (("expected_days", "{A: 10}", "{A: 20}"),)) in changes
+    assert RuleChange("segments", "(order)", "changed",
+                      (("order", "['Big', 'Small']", "['Small', 'Big']"),)) in changes
+    assert [(c.section, c.change) for c in changes if c.section == "scorecard"] == [
+        ("scorecard", "added")]
+    assert rule_changes(old, old) == []

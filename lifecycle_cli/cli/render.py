@@ -222,7 +222,8 @@ def diff_summary(
         console.print(changes)
     else:
         console.print(
-            "The files decide alike: no transition, derived value, metric or stage changed."
+            "The files decide alike: no transition, derived value, metric, stage, segment or "
+            "scorecard changed."
         )
 
     if d.stage_moves.height:

@@ -54,7 +54,7 @@ DIFF_COLUMNS = (
 class RuleChange:
     """One difference between the two rules files."""
 
-    section: str  # transitions, derived, metrics, stages, settings
+    section: str  # transitions, derived, metrics, stages, segments, scorecard, settings
     name: str  # a rule id, a derived or metric name, a stage, a setting
     change: str  # added, removed, changed
     # (key, old value, new value); an added item has no old values, a removed one no new
@@ -280,7 +280,8 @@ def _rule_moves(old: Day, new: Day) -> pl.DataFrame:
 
 
 def rule_changes(old: Rules, new: Rules) -> list[RuleChange]:
-    """Transitions, derived values, metrics, stages and settings added, removed or changed."""
+    """Transitions, derived values, metrics, stages, segments, the scorecard and settings
+    added, removed or changed."""
     changes: list[RuleChange] = []
     changes += _named(
         "transitions",
@@ -302,6 +303,16 @@ def rule_changes(old: Rules, new: Rules) -> list[RuleChange]:
         {s.name: s.model_dump(exclude={"name", "description"}) for s in old.stages},
         {s.name: s.model_dump(exclude={"name", "description"}) for s in new.stages},
     )
+    changes += _named(
+        "segments",
+        {s.name: _segment_fields(s) for s in old.segments},
+        {s.name: _segment_fields(s) for s in new.segments},
+    )
+    changes += _named(
+        "scorecard",
+        {} if old.scorecard is None else {"scorecard": old.scorecard.model_dump()},
+        {} if new.scorecard is None else {"scorecard": new.scorecard.model_dump()},
+    )
     changes += _named("settings", {"settings": _settings(old)}, {"settings": _settings(new)})
     # on a priority tie the rule written first wins, so the order of the kept rules matters
     kept_old = [t.id for t in old.transitions if t.id in {u.id for u in new.transitions}]
@@ -312,11 +323,26 @@ def rule_changes(old: Rules, new: Rules) -> list[RuleChange]:
                 "transitions", "(order)", "changed", (("order", _show(kept_old), _show(kept_new)),)
             )
         )
+    # the first segment whose `when` holds takes a customer: their order matters too
+    names_new = {s.name for s in new.segments}
+    kept_old = [s.name for s in old.segments if s.name in names_new]
+    kept_new = [s.name for s in new.segments if s.name in {s.name for s in old.segments}]
+    if kept_old != kept_new:
+        changes.append(RuleChange("segments", "(order)", "changed",
+                                  (("order", _show(kept_old), _show(kept_new)),)))
     return changes
 
 
 def _transition_fields(t: Any) -> dict[str, Any]:
     return {"from": t.from_, "to": t.to, "when": t.when, "priority": t.priority}
+
+
+def _segment_fields(s: Any) -> dict[str, Any]:
+    """A segment as the diff compares it: its condition, its position among the others
+    (file order chooses), its expected days, and its own rules by id."""
+    return {"when": s.when, "expected_days": dict(s.expected_days),
+            "transitions": {t.id: _transition_fields(t) for t in s.transitions},
+            "ctas": {c.id: c.model_dump(exclude={"id", "description"}) for c in s.ctas}}
 
 
 def _settings(rules: Rules) -> dict[str, Any]:
