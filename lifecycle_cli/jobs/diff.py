@@ -314,23 +314,23 @@ def rule_changes(old: Rules, new: Rules) -> list[RuleChange]:
         {} if new.scorecard is None else {"scorecard": new.scorecard.model_dump()},
     )
     changes += _named("settings", {"settings": _settings(old)}, {"settings": _settings(new)})
-    # on a priority tie the rule written first wins, so the order of the kept rules matters
-    kept_old = [t.id for t in old.transitions if t.id in {u.id for u in new.transitions}]
-    kept_new = [t.id for t in new.transitions if t.id in {u.id for u in old.transitions}]
-    if kept_old != kept_new:
-        changes.append(
-            RuleChange(
-                "transitions", "(order)", "changed", (("order", _show(kept_old), _show(kept_new)),)
-            )
-        )
-    # the first segment whose `when` holds takes a customer: their order matters too
-    names_new = {s.name for s in new.segments}
-    kept_old = [s.name for s in old.segments if s.name in names_new]
-    kept_new = [s.name for s in new.segments if s.name in {s.name for s in old.segments}]
-    if kept_old != kept_new:
-        changes.append(RuleChange("segments", "(order)", "changed",
-                                  (("order", _show(kept_old), _show(kept_new)),)))
+    # on a priority tie the rule written first wins, and the first segment whose `when`
+    # holds takes a customer: the order of the kept ones matters
+    changes += _order("transitions", [t.id for t in old.transitions],
+                      [t.id for t in new.transitions])
+    changes += _order("segments", [g.name for g in old.segments],
+                      [g.name for g in new.segments])
     return changes
+
+
+def _order(section: str, old: list[str], new: list[str]) -> list[RuleChange]:
+    """An ``(order)`` change when the items both files have come in another order."""
+    kept_old = [n for n in old if n in new]
+    kept_new = [n for n in new if n in old]
+    if kept_old == kept_new:
+        return []
+    return [RuleChange(section, "(order)", "changed",
+                       (("order", _show(kept_old), _show(kept_new)),))]
 
 
 def _transition_fields(t: Any) -> dict[str, Any]:
