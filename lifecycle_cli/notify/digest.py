@@ -45,13 +45,16 @@ class Digest:
         return (f"Your CTAs for {self.as_of}: {c[PAST_DUE]} past due, {c[DUE_TODAY]} due "
                 f"today, {c[NEW]} new")
 
+    def sections(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The sections that have CTAs, in order: (title, their CTAs)."""
+        out = [(title, [c for c in self.ctas if c["section"] == section])
+               for section, title in SECTIONS.items()]
+        return [(title, entries) for title, entries in out if entries]
+
     def text(self, footer: str | None = None) -> str:
         """The plain-text body."""
         lines = [f"{self.owner}, your lifecycle CTAs for {self.as_of}: {self._count_text()}."]
-        for section, title in SECTIONS.items():
-            entries = [c for c in self.ctas if c["section"] == section]
-            if not entries:
-                continue
+        for title, entries in self.sections():
             lines += ["", f"{title.upper()} ({len(entries)})"]
             for cta in entries:
                 lines += ["", f"* {cta['name']}: {_customer(cta)}",
@@ -68,10 +71,7 @@ class Digest:
         e = html.escape
         parts = [f"<p>{e(self.owner)}, your lifecycle CTAs for {self.as_of}: "
                  f"<b>{e(self._count_text())}</b>.</p>"]
-        for section, title in SECTIONS.items():
-            entries = [c for c in self.ctas if c["section"] == section]
-            if not entries:
-                continue
+        for title, entries in self.sections():
             parts.append(f"<h3>{e(title)} ({len(entries)})</h3>\n<ul>")
             for cta in entries:
                 tasks = "".join(f"<li>{e(t['task'])} <small>(due "
@@ -93,10 +93,7 @@ class Digest:
         then the same digest as fields for other tools."""
         e = _slack_escape
         lines = [f"*{e(self.owner)}*: lifecycle CTAs for {self.as_of}: {self._count_text()}"]
-        for section, title in SECTIONS.items():
-            entries = [c for c in self.ctas if c["section"] == section]
-            if not entries:
-                continue
+        for title, entries in self.sections():
             lines += ["", f"*{title} ({len(entries)})*"]
             for cta in entries:
                 lines.append(f"• *{e(cta['name'])}*: {e(_customer(cta))}: "
