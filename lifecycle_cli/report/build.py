@@ -64,7 +64,6 @@ from ..rules.model import Rules
 from ..rules.scorecard import scorecard_columns
 from ..state.store import StateError
 from ..state.view import StateView
-from ..suggest import did_you_mean
 from .groups import GROUP, attach, check_free, find_column, group_map, group_names
 from .groups import NONE as NONE_GROUP
 from .groups import order as group_order
@@ -370,16 +369,11 @@ def _column(attributes: pl.DataFrame | None, rules: Rules, wanted: str | None, d
     columns = [c for c in attributes.columns if c != ID]
     if wanted is None:
         return default if default in columns else None
-    by_header = {rules.customer_column(c): c for c in columns}
-    found = wanted if wanted in columns else by_header.get(wanted)
-    if found is None:
-        where = "the customers export has no such column"
-        if option == "--value" and any(m in columns for m in rules.metrics):
-            where += ", and no metric has this name"
-        raise OptionError(Problem(
-            f"{option} {wanted}: {where}",
-            hint=did_you_mean(wanted, columns) or "columns: " + ", ".join(columns[:20])))
-    return found
+    lacking = "the customers export has no such column"
+    if option == "--value" and any(m in columns for m in rules.metrics):
+        lacking += ", and no metric has this name"
+    return find_column(wanted, columns, headers={rules.customer_column(c): c for c in columns},
+                       option=option, lacking=lacking)
 
 
 def _stuck_factor(rules: Rules, given: float | None) -> float:

@@ -33,10 +33,11 @@ GROUP = "__group"  # the group column while tables are built; named after the co
 
 def find_column(wanted: str, columns: Sequence[str], *, headers: dict[str, str] | None = None,
                 where: str = "the customers", option: str = "--by",
-                more: str | None = None) -> str:
+                more: str | None = None, lacking: str | None = None) -> str:
     """The column ``wanted`` names among ``columns`` (or the export header of one, by
     ``headers``: header -> column); an OptionError listing them, with did-you-mean (and
-    ``more``: where else to look)."""
+    ``more``: where else to look). ``lacking``: the error's words (default: ``where``
+    have no such column)."""
     if wanted in columns:
         return wanted
     if headers and wanted in headers:
@@ -44,7 +45,7 @@ def find_column(wanted: str, columns: Sequence[str], *, headers: dict[str, str] 
     shown = ", ".join(columns[:30]) + (" ..." if len(columns) > 30 else "")
     hint = did_you_mean(wanted, list(columns))
     raise OptionError(Problem(
-        f"{option} {wanted}: {where} have no such column",
+        f"{option} {wanted}: {lacking or where + ' have no such column'}",
         hint=(f"{hint} " if hint else "") + f"columns: {shown or '(none)'}"
              + (f"; {more}" if more else "")))
 
