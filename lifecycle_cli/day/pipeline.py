@@ -193,9 +193,10 @@ class Day:
         in the rules' order; empty without)."""
         if not self.rules.segments:
             return {}
-        counts = self.final.group_by(SEGMENT, STAGE).len()
-        return {name: {stage: n for _, stage, n in counts.filter(pl.col(SEGMENT) == name)
-                       .iter_rows()} for name in self.rules.segment_names}
+        out: dict[str, dict[str, int]] = {name: {} for name in self.rules.segment_names}
+        for segment, stage, n in self.final.group_by(SEGMENT, STAGE).len().iter_rows():
+            out[segment][stage] = n
+        return out
 
     @property
     def moves(self) -> pl.DataFrame:
