@@ -382,6 +382,9 @@ segments:
      ["'stage' is computed after a customer's segment is chosen"]),
     ('  - {name: default, when: "seats > 10"}',
      ["'default' names the customers no segment takes"]),
+    ('  - {name: Big, when: "seats > 10", transitions: [{id: x, from: Onboarding, to: Live, '
+     'when: "true"}, {id: x, from: Live, to: Onboarding, when: "true"}]}',
+     ["rules.yaml:7", "duplicate transition id 'x' in the segment 'Big' (also transitions[0])"]),
 ])
 def test_every_mistake_names_its_line_and_the_likely_fix(segment: str, expected: list[str]
                                                          ) -> None:

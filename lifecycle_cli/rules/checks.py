@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sqlglot import exp
 
@@ -72,6 +73,12 @@ def cross_check(rules: Rules) -> list[Problem]:
 
     problems += _duplicates(rules, "transitions", "id", "transition id")
     problems += _duplicates(rules, "ctas", "id", "CTA id")
+    problems += _duplicates(rules, "segments", "name", "segment name")
+    for k, seg in enumerate(rules.segments):  # ids once per segment: it may reuse the file's
+        for section, label in (("transitions", "transition id"), ("ctas", "CTA id")):
+            problems += _duplicates(rules, section, "id", label, at=("segments", k),
+                                    items=getattr(seg, section),
+                                    within=f" in the segment '{seg.name}'")
     for path, t, _ in rules.transition_rules():
         if t.id == "initial":
             problems.append(p("the rule id 'initial' is reserved for initial assignments",
@@ -350,16 +357,19 @@ def _check_predictions(rules: Rules) -> list[Problem]:
     return problems
 
 
-def _duplicates(rules: Rules, section: str, key: str, label: str) -> list[Problem]:
-    """A problem for each item of ``section`` whose ``key`` an earlier item already has."""
+def _duplicates(rules: Rules, section: str, key: str, label: str, *,
+                at: tuple[str | int, ...] = (), items: Sequence[Any] | None = None,
+                within: str = "") -> list[Problem]:
+    """A problem for each item of ``section`` whose ``key`` an earlier item already has;
+    ``items`` at the key path ``at`` (a segment's rules), ``within`` saying where."""
     problems = []
     first: dict[str, int] = {}
-    for i, item in enumerate(getattr(rules, section)):
+    for i, item in enumerate(getattr(rules, section) if items is None else items):
         value = getattr(item, key)
         if value in first:
             problems.append(rules.problem(
-                f"duplicate {label} '{value}' (also {section}[{first[value]}])", section, i, key,
-                rule_id=value if key == "id" else None))
+                f"duplicate {label} '{value}'{within} (also {section}[{first[value]}])", *at,
+                section, i, key, rule_id=value if key == "id" else None))
         first.setdefault(value, i)
     return problems
 

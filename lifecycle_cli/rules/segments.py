@@ -17,21 +17,15 @@ from .model import DEFAULT_SEGMENT, Rules
 
 
 def check_segments(rules: Rules) -> list[Problem]:
-    """Names once each, the catch-all last, known stages, rule ids once per segment, and
-    no derived value or metric called ``segment``."""
+    """The catch-all last, `default` not taken, known stages, and no derived value or metric
+    called ``segment`` (names and ids once each: `checks.cross_check`)."""
     if not rules.segments:
         return []
     p = rules.problem
     problems: list[Problem] = []
-    first: dict[str, int] = {}
     catch_all = [k for k, s in enumerate(rules.segments) if s.when is None]
     stages = rules.stage_names
     for k, seg in enumerate(rules.segments):
-        if seg.name in first:
-            problems.append(p(
-                f"duplicate segment name '{seg.name}' (also segments[{first[seg.name]}])",
-                "segments", k, "name", rule_id=seg.name))
-        first.setdefault(seg.name, k)
         if seg.name == DEFAULT_SEGMENT and seg.when is not None and not catch_all:
             problems.append(p(
                 f"'{DEFAULT_SEGMENT}' names the customers no segment takes", "segments", k,
@@ -50,15 +44,6 @@ def check_segments(rules: Rules) -> list[Problem]:
                     f"unknown stage '{stage}'", "segments", k, "expected_days", stage,
                     rule_id=seg.name,
                     hint=did_you_mean(stage, stages) or "stages: " + ", ".join(stages)))
-        for section, label in (("transitions", "transition id"), ("ctas", "CTA id")):
-            ids: dict[str, int] = {}
-            for j, item in enumerate(getattr(seg, section)):
-                if item.id in ids:
-                    problems.append(p(
-                        f"duplicate {label} '{item.id}' in the segment '{seg.name}' (also "
-                        f"{section}[{ids[item.id]}])", "segments", k, section, j, "id",
-                        rule_id=item.id))
-                ids.setdefault(item.id, j)
     for section, what in (("derived", "a derived value"), ("metrics", "a metric")):
         if SEGMENT in getattr(rules, section):
             problems.append(p(
