@@ -487,7 +487,7 @@ def test_a_report_without_by_counts_overdue_with_the_segments_expected_days(tmp_
     assert dist["overdue"].sum() == run_out.filter(pl.col("overdue") == "true").height
 
 
-def test_check_and_the_worklist_split_by_segment_in_the_rules_order(tmp_path: Path) -> None:
+def test_check_splits_in_the_rules_order_and_the_worklist_groups_by_segment(tmp_path: Path) -> None:
     _, state = _state_on_the_sample(tmp_path)
     result = lifecycle("check", "--state", state, "--customers", SAMPLE / "customers.csv",
                        "--rules", SEGMENTS_RULES, "--as-of", "2026-11-01", "--fail-on", "none",
