@@ -190,7 +190,7 @@ def explain(
                         when=row[f"__when_{i}"],
                         values=row[f"__reason_{i}"],
                         won=winner == i,
-                        segment=rule.segments[0] if rule.path[0] == "segments" and
+                        segment=rule.segments[0] if rule.path[:1] == ("segments",) and
                         rule.segments else None,
                     )
                 )

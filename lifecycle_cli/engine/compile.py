@@ -156,8 +156,10 @@ def compile_rules(
             segments.append((seg.name, compile_expression(seg.when, exported, as_of=as_of,
                                                           condition=True)))
         except ExpressionError as err:
+            # (a name computed after the segment, such as a derived value, is refused when
+            # the rules are loaded: rules.checks)
             problems.append(rules.problem(err.message, "segments", k, "when", rule_id=seg.name,
-                                          hint=_segment_hint(err, rules) or err.hint))
+                                          hint=err.hint))
     if rules.segments:
         scope[SEGMENT] = Kind.STRING
         readable.add(SEGMENT)
@@ -249,17 +251,6 @@ def compile_rules(
         raise RulesError(problems)
     transitions.sort(key=lambda r: (-r.rule.priority, r.index))
     return CompiledRules(rules, as_of, scope, derived, transitions, ctas, measures, segments)
-
-
-def _segment_hint(err: ExpressionError, rules: Rules) -> str | None:
-    """Why a segment's `when` cannot read a name the other rules can: segments are chosen
-    before the stages are decided and the derived values computed."""
-    if err.column is None:
-        return None
-    if err.column in rules.derived or err.column in BUILTIN_KINDS:
-        return (f"'{err.column}' is computed after the segment is chosen; a segment's `when` "
-                "reads the customers export's columns and the metrics")
-    return None
 
 
 def _measures(rules: Rules, scope: dict[str, Kind], as_of: dt.date, readable: set[str],
