@@ -149,7 +149,10 @@ def decide_ctas(
     ctas = pl.concat([created.select(ROW, RULE_INDEX, *columns),
                       closed.select(ROW, RULE_INDEX, *columns)], how="vertical")
     ctas = ctas.sort([ROW, RULE_INDEX, "status"])  # a closed visit before the new one
-    return CtaResult(ctas.drop(ROW, RULE_INDEX), lambda: _tasks(created, final, compiled))
+    # the tasks, if they are read, need only these of the created CTAs: keep no more
+    keys = created.select(ROW, RULE_INDEX, "cta_id", "customer_id", "owner")
+    del created
+    return CtaResult(ctas.drop(ROW, RULE_INDEX), lambda: _tasks(keys, final, compiled))
 
 
 def _triggered(frame: pl.LazyFrame, cta: CompiledCTA, compiled: CompiledRules) -> pl.LazyFrame:

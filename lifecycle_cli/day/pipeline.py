@@ -407,7 +407,10 @@ def decide_day(prepared: Prepared, *, trace: bool = False,
     else:
         engine = decide(prepared.state, prepared.compiled, trace=trace)
     progress("deciding CTAs")
-    final = final_values(engine.state.sort(ROW), prepared.compiled)
+    state = engine.state
+    if not state[ROW].is_sorted():  # the Polars engine keeps the state's order; SQL may not
+        state = state.sort(ROW)
+    final = final_values(state, prepared.compiled)
     # a customer enters its stage by a move (or initial assignment), or by a hand edit in
     # the export that the day kept (see start.merge_start)
     entered = pl.concat([

@@ -23,6 +23,7 @@ from ..columns import (
     INITIAL_RULE,
     PREVIOUS_STAGE,
     ROW,
+    SEGMENT,
     STAGE,
     TRANSITION_SCHEMA,
 )
@@ -103,8 +104,13 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         )
     loops: list[pl.DataFrame] = []
     trace_frames: list[tuple[int, pl.DataFrame]] = []
+    # the hops read only the columns the rules read (a name or notes column copied at each
+    # hop cost memory and time at millions of customers); their moves are put into the
+    # state once, at the end, and the state's other columns are never copied
+    moves: list[pl.DataFrame] = []
     # the stages each customer held in this run, for the loop stop; only movers carry it on
-    active = state.with_columns(pl.concat_list(pl.col(STAGE)).alias(VISITED))
+    active = state.select(read_columns(state.columns, compiled)).with_columns(
+        pl.concat_list(pl.col(STAGE)).alias(VISITED))
     columns = active.columns
     hop = 0
     pending = pl.DataFrame(schema={ID: id_dtype, STAGE: pl.String, "rule_id": pl.String})
@@ -152,7 +158,9 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
             pl.lit(as_of, dtype=pl.Date).alias(ENTERED),
             pl.col(VISITED).list.concat(pl.concat_list(pl.col(TARGET))),
         ).select(columns)
-        state = state.update(active.select(ROW, STAGE, ENTERED), on=ROW)
+        moves.append(active.select(ROW, STAGE, ENTERED))
+    if moves:
+        state = _moved(state, pl.concat(moves))
 
     transitions = (
         pl.concat(records, how="vertical") if records else pl.DataFrame(schema=transition_schema)
@@ -170,6 +178,30 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         loops=loop_frame,
         pending=pending,
         trace=trace_frames,
+    )
+
+
+def read_columns(columns: list[str], compiled: CompiledRules) -> list[str]:
+    """Of the state's ``columns``, those a hop reads: the keys, the stage and its date, and
+    every column the derived values, the rules' conditions and their reasons name."""
+    exprs = [winner_expr(compiled), *(c.expr for _, c in compiled.derived)]
+    for rule in compiled.transitions:
+        exprs += [rule.applies(), rule.condition.expr, compiled.reason_for(rule.condition)]
+    named = {ROW, ID, STAGE, ENTERED, PREVIOUS_STAGE, SEGMENT}  # the built-ins read these
+    for expr in exprs:
+        named.update(expr.meta.root_names())
+    return [c for c in columns if c in named]
+
+
+def _moved(state: pl.DataFrame, moves: pl.DataFrame) -> pl.DataFrame:
+    """``state`` with the stage and entry date of each customer's last move in ``moves``
+    (ROW, STAGE, ENTERED, in hop order); the other columns are the state's own."""
+    last = moves.unique(ROW, keep="last", maintain_order=True)
+    new = state.select(ROW).join(last, on=ROW, how="left", maintain_order="left")
+    moved = new[STAGE].is_not_null()
+    return state.with_columns(
+        pl.when(moved).then(new[STAGE]).otherwise(pl.col(STAGE)).alias(STAGE),
+        pl.when(moved).then(new[ENTERED]).otherwise(pl.col(ENTERED)).alias(ENTERED),
     )
 
 
