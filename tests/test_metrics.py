@@ -195,6 +195,48 @@ def test_hashed_ids_equal_text_ids(tmp_path: Path, seed: int,
     assert hashed.counts() == text.counts() and hashed.unknown_customer_rows > 0
 
 
+@pytest.mark.parametrize("dtype", [pl.Int8, pl.Int64, pl.UInt64, pl.UInt32, pl.String])
+def test_distinct_values_of_any_integer_type_count_alike_by_hash_and_by_text(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: pl.DataType) -> None:
+    """Under hashed ids, a distinct count packs (value, key) into one 128-bit integer: the
+    counts equal those of the (id, value) pairs and of Python's sets, for negative values
+    and values above 2^63 too, and a window's."""
+    rng = np.random.default_rng(4)
+    n = 4_000
+    extremes = {pl.Int8: [-128, -1, 0, 127], pl.Int64: [-2**63, -1, 0, 2**63 - 1],
+                pl.UInt64: [0, 1, 2**63, 2**64 - 1], pl.UInt32: [0, 7, 2**32 - 1, 5],
+                pl.String: ["a", "b", "", "é"]}[dtype]
+    frame = pl.DataFrame({
+        "customer_id": [f"c{i}" for i in rng.integers(0, 50, n)],
+        "timestamp": [dt.datetime(2026, 10, 20) + dt.timedelta(days=int(d))
+                      for d in rng.integers(0, 14, n)],
+        "code": [None if i == 4 else extremes[i] for i in rng.integers(0, 5, n)],
+    }, schema_overrides={"code": dtype})
+    (tmp_path / "u").mkdir()
+    frame.write_parquet(tmp_path / "u" / "part.parquet")
+    rules = parse_rules("""\
+version: 1
+stages: [{name: A}]
+initial_stage: A
+metrics:
+  codes: {agg: n_unique, column: code}
+  codes_3d: {agg: n_unique, column: code, window_days: 3}
+""")
+    usage = scan_usage([tmp_path / "u"], rules, pl.String)
+    ids = pl.DataFrame({"customer_id": [f"c{i}" for i in range(45)]})
+    hashed = compute_metrics(rules, usage, ids, AS_OF, batch_rows=900)
+    _text_keyed(monkeypatch)
+    text = compute_metrics(rules, usage, ids, AS_OF, batch_rows=900)
+    assert hashed.values.equals(text.values)
+    recent, end = dt.datetime(2026, 10, 30), dt.datetime(2026, 11, 2)  # as of 11-01
+    for cid, codes, codes_3d in hashed.values.select("customer_id", "codes", "codes_3d").rows():
+        mine = frame.filter(pl.col("customer_id") == cid, pl.col("code").is_not_null(),
+                            pl.col("timestamp") < end)
+        assert codes == len(set(mine["code"].to_list())), cid
+        assert codes_3d == len(set(mine.filter(pl.col("timestamp") >= recent)["code"]
+                                   .to_list())), cid
+
+
 def test_a_hash_shared_by_two_ids_falls_back_to_text(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """An unknown id whose key equals a customer's does not add its rows to that customer:

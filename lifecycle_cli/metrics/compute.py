@@ -13,6 +13,7 @@ in less memory. What each `agg` computes, and how, is in
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -395,14 +396,25 @@ def compute_metrics(
 
 
 VALUE = "__distinct_value"
+PAIR = "__distinct_pair"  # a 128-bit (value, key) pair
+
+
+def _low_bits(pair: pl.Expr) -> pl.Expr:
+    """The low 64 bits of 128-bit integers: the key of a PAIR."""
+    return pair.cast(pl.UInt64, wrap_numerical=True)
 MERGE_PARTS = 8  # distinct pairs are merged an eighth of the groups at a time
 
 
-def _unique(pairs: pl.DataFrame, by: str) -> pl.DataFrame:
-    """The distinct rows of ``pairs``, found MERGE_PARTS slices of ``by`` at a time (a
-    slice's rows are never equal to another's): a fraction of the memory of one `unique`."""
-    part = (pl.col(by) if pairs.schema[by].is_integer() else pl.col(by).hash()) % MERGE_PARTS
-    return pl.concat([pairs.filter(part == i).unique() for i in range(MERGE_PARTS)])
+def _unique(frames: list[pl.DataFrame], by: str) -> pl.DataFrame:
+    """The distinct rows of ``frames`` (pairs of one schema), found MERGE_PARTS slices of
+    ``by`` at a time (a slice's rows are never equal to another's): a fraction of the memory
+    of one `unique`. The frames are not put together first: at 1B usage rows that copy
+    made the peak of the whole run (1.7 GiB)."""
+    dtype = frames[0].schema[by]
+    part = (_low_bits(pl.col(by)) if dtype == pl.UInt128 else pl.col(by) if dtype.is_integer()
+            else pl.col(by).hash()) % MERGE_PARTS
+    return pl.concat([pl.concat([f.filter(part == i) for f in frames]).unique()
+                      for i in range(MERGE_PARTS)])
 
 
 def _chosen_rows(usage: Usage) -> Usage:
@@ -471,18 +483,32 @@ def _grouped(rules: Rules, usage: Usage, as_of: dt.date, total: int, batch_rows:
             # values are hashed (64 bits): two of one customer's values would count as one
             # only if their hashes were equal (odds of 1 in 10^11 for a million customers
             # with 10 values each); at 2M / 200M this halves the peak memory.
-            value = (pl.col(column).hash(SEED) if usage.schema[column] == pl.String
+            dtype = usage.schema[column]
+            value = (pl.col(column).hash(SEED) if dtype == pl.String
                      else pl.col(column)).alias(VALUE)
             keep = cond & pl.col(column).is_not_null()
             if where is not None:
                 keep = keep & where
+            # a hashed key and a 64-bit value: both in one 128-bit integer, the value above
+            # the key, which Polars makes distinct 40% faster than the two columns
+            packed = grouping.hashed and (dtype == pl.String or dtype.is_integer())
+            if packed:
+                if dtype not in (pl.String, pl.UInt64):  # any other integer, as 64 bits
+                    value = pl.col(column).cast(pl.Int64).cast(pl.UInt64, wrap_numerical=True)
+                columns = [(value.cast(pl.UInt128) * 2**64 + pl.col(KEY).cast(pl.UInt128))
+                           .alias(PAIR)]
+            else:
+                columns = [pl.col(by), value]
 
             def distinct(batch: pl.LazyFrame, keep: pl.Expr = keep,
-                         value: pl.Expr = value) -> pl.LazyFrame:
-                return grouping.keyed(batch.filter(keep)).select(by, value).unique()
+                         columns: list[pl.Expr] = columns) -> pl.LazyFrame:
+                return grouping.keyed(batch.filter(keep)).select(columns).unique()
 
+            split = PAIR if packed else by
             pairs = batched(rows, total, batch_rows, distinct,
-                            lambda frames: _unique(pl.concat(frames), by)).lazy()
+                            functools.partial(_unique, by=split)).lazy()
+            if packed:  # the key is the pair's low 64 bits
+                pairs = pairs.select(_low_bits(pl.col(PAIR)).alias(KEY))
             if lookup is not None:  # distinct (key, value) pairs first, then their customer
                 pairs = pairs.join(lookup.table.lazy(), on=by).select(ID, VALUE).unique()
             target = ID if lookup is not None else by
