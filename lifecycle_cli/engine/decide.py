@@ -109,7 +109,7 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
     # state once, at the end, and the state's other columns are never copied
     moves: list[pl.DataFrame] = []
     # the stages each customer held in this run, for the loop stop; only movers carry it on
-    active = state.select(read_columns(state.columns, compiled)).with_columns(
+    active = state.select(_hop_columns(state.columns, compiled)).with_columns(
         pl.concat_list(pl.col(STAGE)).alias(VISITED))
     columns = active.columns
     hop = 0
@@ -181,7 +181,7 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
     )
 
 
-def read_columns(columns: list[str], compiled: CompiledRules) -> list[str]:
+def _hop_columns(columns: list[str], compiled: CompiledRules) -> list[str]:
     """Of the state's ``columns``, those a hop reads: the keys, the stage and its date, and
     every column the derived values, the rules' conditions and their reasons name."""
     exprs = [winner_expr(compiled), *(c.expr for _, c in compiled.derived)]

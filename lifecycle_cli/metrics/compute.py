@@ -13,7 +13,6 @@ in less memory. What each `agg` computes, and how, is in
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -397,24 +396,21 @@ def compute_metrics(
 
 VALUE = "__distinct_value"
 PAIR = "__distinct_pair"  # a 128-bit (value, key) pair
+MERGE_PARTS = 8  # distinct pairs are merged an eighth of the groups at a time
 
 
 def _low_bits(pair: pl.Expr) -> pl.Expr:
     """The low 64 bits of 128-bit integers: the key of a PAIR."""
     return pair.cast(pl.UInt64, wrap_numerical=True)
-MERGE_PARTS = 8  # distinct pairs are merged an eighth of the groups at a time
 
 
-def _unique(frames: list[pl.DataFrame], by: str) -> pl.DataFrame:
-    """The distinct rows of ``frames`` (pairs of one schema), found MERGE_PARTS slices of
-    ``by`` at a time (a slice's rows are never equal to another's): a fraction of the memory
-    of one `unique`. The frames are not put together first: at 1B usage rows that copy
-    made the peak of the whole run (1.7 GiB)."""
-    dtype = frames[0].schema[by]
+def _unique(pairs: pl.DataFrame, by: str) -> pl.DataFrame:
+    """The distinct rows of ``pairs``, found MERGE_PARTS slices of ``by`` at a time (a
+    slice's rows are never equal to another's): a fraction of the memory of one `unique`."""
+    dtype = pairs.schema[by]
     part = (_low_bits(pl.col(by)) if dtype == pl.UInt128 else pl.col(by) if dtype.is_integer()
             else pl.col(by).hash()) % MERGE_PARTS
-    return pl.concat([pl.concat([f.filter(part == i) for f in frames]).unique()
-                      for i in range(MERGE_PARTS)])
+    return pl.concat([pairs.filter(part == i).unique() for i in range(MERGE_PARTS)])
 
 
 def _chosen_rows(usage: Usage) -> Usage:
@@ -504,9 +500,11 @@ def _grouped(rules: Rules, usage: Usage, as_of: dt.date, total: int, batch_rows:
                          columns: list[pl.Expr] = columns) -> pl.LazyFrame:
                 return grouping.keyed(batch.filter(keep)).select(columns).unique()
 
-            split = PAIR if packed else by
-            pairs = batched(rows, total, batch_rows, distinct,
-                            functools.partial(_unique, by=split)).lazy()
+            def merge(frames: list[pl.DataFrame], split: str = PAIR if packed else by
+                      ) -> pl.DataFrame:
+                return _unique(pl.concat(frames), split)
+
+            pairs = batched(rows, total, batch_rows, distinct, merge).lazy()
             if packed:  # the key is the pair's low 64 bits
                 pairs = pairs.select(_low_bits(pl.col(PAIR)).alias(KEY))
             if lookup is not None:  # distinct (key, value) pairs first, then their customer
