@@ -5,7 +5,8 @@ as a Polars expression over the customers that can still move, picks the
 winner per customer (highest priority, then file order) with one
 ``when/then`` chain, and moves the winners. A customer that did not move in
 a hop cannot move in the next (nothing it depends on changed), so after the
-first hop only the previous movers are evaluated again.
+first hop only the previous movers are evaluated again. The hops carry only
+the columns the rules read; the moves are put into the state once, at the end.
 """
 
 from __future__ import annotations
