@@ -282,38 +282,22 @@ def _rule_moves(old: Day, new: Day) -> pl.DataFrame:
 def rule_changes(old: Rules, new: Rules) -> list[RuleChange]:
     """Transitions, derived values, metrics, stages, segments, the scorecard and settings
     added, removed or changed."""
+    # each section's items by id (or name), as the fields that count for a change
+    sections: dict[str, Callable[[Rules], dict[str, dict[str, Any]]]] = {
+        "transitions": lambda r: {t.id: _transition_fields(t) for t in r.transitions},
+        "derived": lambda r: {k: {"expression": v} for k, v in r.derived.items()},
+        "metrics": lambda r: {k: m.model_dump(exclude={"description"})
+                              for k, m in r.metrics.items()},
+        "stages": lambda r: {s.name: s.model_dump(exclude={"name", "description"})
+                             for s in r.stages},
+        "segments": lambda r: {s.name: _segment_fields(s) for s in r.segments},
+        "scorecard": lambda r: ({} if r.scorecard is None
+                                else {"scorecard": r.scorecard.model_dump()}),
+        "settings": lambda r: {"settings": _settings(r)},
+    }
     changes: list[RuleChange] = []
-    changes += _named(
-        "transitions",
-        {t.id: _transition_fields(t) for t in old.transitions},
-        {t.id: _transition_fields(t) for t in new.transitions},
-    )
-    changes += _named(
-        "derived",
-        {k: {"expression": v} for k, v in old.derived.items()},
-        {k: {"expression": v} for k, v in new.derived.items()},
-    )
-    changes += _named(
-        "metrics",
-        {k: m.model_dump(exclude={"description"}) for k, m in old.metrics.items()},
-        {k: m.model_dump(exclude={"description"}) for k, m in new.metrics.items()},
-    )
-    changes += _named(
-        "stages",
-        {s.name: s.model_dump(exclude={"name", "description"}) for s in old.stages},
-        {s.name: s.model_dump(exclude={"name", "description"}) for s in new.stages},
-    )
-    changes += _named(
-        "segments",
-        {s.name: _segment_fields(s) for s in old.segments},
-        {s.name: _segment_fields(s) for s in new.segments},
-    )
-    changes += _named(
-        "scorecard",
-        {} if old.scorecard is None else {"scorecard": old.scorecard.model_dump()},
-        {} if new.scorecard is None else {"scorecard": new.scorecard.model_dump()},
-    )
-    changes += _named("settings", {"settings": _settings(old)}, {"settings": _settings(new)})
+    for section, items in sections.items():
+        changes += _named(section, items(old), items(new))
     # on a priority tie the rule written first wins, and the first segment whose `when`
     # holds takes a customer: the order of the kept ones matters
     changes += _order("transitions", [t.id for t in old.transitions],
