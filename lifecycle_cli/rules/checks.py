@@ -109,18 +109,18 @@ def cross_check(rules: Rules) -> list[Problem]:
             problems.append(p(f"unknown playbook '{c.playbook}'", *path, "playbook",
                               rule_id=c.id, hint=did_you_mean(c.playbook, list(rules.playbooks))))
 
-    reserved = set(BUILTINS)
-    outputs = set(COMPUTED_COLUMNS)
-    for name in rules.derived:
-        if name in reserved or name in outputs:
-            problems.append(
-                p(f"'{name}' is a built-in name; choose another", "derived", name, rule_id=name)
-            )
+    # the names the tool gives a column: no derived value or metric may take one
+    builtin = set(BUILTINS) | set(COMPUTED_COLUMNS)
+    for section, what in (("derived", "a derived value"), ("metrics", "a metric")):
+        for name in getattr(rules, section):
+            if name in builtin:
+                problems.append(p(f"'{name}' is a built-in name; choose another", section, name,
+                                  rule_id=name))
+            elif name == SEGMENT and rules.segments:
+                problems.append(p(f"`segments:` adds the column '{SEGMENT}': {what} cannot "
+                                  "take its name", section, name, rule_id=name,
+                                  hint="rename it"))
     for name, m in rules.metrics.items():
-        if name in reserved or name in outputs:
-            problems.append(
-                p(f"'{name}' is a built-in name; choose another", "metrics", name, rule_id=name)
-            )
         if name in rules.derived:
             problems.append(
                 p(f"'{name}' is both a metric and a derived value", "metrics", name, rule_id=name)

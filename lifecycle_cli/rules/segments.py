@@ -10,15 +10,14 @@ replace transition and CTA rules (`Rules.transition_rules`, `Rules.cta_rules`).
 
 from __future__ import annotations
 
-from ..columns import SEGMENT
 from ..errors import Problem
 from ..suggest import did_you_mean
 from .model import DEFAULT_SEGMENT, Rules
 
 
 def check_segments(rules: Rules) -> list[Problem]:
-    """The catch-all last, `default` not taken, known stages, and no derived value or metric
-    called ``segment`` (names and ids once each: `checks.cross_check`)."""
+    """The catch-all last, `default` not taken, known stages (names and ids once each, and
+    no derived value or metric called ``segment``: `checks.cross_check`)."""
     if not rules.segments:
         return []
     p = rules.problem
@@ -44,9 +43,4 @@ def check_segments(rules: Rules) -> list[Problem]:
                     f"unknown stage '{stage}'", "segments", k, "expected_days", stage,
                     rule_id=seg.name,
                     hint=did_you_mean(stage, stages) or "stages: " + ", ".join(stages)))
-    for section, what in (("derived", "a derived value"), ("metrics", "a metric")):
-        if SEGMENT in getattr(rules, section):
-            problems.append(p(
-                f"`segments:` adds the column '{SEGMENT}': {what} cannot take its name",
-                section, SEGMENT, rule_id=SEGMENT, hint="rename it"))
     return problems
