@@ -7,14 +7,14 @@ the as-of date, so it happens once per run; it reports every problem at once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlglot import exp
 
-from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, OVERDUE, SEGMENT, STAGE
+from ..columns import DAYS_IN_STAGE, ENTERED, EXPECTED_DAYS, ID, OVERDUE, ROW, SEGMENT, STAGE
 from ..errors import Problem, RulesError
 from ..expressions import (
     Compiled,
@@ -103,6 +103,17 @@ class CompiledRules:
             chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
         rest = pl.lit(names[-1], dtype=pl.String)
         return rest if chain is None else chain.otherwise(rest)
+
+    def decision_columns(self, columns: Sequence[str]) -> list[str]:
+        """Of a state's ``columns``, those the decision reads (both engines carry only these
+        through the hops): the keys, the stage and its date, every name the derived values
+        and the transition conditions read, and the segment (a segment's rules and expected
+        days)."""
+        read = {ROW, ID, STAGE, ENTERED} | {n for _, d in self.derived for n in d.names}
+        read |= {n for r in self.transitions for n in r.condition.names}
+        if self.segments:
+            read.add(SEGMENT)
+        return [c for c in columns if c in read]
 
     @property
     def value_names(self) -> list[str]:

@@ -24,7 +24,6 @@ from ..columns import (
     INITIAL_RULE,
     PREVIOUS_STAGE,
     ROW,
-    SEGMENT,
     STAGE,
     TRANSITION_SCHEMA,
 )
@@ -110,7 +109,7 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
     # state once, at the end, and the state's other columns are never copied
     moves: list[pl.DataFrame] = []
     # the stages each customer held in this run, for the loop stop; only movers carry it on
-    active = state.select(_hop_columns(state.columns, compiled)).with_columns(
+    active = state.select(compiled.decision_columns(state.columns)).with_columns(
         pl.concat_list(pl.col(STAGE)).alias(VISITED))
     columns = active.columns
     hop = 0
@@ -180,18 +179,6 @@ def decide(state: pl.DataFrame, compiled: CompiledRules, *, trace: bool = False)
         pending=pending,
         trace=trace_frames,
     )
-
-
-def _hop_columns(columns: list[str], compiled: CompiledRules) -> list[str]:
-    """Of the state's ``columns``, those a hop reads: the keys, the stage and its date, and
-    every column the derived values, the rules' conditions and their reasons name."""
-    exprs = [winner_expr(compiled), *(c.expr for _, c in compiled.derived)]
-    for rule in compiled.transitions:
-        exprs += [rule.applies(), rule.condition.expr, compiled.reason_for(rule.condition)]
-    named = {ROW, ID, STAGE, ENTERED, PREVIOUS_STAGE, SEGMENT}  # the built-ins read these
-    for expr in exprs:
-        named.update(expr.meta.root_names())
-    return [c for c in columns if c in named]
 
 
 def _moved(state: pl.DataFrame, moves: pl.DataFrame) -> pl.DataFrame:

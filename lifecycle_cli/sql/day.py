@@ -25,7 +25,6 @@ from ..columns import (
     INITIAL_RULE,
     PREVIOUS_STAGE,
     ROW,
-    SEGMENT,
     STAGE,
     TIMESTAMP,
     TRANSITION_SCHEMA,
@@ -173,11 +172,7 @@ def decide(backend: Backend, state: pl.DataFrame, compiled: CompiledRules) -> En
     dialect = backend.dialect
     state = state.sort(ROW)
     # only the columns the expressions read go to the engine (each hop carries them)
-    read = {n for _, d in compiled.derived for n in d.names} | {
-        n for r in compiled.transitions for n in r.condition.names}
-    if compiled.segments:  # the rules of a segment, and its expected days
-        read.add(SEGMENT)
-    keep = [c for c in state.columns if c in (ROW, ID, STAGE, ENTERED) or c in read]
+    keep = compiled.decision_columns(state.columns)
     backend.register_frame(CUSTOMERS, state.select(keep))
     steps = script.decision_steps(compiled, keep, CUSTOMERS, dialect)
     backend.execute([create_sql(name, query, dialect) for name, query in steps])
