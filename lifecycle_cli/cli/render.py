@@ -118,8 +118,9 @@ def run_summary(
         table.add_column("customers", justify="right")
         targets: dict[str, list[str]] = {"initial": [rules.initial_stage]}
         for _, t, _ in rules.transition_rules():  # a segment's rule may replace one's target
-            targets.setdefault(t.id, [])
-            targets[t.id] += [] if t.to in targets[t.id] else [t.to]
+            to = targets.setdefault(t.id, [])
+            if t.to not in to:
+                to.append(t.to)
         to_stage = {rule_id: " / ".join(to) for rule_id, to in targets.items()}
         for rule_id, count in moves.iter_rows():
             table.add_row(escape(rule_id), escape(to_stage.get(rule_id, "")), f"{count:,}")
