@@ -209,8 +209,10 @@ def history_from_state(
     # the score, its band and points, and the customer's segment, as the state kept them
     # (the segment gives the expected days of its customers: see `_customers`)
     scores = rules.scorecard.columns if rules.scorecard is not None else []
-    attributes = _with_computed(attributes, view.table(
-        "values", end, ["customer_id", *scores, SEGMENT]))
+    values = view.table("values", end)  # read once: --by may name any of its columns
+    if values is not None:
+        kept = [c for c in ["customer_id", *scores, SEGMENT] if c in values.columns]
+        attributes = _with_computed(attributes, values.select(kept))
     gone = current.filter(pl.col(SEEN) < end).height
     if gone:
         warnings.append(
@@ -218,7 +220,7 @@ def history_from_state(
             "keep the stage the state holds, and their time in stage stops at their last export")
     return History(rules, start, end, current, moves, attributes, ctas,
                    source=f"state {path}", runs=len(days), warnings=warnings, before=before,
-                   values=view.table("values", end))
+                   values=values)
 
 
 def _state_moves(view: StateView, start: dt.date, end: dt.date) -> pl.DataFrame:
